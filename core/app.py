@@ -1,0 +1,192 @@
+"""create_app(config=None): config -> database -> Redis -> plugins -> API -> blueprints."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from cryptography.fernet import Fernet
+from flask import Flask, g, request
+from flask_smorest import Api
+
+import core
+from core import metrics
+from core.config import ConfigError, load_core, read_raw
+from core.db import bind, db, open_database
+from core.errors import PROBLEM_JSON, ErrorRouter
+from core.plugins import Plugins
+from core.queue import EmbeddedRedis, collect_jobs, collect_schedules
+from core.storage import open_storage
+
+log = logging.getLogger("mediaplane")
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+@dataclass
+class State:
+    """Everything the app built at startup; `app.extensions["mediaplane"]`."""
+
+    config: dict
+    plugins: Plugins
+    redis: redis.Redis
+    secret_key: bytes
+    storage: Any
+    router: ErrorRouter
+    embedded_redis: EmbeddedRedis | None = None
+    jobs: dict = field(default_factory=dict)
+    schedules: list = field(default_factory=list)
+
+
+class MediaplaneApi(Api):
+    """flask-smorest Api whose HTTP errors (also routing 404/405) go through the dialect router."""
+
+    def handle_http_exception(self, error):
+        return self._app.extensions["mediaplane"].router.handle(error)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        try:
+            record.request_id = g.get("request_id", "-")
+        except RuntimeError:  # outside a request
+            record.request_id = "-"
+        return True
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_mediaplane", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler._mediaplane = True
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+        )
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def server_key(core_settings: dict) -> bytes:
+    """The Fernet key from config, or one generated once into the data dir."""
+    if core_settings["secret_key"]:
+        key = core_settings["secret_key"].encode()
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                "core.secret_key: not a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+        return key
+    path = Path(core_settings["data_dir"]) / "server.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(Fernet.generate_key())
+    return path.read_bytes().strip()
+
+
+def connect_redis(core_settings: dict) -> tuple[redis.Redis, EmbeddedRedis | None]:
+    if core_settings["redis_url"]:
+        return redis.Redis.from_url(core_settings["redis_url"]), None
+    embedded = EmbeddedRedis(core_settings["data_dir"])
+    embedded.ensure()
+    atexit.register(embedded.stop)
+    return embedded.client(), embedded
+
+
+def create_app(config: dict | None = None, environ: dict | None = None) -> Flask:
+    """Build the app. `config` is a dict merged over the files and env (tests use it)."""
+    raw = read_raw(overrides=config, environ=environ)
+    core_settings = load_core(raw)
+    plugins = Plugins(raw.get("plugins"))
+    problems = []
+    for info in plugins.enabled():
+        found = plugins.call_one(info.name, "check_environment", settings=info.settings) or []
+        problems += [f"plugins.{info.name}: {p}" for p in found]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    configure_logging(core_settings["log_level"])
+    Path(core_settings["data_dir"]).mkdir(parents=True, exist_ok=True)
+
+    bind(
+        open_database(
+            core_settings["database_url"],
+            core_settings["data_dir"],
+            core_settings["database_max_connections"],
+            core_settings["database_pool_timeout"],
+        )
+    )
+    redis_conn, embedded = connect_redis(core_settings)
+
+    app = Flask("mediaplane")
+    app.config.update(
+        MAX_CONTENT_LENGTH=core_settings["max_content_length"],
+        API_TITLE="mediaplane",
+        API_VERSION=core.__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+    )
+    app.json.sort_keys = False
+    state = State(
+        config={"core": core_settings, "plugins": {i.name: i.settings for i in plugins.known.values()}},
+        plugins=plugins,
+        redis=redis_conn,
+        secret_key=server_key(core_settings),
+        storage=open_storage(core_settings),
+        router=ErrorRouter(),
+        embedded_redis=embedded,
+    )
+    app.extensions["mediaplane"] = state
+
+    api = MediaplaneApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "Self-hosted media control server. Every enabled plugin's routes."},
+        },
+    )
+    api.spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    api.spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("Basic", {"type": "http", "scheme": "basic"})
+    app.register_error_handler(Exception, state.router.handle)
+
+    from core.web import blueprint as core_blueprint
+
+    app.register_blueprint(core_blueprint)
+    state.router.add("core", "/", PROBLEM_JSON)
+    with app.app_context():
+        for _name, blueprints in plugins.call_each("register_blueprints"):
+            for bp in blueprints:
+                api.register_blueprint(bp)
+                state.router.add(bp.name, bp.url_prefix or "/", getattr(bp, "error_dialect", PROBLEM_JSON))
+        state.jobs = collect_jobs(plugins)
+        state.schedules = collect_schedules(plugins)
+
+    @app.before_request
+    def open_request():
+        g.request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
+        metrics.start_timer()
+        db.connect(reuse_if_open=True)
+
+    @app.after_request
+    def finish_request(response):
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        return metrics.observe(response)
+
+    @app.teardown_request
+    def close_request(_exc):
+        if not db.is_closed():
+            db.close()
+
+    plugins.pm.hook.startup(app=app)
+    atexit.register(lambda: plugins.pm.hook.shutdown(app=app))
+    return app

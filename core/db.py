@@ -1,0 +1,132 @@
+"""Database: one peewee DatabaseProxy, SQLite by default, PostgreSQL by URL; per-plugin migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect as url_connect
+from playhouse.migrate import SchemaMigrator
+from playhouse.pool import PooledPostgresqlDatabase
+
+db = peewee.DatabaseProxy()
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: stored the same way on SQLite and PostgreSQL."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+def open_database(
+    url: str, data_dir: str, max_connections: int = 20, pool_timeout: int = 10
+) -> peewee.Database:
+    """Build the Database for `url` (empty: SQLite file under data_dir)."""
+    if not url:
+        path = Path(data_dir) / "mediaplane.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path.resolve()}"
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        # WAL lets readers work while one writer commits; busy_timeout waits instead of failing
+        # when several web or worker processes write at once.
+        return url_connect(
+            url,
+            pragmas={
+                "journal_mode": "wal",
+                "foreign_keys": 1,
+                "busy_timeout": 10000,
+                "synchronous": "normal",
+            },
+        )
+    if scheme in ("postgres", "postgresql"):
+        # A pool per process: opening a PostgreSQL connection costs milliseconds on every request.
+        parsed = urlparse(url)
+        kwargs = {}
+        if parsed.query:
+            from urllib.parse import parse_qsl
+
+            kwargs.update(dict(parse_qsl(parsed.query)))
+        return PooledPostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port or 5432,
+            max_connections=max_connections,
+            timeout=pool_timeout,
+            stale_timeout=300,
+            **kwargs,
+        )
+    return url_connect(url)
+
+
+def bind(database: peewee.Database) -> None:
+    db.initialize(database)
+
+
+class Migration(BaseModel):
+    """One applied migration of one plugin ("core" for the core's own)."""
+
+    plugin = peewee.CharField(max_length=64)
+    name = peewee.CharField(max_length=128)
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "core_migration"
+        indexes = ((("plugin", "name"), True),)
+
+
+def migration_modules(package: ModuleType) -> list[tuple[str, ModuleType]]:
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(package.__path__) if not m.ispkg and m.name[0].isdigit()
+    )
+    return [(name, importlib.import_module(f"{package.__name__}.{name}")) for name in names]
+
+
+def migrate(packages: list[tuple[str, ModuleType]]) -> list[str]:
+    """Apply pending migrations of each (owner, package) in order; returns "owner:name" applied.
+
+    Each migration runs in its own transaction with its history row, so a failure leaves the
+    database at the last migration that completed.
+    """
+    database = db.obj
+    with database.connection_context():
+        database.create_tables([Migration], safe=True)
+        migrator = SchemaMigrator.from_database(database)
+        applied = []
+        for owner, package in packages:
+            done = {m.name for m in Migration.select(Migration.name).where(Migration.plugin == owner)}
+            for name, module in migration_modules(package):
+                if name in done:
+                    continue
+                with database.atomic():
+                    module.up(migrator, database)
+                    Migration.create(plugin=owner, name=name)
+                log.info("applied migration %s:%s", owner, name)
+                applied.append(f"{owner}:{name}")
+        return applied
+
+
+def pending(packages: list[tuple[str, ModuleType]]) -> list[str]:
+    database = db.obj
+    with database.connection_context():
+        if not database.table_exists(Migration._meta.table_name):
+            return [f"{o}:{n}" for o, p in packages for n, _ in migration_modules(p)]
+        out = []
+        for owner, package in packages:
+            done = {m.name for m in Migration.select(Migration.name).where(Migration.plugin == owner)}
+            out += [f"{owner}:{n}" for n, _ in migration_modules(package) if n not in done]
+        return out

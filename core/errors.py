@@ -1,0 +1,152 @@
+"""One Problem exception for every error, rendered in the error dialect of the route's blueprint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Response, g, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class Problem(HTTPException):
+    """An error answer: HTTP status, short title, human detail, and optional field errors.
+
+    Views and services raise it (or a domain error a plugin maps to it); the blueprint's
+    dialect decides the JSON shape.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        errors: dict | None = None,
+        headers: dict | None = None,
+        code: str | None = None,
+        extra: dict | None = None,
+    ):
+        super().__init__(description=detail or title)
+        self.code = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.extra_headers = headers or {}
+        self.error_code = code
+        self.extra = extra or {}
+
+    @property
+    def status(self) -> int:
+        return self.code
+
+
+class Dialect:
+    """How a blueprint spells errors. Subclass and override `body` (and `content_type`)."""
+
+    content_type = "application/problem+json"
+    validation_status = 422  # status of a request-validation error in this dialect
+
+    def body(self, problem: Problem) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "about:blank", "title": problem.title, "status": problem.status}
+        if problem.detail:
+            out["detail"] = problem.detail
+        if problem.errors:
+            out["errors"] = problem.errors
+        request_id = g.get("request_id")
+        if request_id:
+            out["request_id"] = request_id
+        out.update(problem.extra)
+        return out
+
+    def render(self, problem: Problem) -> Response:
+        response = Response(
+            json.dumps(self.body(problem)), status=problem.status, content_type=self.content_type
+        )
+        for name, value in problem.extra_headers.items():
+            response.headers[name] = value
+        return response
+
+
+PROBLEM_JSON = Dialect()
+
+
+def summarize_field_errors(errors: dict, prefix: str = "") -> str:
+    """{"json": {"metrics": {"0": {"x": ["bad"]}}}} -> "metrics[0].x: bad"."""
+    parts = []
+    for key, value in errors.items():
+        if prefix == "" and key in ("json", "query", "path", "form", "headers", "files", "view_args"):
+            name = ""
+        elif str(key).isdigit() or isinstance(key, int):
+            name = f"{prefix}[{key}]"
+        else:
+            name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            parts.append(summarize_field_errors(value, name))
+        else:
+            messages = value if isinstance(value, list) else [value]
+            text = " ".join(str(m) for m in messages)
+            parts.append(f"{name}: {text}" if name else text)
+    return "; ".join(p for p in parts if p)
+
+
+def problem_from_http(error: HTTPException) -> Problem:
+    """Turn werkzeug / webargs errors into a Problem, keeping their headers (e.g. Allow)."""
+    if isinstance(error, Problem):
+        return error
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages") or data.get("errors")
+    if messages and error.code in (400, 422):
+        flat = {k: v for k, v in messages.items()} if isinstance(messages, dict) else {"body": messages}
+        # webargs nests messages under the location; the fields are what users need to see
+        if len(flat) == 1 and next(iter(flat)) in ("json", "query", "path", "form", "headers"):
+            flat = next(iter(flat.values()))
+        detail = summarize_field_errors(messages) if isinstance(messages, dict) else str(messages)
+        return Problem(error.code, "Invalid request", detail, errors=flat, headers=headers)
+    detail = data.get("message") or error.description or ""
+    return Problem(error.code or 500, error.name, detail, headers=headers)
+
+
+class ErrorRouter:
+    """Chooses the dialect of the current request: by blueprint, else by the longest URL prefix."""
+
+    def __init__(self):
+        self.by_blueprint: dict[str, Dialect] = {}
+        self.by_prefix: list[tuple[str, Dialect]] = []
+
+    def add(self, blueprint_name: str, url_prefix: str, dialect: Dialect) -> None:
+        self.by_blueprint[blueprint_name] = dialect
+        self.by_prefix.append((url_prefix.rstrip("/"), dialect))
+        self.by_prefix.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def dialect(self) -> Dialect:
+        if request.blueprint in self.by_blueprint:
+            return self.by_blueprint[request.blueprint]
+        path = request.path
+        for prefix, dialect in self.by_prefix:
+            if prefix and (path == prefix or path.startswith(prefix + "/")):
+                return dialect
+        return PROBLEM_JSON
+
+    def handle(self, error: Exception) -> Response:
+        dialect = self.dialect()
+        if isinstance(error, HTTPException):
+            problem = problem_from_http(error)
+            if problem.status == 422 and not isinstance(error, Problem):
+                problem.code = dialect.validation_status
+        else:
+            from core.plugins import current_plugins
+
+            problem = current_plugins().pm.hook.problem_from_exception(exception=error)
+            if problem is None:
+                log.error("unhandled error in %s %s", request.method, request.path, exc_info=error)
+                problem = Problem(
+                    500,
+                    "Internal server error",
+                    f"the server failed; quote request id {g.get('request_id', '-')} to the operator",
+                )
+        return dialect.render(problem)

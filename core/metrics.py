@@ -1,0 +1,72 @@
+"""Prometheus metrics: request counts and latency, queue depth (multi-process aware under gunicorn)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Response, g, request
+
+_metrics = None
+
+
+def _instruments():
+    # Created on first use, once per process: prometheus_client decides at import time whether it
+    # runs in multi-process mode (PROMETHEUS_MULTIPROC_DIR), so it must not be imported earlier.
+    global _metrics
+    if _metrics is None:
+        from prometheus_client import Counter, Histogram
+
+        _metrics = (
+            Counter("mediaplane_http_requests_total", "HTTP requests", ["method", "endpoint", "status"]),
+            Histogram(
+                "mediaplane_http_request_duration_seconds",
+                "HTTP request latency",
+                ["method", "endpoint"],
+                buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            ),
+        )
+    return _metrics
+
+
+def start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def observe(response: Response) -> Response:
+    started = g.pop("metrics_started", None)
+    if started is not None:
+        counter, histogram = _instruments()
+        endpoint = request.url_rule.rule if request.url_rule else "<unmatched>"
+        counter.labels(request.method, endpoint, str(response.status_code)).inc()
+        histogram.labels(request.method, endpoint).observe(time.perf_counter() - started)
+    return response
+
+
+def render(redis_conn, queue_names: list[str]) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from rq import Queue
+
+    _instruments()
+
+    class QueueDepth:
+        def collect(self):
+            family = GaugeMetricFamily(
+                "mediaplane_queue_depth", "Jobs waiting per RQ queue", labels=["queue"]
+            )
+            for name in queue_names:
+                family.add_metric([name], Queue(name, connection=redis_conn).count)
+            yield family
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY as registry  # noqa: N811
+    output = generate_latest(registry)
+    extra = CollectorRegistry()
+    extra.register(QueueDepth())
+    return Response(output + generate_latest(extra), content_type=CONTENT_TYPE_LATEST)

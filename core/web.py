@@ -1,0 +1,49 @@
+"""The core's own routes: health, readiness, metrics, and the locally served API docs assets."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, send_from_directory
+
+from core import metrics
+from core.db import db
+from core.queue import queue_names
+
+blueprint = Blueprint("core", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz():
+    """The process is up (no dependency checked)."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz():
+    """The process can serve: the database answers and Redis answers."""
+    checks = {}
+    try:
+        db.execute_sql("SELECT 1").fetchone()
+        checks["database"] = "ok"
+    except Exception as err:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {type(err).__name__}"
+    try:
+        current_app.extensions["mediaplane"].redis.ping()
+        checks["redis"] = "ok"
+    except Exception as err:  # noqa: BLE001
+        checks["redis"] = f"error: {type(err).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+
+
+@blueprint.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text format."""
+    return metrics.render(current_app.extensions["mediaplane"].redis, queue_names(current_app))
+
+
+@blueprint.get("/docs/assets/<path:filename>")
+def docs_assets(filename):
+    """Swagger UI files shipped in the swagger-ui-bundle package: no CDN needed."""
+    import swagger_ui_bundle
+
+    return send_from_directory(str(swagger_ui_bundle.swagger_ui_path), filename, max_age=86400)

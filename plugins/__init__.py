@@ -1,0 +1,1 @@
+"""Built-in plugins: one package each, enabled per deployment in the config file."""

@@ -1,0 +1,1 @@
+"""report plugin: SDK quality metrics ingest, live rooms, latest metrics and history."""

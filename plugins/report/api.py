@@ -1,0 +1,168 @@
+"""HTTP routes of the report plugin under /report, in the {code, message, data} envelope."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import request
+from flask.views import MethodView
+from flask_cors import CORS
+from flask_smorest import Blueprint
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser
+
+from core.auth import current_actor, require
+from core.errors import Dialect, Problem
+from core.events import fire
+from core.plugins import plugin_settings
+from core.ratelimit import enforce
+from plugins.report import schemas, service
+
+JSON_TYPES = {"application/json", "text/plain", ""}
+
+
+class EnvelopeDialect(Dialect):
+    """Errors as {code: <HTTP status>, message, data: null}; invalid input is a 400 as in the contract."""
+
+    content_type = "application/json"
+    validation_status = 400
+
+    def body(self, problem: Problem) -> dict:
+        return {"code": problem.status, "message": problem.detail or problem.title, "data": None}
+
+
+class LenientJsonParser(FlaskParser):
+    """Also reads JSON sent as text/plain or without a type: browsers' sendBeacon posts text/plain."""
+
+    def _raw_load_json(self, req):
+        if req.mimetype in JSON_TYPES or req.mimetype.endswith("+json"):
+            return webargs_core.parse_json(req.get_data(cache=True))
+        return webargs_core.missing
+
+
+class ReportBlueprint(Blueprint):
+    ARGUMENTS_PARSER = LenientJsonParser()
+
+
+def ok(data=None) -> dict:
+    return {"code": 0, "message": "success", "data": data}
+
+
+def ingest_rate_limited(view):
+    """Per-key ingest limit: keys holding report:ingest ship inside browsers and apps."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        enforce(plugin_settings("report")["ingest_rate_limit"], "report-ingest", current_actor().key_id)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def make_blueprint(settings: dict) -> Blueprint:
+    blp = ReportBlueprint(
+        "report",
+        __name__,
+        url_prefix="/report",
+        description="SDK quality metrics: ingest, live rooms, latest metrics and history. "
+        "Times are Unix seconds (milliseconds are accepted on input), bitrates kbps, packet_loss percent "
+        "0-100, rtt and jitter ms. Answers are {code, message, data}; code is 0 on success and the HTTP "
+        "status on errors.",
+    )
+    blp.error_dialect = EnvelopeDialect()
+    CORS(
+        blp,
+        origins=settings["cors_origins"],
+        allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-Id"],
+        expose_headers=["X-Request-Id", "Retry-After"],
+        max_age=600,
+    )
+
+    @blp.before_request
+    def check_body():
+        if request.method != "POST":
+            return
+        limit = plugin_settings("report")["max_body_bytes"]
+        request.max_content_length = limit  # also stops chunked bodies without Content-Length
+        if request.content_length is not None and request.content_length > limit:
+            raise Problem(
+                413, "Payload too large", f"body of {request.content_length} bytes; the limit is {limit}"
+            )
+        if not (request.mimetype in JSON_TYPES or request.mimetype.endswith("+json")):
+            raise Problem(
+                415, "Unsupported media type", f"send JSON (application/json), not {request.mimetype}"
+            )
+
+    @blp.route("/metrics")
+    class MetricsViews(MethodView):
+        @require("report:ingest")
+        @ingest_rate_limited
+        @blp.arguments(schemas.MetricsReportSchema, location="json")
+        @blp.response(200, schemas.NullEnvelopeSchema)
+        def post(self, report):
+            """Ingest one report (needs report:ingest; safe to ship in SDKs)."""
+            actor = current_actor()
+            result = service.ingest(
+                actor.account_id, report, plugin_settings("report")["max_streams_per_report"]
+            )
+            if result["room_started"]:
+                fire(
+                    "report_room_started",
+                    account_id=actor.account_id,
+                    room_id=report["room_id"],
+                    started_at=report["report_time"],
+                )
+            return ok()
+
+    @blp.route("/rooms")
+    class RoomsViews(MethodView):
+        @require("report:read")
+        @blp.arguments(schemas.RoomsQueryArgsSchema, location="query")
+        @blp.response(200, schemas.RoomListEnvelopeSchema)
+        def get(self, args):
+            """Room ids with a report within the live window (live_window_seconds)."""
+            cfg = plugin_settings("report")
+            return ok(
+                service.list_rooms(
+                    current_actor().account_id, cfg["live_window_seconds"], args["include_idle"]
+                )
+            )
+
+    @blp.route("/metrics/<string:room_id>")
+    class RoomMetricsViews(MethodView):
+        @require("report:read")
+        @blp.response(200, schemas.RoomMetricsEnvelopeSchema)
+        def get(self, room_id):
+            """Room aggregate and the newest metrics of every user."""
+            window = plugin_settings("report")["live_window_seconds"]
+            return ok(service.room_metrics(current_actor().account_id, room_id, window))
+
+    @blp.route("/metrics/<string:room_id>/<string:user_id>")
+    class UserMetricsViews(MethodView):
+        @require("report:read")
+        @blp.response(200, schemas.UserMetricsEnvelopeSchema)
+        def get(self, room_id, user_id):
+            """Newest metrics of one user, per stream."""
+            window = plugin_settings("report")["live_window_seconds"]
+            return ok(service.user_metrics(current_actor().account_id, room_id, user_id, window))
+
+    @blp.route("/history/<string:room_id>")
+    class HistoryViews(MethodView):
+        @require("report:read")
+        @blp.arguments(schemas.HistoryQueryArgsSchema, location="query")
+        @blp.response(200, schemas.HistoryEnvelopeSchema)
+        def get(self, args, room_id):
+            """Accepted reports of the room, newest first; page back with `until`."""
+            cfg = plugin_settings("report")
+            limit = args.get("limit", cfg["history_default_limit"])
+            if limit > cfg["history_max_limit"]:
+                raise Problem(400, "Invalid request", f"limit: at most {cfg['history_max_limit']}")
+            if "since" in args and "until" in args and args["since"] >= args["until"]:
+                raise Problem(400, "Invalid request", "since: must be before until")
+            return ok(
+                service.history(
+                    current_actor().account_id, room_id, args.get("since"), args.get("until"), limit
+                )
+            )
+
+    return blp

@@ -1,0 +1,238 @@
+"""Request, response and config schemas of the report plugin (units are in the field descriptions)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core.config import PluginConfigSchema, StrList, describe
+from core.ratelimit import validate_limit
+
+MS_THRESHOLD = 10**12  # epoch values above this are milliseconds (10^12 s is the year 33658)
+MAX_ID = 255
+
+
+def to_seconds(value: float) -> int:
+    return int(value // 1000) if value > MS_THRESHOLD else int(value)
+
+
+class EpochSeconds(fields.Integer):
+    """Unix time in seconds; values above 10^12 are taken as milliseconds and converted."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=False, validate=validate.Range(min=0), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, float):
+            value = int(value)
+        return to_seconds(super()._deserialize(value, attr, data, **kwargs))
+
+
+def number(description: str, low: float = 0, high: float | None = None) -> fields.Float:
+    return fields.Float(
+        allow_none=True,
+        allow_nan=False,
+        validate=validate.Range(min=low, max=high),
+        metadata=describe(description),
+    )
+
+
+def integer(description: str, low: int = 0, high: int | None = None) -> fields.Integer:
+    return fields.Integer(
+        strict=False,
+        allow_none=True,
+        validate=validate.Range(min=low, max=high),
+        metadata=describe(description),
+    )
+
+
+def identifier(description: str) -> fields.String:
+    return fields.String(required=True, validate=validate.Length(1, MAX_ID), metadata=describe(description))
+
+
+class OpenSchema(ma.Schema):
+    """Fields we do not know are kept as sent: SDKs add fields over time."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+
+class VideoSchema(OpenSchema):
+    timestamp = EpochSeconds(allow_none=True, metadata=describe("Unix seconds (milliseconds accepted)."))
+    frame_rate = number("Frames per second.", 0, 1000)
+    width = integer("Pixels.", 0, 16384)
+    height = integer("Pixels.", 0, 16384)
+    bitrate = number("kbps.", 0, 10_000_000)
+
+
+class AudioSchema(OpenSchema):
+    timestamp = EpochSeconds(allow_none=True, metadata=describe("Unix seconds (milliseconds accepted)."))
+    sample_rate = integer("Hz.", 0, 768_000)
+    channels = integer("Channel count.", 0, 64)
+    bitrate = number("kbps.", 0, 10_000_000)
+
+
+class NetworkSchema(OpenSchema):
+    rtt = number("Round-trip time, ms.", 0, 600_000)
+    packet_loss = number("Packet loss, percent 0-100.", 0, 100)
+    jitter = number("Jitter, ms.", 0, 600_000)
+
+
+class StreamSchema(OpenSchema):
+    stream_id = identifier("Stream id, unique within the user (e.g. camera, screen, mic).")
+    direction = fields.String(
+        load_default="send",
+        validate=validate.OneOf(["send", "recv"]),
+        metadata=describe('"send" (published) or "recv" (subscribed).'),
+    )
+    video = fields.Nested(VideoSchema, allow_none=True)
+    audio = fields.Nested(AudioSchema, allow_none=True)
+    network = fields.Nested(NetworkSchema, allow_none=True)
+
+
+class UserMetricSchema(OpenSchema):
+    user_id = identifier("User the streams belong to.")
+    streams = fields.List(fields.Nested(StreamSchema), required=True)
+
+
+class MetricsReportSchema(OpenSchema):
+    """POST /report/metrics body."""
+
+    user_id = identifier("Reporting user id.")
+    room_id = identifier("Room id.")
+    sdk_version = fields.String(
+        required=True, validate=validate.Length(1, 64), metadata=describe("SDK version.")
+    )
+    report_time = EpochSeconds(required=True, metadata=describe("Unix seconds (milliseconds accepted)."))
+    metrics = fields.List(
+        fields.Nested(UserMetricSchema), required=True, metadata=describe("User metric entries.")
+    )
+
+
+class HistoryQueryArgsSchema(ma.Schema):
+    since = EpochSeconds(metadata=describe("Only snapshots with report_time >= since (Unix s or ms)."))
+    until = EpochSeconds(metadata=describe("Only snapshots with report_time < until (Unix s or ms)."))
+    limit = fields.Integer(
+        validate=validate.Range(min=1), metadata=describe("Most snapshots returned, newest first.")
+    )
+
+
+class RoomsQueryArgsSchema(ma.Schema):
+    include_idle = fields.Boolean(
+        load_default=False, metadata=describe("Also list rooms with no report within the live window.")
+    )
+
+
+# -- responses: {code, message, data} -------------------------------------------------------------
+
+
+class EnvelopeSchema(ma.Schema):
+    code = fields.Integer(metadata=describe("0 on success, the HTTP status on errors."))
+    message = fields.String()
+
+
+class StreamOutSchema(ma.Schema):
+    stream_id = fields.String()
+    direction = fields.String()
+    video = fields.Dict(
+        allow_none=True, metadata=describe("timestamp (s), frame_rate, width, height, bitrate (kbps)")
+    )
+    audio = fields.Dict(
+        allow_none=True, metadata=describe("timestamp (s), sample_rate (Hz), channels, bitrate (kbps)")
+    )
+    network = fields.Dict(allow_none=True, metadata=describe("rtt (ms), packet_loss (%), jitter (ms)"))
+
+
+class UserMetricsSchema(ma.Schema):
+    room_id = fields.String()
+    user_id = fields.String()
+    sdk_version = fields.String()
+    report_time = fields.Integer(metadata=describe("Newest report of this user, Unix s."))
+    streams = fields.List(fields.Nested(StreamOutSchema))
+
+
+class RoomMetricsSchema(ma.Schema):
+    room_id = fields.String()
+    report_time = fields.Integer(metadata=describe("Newest report in the room, Unix s."))
+    user_count = fields.Integer()
+    stream_count = fields.Integer()
+    aggregate = fields.Dict(
+        metadata=describe(
+            "video {bitrate: sum kbps, frame_rate: mean, streams}, audio {bitrate: sum kbps, streams}, "
+            "network {rtt, rtt_max (ms), packet_loss, packet_loss_max (%), jitter, jitter_max (ms)}"
+        )
+    )
+    users = fields.List(fields.Nested(UserMetricsSchema))
+
+
+class NullEnvelopeSchema(EnvelopeSchema):
+    data = fields.Raw(allow_none=True, dump_default=None)
+
+
+class RoomListEnvelopeSchema(EnvelopeSchema):
+    data = fields.List(fields.String(), metadata=describe("Room ids with a report within the live window."))
+
+
+class UserMetricsEnvelopeSchema(EnvelopeSchema):
+    data = fields.Nested(UserMetricsSchema)
+
+
+class RoomMetricsEnvelopeSchema(EnvelopeSchema):
+    data = fields.Nested(RoomMetricsSchema)
+
+
+class HistoryEnvelopeSchema(EnvelopeSchema):
+    data = fields.List(
+        fields.Dict(),
+        metadata=describe("Snapshots, newest first: each is an accepted report as posted (times in Unix s)."),
+    )
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def _limit(value: str) -> None:
+    try:
+        validate_limit(value)
+    except ValueError as err:
+        raise ma.ValidationError(f'not a rate limit like "100/second": {err}') from None
+
+
+class ReportConfigSchema(PluginConfigSchema):
+    enabled = fields.Boolean(load_default=True, metadata=describe("Load the report plugin."))
+    live_window_seconds = fields.Integer(
+        load_default=120,
+        validate=validate.Range(1),
+        metadata=describe("Reports newer than this keep a room live."),
+    )
+    retention_days = fields.Integer(
+        load_default=30, validate=validate.Range(1), metadata=describe("Reports older than this are purged.")
+    )
+    max_body_bytes = fields.Integer(
+        load_default=1024 * 1024,
+        validate=validate.Range(256),
+        metadata=describe("Largest ingest body, bytes."),
+    )
+    max_streams_per_report = fields.Integer(
+        load_default=200, validate=validate.Range(1), metadata=describe("Most streams in one report.")
+    )
+    ingest_rate_limit = fields.String(
+        load_default="100/second", validate=_limit, metadata=describe("Ingest requests per API key.")
+    )
+    cors_origins = StrList(
+        load_default=lambda: ["*"], metadata=describe("Browser origins allowed; * for any.")
+    )
+    history_default_limit = fields.Integer(
+        load_default=100, validate=validate.Range(1), metadata=describe("History page size without `limit`.")
+    )
+    history_max_limit = fields.Integer(
+        load_default=1000, validate=validate.Range(1), metadata=describe("Largest `limit` of history.")
+    )
+    idle_check_interval_seconds = fields.Integer(
+        load_default=60, validate=validate.Range(1), metadata=describe("How often idle rooms are detected.")
+    )
+    purge_interval_seconds = fields.Integer(
+        load_default=3600, validate=validate.Range(60), metadata=describe("How often old reports are purged.")
+    )

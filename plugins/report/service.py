@@ -1,0 +1,337 @@
+"""Domain logic of the report plugin: ingest, live rooms, latest metrics, history, idle and purge."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from statistics import fmean
+
+import peewee
+
+from core.db import db
+from plugins.report.models import Room, Sample, Snapshot
+
+VIDEO_COLUMNS = {
+    "timestamp": "video_timestamp",
+    "frame_rate": "frame_rate",
+    "width": "width",
+    "height": "height",
+    "bitrate": "video_bitrate",
+}
+AUDIO_COLUMNS = {
+    "timestamp": "audio_timestamp",
+    "sample_rate": "sample_rate",
+    "channels": "channels",
+    "bitrate": "audio_bitrate",
+}
+NETWORK_COLUMNS = {"rtt": "rtt", "packet_loss": "packet_loss", "jitter": "jitter"}
+TOUCH_EVERY_SECONDS = 1.0  # a busy room's row is rewritten at most this often
+
+
+class ReportError(Exception):
+    """Base of the report plugin's domain errors."""
+
+
+class NotFound(ReportError):
+    """No such room or user for this account."""
+
+
+class TooLarge(ReportError):
+    """A report exceeds a configured limit; the message names it."""
+
+
+def _sample_rows(snapshot_id: int, account_id: int, report: dict, received_at: float) -> list[dict]:
+    rows = []
+    for entry in report["metrics"]:
+        for stream in entry["streams"]:
+            row = {
+                "snapshot": snapshot_id,
+                "account_id": account_id,
+                "room_id": report["room_id"],
+                "user_id": entry["user_id"],
+                "sdk_version": report["sdk_version"],
+                "report_time": report["report_time"],
+                "received_at": received_at,
+                "stream_id": stream["stream_id"],
+                "direction": stream.get("direction", "send"),
+            }
+            for part, columns in (
+                ("video", VIDEO_COLUMNS),
+                ("audio", AUDIO_COLUMNS),
+                ("network", NETWORK_COLUMNS),
+            ):
+                values = stream.get(part) or {}
+                for key, column in columns.items():
+                    row[column] = values.get(key)
+            rows.append(row)
+    return rows
+
+
+def _newer(report_time: int) -> peewee.Case:
+    """SQL for max(last_report_time, report_time) that SQLite and PostgreSQL both understand."""
+    return peewee.Case(None, [(Room.last_report_time < report_time, report_time)], Room.last_report_time)
+
+
+def _touch_room(account_id: int, room_id: str, report_time: int, now: float) -> bool:
+    """Record activity; True when the room starts (first report, or first after going idle)."""
+    room = Room.get_or_none(Room.account_id == account_id, Room.room_id == room_id)
+    if room is None:
+        inserted = (
+            Room.insert(
+                account_id=account_id,
+                room_id=room_id,
+                first_seen_at=now,
+                active_since=now,
+                last_seen_at=now,
+                last_report_time=report_time,
+            )
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute()
+        )
+        if inserted:
+            return True
+        room = Room.get(Room.account_id == account_id, Room.room_id == room_id)
+    if room.idle:
+        woke = (
+            Room.update(idle=False, active_since=now, last_seen_at=now, last_report_time=_newer(report_time))
+            .where(Room.id == room.id, Room.idle == True)  # noqa: E712 - peewee expression
+            .execute()
+        )
+        if woke:
+            return True
+    if now - room.last_seen_at >= TOUCH_EVERY_SECONDS or report_time > room.last_report_time:
+        Room.update(last_seen_at=now, last_report_time=_newer(report_time)).where(
+            Room.id == room.id
+        ).execute()
+    return False
+
+
+def ingest(account_id: int, report: dict, max_streams: int, now: float | None = None) -> dict:
+    """Store one validated report. Returns {"room_started": bool, "samples": n}.
+
+    :raises TooLarge: more streams than `max_streams`.
+    """
+    now = time.time() if now is None else now
+    stream_count = sum(len(entry["streams"]) for entry in report["metrics"])
+    if stream_count > max_streams:
+        raise TooLarge(f"metrics: {stream_count} streams in one report; the limit is {max_streams}")
+    with db.atomic():
+        started = _touch_room(account_id, report["room_id"], report["report_time"], now)
+        snapshot = Snapshot.create(
+            account_id=account_id,
+            room_id=report["room_id"],
+            user_id=report["user_id"],
+            sdk_version=report["sdk_version"],
+            report_time=report["report_time"],
+            received_at=now,
+            body=json.dumps(report, separators=(",", ":")),
+        )
+        rows = _sample_rows(snapshot.id, account_id, report, now)
+        if rows:
+            Sample.insert_many(rows).execute()
+    return {"room_started": started, "samples": len(rows)}
+
+
+def list_rooms(
+    account_id: int, live_window: int, include_idle: bool = False, now: float | None = None
+) -> list[str]:
+    now = time.time() if now is None else now
+    query = Room.select(Room.room_id).where(Room.account_id == account_id)
+    if not include_idle:
+        query = query.where(Room.last_seen_at >= now - live_window)
+    return [r.room_id for r in query.order_by(Room.room_id)]
+
+
+def get_room(account_id: int, room_id: str) -> Room:
+    """:raises NotFound: the account has no such room."""
+    room = Room.get_or_none(Room.account_id == account_id, Room.room_id == room_id)
+    if room is None:
+        raise NotFound(f"room '{room_id}' not found")
+    return room
+
+
+def _stream_out(sample: Sample) -> dict:
+    def part(columns: dict) -> dict | None:
+        values = {key: getattr(sample, column) for key, column in columns.items()}
+        return values if any(v is not None for v in values.values()) else None
+
+    return {
+        "stream_id": sample.stream_id,
+        "direction": sample.direction,
+        "video": part(VIDEO_COLUMNS),
+        "audio": part(AUDIO_COLUMNS),
+        "network": part(NETWORK_COLUMNS),
+    }
+
+
+def _latest_per_stream(samples: list[Sample], key: Callable[[Sample], tuple]) -> list[Sample]:
+    """Keep the newest sample of each key; `samples` must come newest first."""
+    seen: dict[tuple, Sample] = {}
+    for sample in samples:
+        seen.setdefault(key(sample), sample)
+    return list(seen.values())
+
+
+def _user_view(room_id: str, user_id: str, samples: list[Sample]) -> dict:
+    newest = max(samples, key=lambda s: (s.report_time, s.id))
+    return {
+        "room_id": room_id,
+        "user_id": user_id,
+        "sdk_version": newest.sdk_version,
+        "report_time": newest.report_time,
+        "streams": [_stream_out(s) for s in sorted(samples, key=lambda s: (s.stream_id, s.direction))],
+    }
+
+
+def user_metrics(account_id: int, room_id: str, user_id: str, window: int) -> dict:
+    """Newest metrics of each stream of one user (streams reported within `window` s of the newest).
+
+    :raises NotFound: unknown room or user.
+    """
+    get_room(account_id, room_id)
+    base = Sample.select().where(
+        Sample.account_id == account_id, Sample.room_id == room_id, Sample.user_id == user_id
+    )
+    newest = base.select(peewee.fn.MAX(Sample.report_time)).scalar()
+    if newest is None:
+        raise NotFound(f"user '{user_id}' not found in room '{room_id}'")
+    samples = list(
+        base.where(Sample.report_time >= newest - window).order_by(
+            Sample.report_time.desc(), Sample.id.desc()
+        )
+    )
+    latest = _latest_per_stream(samples, lambda s: (s.stream_id, s.direction))
+    return _user_view(room_id, user_id, latest)
+
+
+def _mean(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(fmean(present), 3) if present else None
+
+
+def _max(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _total(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present), 3) if present else None
+
+
+def aggregate(samples: list[Sample]) -> dict:
+    """Room totals over the newest sample of every stream."""
+    video = [s for s in samples if s.video_bitrate is not None or s.frame_rate is not None]
+    audio = [s for s in samples if s.audio_bitrate is not None]
+    return {
+        "video": {
+            "bitrate": _total([s.video_bitrate for s in video]),
+            "frame_rate": _mean([s.frame_rate for s in video]),
+            "streams": len(video),
+        },
+        "audio": {"bitrate": _total([s.audio_bitrate for s in audio]), "streams": len(audio)},
+        "network": {
+            "rtt": _mean([s.rtt for s in samples]),
+            "rtt_max": _max([s.rtt for s in samples]),
+            "packet_loss": _mean([s.packet_loss for s in samples]),
+            "packet_loss_max": _max([s.packet_loss for s in samples]),
+            "jitter": _mean([s.jitter for s in samples]),
+            "jitter_max": _max([s.jitter for s in samples]),
+        },
+    }
+
+
+def room_metrics(account_id: int, room_id: str, window: int) -> dict:
+    """Aggregate of the room and the newest metrics of each user seen within `window` s of the newest report.
+
+    :raises NotFound: unknown room.
+    """
+    room = get_room(account_id, room_id)
+    newest = room.last_report_time
+    samples = list(
+        Sample.select()
+        .where(
+            Sample.account_id == account_id, Sample.room_id == room_id, Sample.report_time >= newest - window
+        )
+        .order_by(Sample.report_time.desc(), Sample.id.desc())
+    )
+    latest = _latest_per_stream(samples, lambda s: (s.user_id, s.stream_id, s.direction))
+    by_user: dict[str, list[Sample]] = {}
+    for sample in latest:
+        by_user.setdefault(sample.user_id, []).append(sample)
+    return {
+        "room_id": room_id,
+        "report_time": max((s.report_time for s in latest), default=newest),
+        "user_count": len(by_user),
+        "stream_count": len(latest),
+        "aggregate": aggregate(latest),
+        "users": [_user_view(room_id, user, by_user[user]) for user in sorted(by_user)],
+    }
+
+
+def history(account_id: int, room_id: str, since: int | None, until: int | None, limit: int) -> list[dict]:
+    """Accepted reports of the room, newest first.
+
+    :raises NotFound: unknown room.
+    """
+    get_room(account_id, room_id)
+    query = Snapshot.select(Snapshot.body).where(
+        Snapshot.account_id == account_id, Snapshot.room_id == room_id
+    )
+    if since is not None:
+        query = query.where(Snapshot.report_time >= since)
+    if until is not None:
+        query = query.where(Snapshot.report_time < until)
+    rows = query.order_by(Snapshot.report_time.desc(), Snapshot.id.desc()).limit(limit)
+    return [json.loads(row.body) for row in rows]
+
+
+def samples_between(account_id: int, room_id: str, since: int | None, until: int | None) -> list[dict]:
+    """Every stored sample of a room in [since, until), oldest first, as plain dicts (for other plugins)."""
+    query = Sample.select().where(Sample.account_id == account_id, Sample.room_id == room_id)
+    if since is not None:
+        query = query.where(Sample.report_time >= since)
+    if until is not None:
+        query = query.where(Sample.report_time < until)
+    return [
+        {"user_id": s.user_id, "report_time": s.report_time, "received_at": s.received_at, **_stream_out(s)}
+        for s in query.order_by(Sample.report_time, Sample.id)
+    ]
+
+
+def mark_idle_rooms(live_window: int, now: float | None = None) -> list[Room]:
+    """Flag rooms without a report for `live_window` s; returns the rooms that just went idle."""
+    now = time.time() if now is None else now
+    cutoff = now - live_window
+    went_idle = []
+    candidates = Room.select().where(Room.idle == False, Room.last_seen_at < cutoff)  # noqa: E712
+    for room in candidates:
+        changed = (
+            Room.update(idle=True)
+            .where(Room.id == room.id, Room.idle == False, Room.last_seen_at < cutoff)  # noqa: E712
+            .execute()
+        )
+        if changed:  # another worker may have won the race
+            went_idle.append(room)
+    return went_idle
+
+
+def purge_expired(retention_days: int, now: float | None = None, batch: int = 5000) -> dict:
+    """Delete reports received before the retention period and rooms silent since then."""
+    now = time.time() if now is None else now
+    cutoff = now - retention_days * 86400
+    deleted = {"snapshots": 0, "samples": 0, "rooms": 0}
+    while True:
+        with db.atomic():
+            ids = [
+                s.id for s in Snapshot.select(Snapshot.id).where(Snapshot.received_at < cutoff).limit(batch)
+            ]
+            if not ids:
+                break
+            # Deleted explicitly: SQLite only cascades with foreign_keys on, and old files may lack it.
+            deleted["samples"] += Sample.delete().where(Sample.snapshot.in_(ids)).execute()
+            deleted["snapshots"] += Snapshot.delete().where(Snapshot.id.in_(ids)).execute()
+    deleted["rooms"] = Room.delete().where(Room.last_seen_at < cutoff).execute()
+    return deleted

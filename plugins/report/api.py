@@ -83,11 +83,16 @@ def make_blueprint(settings: dict) -> Blueprint:
         if request.method != "POST":
             return
         limit = plugin_settings("report")["max_body_bytes"]
-        request.max_content_length = limit  # also stops chunked bodies without Content-Length
-        if request.content_length is not None and request.content_length > limit:
-            raise Problem(
-                413, "Payload too large", f"body of {request.content_length} bytes; the limit is {limit}"
-            )
+        too_large = Problem(413, "Payload too large", f"the body exceeds the limit of {limit} bytes")
+        if request.content_length is not None:
+            if request.content_length > limit:
+                raise too_large
+        else:
+            # A chunked body has no length to check: read at most one byte past the limit. (werkzeug
+            # truncates silently at max_content_length, so reaching limit + 1 is the signal.)
+            request.max_content_length = limit + 1
+            if len(request.get_data(cache=True)) > limit:
+                raise too_large
         if not (request.mimetype in JSON_TYPES or request.mimetype.endswith("+json")):
             raise Problem(
                 415, "Unsupported media type", f"send JSON (application/json), not {request.mimetype}"
@@ -110,7 +115,7 @@ def make_blueprint(settings: dict) -> Blueprint:
                     "report_room_started",
                     account_id=actor.account_id,
                     room_id=report["room_id"],
-                    started_at=report["report_time"],
+                    started_at=result["received_at"],
                 )
             return ok()
 

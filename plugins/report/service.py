@@ -109,7 +109,7 @@ def _touch_room(account_id: int, room_id: str, report_time: int, now: float) -> 
 
 
 def ingest(account_id: int, report: dict, max_streams: int, now: float | None = None) -> dict:
-    """Store one validated report. Returns {"room_started": bool, "samples": n}.
+    """Store one validated report. Returns {"room_started": bool, "samples": n, "received_at": epoch s}.
 
     :raises TooLarge: more streams than `max_streams`.
     """
@@ -131,7 +131,7 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
         rows = _sample_rows(snapshot.id, account_id, report, now)
         if rows:
             Sample.insert_many(rows).execute()
-    return {"room_started": started, "samples": len(rows)}
+    return {"room_started": started, "samples": len(rows), "received_at": now}
 
 
 def list_rooms(

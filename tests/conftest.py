@@ -1,0 +1,156 @@
+"""Shared fixtures: apps on SQLite and on PostgreSQL (a fresh schema each), real Redis, API keys."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+
+import peewee
+import psycopg2
+import pytest
+import redis
+
+from core.app import create_app
+from core.config import deep_merge
+from core.db import db, migrate
+
+PG_URL = os.environ.get("MEDIAPLANE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+EXAMPLE_REPORT = {
+    "user_id": "u1",
+    "room_id": "room-1",
+    "sdk_version": "1.2.0",
+    "report_time": 1746616000,
+    "metrics": [
+        {
+            "user_id": "u1",
+            "streams": [
+                {
+                    "stream_id": "camera",
+                    "direction": "send",
+                    "video": {
+                        "timestamp": 1746616000,
+                        "frame_rate": 25,
+                        "width": 1280,
+                        "height": 720,
+                        "bitrate": 1200,
+                    },
+                    "audio": {"timestamp": 1746616000, "sample_rate": 48000, "channels": 2, "bitrate": 64},
+                    "network": {"rtt": 45, "packet_loss": 0.3, "jitter": 8},
+                }
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+def redis_url():
+    """The machine's real Redis, on a db index of its own, emptied before and after each test."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+class PgSchema:
+    """A schema of its own in the test database, so runs never see each other's tables."""
+
+    def __init__(self):
+        self.name = f"mp_test_{uuid.uuid4().hex[:12]}"
+        self.url = f"{PG_URL}?options=-csearch_path%3D{self.name}"
+
+    def __enter__(self):
+        with psycopg2.connect(PG_URL) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {self.name}")
+        return self
+
+    def __exit__(self, *exc):
+        conn = psycopg2.connect(PG_URL)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Every test that uses it runs twice: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    with PgSchema() as schema:
+        yield schema.url
+
+
+def _close_database():
+    if db.obj is not None:
+        if hasattr(db.obj, "close_all"):
+            db.obj.close_all()
+        elif not db.obj.is_closed():
+            db.obj.close()
+
+
+@pytest.fixture
+def make_app(tmp_path, database_url, redis_url) -> Callable:
+    """Build a migrated app; keyword arguments are config overrides merged over the test defaults."""
+    built = []
+
+    def factory(config: dict | None = None, migrated: bool = True):
+        base = {
+            "core": {"data_dir": str(tmp_path / "data"), "database_url": database_url, "redis_url": redis_url}
+        }
+        app = create_app(config=deep_merge(base, config or {}), environ={})
+        app.config["TESTING"] = True
+        if migrated:
+            with app.app_context():
+                from core.cli import migration_packages
+
+                migrate(migration_packages(app))
+        built.append(app)
+        return app
+
+    yield factory
+    _close_database()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def new_key(app) -> Callable[..., str]:
+    """new_key("report:read", account="acme") -> token of a fresh key (account created on demand)."""
+    from core.auth import create_account, create_key
+    from core.models import Account
+
+    def factory(*scopes: str, account: str = "acme") -> str:
+        with app.app_context(), db.connection_context():
+            if not Account.select().where(Account.name == account).exists():
+                create_account(account)
+            return create_key(account, list(scopes) or ["*"])[1]
+
+    return factory
+
+
+@pytest.fixture
+def headers(new_key) -> dict:
+    """Headers of a key holding both report scopes."""
+    return {"X-API-Key": new_key("report:ingest", "report:read")}
+
+
+def count_rows(app, model: type[peewee.Model], *where) -> int:
+    with app.app_context(), db.connection_context():
+        query = model.select()
+        if where:
+            query = query.where(*where)
+        return query.count()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import functools
 import hashlib
 import hmac
@@ -150,7 +151,7 @@ def _secret_of(key: ApiKey) -> str:
         return _fernet().decrypt(key.secret_encrypted.encode()).decode()
     except InvalidToken:
         # The server key changed since this key was made: only token auth can still work.
-        raise Problem(401, "Invalid credentials", "this key cannot sign requests; create a new key") from None
+        raise _unauthorized("this key cannot sign requests; create a new key") from None
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -279,6 +280,13 @@ def require(scope: str):
             return view(*args, **kwargs)
 
         wrapper._mediaplane_scope = scope
+        # Document the accepted credentials and the scope in the OpenAPI operation.
+        apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
+        manual = apidoc.setdefault("manual_doc", {})
+        manual["security"] = [{"ApiKey": []}, {"Bearer": []}, {"Basic": []}]
+        manual.setdefault("description", "")
+        manual["description"] = (manual["description"] + f"\n\nRequires scope `{scope}`.").strip()
+        wrapper._apidoc = apidoc
         return wrapper
 
     return decorate

@@ -235,6 +235,13 @@ def _add_plugin_commands() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["serve"]:
+        # gevent workers patch after the fork; ssl (imported by redis-py) must be patched before
+        # its first import or workers warn and may misbehave. Only ssl: a fully patched master
+        # loses gunicorn's SIGCHLD handling.
+        from gevent import monkey
+
+        monkey.patch_ssl()
     _add_plugin_commands()
     cli()
 

@@ -100,6 +100,11 @@ class StorageSchema(SettingsSchema):
     region = fields.String(load_default="", metadata=describe("S3 region, empty for MinIO."))
     secure = fields.Boolean(load_default=True, metadata=describe("Use HTTPS to reach the S3 endpoint."))
 
+    @ma.validates_schema
+    def s3_needs_endpoint(self, data, **kwargs):
+        if data.get("backend") == "s3" and not data.get("endpoint"):
+            raise ma.ValidationError("required when backend is s3", "endpoint")
+
 
 class CoreConfigSchema(SettingsSchema):
     data_dir = fields.String(
@@ -156,8 +161,12 @@ class CoreConfigSchema(SettingsSchema):
     job_timeout_seconds = fields.Integer(
         load_default=600, validate=validate.Range(1), metadata=describe("Time limit of one job.")
     )
-    server = fields.Nested(ServerSchema, load_default=dict, metadata=describe("Web tier."))
-    storage = fields.Nested(StorageSchema, load_default=dict, metadata=describe("Object storage."))
+    server = fields.Nested(
+        ServerSchema, load_default=lambda: ServerSchema().load({}), metadata=describe("Web tier.")
+    )
+    storage = fields.Nested(
+        StorageSchema, load_default=lambda: StorageSchema().load({}), metadata=describe("Object storage.")
+    )
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

@@ -118,8 +118,16 @@ class Plugins:
             if own_specs is not None:
                 self.pm.add_hookspecs(own_specs)
         for name in self.order:
-            self.pm.register(self.known[name].module, name=name)
-        self.pm.check_pending()
+            try:
+                self.pm.register(self.known[name].module, name=name)
+            except pluggy.PluginValidationError as err:
+                raise ConfigError(f"plugins.{name}: {' '.join(str(err).split())}") from None
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as err:
+            raise ConfigError(
+                f"plugins.{self.pm.get_name(err.plugin)}: {' '.join(str(err).split())}"
+            ) from None
 
     @staticmethod
     def _own_hookspecs(module: ModuleType) -> ModuleType | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -13,7 +15,10 @@ from pathlib import Path
 
 import redis
 from flask import current_app
-from rq import Queue, Retry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+from rq import Retry as JobRetry
 
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "default"
@@ -83,16 +88,26 @@ class EmbeddedRedis:
     def __init__(self, data_dir: str):
         self.dir = Path(data_dir).resolve() / "redis"
         self.socket = self.dir / "redis.sock"
+        if len(str(self.socket)) > 100:
+            # Unix socket paths are limited to ~107 bytes: deep data dirs get a short one in /tmp.
+            digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
+            self.socket = Path(tempfile.gettempdir()) / f"mediaplane-redis-{digest}.sock"
         self.pidfile = self.dir / "redis.pid"
         self.process: subprocess.Popen | None = None
 
     def client(self) -> redis.Redis:
         return redis.Redis(unix_socket_path=str(self.socket))
 
+    def _probe(self) -> redis.Redis:
+        # No retries: redis-py's default backoff turns each failed probe into seconds of waiting.
+        return redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0), socket_timeout=2)
+
     def alive(self) -> bool:
+        if not self.socket.exists():
+            return False
         try:
-            return bool(self.client().ping())
-        except (redis.ConnectionError, FileNotFoundError, OSError):
+            return bool(self._probe().ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
 
     def ensure(self) -> str:
@@ -145,7 +160,7 @@ class EmbeddedRedis:
         """Stop the server if this process started it (saving its data first)."""
         if self.process and self.process.poll() is None:
             try:
-                self.client().shutdown(save=True)
+                self._probe().shutdown(save=True)
             except redis.RedisError:
                 pass
             try:
@@ -174,7 +189,7 @@ def enqueue(name: str, *args, **kwargs):
         raise UnknownJob(f"no enabled plugin registered job '{name}'")
     core = state.config["core"]
     retries = core["job_retries"] if spec.retries is None else spec.retries
-    retry = Retry(max=retries, interval=core["job_retry_intervals"]) if retries else None
+    retry = JobRetry(max=retries, interval=core["job_retry_intervals"]) if retries else None
     queue = Queue(spec.queue, connection=state.redis)
     return queue.enqueue(
         run_job,

@@ -47,7 +47,12 @@ class DirectoryStorage:
 
     def put(self, key, data, length, content_type="application/octet-stream"):
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(f"{key}: a part of this key is an object already") from None
+        if path.is_dir():
+            raise StorageError(f"{key}: other objects use this key as a prefix")
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -64,11 +69,13 @@ class DirectoryStorage:
     def open(self, key):
         try:
             return open(self._path(key), "rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key) from None
 
     def delete(self, key):
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        if path.is_file():
+            path.unlink(missing_ok=True)
 
     def exists(self, key):
         return self._path(key).is_file()
@@ -115,7 +122,13 @@ class S3Storage:
         return io.BytesIO(self.get(key))
 
     def delete(self, key):
-        self.client.remove_object(self.bucket, _check_key(key))
+        from minio.error import S3Error
+
+        try:
+            self.client.remove_object(self.bucket, _check_key(key))
+        except S3Error as err:
+            if err.code not in ("NoSuchBucket", "NoSuchKey"):  # deleting what is gone is a no-op
+                raise StorageError(f"{key}: {err.code}") from err
 
     def exists(self, key):
         from minio.error import S3Error

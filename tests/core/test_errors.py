@@ -1,0 +1,112 @@
+"""Errors come out in the dialect of the route's blueprint: 404, 405, 422 and a forced 500 on each."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.core import plugin_modules
+from tests.core.gadget import plugin as gadget
+
+# One request per mounted blueprint that fails validation (422 in RFC 9457, 400 where the contract says so).
+INVALID_REQUESTS = {
+    "report": ("POST", "/report/metrics", {"json": {"room_id": 5}}, 400),
+    "gadget": ("GET", "/gadget/items?size=99", {"headers": {"X-Gadget-Account": "1"}}, 422),
+}
+
+
+def report_shape(body, status):
+    assert set(body) == {"code", "message", "data"}
+    assert body["code"] == status and body["data"] is None and body["message"]
+
+
+def problem_shape(body, status):
+    assert body["type"] == "about:blank" and body["status"] == status and body["title"]
+    assert body["request_id"]
+
+
+SHAPES = {"report": (report_shape, "application/json"), "gadget": (problem_shape, "application/problem+json")}
+
+
+@pytest.fixture
+def full_app(make_app, monkeypatch):
+    plugin_modules.install(monkeypatch, gadget)
+    return make_app({"plugins": {"gadget": {"enabled": True}}})
+
+
+def mounted(app):
+    """(blueprint name, url_prefix, rules) of every plugin blueprint."""
+    plugin_blueprints = set(app.extensions["mediaplane"].router.by_blueprint) - {"core"}
+    out = {}
+    for rule in app.url_map.iter_rules():
+        name = rule.endpoint.split(".")[0]
+        if name in plugin_blueprints:
+            out.setdefault(name, (app.blueprints[name].url_prefix, []))[1].append(rule)
+    return out
+
+
+def check(response, blueprint, status):
+    shape, content_type = SHAPES[blueprint]
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == content_type
+    shape(response.get_json(), status)
+
+
+def test_every_mounted_blueprint_is_covered(full_app):
+    assert set(mounted(full_app)) == set(INVALID_REQUESTS) == set(SHAPES)
+
+
+def test_unknown_url_under_each_prefix_is_404_in_its_dialect(full_app):
+    client = full_app.test_client()
+    for name, (prefix, _rules) in mounted(full_app).items():
+        check(client.get(f"{prefix}/definitely/not/here"), name, 404)
+
+
+def test_wrong_method_is_405_with_allow_in_its_dialect(full_app):
+    client = full_app.test_client()
+    for name, (_prefix, rules) in mounted(full_app).items():
+        rule = rules[0]
+        response = client.open(
+            rule.rule.replace("<string:", "<").replace("<", "x").replace(">", ""), method="PATCH"
+        )
+        check(response, name, 405)
+        assert "GET" in response.headers["Allow"] or "POST" in response.headers["Allow"]
+
+
+def test_invalid_input_in_each_dialect(full_app, new_key):
+    client = full_app.test_client()
+    token = new_key("*")
+    for name, (method, url, kwargs, status) in INVALID_REQUESTS.items():
+        headers = {"X-API-Key": token, **kwargs.pop("headers", {})}
+        check(client.open(url, method=method, headers=headers, **kwargs), name, status)
+
+
+def test_forced_500_in_each_dialect_hides_the_traceback(full_app, caplog):
+    client = full_app.test_client()
+    for name, (_prefix, rules) in mounted(full_app).items():
+        rule = next(r for r in rules if "GET" in r.methods)
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("secret internals")
+
+        full_app.view_functions[rule.endpoint] = boom
+        url = rule.rule.replace("<string:", "<").replace("<", "x").replace(">", "")
+        with caplog.at_level(logging.ERROR):
+            response = client.get(url, headers={"X-Request-Id": f"req-{name}"})
+        check(response, name, 500)
+        text = response.get_data(as_text=True)
+        assert "secret internals" not in text and "Traceback" not in text
+        if name == "report":
+            assert f"req-{name}" in response.get_json()["message"]
+        assert any("secret internals" in (r.exc_text or "") for r in caplog.records)
+        assert response.headers["X-Request-Id"] == f"req-{name}"
+
+
+def test_core_routes_speak_rfc9457(app):
+    response = app.test_client().get("/nowhere")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    problem_shape(response.get_json(), 404)
+    response = app.test_client().post("/healthz")
+    assert response.status_code == 405 and response.mimetype == "application/problem+json"

@@ -1,0 +1,224 @@
+"""Every hookspec has a docstring and a test here named test_hook_<name>; gadget implements them."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+from rq import SimpleWorker
+
+from core import events, hookspecs
+from core.config import ConfigError
+from core.db import db
+from core.queue import enqueue, set_worker_app
+from tests.core import plugin_modules
+from tests.core.gadget import plugin as gadget
+
+SPEC_MODULES = [hookspecs, events, "plugins.report.hookspecs"]
+
+
+def all_specs():
+    import importlib
+
+    for module in SPEC_MODULES:
+        module = importlib.import_module(module) if isinstance(module, str) else module
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if hasattr(fn, "mediaplane_spec"):
+                yield name, fn
+
+
+def test_every_hookspec_has_a_docstring_and_a_test():
+    tests = {name for name, _ in inspect.getmembers(sys.modules[__name__], inspect.isfunction)}
+    specs = dict(all_specs())
+    assert len(specs) >= 18
+    for name, fn in specs.items():
+        assert (fn.__doc__ or "").strip(), f"hookspec {name} has no docstring"
+        assert f"test_hook_{name}" in tests, f"hookspec {name} has no test_hook_{name}"
+
+
+@pytest.fixture
+def gadget_app(make_app, monkeypatch):
+    plugin_modules.install(monkeypatch, gadget)
+    gadget.CALLS.clear()
+    return make_app({"plugins": {"gadget": {"enabled": True, "greeting": "hi"}}})
+
+
+def test_hook_register_config_schema(gadget_app):
+    assert gadget_app.extensions["mediaplane"].plugins.settings("gadget") == {
+        "enabled": True,
+        "greeting": "hi",
+        "fail_check": False,
+    }
+
+
+def test_hook_check_environment(make_app, monkeypatch):
+    plugin_modules.install(monkeypatch, gadget)
+    gadget.CALLS.clear()
+    make_app({"plugins": {"gadget": {"enabled": True}}})
+    assert ("check_environment", "hello") in gadget.CALLS
+    with pytest.raises(ConfigError, match="plugins.gadget: the gadget driver is missing"):
+        make_app({"plugins": {"gadget": {"enabled": True, "fail_check": True}}})
+
+
+def test_hook_register_models(gadget_app):
+    plugins = gadget_app.extensions["mediaplane"].plugins
+    models = dict(plugins.call_each("register_models"))
+    assert [m.__name__ for m in models["gadget"]] == ["Gadget"]
+    with gadget_app.app_context(), db.connection_context():
+        for owner_models in models.values():
+            for model in owner_models:
+                assert model.table_exists(), model  # migrations created every registered table
+                assert model._meta.table_name.startswith(f"{model.__module__.split('.')[-2]}_")
+
+
+def test_hook_register_migrations(gadget_app):
+    from core.db import Migration
+
+    with gadget_app.app_context(), db.connection_context():
+        names = [
+            m.name for m in Migration.select().where(Migration.plugin == "gadget").order_by(Migration.id)
+        ]
+        assert names == ["0001_initial", "0002_colour"]
+        columns = [c.name for c in db.get_columns("gadget_gadget")]
+    assert "colour" in columns
+
+
+def test_hook_register_blueprints(gadget_app):
+    client = gadget_app.test_client()
+    response = client.get("/gadget/items?size=3", headers={"X-Gadget-Account": "7"})
+    assert response.status_code == 200
+    assert response.get_json() == {"size": 3, "account_id": 7}
+    assert "/gadget/items" in client.get("/openapi.json").get_json()["paths"]
+
+
+def test_hook_register_jobs(gadget_app):
+    with gadget_app.app_context():
+        enqueue("gadget.make_gadget", "sprocket")
+    set_worker_app(gadget_app)
+    SimpleWorker(["default"], connection=gadget_app.extensions["mediaplane"].redis).work(burst=True)
+    assert ("make_gadget", "sprocket") in gadget.CALLS
+
+
+def test_hook_register_schedules(gadget_app):
+    from core.queue import enqueue_due_schedules
+
+    assert "gadget.make_gadget" in enqueue_due_schedules(gadget_app)
+    assert "gadget.make_gadget" not in enqueue_due_schedules(gadget_app)
+
+
+def test_hook_register_cli_commands(monkeypatch):
+    from click.testing import CliRunner
+
+    from core import cli
+
+    plugin_modules.install(monkeypatch, gadget)
+    monkeypatch.setenv("MEDIAPLANE__PLUGINS__GADGET__ENABLED", "true")
+    monkeypatch.setattr(cli, "cli", cli.cli.__class__(name="mediaplane", commands=dict(cli.cli.commands)))
+    cli._add_plugin_commands()
+    result = CliRunner().invoke(cli.cli, ["gadget-hello"])
+    assert result.exit_code == 0 and result.output == "hello from gadget\n"
+
+
+def test_hook_register_mcp_tools(gadget_app):
+    tools = dict(gadget_app.extensions["mediaplane"].plugins.call_each("register_mcp_tools"))["gadget"]
+    assert tools[0]["name"] == "count_gadgets"
+    assert tools[0]["handler"]({}) == {"count": 0}
+
+
+def test_hook_actor_from_request(gadget_app):
+    client = gadget_app.test_client()
+    assert client.get("/gadget/items?size=1").status_code == 401
+    assert client.get("/gadget/items?size=1", headers={"X-Gadget-Account": "3"}).get_json()["account_id"] == 3
+
+
+def test_hook_problem_from_exception(gadget_app):
+    response = gadget_app.test_client().get("/gadget/items?size=9", headers={"X-Gadget-Account": "3"})
+    assert response.status_code == 409
+    assert response.get_json()["detail"] == "size 9 conflicts"
+
+
+def test_hook_startup(gadget_app):
+    assert ("startup", "mediaplane") in gadget.CALLS
+
+
+def test_hook_shutdown(make_app, monkeypatch):
+    registered = []
+    monkeypatch.setattr("core.app.atexit.register", lambda fn, *a: registered.append(fn))
+    plugin_modules.install(monkeypatch, gadget)
+    gadget.CALLS.clear()
+    make_app({"plugins": {"gadget": {"enabled": True}}})
+    for fn in registered:
+        fn()
+    assert ("shutdown", "mediaplane") in gadget.CALLS
+
+
+def test_hook_room_started(gadget_app):
+    with gadget_app.app_context():
+        events.fire("room_started", account_id=1, room_name="r1", started_at=0.0)
+    assert ("room_started", "r1") in gadget.CALLS
+
+
+def test_hook_room_finished(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def room_finished(self, account_id, room_name, finished_at):
+            seen.append(room_name)
+
+        @hookspecs.hookimpl
+        def participant_joined(self, account_id, room_name, identity, joined_at):
+            raise RuntimeError("a broken listener must not stop the others")
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire("room_finished", account_id=1, room_name="r2", finished_at=1.0)
+        events.fire("participant_joined", account_id=1, room_name="r2", identity="i", joined_at=1.0)
+    assert seen == ["r2"]
+
+
+def test_hook_participant_joined(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def participant_joined(self, account_id, room_name, identity, joined_at):
+            seen.append(identity)
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire("participant_joined", account_id=1, room_name="r", identity="alice", joined_at=1.0)
+    assert seen == ["alice"]
+
+
+def test_hook_participant_left(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def participant_left(self, account_id, room_name, identity, left_at):
+            seen.append((identity, left_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire("participant_left", account_id=1, room_name="r", identity="bob", left_at=2.0)
+    assert seen == [("bob", 2.0)]
+
+
+def test_hook_report_room_started():
+    """Fired by report ingest; asserted in test_ingest.test_room_started_fires_once_then_again_after_idle."""
+    from tests.plugins.report import test_ingest
+
+    assert "report_room_started" in inspect.getsource(
+        test_ingest.test_room_started_fires_once_then_again_after_idle
+    )
+
+
+def test_hook_report_room_idle():
+    """Fired by report.mark_idle_rooms: covered by the same ingest test, which asserts the idle event."""
+    from tests.plugins.report import test_ingest
+
+    assert "report_room_idle" in inspect.getsource(
+        test_ingest.test_room_started_fires_once_then_again_after_idle
+    )

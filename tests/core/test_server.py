@@ -1,0 +1,109 @@
+"""The quick-start path for real: bootstrap, then `mediaplane serve --with-worker` (gunicorn, gevent,
+embedded Redis, SQLite) answering the report contract over HTTP, and stopping cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.queue import EmbeddedRedis
+from tests.conftest import EXAMPLE_REPORT
+
+MEDIAPLANE = str(Path(sys.executable).parent / "mediaplane")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(method, url, key=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if key:
+        request.add_header("X-API-Key", key)
+    if data:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@pytest.fixture
+def quickstart(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPLANE")}
+    env["MEDIAPLANE__CORE__DATA_DIR"] = str(tmp_path / "data")
+    boot = subprocess.run(
+        [MEDIAPLANE, "bootstrap"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert boot.returncode == 0, boot.stderr
+    key = boot.stdout.strip().splitlines()[-1]
+    again = subprocess.run(
+        [MEDIAPLANE, "bootstrap"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert key not in again.stdout and "accounts exist already" in again.stdout
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen(
+        [MEDIAPLANE, "serve", "--port", str(port), "--workers", "2", "--with-worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if call("GET", f"{base}/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        pytest.fail((tmp_path / "serve.log").read_text())
+    while "worker serving queues" not in (tmp_path / "serve.log").read_text() and time.time() < deadline:
+        time.sleep(0.2)
+    yield base, key, server, tmp_path
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGKILL)
+    log.close()
+
+
+def test_quickstart_serves_the_report_contract(quickstart):
+    base, key, server, tmp_path = quickstart
+    status, body = call("POST", f"{base}/report/metrics", key, EXAMPLE_REPORT)
+    assert (status, json.loads(body)) == (200, {"code": 0, "message": "success", "data": None})
+    for path, check in [
+        ("/report/rooms", lambda d: d == ["room-1"]),
+        ("/report/metrics/room-1", lambda d: d["users"][0]["user_id"] == "u1"),
+        ("/report/metrics/room-1/u1", lambda d: d["streams"][0]["network"]["rtt"] == 45),
+        ("/report/history/room-1", lambda d: d[0]["report_time"] == 1746616000),
+    ]:
+        status, body = call("GET", f"{base}{path}", key)
+        assert status == 200, body
+        assert check(json.loads(body)["data"]), body
+    assert call("GET", f"{base}/readyz")[0] == 200
+    status, body = call("GET", f"{base}/metrics")
+    assert status == 200 and b'endpoint="/report/metrics"' in body and b"mediaplane_queue_depth" in body
+
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=40)
+    log = (tmp_path / "serve.log").read_text()
+    assert "worker serving queues default" in log
+    assert "Traceback" not in log and "MonkeyPatchWarning" not in log
+    assert not EmbeddedRedis(str(tmp_path / "data")).alive()  # stopped by the process that started it

@@ -135,6 +135,11 @@ def test_openapi_lists_the_report_paths_and_security_schemes(client):
     params = {p["name"] for p in report_paths["/report/metrics/{room_id}/{user_id}"]["parameters"]}
     assert params == {"room_id", "user_id"}
     assert "requestBody" in report_paths["/report/metrics"]["post"]
+    for path, ops in report_paths.items():
+        for method in set(ops) & HTTP_METHODS:
+            operation = ops[method]
+            assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}, {"Basic": []}], (path, method)
+            assert "Requires scope `report:" in operation["description"], (path, method)
 
 
 def test_docs_page_uses_only_local_assets(client):

@@ -19,11 +19,8 @@ class ConfigError(Exception):
     """A setting is missing, unknown or invalid; the message names its dotted key."""
 
 
-class StrList(fields.List):
-    """A list of strings that also accepts "a,b,c" (how env overrides arrive)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(fields.String(), **kwargs)
+class CommaList(fields.List):
+    """A list that also accepts "a,b,c" (how env overrides arrive)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
@@ -31,21 +28,26 @@ class StrList(fields.List):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class IntList(fields.List):
-    """A list of integers that also accepts "1,2,3"."""
+def StrList(**kwargs) -> CommaList:  # noqa: N802 - reads like a field class
+    return CommaList(fields.String(), **kwargs)
 
-    def __init__(self, **kwargs):
-        super().__init__(fields.Integer(strict=False), **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return super()._deserialize(value, attr, data, **kwargs)
+def IntList(**kwargs) -> CommaList:  # noqa: N802
+    return CommaList(fields.Integer(strict=False), **kwargs)
 
 
 def describe(text: str) -> dict:
     """Metadata for a setting; the configuration reference is generated from it."""
     return {"description": text}
+
+
+def int_setting(
+    default: int, description: str, low: int | None = None, high: int | None = None
+) -> fields.Integer:
+    """An integer setting with its default, bounds and the sentence the reference shows."""
+    return fields.Integer(
+        load_default=default, validate=validate.Range(low, high), metadata=describe(description)
+    )
 
 
 class SettingsSchema(ma.Schema):
@@ -63,24 +65,10 @@ class PluginConfigSchema(SettingsSchema):
 
 class ServerSchema(SettingsSchema):
     host = fields.String(load_default="127.0.0.1", metadata=describe("Address `mediaplane serve` binds."))
-    port = fields.Integer(
-        load_default=8180,
-        validate=validate.Range(1, 65535),
-        metadata=describe("Port `mediaplane serve` binds."),
-    )
-    workers = fields.Integer(
-        load_default=2,
-        validate=validate.Range(1, 256),
-        metadata=describe("gunicorn worker processes (gevent)."),
-    )
-    worker_connections = fields.Integer(
-        load_default=1000, validate=validate.Range(1), metadata=describe("Concurrent connections per worker.")
-    )
-    timeout = fields.Integer(
-        load_default=60,
-        validate=validate.Range(1),
-        metadata=describe("Seconds before a silent worker restarts."),
-    )
+    port = int_setting(8180, "Port `mediaplane serve` binds.", 1, 65535)
+    workers = int_setting(2, "gunicorn worker processes (gevent).", 1, 256)
+    worker_connections = int_setting(1000, "Concurrent connections per worker.", 1)
+    timeout = int_setting(60, "Seconds before a silent worker restarts.", 1)
 
 
 class StorageSchema(SettingsSchema):
@@ -114,16 +102,8 @@ class CoreConfigSchema(SettingsSchema):
         load_default="",
         metadata=describe("Empty: SQLite under data_dir. postgresql://user:pass@host/db in production."),
     )
-    database_max_connections = fields.Integer(
-        load_default=20,
-        validate=validate.Range(1),
-        metadata=describe("Pooled PostgreSQL connections per process."),
-    )
-    database_pool_timeout = fields.Integer(
-        load_default=10,
-        validate=validate.Range(0),
-        metadata=describe("Seconds to wait for a pooled connection."),
-    )
+    database_max_connections = int_setting(20, "Pooled PostgreSQL connections per process.", 1)
+    database_pool_timeout = int_setting(10, "Seconds to wait for a pooled connection.", 0)
     redis_url = fields.String(
         load_default="",
         metadata=describe("Empty: an embedded Redis under data_dir. redis://host:6379/0 in production."),
@@ -132,35 +112,19 @@ class CoreConfigSchema(SettingsSchema):
         load_default="",
         metadata=describe("Fernet key that encrypts API key secrets; empty: generated in data_dir."),
     )
-    max_content_length = fields.Integer(
-        load_default=64 * 1024 * 1024,
-        validate=validate.Range(1),
-        metadata=describe("Largest request body, bytes."),
-    )
+    max_content_length = int_setting(64 * 1024 * 1024, "Largest request body, bytes.", 1)
     log_level = fields.String(
         load_default="INFO",
         validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
         metadata=describe("Log level of the server and workers."),
     )
-    jwt_leeway_seconds = fields.Integer(
-        load_default=30,
-        validate=validate.Range(0, 3600),
-        metadata=describe("Clock skew allowed for client JWTs."),
-    )
-    signature_max_age_seconds = fields.Integer(
-        load_default=300,
-        validate=validate.Range(1, 86400),
-        metadata=describe("Age limit of signed requests."),
-    )
-    job_retries = fields.Integer(
-        load_default=3, validate=validate.Range(0, 100), metadata=describe("Retries of a failed job.")
-    )
+    jwt_leeway_seconds = int_setting(30, "Clock skew allowed for client JWTs.", 0, 3600)
+    signature_max_age_seconds = int_setting(300, "Age limit of signed requests.", 1, 86400)
+    job_retries = int_setting(3, "Retries of a failed job.", 0, 100)
     job_retry_intervals = IntList(
         load_default=lambda: [10, 60, 300], metadata=describe("Seconds between retries (backoff).")
     )
-    job_timeout_seconds = fields.Integer(
-        load_default=600, validate=validate.Range(1), metadata=describe("Time limit of one job.")
-    )
+    job_timeout_seconds = int_setting(600, "Time limit of one job.", 1)
     server = fields.Nested(
         ServerSchema, load_default=lambda: ServerSchema().load({}), metadata=describe("Web tier.")
     )

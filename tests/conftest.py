@@ -18,6 +18,14 @@ from core.db import db, migrate
 PG_URL = os.environ.get("MEDIAPLANE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
+# Every read endpoint of the report plugin, for a room "room-1" with user "u1".
+REPORT_READ_URLS = (
+    "/report/rooms",
+    "/report/metrics/room-1",
+    "/report/metrics/room-1/u1",
+    "/report/history/room-1",
+)
+
 EXAMPLE_REPORT = {
     "user_id": "u1",
     "room_id": "room-1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.config import PluginConfigSchema, StrList, describe
+from core.config import PluginConfigSchema, StrList, describe, int_setting
 from core.ratelimit import validate_limit
 
 MS_THRESHOLD = 10**12  # epoch values above this are milliseconds (10^12 s is the year 33658)
@@ -30,22 +30,19 @@ class EpochSeconds(fields.Integer):
         return to_seconds(super()._deserialize(value, attr, data, **kwargs))
 
 
-def number(description: str, low: float = 0, high: float | None = None) -> fields.Float:
-    return fields.Float(
-        allow_none=True,
-        allow_nan=False,
-        validate=validate.Range(min=low, max=high),
-        metadata=describe(description),
+def _measure(field_cls, description: str, low, high, **kwargs) -> fields.Field:
+    """A measured value: may be null (not measured), bounded, unit in the description."""
+    return field_cls(
+        allow_none=True, validate=validate.Range(low, high), metadata=describe(description), **kwargs
     )
+
+
+def number(description: str, low: float = 0, high: float | None = None) -> fields.Float:
+    return _measure(fields.Float, description, low, high, allow_nan=False)
 
 
 def integer(description: str, low: int = 0, high: int | None = None) -> fields.Integer:
-    return fields.Integer(
-        strict=False,
-        allow_none=True,
-        validate=validate.Range(min=low, max=high),
-        metadata=describe(description),
-    )
+    return _measure(fields.Integer, description, low, high, strict=False)
 
 
 def identifier(description: str) -> fields.String:
@@ -202,37 +199,17 @@ def _limit(value: str) -> None:
 
 class ReportConfigSchema(PluginConfigSchema):
     enabled = fields.Boolean(load_default=True, metadata=describe("Load the report plugin."))
-    live_window_seconds = fields.Integer(
-        load_default=120,
-        validate=validate.Range(1),
-        metadata=describe("Reports newer than this keep a room live."),
-    )
-    retention_days = fields.Integer(
-        load_default=30, validate=validate.Range(1), metadata=describe("Reports older than this are purged.")
-    )
-    max_body_bytes = fields.Integer(
-        load_default=1024 * 1024,
-        validate=validate.Range(256),
-        metadata=describe("Largest ingest body, bytes."),
-    )
-    max_streams_per_report = fields.Integer(
-        load_default=200, validate=validate.Range(1), metadata=describe("Most streams in one report.")
-    )
+    live_window_seconds = int_setting(120, "Reports newer than this keep a room live.", 1)
+    retention_days = int_setting(30, "Reports older than this are purged.", 1)
+    max_body_bytes = int_setting(1024 * 1024, "Largest ingest body, bytes.", 256)
+    max_streams_per_report = int_setting(200, "Most streams in one report.", 1)
     ingest_rate_limit = fields.String(
         load_default="100/second", validate=_limit, metadata=describe("Ingest requests per API key.")
     )
     cors_origins = StrList(
         load_default=lambda: ["*"], metadata=describe("Browser origins allowed; * for any.")
     )
-    history_default_limit = fields.Integer(
-        load_default=100, validate=validate.Range(1), metadata=describe("History page size without `limit`.")
-    )
-    history_max_limit = fields.Integer(
-        load_default=1000, validate=validate.Range(1), metadata=describe("Largest `limit` of history.")
-    )
-    idle_check_interval_seconds = fields.Integer(
-        load_default=60, validate=validate.Range(1), metadata=describe("How often idle rooms are detected.")
-    )
-    purge_interval_seconds = fields.Integer(
-        load_default=3600, validate=validate.Range(60), metadata=describe("How often old reports are purged.")
-    )
+    history_default_limit = int_setting(100, "History page size without `limit`.", 1)
+    history_max_limit = int_setting(1000, "Largest `limit` of history.", 1)
+    idle_check_interval_seconds = int_setting(60, "How often idle rooms are detected.", 1)
+    purge_interval_seconds = int_setting(3600, "How often old reports are purged.", 60)

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from core.auth import AuthError, create_account, create_key, revoke_key
 from core.db import db
 from core.models import ApiKey
-from tests.conftest import EXAMPLE_REPORT, count_rows
+from tests.conftest import EXAMPLE_REPORT, REPORT_READ_URLS, count_rows
 
 PROBE = "/report/rooms"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -359,12 +359,7 @@ def test_plugin_wildcard_scope_reads_and_ingests(client, new_key):
 def test_star_scope_can_do_everything(client, new_key):
     key = {"X-API-Key": new_key("*")}
     assert client.post("/report/metrics", json=EXAMPLE_REPORT, headers=key).status_code == 200
-    for url in (
-        "/report/rooms",
-        "/report/metrics/room-1",
-        "/report/metrics/room-1/u1",
-        "/report/history/room-1",
-    ):
+    for url in REPORT_READ_URLS:
         response = client.get(url, headers=key)
         assert response.status_code == 200, url
         assert response.get_json()["code"] == 0, url

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from tests.conftest import EXAMPLE_REPORT
+from tests.conftest import EXAMPLE_REPORT, REPORT_READ_URLS
 
 
 def test_ingest_only_key_reads_nothing(client, new_key):
     key = {"X-API-Key": new_key("report:ingest")}
     assert client.post("/report/metrics", json=EXAMPLE_REPORT, headers=key).status_code == 200
-    for url in (
-        "/report/rooms",
-        "/report/metrics/room-1",
-        "/report/metrics/room-1/u1",
-        "/report/history/room-1",
-    ):
+    for url in REPORT_READ_URLS:
         response = client.get(url, headers=key)
         assert response.status_code == 403, url
         assert response.get_json() == {

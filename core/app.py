@@ -101,6 +101,14 @@ def connect_redis(core_settings: dict) -> tuple[redis.Redis, EmbeddedRedis | Non
     return embedded.client(), embedded
 
 
+def migration_packages(app) -> list:
+    """(owner, migrations package) of the core and every enabled plugin, in dependency order."""
+    import core.migrations
+
+    plugins = app.extensions["mediaplane"].plugins
+    return [("core", core.migrations)] + plugins.call_each("register_migrations")
+
+
 def create_app(config: dict | None = None, environ: dict | None = None) -> Flask:
     """Build the app. `config` is a dict merged over the files and env (tests use it)."""
     raw = read_raw(overrides=config, environ=environ)
@@ -175,7 +183,8 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
     def open_request():
         g.request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
         metrics.start_timer()
-        db.connect(reuse_if_open=True)
+        # No db.connect() here: peewee connects on the first query, so /healthz answers without a
+        # database and /readyz can report it down; teardown returns whatever was opened.
 
     @app.after_request
     def finish_request(response):

@@ -231,8 +231,16 @@ def _from_signature(key_id: str) -> Actor:
         for path in {request.path, request.full_path.rstrip("?")}:
             message = f"{request.method}\n{path}\n{ts_header}\n{body_hash}".encode()
             if hmac.compare_digest(hmac.new(secret, message, hashlib.sha256).hexdigest(), given):
+                _refuse_replay(given, max_age)
                 return _actor(key)
     raise _unauthorized("request signature does not verify")
+
+
+def _refuse_replay(signature: str, max_age: int) -> None:
+    """A signature is good once: it is remembered (in Redis, for all workers) while its timestamp is valid."""
+    redis = current_app.extensions["mediaplane"].redis
+    if not redis.set(f"mediaplane:signature:{signature}", 1, nx=True, ex=2 * max_age):
+        raise _unauthorized("this request signature was used already; sign each request anew")
 
 
 def actor_from_headers() -> Actor | None:

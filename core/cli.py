@@ -9,6 +9,8 @@ import click
 
 from core.config import ConfigError
 
+# Keep this module's imports light: `serve` must patch ssl before redis-py imports it (see main()).
+
 
 @contextlib.contextmanager
 def app_context():
@@ -22,13 +24,6 @@ def app_context():
         raise click.ClickException(f"configuration: {err}") from None
     with app.app_context(), db.connection_context():
         yield app
-
-
-def migration_packages(app) -> list:
-    import core.migrations
-
-    plugins = app.extensions["mediaplane"].plugins
-    return [("core", core.migrations)] + plugins.call_each("register_migrations")
 
 
 @click.group()
@@ -52,6 +47,9 @@ def serve(host, port, workers, with_worker):
         raw = read_raw()
         core_settings = load_core(raw)
         Plugins(raw.get("plugins"))  # fail here, once, rather than in every worker
+        from core.app import server_key
+
+        server_key(core_settings)
     except ConfigError as err:
         raise click.ClickException(f"configuration: {err}") from None
     srv = core_settings["server"]
@@ -86,6 +84,7 @@ def worker(queues, burst):
 @cli.command()
 def migrate():
     """Apply pending migrations of the core and every enabled plugin."""
+    from core.app import migration_packages
     from core.db import migrate as run
 
     with app_context() as app:
@@ -193,6 +192,7 @@ def keys_revoke(key_id):
 @click.option("--account", default="default", show_default=True)
 def bootstrap(account):
     """First start: migrate, then create a first account and print its admin key (once)."""
+    from core.app import migration_packages
     from core.auth import create_account, create_key
     from core.db import migrate as run
     from core.models import Account

@@ -73,6 +73,14 @@ def open_database(
     return url_connect(url)
 
 
+def write_atomic():
+    """A transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE): a
+    deferred one that reads first cannot wait for the lock later and fails with "database is locked"."""
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
+
+
 def bind(database: peewee.Database) -> None:
     db.initialize(database)
 

@@ -80,6 +80,8 @@ def summarize_field_errors(errors: dict, prefix: str = "") -> str:
     for key, value in errors.items():
         if prefix == "" and key in ("json", "query", "path", "form", "headers", "files", "view_args"):
             name = ""
+        elif key == "_schema":  # marshmallow's key for "the value itself"
+            name = prefix or "body"
         elif str(key).isdigit() or isinstance(key, int):
             name = f"{prefix}[{key}]"
         else:

@@ -56,7 +56,10 @@ def render(redis_conn, queue_names: list[str]) -> Response:
                 "mediaplane_queue_depth", "Jobs waiting per RQ queue", labels=["queue"]
             )
             for name in queue_names:
-                family.add_metric([name], Queue(name, connection=redis_conn).count)
+                try:
+                    family.add_metric([name], Queue(name, connection=redis_conn).count)
+                except Exception:  # noqa: BLE001 - a Redis outage must not hide the other metrics
+                    continue
             yield family
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

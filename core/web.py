@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, send_from_directory
 
 from core import metrics
-from core.db import db
+from core.db import db, pending
 from core.queue import queue_names
 
 blueprint = Blueprint("core", __name__)
@@ -31,6 +31,12 @@ def readyz():
         checks["redis"] = "ok"
     except Exception as err:  # noqa: BLE001
         checks["redis"] = f"error: {type(err).__name__}"
+    if checks["database"] == "ok":
+        from core.app import migration_packages  # core.app imports this module
+
+        # A new version started before `mediaplane migrate` must not take traffic.
+        waiting = pending(migration_packages(current_app))
+        checks["migrations"] = "ok" if not waiting else f"pending: {', '.join(waiting)}"
     ready = all(v == "ok" for v in checks.values())
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 

@@ -115,7 +115,7 @@ def make_app(tmp_path, database_url, redis_url) -> Callable:
         app.config["TESTING"] = True
         if migrated:
             with app.app_context():
-                from core.cli import migration_packages
+                from core.app import migration_packages
 
                 migrate(migration_packages(app))
         built.append(app)

@@ -73,8 +73,15 @@ def make_blueprint(settings: dict) -> Blueprint:
     CORS(
         blp,
         origins=settings["cors_origins"],
-        allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-Id"],
-        expose_headers=["X-Request-Id", "Retry-After"],
+        allow_headers=[
+            "Content-Type",
+            "Authorization",
+            "X-API-Key",
+            "X-Request-Id",
+            "X-RTCstack-Timestamp",
+            "X-RTCstack-Signature",
+        ],
+        expose_headers=["X-Request-Id", "Retry-After", "X-Next-Cursor"],
         max_age=600,
     )
 
@@ -164,10 +171,14 @@ def make_blueprint(settings: dict) -> Blueprint:
                 raise Problem(400, "Invalid request", f"limit: at most {cfg['history_max_limit']}")
             if "since" in args and "until" in args and args["since"] >= args["until"]:
                 raise Problem(400, "Invalid request", "since: must be before until")
-            return ok(
-                service.history(
-                    current_actor().account_id, room_id, args.get("since"), args.get("until"), limit
-                )
+            items, next_cursor = service.history(
+                current_actor().account_id,
+                room_id,
+                args.get("since"),
+                args.get("until"),
+                limit,
+                args.get("cursor"),
             )
+            return ok(items), 200, {"X-Next-Cursor": next_cursor} if next_cursor else {}
 
     return blp

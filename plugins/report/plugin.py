@@ -62,10 +62,12 @@ def register_schedules(settings):
 
 @hookimpl
 def problem_from_exception(exception):
-    from plugins.report.service import NotFound, TooLarge
+    from plugins.report.service import BadCursor, NotFound, TooLarge
 
     if isinstance(exception, NotFound):
         return Problem(404, "Not found", str(exception))
+    if isinstance(exception, BadCursor):
+        return Problem(400, "Invalid request", str(exception))
     if isinstance(exception, TooLarge):
         return Problem(413, "Payload too large", str(exception))
     return None

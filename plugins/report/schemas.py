@@ -9,6 +9,7 @@ from core.config import PluginConfigSchema, StrList, describe, int_setting
 from core.ratelimit import validate_limit
 
 MS_THRESHOLD = 10**12  # epoch values above this are milliseconds (10^12 s is the year 33658)
+MAX_EPOCH_SECONDS = 4_102_444_800  # 2100-01-01: later values are unit mistakes (e.g. microseconds)
 MAX_ID = 255
 
 
@@ -20,14 +21,17 @@ class EpochSeconds(fields.Integer):
     """Unix time in seconds; values above 10^12 are taken as milliseconds and converted."""
 
     def __init__(self, **kwargs):
-        super().__init__(strict=False, validate=validate.Range(min=0), **kwargs)
+        super().__init__(strict=False, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, float):
             value = int(value)
-        return to_seconds(super()._deserialize(value, attr, data, **kwargs))
+        seconds = to_seconds(super()._deserialize(value, attr, data, **kwargs))
+        if not 0 <= seconds <= MAX_EPOCH_SECONDS:
+            raise ma.ValidationError("must be Unix seconds or milliseconds between 1970 and 2100")
+        return seconds
 
 
 def _measure(field_cls, description: str, low, high, **kwargs) -> fields.Field:
@@ -114,6 +118,10 @@ class HistoryQueryArgsSchema(ma.Schema):
     limit = fields.Integer(
         validate=validate.Range(min=1), metadata=describe("Most snapshots returned, newest first.")
     )
+    cursor = fields.String(
+        validate=validate.Length(3, 64),
+        metadata=describe("Next page: the X-Next-Cursor header of the previous page (set when it was full)."),
+    )
 
 
 class RoomsQueryArgsSchema(ma.Schema):
@@ -157,7 +165,8 @@ class RoomMetricsSchema(ma.Schema):
     stream_count = fields.Integer()
     aggregate = fields.Dict(
         metadata=describe(
-            "video {bitrate: sum kbps, frame_rate: mean, streams}, audio {bitrate: sum kbps, streams}, "
+            "video {send_bitrate, recv_bitrate: sums in kbps, frame_rate: mean, streams}, "
+            "audio {send_bitrate, recv_bitrate: sums in kbps, streams}, "
             "network {rtt, rtt_max (ms), packet_loss, packet_loss_max (%), jitter, jitter_max (ms)}"
         )
     )
@@ -213,3 +222,8 @@ class ReportConfigSchema(PluginConfigSchema):
     history_max_limit = int_setting(1000, "Largest `limit` of history.", 1)
     idle_check_interval_seconds = int_setting(60, "How often idle rooms are detected.", 1)
     purge_interval_seconds = int_setting(3600, "How often old reports are purged.", 60)
+
+    @ma.validates_schema
+    def default_page_fits(self, data, **kwargs):
+        if data["history_default_limit"] > data["history_max_limit"]:
+            raise ma.ValidationError("must not exceed history_max_limit", "history_default_limit")

@@ -9,7 +9,7 @@ from statistics import fmean
 
 import peewee
 
-from core.db import db
+from core.db import write_atomic
 from plugins.report.models import Room, Sample, Snapshot
 
 VIDEO_COLUMNS = {
@@ -117,7 +117,7 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
     stream_count = sum(len(entry["streams"]) for entry in report["metrics"])
     if stream_count > max_streams:
         raise TooLarge(f"metrics: {stream_count} streams in one report; the limit is {max_streams}")
-    with db.atomic():
+    with write_atomic():
         started = _touch_room(account_id, report["room_id"], report["report_time"], now)
         snapshot = Snapshot.create(
             account_id=account_id,
@@ -222,16 +222,24 @@ def _total(values: list) -> float | None:
 
 
 def aggregate(samples: list[Sample]) -> dict:
-    """Room totals over the newest sample of every stream."""
-    video = [s for s in samples if s.video_bitrate is not None or s.frame_rate is not None]
-    audio = [s for s in samples if s.audio_bitrate is not None]
+    """Room totals over the newest sample of every stream. Bitrates are summed per direction:
+    what users send and what they receive are different traffic and must not be added together."""
+    video = [s for s in samples if any(v is not None for v in (s.video_bitrate, s.frame_rate, s.width))]
+    audio = [s for s in samples if any(v is not None for v in (s.audio_bitrate, s.sample_rate))]
+
+    def bitrates(streams: list[Sample], column: str) -> dict:
+        return {
+            f"{direction}_bitrate": _total([getattr(s, column) for s in streams if s.direction == direction])
+            for direction in ("send", "recv")
+        }
+
     return {
         "video": {
-            "bitrate": _total([s.video_bitrate for s in video]),
+            **bitrates(video, "video_bitrate"),
             "frame_rate": _mean([s.frame_rate for s in video]),
             "streams": len(video),
         },
-        "audio": {"bitrate": _total([s.audio_bitrate for s in audio]), "streams": len(audio)},
+        "audio": {**bitrates(audio, "audio_bitrate"), "streams": len(audio)},
         "network": {
             "rtt": _mean([s.rtt for s in samples]),
             "rtt_max": _max([s.rtt for s in samples]),
@@ -271,21 +279,41 @@ def room_metrics(account_id: int, room_id: str, window: int) -> dict:
     }
 
 
-def history(account_id: int, room_id: str, since: int | None, until: int | None, limit: int) -> list[dict]:
-    """Accepted reports of the room, newest first.
+class BadCursor(ReportError):
+    """A history cursor that this server did not hand out."""
+
+
+def history(
+    account_id: int, room_id: str, since: int | None, until: int | None, limit: int, cursor: str | None = None
+) -> tuple[list[dict], str | None]:
+    """Accepted reports of the room, newest first, and the cursor of the next (older) page or None.
+
+    The cursor is "<report_time>.<snapshot id>" of the last item: report_time alone has one-second
+    resolution, so paging by `until` would skip reports sharing the boundary second.
 
     :raises NotFound: unknown room.
+    :raises BadCursor: malformed cursor.
     """
     get_room(account_id, room_id)
-    query = Snapshot.select(Snapshot.body).where(
+    query = Snapshot.select(Snapshot.id, Snapshot.report_time, Snapshot.body).where(
         Snapshot.account_id == account_id, Snapshot.room_id == room_id
     )
     if since is not None:
         query = query.where(Snapshot.report_time >= since)
     if until is not None:
         query = query.where(Snapshot.report_time < until)
-    rows = query.order_by(Snapshot.report_time.desc(), Snapshot.id.desc()).limit(limit)
-    return [json.loads(row.body) for row in rows]
+    if cursor:
+        time_part, _, id_part = cursor.partition(".")
+        if not (time_part.isdigit() and id_part.isdigit()):
+            raise BadCursor("cursor: not a cursor from X-Next-Cursor")
+        last_time, last_id = int(time_part), int(id_part)
+        query = query.where(
+            (Snapshot.report_time < last_time)
+            | ((Snapshot.report_time == last_time) & (Snapshot.id < last_id))
+        )
+    rows = list(query.order_by(Snapshot.report_time.desc(), Snapshot.id.desc()).limit(limit))
+    next_cursor = f"{rows[-1].report_time}.{rows[-1].id}" if len(rows) == limit else None
+    return [json.loads(row.body) for row in rows], next_cursor
 
 
 def samples_between(account_id: int, room_id: str, since: int | None, until: int | None) -> list[dict]:
@@ -324,7 +352,7 @@ def purge_expired(retention_days: int, now: float | None = None, batch: int = 50
     cutoff = now - retention_days * 86400
     deleted = {"snapshots": 0, "samples": 0, "rooms": 0}
     while True:
-        with db.atomic():
+        with write_atomic():
             ids = [
                 s.id for s in Snapshot.select(Snapshot.id).where(Snapshot.received_at < cutoff).limit(batch)
             ]

@@ -465,3 +465,25 @@ def test_every_401_carries_www_authenticate(client, reader):
         response = client.get(PROBE, headers=headers)
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="mediaplane"'
+
+
+def test_a_signature_is_good_once(client, reader):
+    key_id, secret = split(reader)
+    headers = signed(key_id, secret, "GET", PROBE)
+    assert_ok(client.get(PROBE, headers=headers))
+    assert_401(
+        client.get(PROBE, headers=headers), "this request signature was used already; sign each request anew"
+    )
+
+
+def test_browsers_may_send_the_signature_headers(client):
+    preflight = client.options(
+        "/report/metrics",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key,x-rtcstack-timestamp,x-rtcstack-signature",
+        },
+    )
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "x-rtcstack-timestamp" in allowed and "x-rtcstack-signature" in allowed

@@ -73,6 +73,13 @@ def test_secrets_come_from_the_environment(tmp_path):
         ({"MEDIAPLANE__PLUGINS__REPORT__LIVE_WINDOW_SECONDS": "-1"}, r"plugins\.report\.live_window_seconds"),
         ({"MEDIAPLANE__PLUGINS__REPORT__INGEST_RATE_LIMIT": "lots"}, r"plugins\.report\.ingest_rate_limit"),
         ({"MEDIAPLANE__PLUGINS__REPORT__COLOUR": "red"}, r"plugins\.report\.colour: Unknown field"),
+        (
+            {
+                "MEDIAPLANE__PLUGINS__REPORT__HISTORY_DEFAULT_LIMIT": "500",
+                "MEDIAPLANE__PLUGINS__REPORT__HISTORY_MAX_LIMIT": "100",
+            },
+            r"plugins\.report\.history_default_limit: must not exceed history_max_limit",
+        ),
         ({"MEDIAPLANE__PLUGINS__NOSUCH__ENABLED": "true"}, r"plugins\.nosuch: unknown plugin"),
         ({"MEDIAPLANE__STRAY__X": "1"}, r"stray: unknown section"),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import migration_packages
+from core.app import migration_packages
 from core.db import Migration, db, migrate, pending
 from tests.core import broken_migrations
 

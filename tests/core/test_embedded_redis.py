@@ -65,7 +65,8 @@ def test_deep_data_dirs_get_a_short_socket_path(tmp_path):
 
 
 def test_app_without_redis_url_uses_the_embedded_redis(tmp_path):
-    from core.app import create_app
+    from core.app import create_app, migration_packages
+    from core.db import migrate
 
     app = create_app({"core": {"data_dir": str(tmp_path / "data")}}, environ={})
     state = app.extensions["mediaplane"]
@@ -74,6 +75,18 @@ def test_app_without_redis_url_uses_the_embedded_redis(tmp_path):
         state.redis.ping()
         Queue("default", connection=state.redis).enqueue(print, "x")
         assert Queue("default", connection=state.redis).count == 1
-        assert app.test_client().get("/readyz").get_json()["checks"] == {"database": "ok", "redis": "ok"}
+        not_migrated = app.test_client().get("/readyz")
+        assert not_migrated.status_code == 503
+        assert (
+            not_migrated.get_json()["checks"]["migrations"]
+            == "pending: core:0001_initial, report:0001_initial"
+        )
+        with app.app_context():
+            migrate(migration_packages(app))
+        assert app.test_client().get("/readyz").get_json()["checks"] == {
+            "database": "ok",
+            "redis": "ok",
+            "migrations": "ok",
+        }
     finally:
         state.embedded_redis.stop()

@@ -80,7 +80,7 @@ def test_disabled_plugin_has_no_routes_jobs_schedules_tables_or_commands(make_ap
     rules = {rule.rule for rule in app.url_map.iter_rules()}
     assert not any(r.startswith(("/report", "/gadget")) for r in rules)
     assert state.jobs == {} and state.schedules == []
-    from core.cli import migration_packages
+    from core.app import migration_packages
 
     with app.app_context():
         assert [owner for owner, _ in migration_packages(app)] == ["core"]

@@ -107,3 +107,9 @@ def test_quickstart_serves_the_report_contract(quickstart):
     assert "worker serving queues default" in log
     assert "Traceback" not in log and "MonkeyPatchWarning" not in log
     assert not EmbeddedRedis(str(tmp_path / "data")).alive()  # stopped by the process that started it
+
+
+def test_cli_module_does_not_import_ssl_before_serve_patches_it():
+    """gevent must patch ssl before its first import, so core.cli itself must not pull in redis/ssl."""
+    code = "import sys, core.cli; sys.exit('ssl' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0

@@ -57,7 +57,22 @@ def test_healthz(client):
 def test_readyz_when_everything_answers(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert response.get_json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis": "ok", "migrations": "ok"},
+    }
+
+
+def test_healthz_needs_no_database_and_readyz_names_it(make_app):
+    app = make_app(
+        {"core": {"database_url": f"postgresql://postgres@127.0.0.1:{closed_port()}/nope"}}, migrated=False
+    )
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"].startswith("error: ")
+    assert client.get("/metrics").status_code == 200
 
 
 def test_readyz_names_redis_when_it_is_unreachable(make_app):

@@ -40,6 +40,9 @@ STREAM = "metrics.0.streams.0"
         ("report_time", "yesterday", "report_time"),
         ("report_time", -5, "report_time"),
         ("report_time", True, "report_time"),
+        ("report_time", 99999999999999999999999, "report_time"),
+        ("report_time", 1746616000123456, "report_time"),  # microseconds: a unit mistake
+        (f"{STREAM}.video.timestamp", 5_000_000_000, "metrics[0].streams[0].video.timestamp"),
         ("metrics", DELETE, "metrics"),
         ("metrics", {"user_id": "u1"}, "metrics"),
         ("metrics.0.user_id", DELETE, "metrics[0].user_id"),
@@ -80,6 +83,7 @@ def test_json_that_is_not_an_object_is_400(client, headers, payload):
     )
     assert response.status_code == 400
     assert response.get_json()["data"] is None
+    assert response.get_json()["message"] == "body: Invalid input type."
 
 
 def test_nan_is_rejected(client, headers):
@@ -133,7 +137,10 @@ def test_too_many_streams_is_413_and_stores_nothing(make_app, new_key):
     assert count_rows(app, Snapshot) == 0
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "since=abc", "until=-1", "since=20&until=10"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=abc", "since=abc", "until=-1", "since=20&until=10", "cursor=abc", "cursor=1.x"],
+)
 def test_bad_history_query_is_400(client, headers, query):
     client.post("/report/metrics", json=EXAMPLE_REPORT, headers=headers)
     response = client.get(f"/report/history/room-1?{query}", headers=headers)

@@ -68,8 +68,13 @@ def test_room_aggregate_uses_the_newest_sample_of_each_stream(client, headers):
     assert room["report_time"] == t + 5
     assert room["user_count"] == 2
     assert room["stream_count"] == 2
-    assert room["aggregate"]["video"] == {"bitrate": 3000.0, "frame_rate": 25.0, "streams": 2}
-    assert room["aggregate"]["audio"] == {"bitrate": 96.0, "streams": 2}
+    assert room["aggregate"]["video"] == {
+        "send_bitrate": 3000.0,
+        "recv_bitrate": None,
+        "frame_rate": 25.0,
+        "streams": 2,
+    }
+    assert room["aggregate"]["audio"] == {"send_bitrate": 96.0, "recv_bitrate": None, "streams": 2}
     assert room["aggregate"]["network"] == {
         "rtt": 50.0,
         "rtt_max": 60.0,
@@ -142,3 +147,51 @@ def test_ids_with_spaces_and_unicode_round_trip(client, headers):
     assert data(client, headers, "/report/rooms") == ["salle de réunion"]
     user = data(client, headers, "/report/metrics/salle%20de%20r%C3%A9union/us%C3%A9r%201")
     assert user["user_id"] == "usér 1"
+
+
+def test_room_aggregate_keeps_send_and_recv_apart(client, headers):
+    t = 1746616000
+    ingest(
+        client,
+        headers,
+        report(user="u1", t=t, vbr=1000, abr=50),
+        report(user="u2", t=t, vbr=900, abr=40, direction="recv"),
+    )
+    aggregate = data(client, headers, "/report/metrics/room-1")["aggregate"]
+    assert (aggregate["video"]["send_bitrate"], aggregate["video"]["recv_bitrate"]) == (1000.0, 900.0)
+    assert (aggregate["audio"]["send_bitrate"], aggregate["audio"]["recv_bitrate"]) == (50.0, 40.0)
+
+
+def test_history_cursor_pages_through_reports_sharing_a_second(client, headers):
+    t = 1746616000
+    ingest(client, headers, *[report(t=t + i // 3, rtt=float(i)) for i in range(7)])  # 3 per second
+    seen, cursor = [], None
+    for _ in range(5):
+        url = "/report/history/room-1?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200
+        seen += [s["metrics"][0]["streams"][0]["network"]["rtt"] for s in response.get_json()["data"]]
+        cursor = response.headers.get("X-Next-Cursor")
+        if not cursor:
+            break
+    assert sorted(seen) == [float(i) for i in range(7)]  # each report exactly once
+    assert seen == sorted(seen, reverse=True)  # newest first across pages
+
+
+def test_concurrent_ingest_never_fails(make_app, new_key, database_url):
+    """Several writers at once (threads here, gevent workers in production) wait for the lock, never 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = make_app()
+    key = {"X-API-Key": new_key("report:ingest")}
+
+    def post(i):
+        return (
+            app.test_client()
+            .post("/report/metrics", json=report(user=f"u{i % 5}", t=1746616000 + i), headers=key)
+            .status_code
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, range(80)))
+    assert statuses == [200] * 80

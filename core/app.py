@@ -97,8 +97,14 @@ def connect_redis(core_settings: dict) -> tuple[redis.Redis, EmbeddedRedis | Non
         return redis.Redis.from_url(core_settings["redis_url"]), None
     embedded = EmbeddedRedis(core_settings["data_dir"])
     embedded.ensure()
-    atexit.register(embedded.stop)
-    return embedded.client(), embedded
+    client = embedded.client()
+
+    def leave():
+        client.connection_pool.disconnect()  # so that our own connections do not count as users
+        embedded.stop()
+
+    atexit.register(leave)
+    return client, embedded
 
 
 def migration_packages(app) -> list:

@@ -157,16 +157,27 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def stop(self) -> None:
-        """Stop the server if this process started it (saving its data first)."""
-        if self.process and self.process.poll() is None:
+        """Stop the server (saving its data) unless another process still uses it.
+
+        Every process that used it calls this when it exits, so the last one out stops it,
+        whichever process happened to start it.
+        """
+        if self.alive():
             try:
-                self._probe().shutdown(save=True)
+                probe = self._probe()
+                others = int(probe.info("clients")["connected_clients"]) - 1
+                if others > 0:
+                    log.info("embedded Redis left running for %d other client(s)", others)
+                    return
+                probe.shutdown(save=True)
             except redis.RedisError:
-                pass
+                pass  # the server closes the connection as it shuts down
+        if self.process:  # we started it: reap the child
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
         self.process = None
 
 

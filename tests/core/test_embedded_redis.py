@@ -21,13 +21,29 @@ def embedded(tmp_path):
 def test_starts_once_and_is_found_by_others(embedded, tmp_path):
     embedded.ensure()
     assert embedded.alive()
-    embedded.client().set("k", "v")
+    user = embedded.client()  # a process that still uses it, e.g. a job worker
+    user.set("k", "v")
     other = EmbeddedRedis(str(tmp_path / "data"))
     other.ensure()
     assert other.process is None  # found the running one, started nothing
     assert other.client().get("k") == b"v"
-    other.stop()  # not the starter: must not stop it
+    other.stop()
+    assert embedded.alive()  # still in use: left running
+    user.connection_pool.disconnect()
+    other.stop()  # the last user out stops it, though it did not start it
+    assert not embedded.alive()
+
+
+def test_the_starter_leaves_it_running_while_others_use_it(embedded, tmp_path):
+    embedded.ensure()
+    user = EmbeddedRedis(str(tmp_path / "data")).client()
+    user.ping()
+    embedded.stop()
     assert embedded.alive()
+    assert user.get("missing") is None
+    user.connection_pool.disconnect()
+    embedded.stop()
+    assert not embedded.alive()
 
 
 def test_stop_saves_data_for_the_next_start(embedded, tmp_path):

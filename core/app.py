@@ -41,6 +41,7 @@ class State:
     embedded_redis: EmbeddedRedis | None = None
     jobs: dict = field(default_factory=dict)
     schedules: list = field(default_factory=list)
+    limiter: Any = None  # built on first use by core.ratelimit
 
 
 class MediaplaneApi(Api):

@@ -20,13 +20,10 @@ def validate_limit(value: str) -> None:
 
 def _limiter() -> FixedWindowRateLimiter:
     state = current_app.extensions["mediaplane"]
-    limiter = getattr(state, "_limiter", None)
-    if limiter is None:
-        limiter = FixedWindowRateLimiter(
-            RedisStorage("redis://", connection_pool=state.redis.connection_pool)
-        )
-        state._limiter = limiter
-    return limiter
+    if state.limiter is None:
+        pool = state.redis.connection_pool
+        state.limiter = FixedWindowRateLimiter(RedisStorage("redis://", connection_pool=pool))
+    return state.limiter
 
 
 def enforce(limit: str, namespace: str, *identifiers: str) -> None:

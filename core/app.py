@@ -101,7 +101,7 @@ def connect_redis(core_settings: dict) -> tuple[redis.Redis, EmbeddedRedis | Non
     client = embedded.client()
 
     def leave():
-        client.connection_pool.disconnect()  # so that our own connections do not count as users
+        client.connection_pool.disconnect()
         embedded.stop()
 
     atexit.register(leave)

@@ -227,8 +227,8 @@ def _add_plugin_commands() -> None:
     try:
         plugins = Plugins(read_raw().get("plugins"))
     except ConfigError as err:
-        click.echo(f"configuration: {err}", err=True)
-        sys.exit(2)
+        click.echo(f"Error: configuration: {err}", err=True)
+        sys.exit(1)
     for _name, commands in plugins.call_each("register_cli_commands"):
         for command in commands:
             cli.add_command(command)

@@ -23,6 +23,7 @@ from rq import Retry as JobRetry
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "default"
 SCHEDULE_KEY = "mediaplane:schedule:"
+USERS_KEY = "mediaplane:embedded-redis:users"
 
 
 @dataclass(frozen=True)
@@ -154,21 +155,26 @@ class EmbeddedRedis:
                         raise RuntimeError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
                     time.sleep(0.02)
                 log.info("started embedded Redis on %s", self.socket)
+            # Registered under the lock, so that a process leaving now sees this one as a user.
+            self._probe().sadd(USERS_KEY, os.getpid())
         return f"unix://{self.socket}"
 
     def stop(self) -> None:
-        """Stop the server (saving its data) unless another process still uses it.
+        """Leave the server; stop it (saving its data) when no other live process uses it.
 
-        Every process that used it calls this when it exits, so the last one out stops it,
-        whichever process happened to start it.
+        Every process that called ensure() is a user until it calls stop(), so the last one out
+        stops it, whichever process started it. Users are kept in Redis itself by PID; PIDs of
+        processes that died without stopping are ignored.
         """
         if self.alive():
             try:
                 probe = self._probe()
-                others = int(probe.info("clients")["connected_clients"]) - 1
-                if others > 0:
-                    log.info("embedded Redis left running for %d other client(s)", others)
+                probe.srem(USERS_KEY, os.getpid())
+                others = [int(pid) for pid in probe.smembers(USERS_KEY) if _pid_alive(int(pid))]
+                if others:
+                    log.info("embedded Redis left running for processes %s", others)
                     return
+                probe.delete(USERS_KEY)
                 probe.shutdown(save=True)
             except redis.RedisError:
                 pass  # the server closes the connection as it shuts down
@@ -179,6 +185,16 @@ class EmbeddedRedis:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def redis_connection() -> redis.Redis:

@@ -164,7 +164,7 @@ def make_blueprint(settings: dict) -> Blueprint:
         @blp.arguments(schemas.HistoryQueryArgsSchema, location="query")
         @blp.response(200, schemas.HistoryEnvelopeSchema)
         def get(self, args, room_id):
-            """Accepted reports of the room, newest first; page back with `until`."""
+            """Accepted reports of the room, newest first; follow X-Next-Cursor for older pages."""
             cfg = plugin_settings("report")
             limit = args.get("limit", cfg["history_default_limit"])
             if limit > cfg["history_max_limit"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -24,7 +26,7 @@ class EpochSeconds(fields.Integer):
         super().__init__(strict=False, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
             raise self.make_error("invalid")
         if isinstance(value, float):
             value = int(value)
@@ -119,7 +121,6 @@ class HistoryQueryArgsSchema(ma.Schema):
         validate=validate.Range(min=1), metadata=describe("Most snapshots returned, newest first.")
     )
     cursor = fields.String(
-        validate=validate.Length(3, 64),
         metadata=describe("Next page: the X-Next-Cursor header of the previous page (set when it was full)."),
     )
 

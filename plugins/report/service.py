@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from statistics import fmean
@@ -279,6 +280,9 @@ def room_metrics(account_id: int, room_id: str, window: int) -> dict:
     }
 
 
+CURSOR_RE = re.compile(r"([0-9]{1,10})\.([0-9]{1,18})")  # ASCII digits that fit a 64-bit column
+
+
 class BadCursor(ReportError):
     """A history cursor that this server did not hand out."""
 
@@ -303,10 +307,10 @@ def history(
     if until is not None:
         query = query.where(Snapshot.report_time < until)
     if cursor:
-        time_part, _, id_part = cursor.partition(".")
-        if not (time_part.isdigit() and id_part.isdigit()):
+        match = CURSOR_RE.fullmatch(cursor)
+        if not match:
             raise BadCursor("cursor: not a cursor from X-Next-Cursor")
-        last_time, last_id = int(time_part), int(id_part)
+        last_time, last_id = int(match.group(1)), int(match.group(2))
         query = query.where(
             (Snapshot.report_time < last_time)
             | ((Snapshot.report_time == last_time) & (Snapshot.id < last_id))

@@ -21,28 +21,37 @@ def embedded(tmp_path):
 def test_starts_once_and_is_found_by_others(embedded, tmp_path):
     embedded.ensure()
     assert embedded.alive()
-    user = embedded.client()  # a process that still uses it, e.g. a job worker
-    user.set("k", "v")
+    embedded.client().set("k", "v")
     other = EmbeddedRedis(str(tmp_path / "data"))
     other.ensure()
     assert other.process is None  # found the running one, started nothing
     assert other.client().get("k") == b"v"
-    other.stop()
-    assert embedded.alive()  # still in use: left running
-    user.connection_pool.disconnect()
-    other.stop()  # the last user out stops it, though it did not start it
-    assert not embedded.alive()
 
 
-def test_the_starter_leaves_it_running_while_others_use_it(embedded, tmp_path):
+def user_process(data_dir: str) -> subprocess.Popen:
+    """Another process that uses the server until it is killed (like an idle web process)."""
+    code = (
+        "import sys, time; from core.queue import EmbeddedRedis; "
+        f"EmbeddedRedis({data_dir!r}).ensure(); print('ready', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def test_left_running_while_another_process_uses_it(embedded, tmp_path):
     embedded.ensure()
-    user = EmbeddedRedis(str(tmp_path / "data")).client()
-    user.ping()
-    embedded.stop()
-    assert embedded.alive()
-    assert user.get("missing") is None
-    user.connection_pool.disconnect()
-    embedded.stop()
+    child = user_process(str(tmp_path / "data"))
+    try:
+        embedded.stop()  # the starter leaves first, e.g. a CLI command beside an idle server
+        assert embedded.alive()
+    finally:
+        child.kill()
+        child.wait()
+    # The user died without leaving: its PID no longer counts, so the next one out stops it.
+    last = EmbeddedRedis(str(tmp_path / "data"))
+    last.ensure()
+    last.stop()
     assert not embedded.alive()
 
 

@@ -139,7 +139,19 @@ def test_too_many_streams_is_413_and_stores_nothing(make_app, new_key):
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=abc", "since=abc", "until=-1", "since=20&until=10", "cursor=abc", "cursor=1.x"],
+    [
+        "limit=0",
+        "limit=abc",
+        "since=abc",
+        "until=-1",
+        "since=20&until=10",
+        "cursor=abc",
+        "cursor=1.x",
+        "cursor=ab",
+        "cursor=%C2%B2%C2%B2.1",
+        "cursor=99999999999999999999.1",
+        "cursor=1.99999999999999999999",
+    ],
 )
 def test_bad_history_query_is_400(client, headers, query):
     client.post("/report/metrics", json=EXAMPLE_REPORT, headers=headers)
@@ -152,3 +164,13 @@ def test_bad_rooms_query_is_400(client, headers):
     response = client.get("/report/rooms?include_idle=perhaps", headers=headers)
     assert response.status_code == 400
     assert "include_idle" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_times_are_400(client, headers, literal):
+    raw = json.dumps(EXAMPLE_REPORT).replace('"report_time": 1746616000', f'"report_time": {literal}')
+    response = client.post(
+        "/report/metrics", data=raw, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["message"].startswith("report_time")

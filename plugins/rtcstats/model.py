@@ -33,6 +33,7 @@ class Event:
     raw_name: str
     value: Any = None
     extra: list = field(default_factory=list)
+    pc_id: str | None = None  # for client events written with a pcId (Chrome's "<rid>-0" getUserMedia)
 
 
 class StatTrack:
@@ -53,37 +54,47 @@ class StatTrack:
         self.props: dict[str, list] = {}
 
     def append(self, time: float, report: dict) -> None:
-        """Add one sample; `report` maps property -> value (its `timestamp`, `id`, `type` are taken out)."""
+        """Add one sample; `report` maps property -> value (its `timestamp`, `id`, `type` are taken out).
+
+        Columns are padded lazily (see _column): a report touches only its own properties, so the cost
+        does not grow with the number of properties the stat ever had.
+        """
         n = len(self.times)
         self.times.append(time)
         stamp = report.get("timestamp")
         self.report_times.append(float(stamp) if isinstance(stamp, (int, float)) else None)
-        if self.type is None and isinstance(report.get("type"), str):
-            self.type = report["type"]
+        if self.type is None and report.get("type") is not None:
+            self.type = str(report["type"])
+        props = self.props
         for key, value in report.items():
             if key in ("timestamp", "id", "type"):
                 continue
-            column = self.props.get(key)
+            column = props.get(key)
             if column is None:
-                column = self.props[key] = [None] * n
+                column = props[key] = [None] * n
+            elif len(column) < n:
+                column.extend([None] * (n - len(column)))
             column.append(value)
-        for column in self.props.values():
-            if len(column) < n + 1:
-                column.append(None)
+
+    def _column(self, prop: str) -> list | None:
+        column = self.props.get(prop)
+        if column is not None and len(column) < len(self.times):
+            column.extend([None] * (len(self.times) - len(column)))
+        return column
 
     def __len__(self) -> int:
         return len(self.times)
 
     def values(self, prop: str) -> list[tuple[float, Any]]:
         """(time, value) of every sample where `prop` is present."""
-        column = self.props.get(prop)
+        column = self._column(prop)
         if column is None:
             return []
         return [(t, v) for t, v in zip(self.times, column, strict=True) if v is not None]
 
     def last(self, prop: str, default: Any = None) -> Any:
         """The value of `prop` in the newest sample that has it."""
-        column = self.props.get(prop)
+        column = self.props.get(prop)  # trailing padding would only be None: no need to pad
         if column:
             for value in reversed(column):
                 if value is not None:
@@ -92,7 +103,7 @@ class StatTrack:
 
     def sample(self, index: int) -> dict:
         """Sample `index` as a dict (present properties only), with `timestamp` and `type`."""
-        out = {p: col[index] for p, col in self.props.items() if col[index] is not None}
+        out = {p: col[index] for p in self.props if (col := self._column(p))[index] is not None}
         out["type"] = self.type
         if self.report_times[index] is not None:
             out["timestamp"] = self.report_times[index]
@@ -101,7 +112,7 @@ class StatTrack:
 
 @dataclass
 class PeerConnection:
-    """One RTCPeerConnection: its configuration, its events in time order, its stats."""
+    """One RTCPeerConnection: its configuration, its events in logged order (about time order), its stats."""
 
     id: str
     configuration: Any = None  # dict when parseable, else the raw string

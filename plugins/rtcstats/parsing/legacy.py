@@ -1,0 +1,374 @@
+"""Parser of legacy rtcstats JSON-lines dumps (fippo/rtcstats, jitsi/rtcstats, jitsi/rtcstats-server).
+
+Format (reference: rtcstats-dumps.md section 2.3, dump-facts.md D1-D5)::
+
+    ["connectionInfo", null, {"url": ..., "userAgent": ..., "statsFormat": ...}, 1697705722151]
+    ["create", "PC_0", {"iceServers": [...]}, 1697705722108]
+    ["oniceconnectionstatechange", "PC_0", "checking", 1697705722179]
+    ["getstats", "PC_0", {"timestamp": 1697705732106, "T01": {"timestamp": 0, ...}}, 1697705732110]
+
+Every line is a JSON array ``[method, pcId, value, absoluteTimestampMs, ...extra]``: the time is always the
+4th element (2023+ jitsi clients append a sequence number as a 5th element; it is kept in ``Event.extra``).
+
+* ``connectionInfo`` (written by jitsi's server) fills ``dump.metadata`` (its keys as written: url, origin,
+  path, userAgent, clientProtocol, statsFormat, clientType); it is not an event and never sets the call
+  start or end (D3: in several public dumps it was pasted from another session - a warning says so when it
+  is dated more than a day away from the events).
+* Lines with a null pcId, and client-level methods (``navigator.*``, ``MediaStreamTrack.*``,
+  ``HTMLMediaElement.*``, and jitsi's bare ``getUserMedia*``/``getDisplayMedia*``) whatever their pcId, are
+  client events; every other pcId is a peer connection (D2). jitsi's ``identity`` lines stay client events
+  and also copy conference/participant ids into the metadata (jitsi key names, plus generic ``conference``,
+  ``user``, ``session``). ``user_agent``: a client ``userAgent`` line or client ``create`` event's
+  ``userAgent`` (sent by the browser itself) wins over connectionInfo's (which may be pasted).
+* ``getstats`` (any case, so rtcstats-js' ``getStats`` too) lines are delta-compressed snapshots, one
+  snapshot each, at the line time. Both conventions are handled (D1, D5): "v2" when some getstats line after
+  a PC's first one holds a report reduced to only ``timestamp`` (an absent report was removed), else "v1"
+  (an absent report is unchanged and carried forward, with its old timestamp). The convention is a property
+  of the whole file, found by a cheap pre-scan (regular expressions, JSON-parsing only candidate lines)
+  before the real pass. Values are kept as written (legacy goog stats hold numbers as strings).
+
+Memory: the input is read line by line (no list of lines or of parsed lines); per peer connection only the
+previous full snapshot is kept, every snapshot goes straight into the column-wise stat tracks.
+
+Errors: every unreadable line raises DumpFormatError naming its line number: not UTF-8 JSON, not an array,
+fewer than 4 elements, method not a string, pcId neither string nor null (an integer pcId is accepted as
+its decimal string), timestamp (4th element) not a finite JSON number, getstats value not an object.
+Truncation policy (shared with v3, ``lines.read_json_lines``): when the *last* non-blank line is not valid
+JSON and ends inside an unclosed string, array or object - the file was cut while being written or
+uploaded - it is skipped with a warning naming the line, and everything before it is kept. A broken line
+anywhere else, or a complete-but-corrupt last line, is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from plugins.rtcstats.model import Dump, PeerConnection
+from plugins.rtcstats.parsing.errors import DumpFormatError
+from plugins.rtcstats.parsing.lines import add_event, as_number, is_client_method, make_event, read_json_lines
+
+__all__ = ["FORMAT", "parse_legacy", "detect_delta_semantics"]
+
+FORMAT = "rtcstats-legacy"
+
+# jitsi's early rtcstats traced bare `getUserMedia`, `getUserMediaOnSuccess`... (client level too).
+_JITSI_CLIENT_PREFIXES = ("getusermedia", "getdisplaymedia")
+
+# jitsi `identity` keys copied into the metadata (ids and names of the conference and the participant).
+_IDENTITY_KEYS = (
+    "confID",
+    "confName",
+    "meetingUniqueId",
+    "endpointId",
+    "displayName",
+    "sessionId",
+    "deviceId",
+    "userId",
+    "customerId",
+    "statsSessionId",
+    "applicationName",
+)
+# The model's canonical ids (Dump.metadata docs), from the first jitsi key present.
+_IDENTITY_GENERIC = {
+    "conferenceId": ("confID", "confName", "meetingUniqueId"),
+    "userId": ("userId", "endpointId"),
+    "sessionId": ("sessionId", "statsSessionId"),
+}
+
+# connectionInfo further than this from the call's events probably belongs to another session (D3).
+_CONNECTION_INFO_SKEW_MS = 24 * 3600 * 1000
+
+_BOM = b"\xef\xbb\xbf"
+
+# Pre-scan (D1): a getstats line's head, and a report reduced to only its timestamp. Inside a JSON string a
+# quote is always escaped, so `{"timestamp":0}` can only be structure; candidates are confirmed by parsing.
+_GETSTATS_HEAD = re.compile(rb'\s*\[\s*"getstats"\s*,\s*("(?:[^"\\]|\\.)*"|-?[0-9]+)', re.IGNORECASE)
+_TIMESTAMP_ONLY = re.compile(rb'\{\s*"timestamp"\s*:\s*[-+0-9.eE]+\s*\}')
+
+
+def parse_legacy(raw: bytes) -> Dump:
+    """Parse a legacy rtcstats JSON-lines dump (uncompressed bytes) into the model.
+
+    :raises DumpFormatError: a line is unreadable (the message and ``err.line`` name the line).
+    """
+    return _LegacyParser(raw).run()
+
+
+def detect_delta_semantics(raw: bytes) -> str:
+    """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``.
+
+    Lines are matched with regular expressions and only candidate lines are JSON-parsed; the scan stops at
+    the first confirmed line (in v2 files usually the second getstats line of the first PC).
+    """
+    seen_pcs: set[bytes] = set()
+    for line in _iter_lines(raw):
+        head = _GETSTATS_HEAD.match(line)
+        if head is None:
+            continue
+        pc_key = head.group(1)
+        if pc_key in seen_pcs and _TIMESTAMP_ONLY.search(line, head.end()) and _has_timestamp_only(line):
+            return "v2"
+        seen_pcs.add(pc_key)
+    return "v1"
+
+
+def _has_timestamp_only(line: bytes) -> bool:
+    try:
+        item = json.loads(line)
+    except (ValueError, RecursionError):
+        return False  # the main pass reports the line
+    if not isinstance(item, list) or len(item) < 3 or not isinstance(item[2], dict):
+        return False
+    return any(
+        key != "timestamp" and isinstance(report, dict) and len(report) == 1 and "timestamp" in report
+        for key, report in item[2].items()
+    )
+
+
+def _iter_lines(raw: bytes) -> Iterator[bytes]:
+    """The non-blank lines of `raw`, without copying the whole buffer."""
+    start = len(_BOM) if raw.startswith(_BOM) else 0
+    size = len(raw)
+    while start < size:
+        end = raw.find(b"\n", start)
+        if end < 0:
+            end = size
+        line = raw[start:end]
+        start = end + 1
+        if line.strip():
+            yield line
+
+
+def _epoch_ms(value: Any) -> float | None:
+    """A numeric timestamp, or an ISO-8601 string (fippo's early v1 top-level `timestamp`), as epoch ms."""
+    number = as_number(value)
+    if number is not None:
+        return number
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:  # JavaScript's Date.toJSON() is UTC; never the server's zone
+                moment = moment.replace(tzinfo=UTC)
+            return moment.timestamp() * 1000.0
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def _json_object(value: Any) -> Any:
+    """A dict, or a string holding a JSON object (some writers serialise twice); else the value unchanged."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        if isinstance(parsed, dict):
+            return parsed
+    return value
+
+
+def _scalar(value: Any) -> bool:
+    return value is not None and value != "" and not isinstance(value, (dict, list))
+
+
+class _LegacyParser:
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        self.dump = Dump(format=FORMAT)
+        self.semantics = "v1"
+        self.bases: dict[str, dict[str, dict]] = {}  # pcId -> previous full snapshot {stat id: report}
+        self.last_stats_time: dict[str, float] = {}
+        self.client_user_agent: str | None = None
+        self.info_user_agent: str | None = None
+        self.connection_info: list[tuple[int, float]] = []  # (line, time) of connectionInfo lines
+        self.counts: dict[str, list[int]] = {}  # warning text -> [count, first line]
+
+    # -- driver -------------------------------------------------------------------------------------------
+
+    def run(self) -> Dump:
+        dump = self.dump
+        self.semantics = detect_delta_semantics(self.raw)
+        dump.format_detail["legacy_delta_semantics"] = self.semantics
+        dump.format_detail["has_connectionInfo"] = False
+
+        lines = 0
+        for lineno, item in read_json_lines(self.raw, dump.warnings):
+            lines += 1
+            try:
+                self._line(lineno, item)
+            except DumpFormatError:
+                raise
+            except RecursionError:
+                raise DumpFormatError("the line is nested too deeply", line=lineno) from None
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as err:
+                # a safety net: content of a shape no branch expected must still be a format error
+                raise DumpFormatError(
+                    f"unexpected content ({type(err).__name__}: {err})", line=lineno
+                ) from None
+        if lines == 0:
+            raise DumpFormatError("the file holds no rtcstats lines")
+        self._finish()
+        return dump
+
+    def _finish(self) -> None:
+        dump = self.dump
+        dump.user_agent = self.client_user_agent or self.info_user_agent or dump.user_agent
+        for text, (count, first) in self.counts.items():
+            dump.warnings.append(f"line {first}: {text}" + (f" ({count} lines)" if count > 1 else ""))
+        times = dump.event_times()
+        if self.connection_info and times:
+            start, end = min(times), max(times)
+            for lineno, when in self.connection_info:
+                gap = max(start - when, when - end, 0.0)
+                if gap > _CONNECTION_INFO_SKEW_MS:
+                    dump.warnings.append(
+                        f"line {lineno}: connectionInfo is dated {gap / 86_400_000:.0f} day(s) away from the "
+                        "call's events; its metadata (url, userAgent) may belong to another session"
+                    )
+
+    def _count(self, text: str, lineno: int) -> None:
+        entry = self.counts.get(text)
+        if entry is None:
+            self.counts[text] = [1, lineno]
+        else:
+            entry[0] += 1
+
+    # -- one line -----------------------------------------------------------------------------------------
+
+    def _line(self, lineno: int, item: Any) -> None:
+        if not isinstance(item, list):
+            raise DumpFormatError(f"the line is a JSON {type(item).__name__}, not an array", line=lineno)
+        if len(item) < 4:
+            raise DumpFormatError(
+                f"the line has {len(item)} element(s), not [method, pcId, value, timestamp]", line=lineno
+            )
+        method, pc_id, value = item[0], item[1], item[2]
+        if not isinstance(method, str):
+            raise DumpFormatError("the method (1st element) is not a string", line=lineno)
+        if pc_id is not None and not isinstance(pc_id, str):
+            if isinstance(pc_id, int) and not isinstance(pc_id, bool):
+                pc_id = str(pc_id)
+            else:
+                raise DumpFormatError("the pcId (2nd element) is neither a string nor null", line=lineno)
+        time = as_number(item[3])
+        if time is None:
+            raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno)
+        extra = item[4:]
+        lowered = method.lower()
+
+        if lowered == "connectioninfo":
+            self._connection_info(lineno, value, time)
+        elif pc_id is None or is_client_method(method) or lowered.startswith(_JITSI_CLIENT_PREFIXES):
+            self._client_event(lineno, method, value, time, extra, pc_id)
+        elif lowered == "getstats":
+            self._getstats(lineno, self.dump.pc(pc_id), value, time)
+        else:
+            add_event(self.dump, pc_id, make_event(method, value, extra, time))
+
+    def _connection_info(self, lineno: int, value: Any, time: float) -> None:
+        self.dump.format_detail["has_connectionInfo"] = True
+        self.connection_info.append((lineno, time))
+        info = _json_object(value)
+        if not isinstance(info, dict):
+            self._count("a connectionInfo value that is not an object was ignored", lineno)
+            return
+        for key, field_value in info.items():
+            if _scalar(field_value):
+                self.dump.metadata.setdefault(key, field_value)
+        agent = info.get("userAgent")
+        if isinstance(agent, str) and agent and self.info_user_agent is None:
+            self.info_user_agent = agent
+
+    def _client_event(
+        self, lineno: int, method: str, value: Any, time: float, extra: list, pc_id: str | None
+    ) -> None:
+        if method.lower() == "getstats":
+            # stats need a peer connection; a pc-less getstats cannot be placed (and may be large)
+            self._count("getstats without a pcId was ignored", lineno)
+            return
+        if pc_id is not None:
+            extra = [*extra, {"pcId": pc_id}]  # a client method logged under a pcId: keep the id
+        event = make_event(method, value, extra, time)
+        add_event(self.dump, None, event)
+        if event.name == "identity" and isinstance(value, dict):
+            self._identity(value)
+        elif event.name == "useragent" and isinstance(value, str) and value:
+            self.client_user_agent = value
+        elif event.name == "create" and isinstance(value, dict):
+            agent = value.get("userAgent")
+            if isinstance(agent, str) and agent:
+                self.client_user_agent = agent
+
+    def _identity(self, value: dict) -> None:
+        metadata = self.dump.metadata
+        for key in _IDENTITY_KEYS:
+            if _scalar(value.get(key)):
+                metadata[key] = value[key]
+        for generic, sources in _IDENTITY_GENERIC.items():
+            for key in sources:
+                if _scalar(value.get(key)):
+                    metadata.setdefault(generic, value[key])
+                    break
+
+    # -- stats --------------------------------------------------------------------------------------------
+
+    def _getstats(self, lineno: int, pc: PeerConnection, value: Any, time: float) -> None:
+        """Decompress one getstats line (D5) and append the full snapshot to the PC's stat tracks.
+
+        T = the line's top-level ``timestamp`` (else the line time). A new report is inserted (timestamp 0
+        or none -> T); a known one is updated property by property (timestamp 0 -> T, none -> its previous
+        timestamp, else its own). Under "v2" a report absent from the line is deleted, under "v1" carried.
+        """
+        if not isinstance(value, dict):
+            raise DumpFormatError(
+                f"the getstats value is a JSON {type(value).__name__}, not an object", line=lineno
+            )
+        previous_time = self.last_stats_time.get(pc.id)
+        if previous_time is not None and time < previous_time:
+            self._count(f"{pc.id}: a getstats line is older than the one before it", lineno)
+        self.last_stats_time[pc.id] = time
+
+        top = _epoch_ms(value.get("timestamp"))
+        stamp = top if top is not None else time
+        base = self.bases.get(pc.id)
+        if base is None:
+            base = self.bases[pc.id] = {}
+        elif self.semantics == "v2":
+            for stat_id in [s for s in base if s not in value]:
+                del base[stat_id]
+        for stat_id, report in value.items():
+            if stat_id == "timestamp":
+                continue
+            if report is None:  # an explicit tombstone (v3 style); harmless in legacy files
+                base.pop(stat_id, None)
+                continue
+            if not isinstance(report, dict):
+                self._count("a getstats report that is not an object was skipped", lineno)
+                continue
+            own = report.get("timestamp")
+            zero = own == 0 and isinstance(own, (int, float)) and not isinstance(own, bool)
+            known = base.get(stat_id)
+            if known is None:
+                base[stat_id] = report
+                if own is None or zero:
+                    report["timestamp"] = stamp
+            else:
+                kept = known.get("timestamp")
+                known.update(report)
+                if zero:
+                    known["timestamp"] = stamp
+                elif own is None:  # absent (or null): the report keeps its previous timestamp
+                    known["timestamp"] = kept
+
+        pc.snapshot_times.append(time)
+        stats = pc.stats
+        for stat_id, report in base.items():
+            track = stats.get(stat_id)
+            if track is None:
+                kind = report.get("type")
+                track = pc.track(stat_id, kind if isinstance(kind, str) else None)
+            track.append(time, report)

@@ -1,0 +1,239 @@
+"""What the analyzer measures from a parsed Dump: the contract between metrics (computed from stats and
+events) and the consumers (observation rules, scores, summary, the API response).
+
+Times are ms since the epoch; durations ms; jitter and RTT in ms (getStats gives seconds); bitrates kbps;
+loss in percent 0-100 computed per interval from deltas of cumulative counters. A field that could not
+be measured is None (never 0 standing for "unknown").
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Series:
+    """An interval metric: one value per stats interval (between two consecutive snapshots)."""
+
+    times: list[float] = field(default_factory=list)  # end time of each interval
+    values: list[float] = field(default_factory=list)
+
+    def add(self, time: float, value: float | None) -> None:
+        if value is not None and math.isfinite(value):
+            self.times.append(time)
+            self.values.append(value)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def summary(self) -> dict[str, float] | None:
+        """{avg, min, max, p5, p95, stddev} or None when empty (nearest-rank percentiles)."""
+        if not self.values:
+            return None
+        ordered = sorted(self.values)
+
+        def pct(p: float) -> float:
+            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+        return {
+            "avg": statistics.fmean(ordered),
+            "min": ordered[0],
+            "max": ordered[-1],
+            "p5": pct(5),
+            "p95": pct(95),
+            "stddev": statistics.pstdev(ordered) if len(ordered) > 1 else 0.0,
+        }
+
+    def share_above(self, threshold: float) -> float:
+        """Fraction (0-1) of intervals whose value exceeds threshold."""
+        return sum(v > threshold for v in self.values) / len(self.values) if self.values else 0.0
+
+
+@dataclass
+class Candidate:
+    id: str
+    type: str | None  # host | srflx | prflx | relay (normalised, dump-facts D6)
+    protocol: str | None = None  # udp | tcp
+    relay_protocol: str | None = None  # udp | tcp | tls (relay candidates)
+    relay_protocol_source: str | None = None  # "relayProtocol" | "url"
+    port: int | None = None
+    network_type: str | None = None  # wifi | ethernet | cellular | vpn | ...
+    address_family: str | None = None  # IPv4 | IPv6 (never the address itself)
+    url: str | None = None  # STUN/TURN server that produced it
+    time: float | None = None  # when gathered (local, from icecandidate events)
+
+
+@dataclass
+class SelectedPair:
+    pair_id: str
+    selection: str  # "transport.selectedCandidatePairId" | "candidate-pair.selected" | "googActiveConnection"
+    local: Candidate
+    remote: Candidate
+    first_seen_ms: float
+    last_seen_ms: float
+
+    @property
+    def uses_relay(self) -> bool:
+        return "relay" in (self.local.type, self.remote.type)
+
+
+@dataclass
+class StreamMetrics:
+    """One RTP stream (an inbound-rtp or outbound-rtp report id, or a legacy ssrc report)."""
+
+    pc_id: str
+    stat_id: str
+    kind: str  # audio | video
+    direction: str  # inbound | outbound
+    ssrc: int | None = None
+    codec: str | None = None  # mimeType, e.g. "audio/opus"
+    track_identifier: str | None = None
+    rid: str | None = None
+    first_seen_ms: float | None = None
+    last_seen_ms: float | None = None
+    # Whole-stream totals (dump-facts D8/D9). Outbound loss comes from the remote-inbound-rtp report.
+    packets: int | None = None  # received (inbound) or sent (outbound), last value
+    packets_lost: int | None = None  # last value; negative values clamped to 0 here, flagged below
+    loss_pct: float | None = None
+    negative_packets_lost: bool = False
+    min_packets_lost: float | None = None  # most negative packetsLost seen (bug detection)
+    bytes: int | None = None
+    counter_resets: int = 0
+    avg_bitrate_kbps: float | None = None  # over the active span (D9)
+    active_start_ms: float | None = None
+    active_end_ms: float | None = None
+    # Per-interval series.
+    bitrate_kbps: Series = field(default_factory=Series)
+    loss_pct_series: Series = field(default_factory=Series)
+    jitter_ms: Series = field(default_factory=Series)  # inbound: own jitter; outbound: remote-inbound jitter
+    rtt_ms: Series = field(default_factory=Series)  # outbound: remote-inbound roundTripTime
+    fps: Series = field(default_factory=Series)
+    packet_send_delay_ms: Series = field(
+        default_factory=Series
+    )  # outbound: ΔtotalPacketSendDelay/ΔpacketsSent
+    jitter_buffer_delay_ms: Series = field(
+        default_factory=Series
+    )  # inbound: ΔjitterBufferDelay/ΔemittedCount
+    # Video.
+    frame_width: int | None = None  # most common while active
+    frame_height: int | None = None
+    max_frame_height: int | None = None
+    frames_decoded: int | None = None
+    frames_dropped: int | None = None
+    freeze_count: int | None = None
+    total_freezes_duration_s: float | None = None
+    pause_count: int | None = None
+    total_pauses_duration_s: float | None = None
+    avg_encode_time_ms: float | None = None
+    avg_decode_time_ms: float | None = None
+    quality_limitation_pct: dict[str, float] | None = None  # {"cpu": %, "bandwidth": %, "other": %} of time
+    quality_limitation_resolution_changes: int | None = None
+    # Audio.
+    concealed_pct: float | None = None  # concealedSamples / totalSamplesReceived * 100
+    emitted_stalled_intervals: int = 0  # intervals with packets received but jitterBufferEmittedCount flat
+    audio_level_flat: bool | None = None  # outbound: audioLevel never changed (constant microphone volume)
+
+    @property
+    def key(self) -> str:
+        return f"{self.pc_id}/{self.stat_id}"
+
+
+@dataclass
+class PcMetrics:
+    pc_id: str
+    first_event_ms: float | None = None
+    last_event_ms: float | None = None
+    closed: bool = False
+    # State sequences with times: [(time or None, state)] in logged order (dump-facts D4).
+    ice_states: list[tuple[float | None, str]] = field(default_factory=list)
+    ice_states_legacy: list[tuple[float | None, str]] = field(default_factory=list)
+    connection_states: list[tuple[float | None, str]] = field(default_factory=list)
+    signaling_states: list[tuple[float | None, str]] = field(default_factory=list)
+    gathering_states: list[tuple[float | None, str]] = field(default_factory=list)
+    dtls_states: list[tuple[float | None, str]] = field(default_factory=list)  # transport dtlsState changes
+    ice_restarts: int = 0
+    connection_time_ms: float | None = None  # first connecting -> connected
+    ice_connection_time_ms: float | None = None  # first checking -> connected/completed
+    # Configuration.
+    ice_servers: list[str] = field(default_factory=list)  # urls
+    ice_transport_policy: str | None = None
+    bundle_policy: str | None = None
+    # Candidates.
+    local_candidates: list[Candidate] = field(default_factory=list)  # in gathering order
+    remote_candidates: list[Candidate] = field(default_factory=list)
+    # icecandidateerror events: {time, url, errorCode, errorText, address, port}
+    candidate_errors: list[dict] = field(default_factory=list)
+    gathering_start_ms: float | None = None
+    # Failed API calls: [{time, method, error}] (setLocalDescriptionOnFailure, addIceCandidateOnFailure, ...).
+    call_failures: list[dict] = field(default_factory=list)
+    # Selected candidate pairs (D6) and transport RTT (D7).
+    selected_pairs: list[SelectedPair] = field(default_factory=list)  # every distinct one, in order
+    rtt_ms: Series = field(default_factory=Series)  # selected pair currentRoundTripTime per snapshot
+    rtt_mean_ms: float | None = None
+    rtt_source: str | None = None  # "selected-pair" | "remote-inbound-rtp"
+    available_outgoing_kbps: Series = field(default_factory=Series)
+    data_channels: list[dict] = field(
+        default_factory=list
+    )  # {id, label, state, messagesSent, messagesReceived}
+    stream_keys: list[str] = field(default_factory=list)  # StreamMetrics.key of this PC's streams
+    stats_snapshots: int = 0
+
+    @property
+    def states(self) -> list[str]:
+        return [s for _, s in self.ice_states] + [s for _, s in self.ice_states_legacy]
+
+    @property
+    def reached_connected(self) -> bool:
+        ice = any(s in ("connected", "completed") for s in self.states)
+        return ice or any(s == "connected" for _, s in self.connection_states)
+
+    @property
+    def failed(self) -> bool:
+        return "failed" in self.states or any(s == "failed" for _, s in self.connection_states)
+
+    @property
+    def final_pair(self) -> SelectedPair | None:
+        return self.selected_pairs[-1] if self.selected_pairs else None
+
+
+@dataclass
+class ClientMetrics:
+    user_agent: str | None = None
+    browser: str | None = None  # Chrome | Firefox | Safari | Edge | ...
+    browser_version: str | None = None  # major version, e.g. "142"
+    os: str | None = None  # macOS | Windows | Linux | Android | iPhone | iPad | ChromeOS
+    os_version: str | None = None
+    hardware_concurrency: int | None = None
+    device_memory: float | None = None
+    # getUserMedia/getDisplayMedia calls: {time, kind: "getUserMedia"|"getDisplayMedia", constraints,
+    # success: bool | None, error, tracks: [{kind, id, label}]}
+    media_requests: list[dict] = field(default_factory=list)
+    compute_pressure: list[tuple[float, str]] = field(
+        default_factory=list
+    )  # (time, nominal|fair|serious|critical)
+
+
+@dataclass
+class CallMetrics:
+    start_ms: float | None
+    end_ms: float | None
+    client: ClientMetrics
+    pcs: dict[str, PcMetrics] = field(default_factory=dict)
+    streams: dict[str, StreamMetrics] = field(default_factory=dict)  # by StreamMetrics.key
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.start_ms is None or self.end_ms is None:
+            return None
+        return self.end_ms - self.start_ms
+
+    def streams_of(self, kind: str | None = None, direction: str | None = None) -> list[StreamMetrics]:
+        return [
+            s
+            for s in self.streams.values()
+            if (kind is None or s.kind == kind) and (direction is None or s.direction == direction)
+        ]

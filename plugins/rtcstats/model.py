@@ -16,12 +16,16 @@ FORMATS = ("webrtc-internals", "rtcstats-v3", "rtcstats-legacy")
 CLIENT_EVENT_PREFIXES = ("navigator.", "mediastreamtrack.", "htmlmediaelement.")
 
 
+# Old Chrome names whose event the W3C later renamed.
+EVENT_ALIASES = {"renegotiationneeded": "negotiationneeded"}
+
+
 def normalize_event_name(name: str) -> str:
-    """ "onIceConnectionStateChange" -> "iceconnectionstatechange"; "getStats" -> "getstats"."""
+    """Lower-case, without a leading "on": "onIceConnectionStateChange" -> "iceconnectionstatechange"."""
     lowered = str(name).lower()
     if lowered.startswith("on") and not lowered.startswith(("onsuccess", "onfailure")):
         lowered = lowered[2:]
-    return lowered
+    return EVENT_ALIASES.get(lowered, lowered)
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Event:
     value: Any = None
     extra: list = field(default_factory=list)
     pc_id: str | None = None  # for client events written with a pcId (Chrome's "<rid>-0" getUserMedia)
+    # `extra`: trailing line elements (line formats), or for internals [dict of the record's other fields].
 
 
 class StatTrack:
@@ -41,7 +46,9 @@ class StatTrack:
 
     `times[i]` is the snapshot time (getStats call / line time, or internals cluster time) of sample i;
     `props[p][i]` is property p in that sample, None when the report lacked it then. `report_times[i]` is
-    the report's own `timestamp` (None when it had none).
+    the report's own `timestamp` (None when it had none). Parsers that already hold whole columns (the
+    webrtc-internals parser) may fill `times`, `report_times` and `props` directly, keeping this layout;
+    a column may be shorter than `times` (missing trailing values are None).
     """
 
     __slots__ = ("id", "type", "times", "report_times", "props")
@@ -116,6 +123,7 @@ class PeerConnection:
 
     id: str
     configuration: Any = None  # dict when parseable, else the raw string
+    constraints: Any = None  # legacy (goog) PeerConnection constraints, when the dump has them
     events: list[Event] = field(default_factory=list)
     stats: dict[str, StatTrack] = field(default_factory=dict)
     snapshot_times: list[float] = field(default_factory=list)  # one per getStats snapshot, ascending

@@ -1,0 +1,577 @@
+"""webrtc-internals `stats` time series -> getStats snapshots and column-wise StatTracks (dump-facts D5).
+
+The page stores one TimelineDataSeries per `<statsId>-<property>`: `{startTime, endTime, statsType?,
+values}` with `values` a JSON string and only the first/last point time (ISO strings). Per-point times
+come from the stat's `<statsId>-timestamp` series (Chrome >= M117), aligned so that its first point
+matches the series startTime, else from the end; otherwise they are interpolated linearly between
+startTime and endTime. All points of a PC are clustered in time (a new cluster starts more than 300 ms
+- 600 ms with interpolated times - after the cluster's first point); a cluster is one getStats snapshot
+and its time is the cluster's last point.
+
+remote-inbound-rtp / remote-outbound-rtp: their series times are the *remote report's* times (RTCP
+arrival, repeated while no new report came), not getStats call times. They take no part in the
+clustering (dump-facts D3 excludes them from event times too; with them the M144 fixture would get 89
+instead of 59 snapshots). Their points are attached to snapshots by order, aligned from the end of the
+span of their local counterpart (`localId`), else from the PC's last snapshot. Their own report times
+stay in StatTrack.report_times.
+
+Memory: series are read one at a time from a SeriesSource (the parsed dict, or byte spans decoded on
+demand). Pass 1 reads each series for its statsType, the `-timestamp` values and the point count of
+interpolated series (the few values needed for the type are reduced to one scalar); pass 2 parses each
+`values` string once and writes it straight into the track's column. Constant series share one value
+object and equal strings one str object, so the model stays near the size of the JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from typing import Any, Protocol
+
+from plugins.rtcstats.model import PeerConnection
+from plugins.rtcstats.parsing.errors import DumpFormatError
+from plugins.rtcstats.parsing.internals_values import iso_to_ms
+
+__all__ = [
+    "MAX_POINTS",
+    "DictSource",
+    "SeriesSource",
+    "StatsResult",
+    "build_stats",
+    "split_key",
+    "type_from_id",
+]
+
+MAX_POINTS = 1000  # the page's MAX_STATS_DATA_POINT_BUFFER_SIZE
+GAP_MS = 300.0
+GAP_INTERPOLATED_MS = 600.0
+REMOTE_TYPES = frozenset(("remote-inbound-rtp", "remote-outbound-rtp"))
+_NOT_COLUMNS = frozenset(("timestamp", "type", "id"))
+_PRE_PROPS = frozenset(("type", "isRemote", "localId"))
+_SCALAR_TYPES = (int, float, str, bool)
+_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner, without json.loads' per-call overhead
+
+# Old standard-stats ids (dumps without statsType) and legacy goog ids -> type.
+_ID_PREFIX_TYPES = (
+    ("rtcinboundrtp", "inbound-rtp"),
+    ("rtcoutboundrtp", "outbound-rtp"),
+    ("rtcremoteinboundrtp", "remote-inbound-rtp"),
+    ("rtcremoteoutboundrtp", "remote-outbound-rtp"),
+    ("rtcicecandidatepair_", "candidate-pair"),
+    ("rtctransport_", "transport"),
+    ("rtccodec_", "codec"),
+    ("rtccertificate_", "certificate"),
+    ("rtcpeerconnection", "peer-connection"),
+    ("rtcmediastreamtrack_", "track"),
+    ("rtcmediastream_", "stream"),
+    ("rtcaudiosource_", "media-source"),
+    ("rtcvideosource_", "media-source"),
+    ("rtcaudioplayout_", "media-playout"),
+    ("rtcdatachannel_", "data-channel"),
+    ("rtcsctptransport_", "sctp-transport"),
+    ("ssrc_", "ssrc"),
+    ("conn-", "googCandidatePair"),
+    ("bweforvideo", "VideoBwe"),
+    ("channel-", "googComponent"),
+    ("googtrack_", "googTrack"),
+    ("googcertificate_", "googCertificate"),
+    ("googlibjinglesession_", "googLibjingleSession"),
+)
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    """`"IT01A1-packetsReceived"` -> ("IT01A1", "packetsReceived");
+    `"IT01A1-[bytesReceived_in_bits/s]"` -> ("IT01A1", "[bytesReceived_in_bits/s]") (computed by the
+    page; the bracket may itself contain '-'); stat ids contain '-', so plain keys split on the last
+    '-'. None when there is no stat id or no property."""
+    if key.endswith("]"):
+        cut = key.find("-[")
+        if cut > 0:
+            return key[:cut], key[cut + 1 :]
+    cut = key.rfind("-")
+    if cut <= 0 or cut == len(key) - 1:
+        return None
+    return key[:cut], key[cut + 1 :]
+
+
+def type_from_id(stat_id: str, is_remote: Any = None) -> str | None:
+    """The stats type implied by an old-style id (`RTCInboundRTPAudioStream_1` -> inbound-rtp);
+    `RTCIceCandidate_*` needs the `isRemote` value."""
+    lowered = stat_id.lower()
+    if lowered.startswith("rtcicecandidate_"):
+        if is_remote is None:
+            return None
+        return "remote-candidate" if is_remote in (True, "true") else "local-candidate"
+    for prefix, stat_type in _ID_PREFIX_TYPES:
+        if lowered.startswith(prefix):
+            return stat_type
+    return None
+
+
+class SeriesSource(Protocol):
+    """Where the series of one PC's `stats` object come from."""
+
+    def keys(self) -> list[str]: ...
+
+    def get(self, key: str) -> Any:
+        """The series value (normally a dict); may decode it on each call."""
+
+    def release(self, key: str) -> None:
+        """The series will not be read again."""
+
+
+class DictSource:
+    """Series of an already parsed `stats` dict; released series are dropped from it."""
+
+    def __init__(self, stats: dict):
+        self.stats = stats
+
+    def keys(self) -> list[str]:
+        return list(self.stats)
+
+    def get(self, key: str) -> Any:
+        return self.stats[key]
+
+    def release(self, key: str) -> None:
+        self.stats[key] = None
+
+
+class StatsResult:
+    """What build_stats reports besides filling the PeerConnection."""
+
+    __slots__ = ("truncated", "interpolated", "warnings")
+
+    def __init__(self) -> None:
+        self.truncated = False
+        self.interpolated = False
+        self.warnings: list[str] = []
+
+
+class _Context:
+    __slots__ = (
+        "where",
+        "source",
+        "result",
+        "strings",
+        "times",
+        "isos",
+        "clusters",
+        "overwritten",
+        "dropped",
+    )
+
+    def __init__(self, where: str, source: SeriesSource, result: StatsResult, strings: dict):
+        self.where = where
+        self.source = source
+        self.result = result
+        self.strings = strings  # str -> shared str (the whole dump)
+        self.times: dict[float, float] = {}  # timestamp -> shared float (this PC)
+        self.isos: dict[Any, float | None] = {}  # startTime/endTime text -> ms
+        self.clusters: dict[tuple[float, float, int], list[int]] = {}  # interpolated span -> snapshots
+        self.overwritten = 0
+        self.dropped = 0
+
+    def series(self, key: str) -> dict:
+        series = self.source.get(key)
+        if not isinstance(series, dict):
+            raise DumpFormatError(f"series {key!r} is not an object", key=self.where)
+        return series
+
+    def values(self, series: dict, key: str) -> list:
+        values = series.get("values")
+        if isinstance(values, list):
+            return values
+        if not isinstance(values, str):
+            raise DumpFormatError(f"series {key!r} has no 'values' string", key=self.where)
+        try:
+            parsed, end = _SCAN_ONCE(values, 0)
+            if end != len(values):
+                raise StopIteration(end)
+        except (StopIteration, ValueError):
+            parsed = None  # json.loads below gives the error (or copes with surrounding whitespace)
+        if parsed.__class__ is list:
+            return parsed
+        try:
+            parsed = json.loads(values)
+        except (ValueError, RecursionError) as err:
+            raise DumpFormatError(
+                f"series {key!r}: 'values' is not valid JSON ({err})", key=self.where
+            ) from None
+        if not isinstance(parsed, list):
+            raise DumpFormatError(f"series {key!r}: 'values' is not a JSON array", key=self.where)
+        return parsed
+
+    def count(self, series: dict, key: str) -> int:
+        """Number of points, without materialising purely numeric arrays."""
+        values = series.get("values")
+        if isinstance(values, str):
+            body = values.strip()
+            if (
+                len(body) >= 2
+                and body[0] == "["
+                and body[-1] == "]"
+                and '"' not in body
+                and "{" not in body
+                and body.count("[") == 1
+            ):
+                return 0 if not body[1:-1].strip() else body.count(",") + 1
+        return len(self.values(series, key))
+
+    def ms(self, text: Any) -> float | None:
+        try:
+            return self.isos[text]
+        except KeyError:
+            found = self.isos[text] = iso_to_ms(text)
+            return found
+        except TypeError:  # unhashable
+            return None
+
+    def span(self, series: dict, key: str) -> tuple[float, float]:
+        start, end = self.ms(series.get("startTime")), self.ms(series.get("endTime"))
+        if start is None or end is None:
+            raise DumpFormatError(f"series {key!r} has no readable startTime/endTime", key=self.where)
+        return start, end
+
+
+class _Stat:
+    """What pass 1 learns about one stats id."""
+
+    __slots__ = ("id", "series", "stats_type", "pre", "type", "remote", "ts", "last_time")
+
+    def __init__(self, stat_id: str):
+        self.id = stat_id
+        self.series: list[tuple[str, str]] = []  # (property, key)
+        self.stats_type: str | None = None
+        self.pre: dict[str, Any] = {}  # last value of the type / isRemote / localId series
+        self.type: str | None = None
+        self.remote = False
+        self.ts: list[float] | None = None  # the -timestamp series, when usable
+        self.last_time: float | None = None
+
+
+def build_stats(
+    pc_id: str, source: SeriesSource, pc: PeerConnection, strings: dict[str, str] | None = None
+) -> StatsResult:
+    """Fill pc.stats and pc.snapshot_times from the PC's series.
+
+    `strings` is a cache shared by the PCs of one dump so that equal string values share one object.
+    :raises DumpFormatError: a series that is not an object, unparseable `values`, unreadable times
+        (key ``PeerConnections.<id>.stats``; the message names the series).
+    """
+    where = f"PeerConnections.{pc_id}.stats"
+    result = StatsResult()
+    ctx = _Context(where, source, result, strings if strings is not None else {})
+
+    # ---- pass 1: group by stat id; read timestamps, statsType and the few type hints
+    groups: dict[str, _Stat] = {}
+    bad_keys = 0
+    for key in source.keys():
+        parts = split_key(key)
+        if parts is None:
+            bad_keys += 1
+            source.release(key)
+            continue
+        stat_id, prop = parts
+        series = ctx.series(key)
+        stat = groups.get(stat_id)
+        if stat is None:
+            stat = groups[stat_id] = _Stat(stat_id)
+        stat.series.append((prop, key))
+        stats_type = series.get("statsType")
+        if stat.stats_type is None and isinstance(stats_type, str) and stats_type:
+            stat.stats_type = stats_type
+        if prop == "timestamp":
+            _read_timestamps(ctx, stat, series, key)
+        elif prop in _PRE_PROPS and (
+            stat.stats_type is None or (prop == "localId" and stat.stats_type in REMOTE_TYPES)
+        ):
+            stat.pre[prop] = _last_scalar(ctx.values(series, key))
+    if bad_keys:
+        result.warnings.append(
+            f"{where}: {bad_keys} series key(s) not of the form '<statsId>-<property>' skipped"
+        )
+
+    # ---- point times: the -timestamp series, else interpolated series by series
+    interp: dict[tuple[float, float, int], list[float]] = {}
+    cluster_points: set[float] = set()
+    remote_points: list[float] = []
+    for stat in groups.values():
+        _decide_type(stat)
+        if stat.ts is not None:
+            stat.last_time = max(stat.ts) if stat.ts else None
+            (remote_points.extend if stat.remote else cluster_points.update)(stat.ts)
+            continue
+        result.interpolated = True
+        for _prop, key in stat.series:
+            series = ctx.series(key)
+            count = ctx.count(series, key)
+            if count >= MAX_POINTS:
+                result.truncated = True
+            if not count:
+                continue
+            start, end = ctx.span(series, key)
+            times = interp.get((start, end, count))
+            if times is None:
+                times = interp[(start, end, count)] = _interpolate(start, end, count)
+            (remote_points.extend if stat.remote else cluster_points.update)(times)
+            if stat.last_time is None or end > stat.last_time:
+                stat.last_time = end
+    if not cluster_points:  # only remote stats (never seen in practice): cluster by their own times
+        cluster_points.update(remote_points)
+        for stat in groups.values():
+            stat.remote = False
+    del remote_points
+
+    gap = GAP_INTERPOLATED_MS if result.interpolated else GAP_MS
+    firsts: list[float] = []
+    lasts: list[float] = []
+    for point in sorted(cluster_points):
+        if firsts and point - firsts[-1] <= gap:
+            lasts[-1] = point
+        else:
+            firsts.append(point)
+            lasts.append(point)
+    pc.snapshot_times = lasts
+    del cluster_points
+
+    # ---- pass 2: one stat at a time, one series at a time, straight into the track columns
+    for stat in groups.values():
+        _fill_track(ctx, stat, pc, groups, firsts, lasts, interp)
+    if ctx.overwritten:
+        result.warnings.append(
+            f"{where}: {ctx.overwritten} point(s) fell into a snapshot that already had a value for "
+            "the same property; the later one was kept"
+        )
+    if ctx.dropped:
+        result.warnings.append(
+            f"{where}: {ctx.dropped} point(s) could not be placed on a snapshot and were skipped"
+        )
+    return result
+
+
+def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None:
+    values = ctx.values(series, key)
+    if len(values) >= MAX_POINTS:
+        ctx.result.truncated = True
+    if not values:
+        stat.ts = None
+        return
+    numeric = all(v.__class__ is float or v.__class__ is int for v in values)
+    if numeric and math.isfinite(sum(values)):
+        shared = ctx.times
+        stat.ts = [shared.setdefault(v, v) for v in map(float, values)]
+    else:
+        stat.ts = None
+        ctx.result.warnings.append(
+            f"{ctx.where}: series {key!r} does not hold numeric timestamps; times interpolated instead"
+        )
+
+
+def _last_scalar(values: list) -> Any:
+    for value in reversed(values):
+        if isinstance(value, _SCALAR_TYPES):
+            return value
+    return None
+
+
+def _decide_type(stat: _Stat) -> None:
+    """statsType, else the `type` series, else the id prefix (RTCIceCandidate_ + isRemote)."""
+    stat_type = stat.stats_type
+    if stat_type is None:
+        declared = stat.pre.get("type")
+        if isinstance(declared, str) and declared:
+            stat_type = declared
+    if stat_type is None:
+        stat_type = type_from_id(stat.id, stat.pre.get("isRemote"))
+    stat.type = stat_type
+    stat.remote = stat_type in REMOTE_TYPES
+
+
+def _interpolate(start: float, end: float, count: int) -> list[float]:
+    if count <= 1:
+        return [end] * count
+    step = (end - start) / (count - 1)
+    return [start + step * i for i in range(count - 1)] + [end]
+
+
+def _cluster_of(firsts: list[float], time: float) -> int:
+    return bisect_right(firsts, time) - 1
+
+
+def _remote_anchor(stat: _Stat, groups: dict[str, _Stat], firsts: list[float], lasts: list[float]) -> int:
+    """Last snapshot index of a remote stat: the last one of its local counterpart, else the PC's."""
+    local_id = stat.pre.get("localId")
+    local = groups.get(local_id) if isinstance(local_id, str) else None
+    if local is not None and not local.remote and local.last_time is not None:
+        return max(_cluster_of(firsts, local.last_time), 0)
+    return len(lasts) - 1
+
+
+def _ts_offset(ctx: _Context, stat: _Stat, series: dict, count: int) -> int:
+    """D5 alignment on the stat's -timestamp series: at the start when the series' startTime is the
+    first timestamp (a JS Date keeps whole ms), else from the end."""
+    ts = stat.ts
+    assert ts is not None
+    if count <= len(ts):
+        start = ctx.ms(series.get("startTime"))
+        if start is not None and start <= ts[0] < start + 1.0:
+            return 0
+    return len(ts) - count
+
+
+def _fill_track(
+    ctx: _Context,
+    stat: _Stat,
+    pc: PeerConnection,
+    groups: dict[str, _Stat],
+    firsts: list[float],
+    lasts: list[float],
+    interp: dict[tuple[float, float, int], list[float]],
+) -> None:
+    """Write the stat's StatTrack: one sample per snapshot the stat has points in, carried forward over
+    snapshots it misses between two it is present in."""
+    source = ctx.source
+    anchor = _remote_anchor(stat, groups, firsts, lasts) if stat.remote else 0
+    report_time: dict[int, float] = {}
+    parsed: list[tuple[str, list, list[int], int | None]] = []  # interpolated stats: parsed series
+    cot: list[int] = []
+    if stat.ts is not None:
+        m = len(stat.ts)
+        if stat.remote:
+            cot = [anchor - (m - 1 - j) for j in range(m)]
+        else:
+            cot = [_cluster_of(firsts, t) for t in stat.ts]
+        for cluster, time in zip(cot, stat.ts, strict=True):
+            report_time[cluster] = time
+        present = {c for c in cot if c >= 0}
+    else:
+        present = set()
+        placed: dict[tuple[float, float, int], tuple[list[int], int | None]] = {}
+        for prop, key in stat.series:
+            series = ctx.series(key)
+            values = ctx.values(series, key)
+            source.release(key)
+            count = len(values)
+            if not count:
+                continue
+            combo = (*ctx.span(series, key), count)
+            found = placed.get(combo)
+            if found is None:  # most series of a stat share their span: place each span once
+                times = interp.get(combo)
+                if times is None:
+                    times = interp[combo] = _interpolate(*combo)
+                if stat.remote:
+                    clusters = list(range(anchor - count + 1, anchor + 1))
+                else:
+                    clusters = ctx.clusters.get(combo)
+                    if clusters is None:
+                        clusters = ctx.clusters[combo] = [_cluster_of(firsts, t) for t in times]
+                for cluster, time in zip(clusters, times, strict=True):
+                    if cluster >= 0:
+                        present.add(cluster)
+                        if report_time.get(cluster, -math.inf) < time:
+                            report_time[cluster] = time
+                consecutive = clusters[-1] - clusters[0] == count - 1 and len(set(clusters)) == count
+                found = placed[combo] = (clusters, clusters[0] if consecutive else None)
+            if prop not in _NOT_COLUMNS:
+                parsed.append((prop, values, *found))
+
+    track = pc.track(stat.id, stat.type)
+    if stat.type is not None:
+        track.type = stat.type
+    if not present:
+        if stat.ts is not None:
+            for _prop, key in stat.series:
+                source.release(key)
+        return
+    first, last = min(present), max(present)
+    length = last - first + 1
+    gaps = [i for i in range(length) if (first + i) not in present] if len(present) < length else []
+    track.times = lasts[first : last + 1]
+    report_times: list[float | None] = [report_time.get(first + i) for i in range(length)]
+    _carry_forward(report_times, gaps)
+    track.report_times = report_times
+
+    if stat.ts is None:
+        for prop, values, clusters, start in parsed:
+            values = _compact(values, ctx.strings)
+            if start is not None and start >= first and not gaps:
+                track.props[prop] = _pad(values, start - first, length)
+            else:
+                track.props[prop] = _scatter(ctx, values, clusters, first, length, gaps)
+        return
+
+    contiguous = not gaps and len(cot) == length and cot[0] == first
+    for prop, key in stat.series:
+        if prop in _NOT_COLUMNS:  # timestamp was read in pass 1; type/id are no columns
+            source.release(key)
+            continue
+        series = ctx.series(key)
+        values = ctx.values(series, key)
+        source.release(key)
+        if len(values) >= MAX_POINTS:
+            ctx.result.truncated = True
+        offset = _ts_offset(ctx, stat, series, len(values))
+        del series  # the JSON text of the values can go now
+        if offset < 0:  # more values than timestamps: the oldest cannot be placed
+            ctx.dropped += -offset
+            values = values[-offset:]
+            offset = 0
+        values = _compact(values, ctx.strings)
+        if contiguous:
+            track.props[prop] = _pad(values, offset, length)
+        else:
+            track.props[prop] = _scatter(ctx, values, cot[offset : offset + len(values)], first, length, gaps)
+
+
+def _pad(values: list, offset: int, length: int) -> list:
+    """values placed from index `offset` in a column of `length` (None elsewhere)."""
+    column = [None] * offset + values if offset else values
+    if len(column) < length:
+        column.extend([None] * (length - len(column)))
+    return column
+
+
+def _scatter(
+    ctx: _Context, values: list, clusters: list[int], first: int, length: int, gaps: list[int]
+) -> list:
+    column: list = [None] * length
+    filled = [False] * length
+    for cluster, value in zip(clusters, values, strict=True):
+        if cluster < first:
+            ctx.dropped += 1
+            continue
+        index = cluster - first
+        if filled[index]:
+            ctx.overwritten += 1
+        filled[index] = True
+        column[index] = value
+    _carry_forward(column, gaps)
+    return column
+
+
+def _carry_forward(column: list, gaps: list[int]) -> None:
+    """A stat absent from a snapshot between two it is present in keeps its previous values."""
+    for index in gaps:
+        column[index] = column[index - 1]
+
+
+def _compact(values: list, strings: dict[str, str]) -> list:
+    """Share value objects: json.loads makes a new object per element, but most series are constant
+    (ids, kinds, ssrcs, codec lines, certificates) and many strings repeat across series."""
+    if not values:
+        return values
+    first = values[0]
+    cls = first.__class__
+    if cls in (int, float, str, bool) and values.count(first) == len(values):
+        # 1 == 1.0 == True: keep the types exact (a str only ever equals a str)
+        if cls is str or len({v.__class__ for v in values}) == 1:
+            if cls is str:
+                first = strings.setdefault(first, first)
+            return [first] * len(values)
+    if cls is str or values[-1].__class__ is str:
+        for index, value in enumerate(values):
+            if value.__class__ is str:
+                values[index] = strings.setdefault(value, value)
+    return values

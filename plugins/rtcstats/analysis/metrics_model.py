@@ -135,6 +135,17 @@ class StreamMetrics:
     concealed_pct: float | None = None  # concealedSamples / totalSamplesReceived * 100
     emitted_stalled_intervals: int = 0  # intervals with packets received but jitterBufferEmittedCount flat
     audio_level_flat: bool | None = None  # outbound: audioLevel never changed (constant microphone volume)
+    # Added by the metrics pass (defaults keep older constructors valid).
+    # Totals summed over counter resets (D8/D9 "_across_resets"); None unless counter_resets > 0.
+    packets_across_resets: int | None = None
+    packets_lost_across_resets: int | None = None
+    bytes_across_resets: int | None = None
+    # Audio only: estimated MOS (0-4.5) per interval, metrics_mos.audio_mos (0 = all packets lost).
+    mos: Series = field(default_factory=Series)
+    # Intervals inside the active span in which no packet flowed (media suspended, muted or stalled),
+    # and their total duration. The interval series above leave those intervals out.
+    idle_intervals: int = 0
+    idle_ms: float = 0.0
 
     @property
     def key(self) -> str:
@@ -180,6 +191,12 @@ class PcMetrics:
     )  # {id, label, state, messagesSent, messagesReceived}
     stream_keys: list[str] = field(default_factory=list)  # StreamMetrics.key of this PC's streams
     stats_snapshots: int = 0
+    # Added by the metrics pass (defaults keep older constructors valid).
+    url: str | None = None  # page url of the PC (webrtc-internals, Chrome's v3 writer)
+    final_selected_pairs: list[SelectedPair] = field(default_factory=list)  # D6 final_selected_pairs
+    selected_pair_switches: int = 0  # times the selected pair(s) changed between snapshots
+    rtt_samples: int = 0  # number of values averaged into rtt_mean_ms (D7)
+    rtt_mean_nonzero_ms: float | None = None  # D7 mean without zero values (LAN RTTs round to 0)
 
     @property
     def states(self) -> list[str]:
@@ -214,6 +231,9 @@ class ClientMetrics:
     compute_pressure: list[tuple[float, str]] = field(
         default_factory=list
     )  # (time, nominal|fair|serious|critical)
+    # Added by the metrics pass (defaults keep older constructors valid).
+    mobile: bool | None = None
+    platform: str | None = None  # User-Agent Client Hints platform, as given
 
 
 @dataclass

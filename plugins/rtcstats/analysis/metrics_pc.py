@@ -1,0 +1,542 @@
+"""Per peer-connection metrics: states (D4), configuration, candidates, failures, data channels,
+selected candidate pairs (D6) and transport RTT (D7)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from plugins.rtcstats.analysis.metrics_model import Candidate, PcMetrics, SelectedPair, Series
+from plugins.rtcstats.analysis.metrics_streams import PcContext
+from plugins.rtcstats.analysis.metrics_values import (
+    TimeLookup,
+    address_family,
+    as_int,
+    candidate_type,
+    column,
+    num,
+    parse_candidate_line,
+    relay_protocol_from_url,
+    sdp_candidates,
+    sdp_of,
+    sdp_ufrag,
+    stat_type,
+    text,
+    truthy,
+)
+from plugins.rtcstats.model import Event, StatTrack
+from plugins.rtcstats.parsing.lines import normalize_state
+
+_STATE_TARGETS = {
+    "iceconnectionstatechange": "ice_states",
+    "legacyiceconnectionstatechange": "ice_states_legacy",
+    "connectionstatechange": "connection_states",
+    "signalingstatechange": "signaling_states",
+    "icegatheringstatechange": "gathering_states",
+    "dtlsstatechange": "dtls_states",
+}
+_SERVER_URL = re.compile(r"\b(?:stuns?|turns?):[^\s,\]\[\"'}]+", re.IGNORECASE)
+_POLICY = re.compile(r"iceTransportPolicy\W+(\w+)")
+_BUNDLE = re.compile(r"bundlePolicy\W+([\w-]+)")
+_CANDIDATE_IN_TEXT = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+(?: [^,\n]*)?")
+# Max candidates matched pairwise between events and stats (the matching is quadratic).
+_MATCH_LIMIT = 2000
+
+
+def state_value(value: Any) -> str | None:
+    """A state-change value as D4 wants it: unquoted, canonical, lower-cased."""
+    if isinstance(value, dict):  # some writers log {state: ...}
+        value = value.get("state", value.get("value"))
+    normalised = normalize_state(value)
+    if not isinstance(normalised, str):
+        return None
+    return normalised.strip().lower() or None
+
+
+def apply_events(pcm: PcMetrics, events: list[Event]) -> dict:
+    """States, restarts, failures, candidate errors, gathering start and data-channel events.
+
+    Returns what the candidate pass needs: {"local": [...], "remote": [...]} candidate dicts.
+    """
+    local: list[dict] = []
+    remote: list[dict] = []
+    ufrags: list[str] = []
+    explicit_restarts = 0
+    channels: list[dict] = []
+    for event in events:
+        name, value, time = event.name, event.value, event.time
+        target = _STATE_TARGETS.get(name)
+        if target is not None:
+            state = state_value(value)
+            if state is not None:
+                getattr(pcm, target).append((time, state))
+            continue
+        if name.endswith("onfailure"):
+            pcm.call_failures.append(
+                {
+                    "time": time,
+                    "method": event.raw_name[: -len("OnFailure")]
+                    if event.raw_name.endswith("OnFailure")
+                    else event.raw_name,
+                    "error": _error_text(value),
+                }
+            )
+        elif name == "icecandidate":
+            parsed = _event_candidate(value, time)
+            if parsed is not None:
+                local.append(parsed)
+        elif name == "addicecandidate":
+            parsed = _event_candidate(value, time)
+            if parsed is not None:
+                remote.append(parsed)
+        elif name in ("setremotedescription",):
+            for cand in sdp_candidates(sdp_of(value)):
+                cand["time"] = time
+                remote.append(cand)
+        elif name in ("setlocaldescription", "setlocaldescriptiononsuccess"):
+            ufrag = sdp_ufrag(sdp_of(value))
+            if ufrag and (not ufrags or ufrags[-1] != ufrag):
+                ufrags.append(ufrag)
+        elif name == "icecandidateerror":
+            pcm.candidate_errors.append(_candidate_error(value, time))
+        elif name == "restartice":
+            explicit_restarts += 1
+        elif name == "createoffer" and isinstance(value, dict) and truthy(value.get("iceRestart")):
+            explicit_restarts += 1
+        elif name in ("createdatachannel", "datachannel"):
+            channels.append(_channel_event(name, value, time))
+        elif name == "close":
+            pcm.closed = True
+    pcm.ice_restarts = max(explicit_restarts, len(ufrags) - 1 if ufrags else 0)
+    if any(s == "closed" for _, s in pcm.signaling_states + pcm.connection_states + pcm.ice_states):
+        pcm.closed = True
+    pcm.gathering_start_ms = next(
+        (t for t, s in pcm.gathering_states if s == "gathering" and t is not None), None
+    )
+    pcm.connection_time_ms = _transition_time(pcm.connection_states, ("connecting",), ("connected",))
+    ice = pcm.ice_states or pcm.ice_states_legacy
+    pcm.ice_connection_time_ms = _transition_time(ice, ("checking",), ("connected", "completed"))
+    return {"local": local, "remote": remote, "channels": channels}
+
+
+def _transition_time(states: list[tuple[float | None, str]], start: tuple, end: tuple) -> float | None:
+    begin = None
+    for time, state in states:
+        if begin is None and state in start:
+            begin = time
+            if begin is None:
+                return None
+        elif begin is not None and state in end:
+            return time - begin if time is not None else None
+    return None
+
+
+def _error_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        name, message = value.get("name"), value.get("message")
+        if name or message:
+            return ": ".join(str(x) for x in (name, message) if x)
+    return str(value)[:500]
+
+
+def _event_candidate(value: Any, time: float | None) -> dict | None:
+    line = None
+    extra: dict = {}
+    if isinstance(value, dict):
+        line = value.get("candidate")
+        extra = value
+    elif isinstance(value, str):
+        found = _CANDIDATE_IN_TEXT.search(value)
+        line = found.group(0) if found else None
+    parsed = parse_candidate_line(line)
+    if parsed is None:
+        return None
+    parsed["time"] = time
+    if isinstance(extra.get("url"), str):
+        parsed["url"] = extra["url"]
+    if isinstance(extra.get("relayProtocol"), str):
+        parsed["relayProtocol"] = extra["relayProtocol"].lower()
+    return parsed
+
+
+def _candidate_error(value: Any, time: float | None) -> dict:
+    info: dict = {}
+    if isinstance(value, dict):
+        info = value
+    elif isinstance(value, str):
+        for line in value.replace(", ", "\n").splitlines():
+            if ":" in line:
+                key, _, rest = line.partition(":")
+                info[key.strip()] = rest.strip()
+
+    def pick(*keys: str) -> Any:
+        for key in keys:
+            if info.get(key) not in (None, ""):
+                return info[key]
+        return None
+
+    address, port = pick("address"), pick("port")
+    host = pick("hostCandidate", "host_candidate")
+    if address is None and isinstance(host, str) and ":" in host:
+        address, _, host_port = host.rpartition(":")
+        port = port if port is not None else host_port
+    return {
+        "time": time,
+        "url": pick("url"),
+        "errorCode": as_int(pick("errorCode", "error_code")),
+        "errorText": pick("errorText", "error_text"),
+        "address": address,
+        "port": as_int(port),
+    }
+
+
+def _channel_event(name: str, value: Any, time: float | None) -> dict:
+    label = None
+    ident = None
+    if isinstance(value, dict):
+        label, ident = value.get("label"), value.get("id")
+    elif isinstance(value, list):
+        if len(value) >= 2 and not isinstance(value[0], (dict, list)):
+            if isinstance(value[0], str) and not isinstance(value[1], str):
+                label = value[0]  # createDataChannel(label, options)
+            else:
+                ident, label = value[0], value[1]  # ondatachannel [id, label]
+        elif value:
+            label = value[0] if isinstance(value[0], str) else None
+    elif isinstance(value, str):
+        label = value
+    return {
+        "time": time,
+        "origin": "local" if name == "createdatachannel" else "remote",
+        "id": ident,
+        "label": label if isinstance(label, str) else None,
+    }
+
+
+# -- configuration ----------------------------------------------------------------------------------
+
+
+def apply_configuration(pcm: PcMetrics, configuration: Any) -> None:
+    """ICE server urls (never credentials), iceTransportPolicy and bundlePolicy."""
+    if isinstance(configuration, dict):
+        servers = configuration.get("iceServers", configuration.get("servers"))
+        urls: list[str] = []
+        if isinstance(servers, list):
+            for server in servers:
+                if isinstance(server, dict):
+                    entry = server.get("urls", server.get("url"))
+                    entries = entry if isinstance(entry, list) else [entry]
+                    urls += [u for u in entries if isinstance(u, str)]
+                elif isinstance(server, str):
+                    urls.append(server)
+        pcm.ice_servers = urls
+        policy = configuration.get("iceTransportPolicy", configuration.get("iceTransports"))
+        pcm.ice_transport_policy = policy if isinstance(policy, str) else None
+        bundle = configuration.get("bundlePolicy")
+        pcm.bundle_policy = bundle if isinstance(bundle, str) else None
+    elif isinstance(configuration, str):
+        pcm.ice_servers = _SERVER_URL.findall(configuration)
+        policy = _POLICY.search(configuration)
+        pcm.ice_transport_policy = policy.group(1) if policy else None
+        bundle = _BUNDLE.search(configuration)
+        pcm.bundle_policy = bundle.group(1) if bundle else None
+
+
+# -- candidates -------------------------------------------------------------------------------------
+
+
+def candidate_from_track(track: StatTrack) -> Candidate:
+    """A candidate report (standard or legacy goog spelling) as a normalised Candidate (D6)."""
+    ctype = candidate_type(_last(track, "candidateType"))
+    protocol = _lower(_last(track, "protocol", "transport"))
+    url = text(_last(track, "url"))
+    relay = _lower(_last(track, "relayProtocol"))
+    source = "relayProtocol" if relay else None
+    if relay is None and ctype == "relay":
+        relay = relay_protocol_from_url(url)
+        source = "url" if relay else None
+    address = next(
+        (
+            v
+            for v in (_last(track, "address"), _last(track, "ip"), _last(track, "ipAddress"))
+            if isinstance(v, str) and v
+        ),
+        None,
+    )
+    network = text(_last(track, "networkType"))
+    if network is None and truthy(track.last("vpn")):
+        network = "vpn"
+    return Candidate(
+        id=track.id,
+        type=ctype,
+        protocol=protocol,
+        relay_protocol=relay,
+        relay_protocol_source=source,
+        port=as_int(_last(track, "port", "portNumber")),
+        network_type=network,
+        address_family=address_family(address),
+        url=url,
+    )
+
+
+def _last(track: StatTrack, *props: str) -> Any:
+    for prop in props:
+        value = track.last(prop)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _lower(value: Any) -> str | None:
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+def _event_to_candidate(parsed: dict, index: int, side: str) -> Candidate:
+    relay = parsed.get("relayProtocol")
+    source = "relayProtocol" if relay else None
+    url = parsed.get("url")
+    if relay is None and parsed.get("type") == "relay":
+        relay = relay_protocol_from_url(url)
+        source = "url" if relay else None
+    return Candidate(
+        id=f"{side}-{index}",
+        type=parsed.get("type"),
+        protocol=parsed.get("protocol"),
+        relay_protocol=relay,
+        relay_protocol_source=source,
+        port=parsed.get("port"),
+        address_family=address_family(parsed.get("address")),
+        url=url,
+        time=parsed.get("time"),
+    )
+
+
+def _same_candidate(parsed: dict, track: StatTrack, stat: Candidate) -> bool:
+    if parsed.get("type") != stat.type or parsed.get("port") != stat.port:
+        return False
+    if parsed.get("protocol") and stat.protocol and parsed["protocol"] != stat.protocol:
+        return False
+    foundation = track.last("foundation")
+    if foundation is not None and parsed.get("foundation") is not None:
+        return str(foundation) == str(parsed["foundation"])
+    address = _last(track, "address", "ip", "ipAddress")
+    theirs = parsed.get("address")
+    if isinstance(address, str) and isinstance(theirs, str) and "x" not in address + theirs.lower():
+        if not theirs.endswith(".local") and not address.endswith(".local"):
+            return address == theirs
+    return True
+
+
+def merge_candidates(events: list[dict], tracks: list[StatTrack], side: str) -> list[Candidate]:
+    """Event candidates (gathering order, with times) enriched by the matching candidate reports;
+    candidate reports that match no event are appended (time None). Duplicated event lines (the same
+    candidate signalled twice, e.g. once per m-line) count once."""
+    out: list[Candidate] = []
+    seen_events: set[tuple] = set()
+    parsed_kept: list[dict] = []
+    for parsed in events:
+        key = (
+            parsed.get("type"),
+            parsed.get("protocol"),
+            parsed.get("address"),
+            parsed.get("port"),
+            parsed.get("foundation"),
+            parsed.get("component"),
+        )
+        if key in seen_events:
+            continue
+        seen_events.add(key)
+        if parsed.get("component") not in (None, "1"):
+            continue  # RTCP component candidates (no rtcp-mux) are not separate candidates
+        parsed_kept.append(parsed)
+        out.append(_event_to_candidate(parsed, len(out), side))
+    matched: set[int] = set()
+    for track in tracks:
+        stat = candidate_from_track(track)
+        hit = None
+        if len(parsed_kept) * max(len(tracks), 1) <= _MATCH_LIMIT * 50:
+            for i, parsed in enumerate(parsed_kept):
+                if i not in matched and _same_candidate(parsed, track, stat):
+                    hit = i
+                    break
+        if hit is None:
+            out.append(stat)
+            continue
+        matched.add(hit)
+        cand = out[hit]
+        cand.id = track.id
+        cand.network_type = cand.network_type or stat.network_type
+        cand.address_family = cand.address_family or stat.address_family
+        cand.url = cand.url or stat.url
+        if cand.relay_protocol is None and stat.relay_protocol is not None:
+            cand.relay_protocol, cand.relay_protocol_source = stat.relay_protocol, stat.relay_protocol_source
+        cand.protocol = cand.protocol or stat.protocol
+    return out
+
+
+# -- selected pairs and RTT (D6, D7) ---------------------------------------------------------------
+
+
+def _goog_pair_candidate(pair: StatTrack, side: str, cand_id: Any) -> Candidate:
+    prefix = "googLocal" if side == "local" else "googRemote"
+    return Candidate(
+        id=cand_id if isinstance(cand_id, str) else f"{pair.id}-{side}",
+        type=candidate_type(pair.last(prefix + "CandidateType")),
+        protocol=_lower(pair.last("googTransportType")),
+        address_family=None,
+    )
+
+
+def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
+    """D6 per snapshot, D7 RTT, the available outgoing bitrate of the selected pair(s)."""
+    by_source: list[dict[float, list[str]]] = [{}, {}, {}]
+    for track in ctx.tracks("transport"):
+        for t, value in zip(track.times, column(track, "selectedCandidatePairId"), strict=True):
+            if isinstance(value, str) and value:
+                by_source[0].setdefault(t, []).append(value)
+    for track in ctx.tracks("candidate-pair"):
+        if track.props.get("selected") is None:
+            continue
+        for t, value in zip(track.times, column(track, "selected"), strict=True):
+            if truthy(value):
+                by_source[1].setdefault(t, []).append(track.id)
+    for track in ctx.tracks("googCandidatePair"):
+        for t, value in zip(track.times, column(track, "googActiveConnection"), strict=True):
+            if truthy(value):
+                by_source[2].setdefault(t, []).append(track.id)
+    selections = ("transport.selectedCandidatePairId", "candidate-pair.selected", "googActiveConnection")
+    times = sorted(set(by_source[0]) | set(by_source[1]) | set(by_source[2]))
+
+    pairs: dict[str, SelectedPair] = {}
+    rtt_values: list[float] = []
+    previous: tuple = ()
+    final: list[str] = []
+    for t in times:
+        # D6 precedence per snapshot: transports, else candidate-pair.selected, else googActiveConnection
+        selection, ids = next(
+            (name, source[t]) for source, name in zip(by_source, selections, strict=True) if source.get(t)
+        )
+        # A selected id whose candidate-pair report is absent from this snapshot is stale: delta
+        # compression cannot express a removed property, so a transport keeps naming a pair that was
+        # removed (jitsi_legacy_undefined-ice-candidate, 3rd getstats line). Pairs never reported at
+        # all are kept (nothing better is known).
+        ids = [i for i in dict.fromkeys(ids) if i not in ctx.pc.stats or t in ctx.index(ctx.pc.stats[i])]
+        if not ids:
+            continue
+        if previous and tuple(ids) != previous:
+            pcm.selected_pair_switches += 1
+        previous = tuple(ids)
+        final = ids
+        for pair_id in ids:
+            found = pairs.get(pair_id)
+            if found is None:
+                pairs[pair_id] = _make_pair(ctx, pair_id, selection, t)
+            else:
+                found.last_seen_ms = t
+            pair_track = ctx.pc.stats.get(pair_id)
+            if pair_track is None:
+                continue
+            if stat_type(pair_track) == "googCandidatePair":
+                rtt = num(ctx.value_at(pair_track, t, "googRtt"))
+            else:
+                seconds = num(ctx.value_at(pair_track, t, "currentRoundTripTime"))
+                rtt = seconds * 1000.0 if seconds is not None else None
+            if rtt is not None:
+                rtt_values.append(rtt)
+                pcm.rtt_ms.add(t, rtt)
+            available = num(ctx.value_at(pair_track, t, "availableOutgoingBitrate"))
+            if available is not None:
+                pcm.available_outgoing_kbps.add(t, available / 1000.0)
+    pcm.selected_pairs = sorted(pairs.values(), key=lambda p: (p.last_seen_ms, p.first_seen_ms))
+    pcm.final_selected_pairs = [pairs[i] for i in final]
+    if rtt_values:
+        pcm.rtt_source = "selected-pair"
+    else:
+        for track in ctx.tracks("remote-inbound-rtp"):
+            for t, value in zip(track.times, column(track, "roundTripTime"), strict=True):
+                seconds = num(value)
+                if seconds is not None:
+                    rtt_values.append(seconds * 1000.0)
+                    pcm.rtt_ms.add(t, seconds * 1000.0)
+        if rtt_values:
+            pcm.rtt_source = "remote-inbound-rtp"
+            ordered = sorted(zip(pcm.rtt_ms.times, pcm.rtt_ms.values, strict=True))
+            pcm.rtt_ms = Series([t for t, _ in ordered], [v for _, v in ordered])
+    if rtt_values:
+        pcm.rtt_mean_ms = sum(rtt_values) / len(rtt_values)
+        nonzero = [v for v in rtt_values if v != 0]
+        pcm.rtt_mean_nonzero_ms = sum(nonzero) / len(nonzero) if nonzero else None
+        pcm.rtt_samples = len(rtt_values)
+    if not pcm.available_outgoing_kbps:
+        for track in ctx.tracks("VideoBwe"):  # legacy goog bandwidth estimate
+            for t, value in zip(track.times, column(track, "googAvailableSendBandwidth"), strict=True):
+                bps = num(value)
+                if bps is not None:
+                    pcm.available_outgoing_kbps.add(t, bps / 1000.0)
+    ctx.rtt = TimeLookup(list(zip(pcm.rtt_ms.times, pcm.rtt_ms.values, strict=True))) if pcm.rtt_ms else None
+
+
+def _make_pair(ctx: PcContext, pair_id: str, selection: str, t: float) -> SelectedPair:
+    pair = ctx.pc.stats.get(pair_id)
+    sides = {}
+    for side in ("local", "remote"):
+        cand_id = None
+        if pair is not None:
+            cand_id = ctx.value_at(pair, t, f"{side}CandidateId") or pair.last(f"{side}CandidateId")
+        cand_track = ctx.pc.stats.get(cand_id) if isinstance(cand_id, str) else None
+        if cand_track is not None:
+            sides[side] = candidate_from_track(cand_track)
+        elif pair is not None and stat_type(pair) == "googCandidatePair":
+            sides[side] = _goog_pair_candidate(pair, side, cand_id)
+        else:
+            sides[side] = Candidate(id=cand_id if isinstance(cand_id, str) else "", type=None)
+    return SelectedPair(pair_id, selection, sides["local"], sides["remote"], t, t)
+
+
+def data_channels(ctx: PcContext, events: list[dict]) -> list[dict]:
+    """data-channel reports (last values), else the channels seen in events."""
+    out: list[dict] = []
+    for track in ctx.tracks("data-channel"):
+        out.append(
+            {
+                "id": track.id,
+                "label": track.last("label"),
+                "protocol": track.last("protocol"),
+                "state": track.last("state"),
+                "messagesSent": as_int(track.last("messagesSent")),
+                "messagesReceived": as_int(track.last("messagesReceived")),
+                "bytesSent": as_int(track.last("bytesSent")),
+                "bytesReceived": as_int(track.last("bytesReceived")),
+                "firstSeenMs": track.times[0],
+                "lastSeenMs": track.times[-1],
+            }
+        )
+    if not out:
+        for entry in events:
+            out.append(
+                {
+                    "id": entry.get("id"),
+                    "label": entry.get("label"),
+                    "state": None,
+                    "messagesSent": None,
+                    "messagesReceived": None,
+                    "origin": entry.get("origin"),
+                    "firstSeenMs": entry.get("time"),
+                }
+            )
+    return out
+
+
+def dtls_from_stats(ctx: PcContext) -> list[tuple[float | None, str]]:
+    """Changes of transport dtlsState in the stats (when no dtlsstatechange events were logged)."""
+    out: list[tuple[float | None, str]] = []
+    for track in ctx.tracks("transport", "googComponent"):
+        previous = None
+        for t, value in zip(track.times, column(track, "dtlsState"), strict=True):
+            if isinstance(value, str) and value != previous:
+                out.append((t, value.lower()))
+                previous = value
+    out.sort(key=lambda item: item[0] or 0.0)
+    return out

@@ -1,0 +1,855 @@
+"""Per RTP stream metrics (dump-facts.md D8, D9, D10) and their per-interval series.
+
+Streams are inbound-rtp / outbound-rtp reports (not `isRemote`) and legacy goog `ssrc_<n>_recv|send`
+reports; one StreamMetrics per report id. Remote-inbound-rtp reports (RTCP receiver reports about
+our outgoing streams) feed the outbound stream they describe and are never streams themselves.
+
+Interval math, between two consecutive distinct samples of one report (sample time = the report's
+own epoch timestamp, else the snapshot time; samples with an equal time - a report carried forward
+unchanged - collapse to the last one):
+
+* counter delta d = v[k] - v[k-1]; when a cumulative counter decreases the report was recreated (a
+  counter reset): the new value v[k] is the traffic since the reset, d = v[k], and the reset is counted;
+* bitrate kbps = d(bytes) * 8 / dt(ms), for intervals that carried packets within the stream's active
+  span (from the sample before the first byte increase to the sample of the last one, D9). Intervals
+  of the span without any packet (suspended/muted media) are not in the series - a pooled minimum of
+  0 kbps in every call with a mute would say nothing - but are counted in idle_intervals / idle_ms.
+  The whole-stream avg_bitrate_kbps (D9) does average over them;
+* loss % = d(lost) / (d(lost) + d(received)) * 100 with d(lost) < 0 (late/duplicate packets, negative
+  packetsLost from media servers) counted as 0, clamped to 0..100; no value when no packet was
+  expected in the interval;
+* jitter and RTT are values (seconds in getStats -> ms), taken only for intervals in which the
+  stream carried packets; legacy goog values are already ms.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from plugins.rtcstats.analysis.metrics_model import StreamMetrics
+from plugins.rtcstats.analysis.metrics_mos import audio_mos
+from plugins.rtcstats.analysis.metrics_values import (
+    TimeLookup,
+    as_int,
+    column,
+    distinct_samples,
+    has,
+    num,
+    stat_type,
+    text,
+    truthy,
+)
+from plugins.rtcstats.model import PeerConnection, StatTrack
+
+_AUDIO_CODECS = frozenset(
+    ("opus", "pcmu", "pcma", "g722", "isac", "ilbc", "cn", "telephone-event", "red", "g729", "l16")
+)
+_VIDEO_CODECS = frozenset(("vp8", "vp9", "h264", "h265", "hevc", "av1", "av1x", "rtx", "ulpfec", "flexfec"))
+_VIDEO_HINTS = (
+    "frameWidth",
+    "frameHeight",
+    "framesDecoded",
+    "framesEncoded",
+    "googFrameHeightReceived",
+    "googFrameHeightSent",
+    "googFrameRateReceived",
+    "googFrameRateSent",
+)
+_AUDIO_HINTS = (
+    "audioOutputLevel",
+    "audioInputLevel",
+    "totalSamplesReceived",
+    "concealedSamples",
+    "googExpandRate",
+    "audioLevel",
+    "totalAudioEnergy",
+)
+
+
+@dataclass
+class PcContext:
+    """The stat tracks of one peer connection, grouped by normalised type, with lazy time indexes."""
+
+    pc: PeerConnection
+    by_type: dict[str, list[StatTrack]] = field(default_factory=dict)
+    _indexes: dict[str, dict[float, int]] = field(default_factory=dict)
+    rtt: TimeLookup | None = None  # transport RTT (ms) over time, set by the PC pass
+
+    @classmethod
+    def of(cls, pc: PeerConnection) -> PcContext:
+        ctx = cls(pc)
+        for track in pc.stats.values():
+            if len(track):
+                ctx.by_type.setdefault(stat_type(track) or "", []).append(track)
+        return ctx
+
+    def tracks(self, *types: str) -> list[StatTrack]:
+        out: list[StatTrack] = []
+        for kind in types:
+            out += self.by_type.get(kind, [])
+        return out
+
+    def index(self, track: StatTrack) -> dict[float, int]:
+        """snapshot time -> sample index of `track`."""
+        found = self._indexes.get(track.id)
+        if found is None:
+            found = self._indexes[track.id] = {t: i for i, t in enumerate(track.times)}
+        return found
+
+    def value_at(self, track: StatTrack, time: float, *props: str) -> Any:
+        i = self.index(track).get(time)
+        if i is None:
+            return None
+        for prop in props:
+            col = track.props.get(prop)
+            if col is not None and i < len(col) and col[i] is not None:
+                return col[i]
+        return None
+
+
+# -- identification -------------------------------------------------------------------------------
+
+
+def stream_direction(track: StatTrack, kind_of_type: str | None) -> str | None:
+    if kind_of_type == "inbound-rtp":
+        return "inbound"
+    if kind_of_type == "outbound-rtp":
+        return "outbound"
+    if kind_of_type == "ssrc":  # legacy goog stats
+        if track.id.endswith("_recv"):
+            return "inbound"
+        if track.id.endswith("_send"):
+            return "outbound"
+    return None
+
+
+def stream_kind(track: StatTrack) -> str | None:
+    """kind, else mediaType, else Audio/Video in the id (D10), else the codec name or media properties."""
+    for prop in ("kind", "mediaType"):
+        value = track.last(prop)
+        if isinstance(value, str) and value.lower() in ("audio", "video"):
+            return value.lower()
+    lowered = track.id.lower()
+    if "audio" in lowered:
+        return "audio"
+    if "video" in lowered:
+        return "video"
+    codec = text(track.last("googCodecName"))
+    if codec:
+        if codec.lower() in _AUDIO_CODECS:
+            return "audio"
+        if codec.lower() in _VIDEO_CODECS:
+            return "video"
+    if any(has(track, p) for p in _VIDEO_HINTS):
+        return "video"
+    if any(has(track, p) for p in _AUDIO_HINTS):
+        return "audio"
+    return None
+
+
+def resolve_codec(ctx: PcContext, track: StatTrack, kind: str) -> tuple[str | None, str | None]:
+    """(mimeType, sdpFmtpLine) per D10: the codec report named by codecId in the last snapshot where
+    it resolves; else legacy googCodecName as "<kind>/<name>"; else the internals `[codec]` string."""
+    codec_ids = track.props.get("codecId")
+    if codec_ids:
+        for i in range(min(len(codec_ids), len(track.times)) - 1, -1, -1):
+            codec_id = codec_ids[i]
+            if not isinstance(codec_id, str):
+                continue
+            codec = ctx.pc.stats.get(codec_id)
+            if codec is None:
+                continue
+            mime = ctx.value_at(codec, track.times[i], "mimeType")
+            if isinstance(mime, str) and mime:
+                fmtp = ctx.value_at(codec, track.times[i], "sdpFmtpLine")
+                return _mime(mime, kind), fmtp if isinstance(fmtp, str) else None
+    name = text(track.last("googCodecName"))
+    if name:
+        return f"{kind}/{name}", None
+    page = text(track.last("[codec]"))
+    if page:
+        first = page.split()[0] if page.split() else ""
+        if first:
+            fmtp = page[page.find("(") + 1 : page.rfind(")")] if "(" in page else None
+            return f"{kind}/{first}", fmtp
+    return None, None
+
+
+def _mime(mime: str, kind: str) -> str:
+    return mime if "/" in mime else f"{kind}/{mime}"
+
+
+# -- the per-stream pass --------------------------------------------------------------------------
+
+
+@dataclass
+class _Intervals:
+    """Per-interval deltas of one stream (index k = interval between kept samples k-1 and k)."""
+
+    times: list[float]
+    dt: list[float]
+    packets: list[float | None]
+    bytes: list[float | None]
+    active: list[bool]  # the interval lies in the active span (D9)
+    carried: list[bool]  # packets flowed in the interval
+
+
+def _counter_deltas(values: list[float | None]) -> tuple[list[float | None], int]:
+    """Interval deltas of a cumulative counter (None where either end is missing) and the resets."""
+    deltas: list[float | None] = [None]
+    resets = 0
+    for k in range(1, len(values)):
+        a, b = values[k - 1], values[k]
+        if a is None or b is None:
+            deltas.append(None)
+        elif b < a:
+            resets += 1
+            deltas.append(b)
+        else:
+            deltas.append(b - a)
+    return deltas, resets
+
+
+def _deltas_following(values: list[float | None], base: list[float | None]) -> list[float | None]:
+    """Interval deltas of `values` (packetsLost) whose resets are decided by `base` (packetsReceived or
+    packetsSent): when `base` decreased the report was recreated and the new value is the delta; any
+    other decrease is a genuine negative delta (late or duplicate packets) and is kept negative."""
+    deltas: list[float | None] = [None]
+    for k in range(1, len(values)):
+        a, b = values[k - 1], values[k]
+        if a is None or b is None:
+            deltas.append(None)
+        elif base[k] is not None and base[k - 1] is not None and base[k] < base[k - 1]:
+            deltas.append(b)
+        else:
+            deltas.append(b - a)
+    return deltas
+
+
+def _active_span(deltas: list[float | None]) -> tuple[int, int] | None:
+    """(first, last) interval index with a positive increment, or None."""
+    positive = [k for k, d in enumerate(deltas) if d is not None and d > 0]
+    return (positive[0], positive[-1]) if positive else None
+
+
+def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int, float | None]:
+    """(last value, resets, sum of the last value before every reset plus the final value)."""
+    resets = 0
+    carried = 0.0
+    previous: float | None = None
+    for value in values:
+        if value is None:
+            continue
+        if previous is not None and value < previous:
+            resets += 1
+            carried += previous
+        previous = value
+    if previous is None:
+        return None, 0, None
+    return previous, resets, carried + previous
+
+
+def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
+    counts: Counter = Counter()
+    max_height = None
+    for w, h, ok in zip(widths, heights, keep, strict=False):
+        hw, hh = num(w), num(h)
+        if not ok or hh is None or hh <= 0:
+            continue
+        counts[(int(hw) if hw is not None else None, int(hh))] += 1
+        max_height = int(hh) if max_height is None else max(max_height, int(hh))
+    if not counts:
+        return None, None, None
+    (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
+    return width, height, max_height
+
+
+def _linked(ctx: PcContext, track: StatTrack, prop: str) -> StatTrack | None:
+    target = track.last(prop)
+    return ctx.pc.stats.get(target) if isinstance(target, str) else None
+
+
+def _fmtp_flags(fmtp: str | None) -> tuple[bool, bool]:
+    """(dtx, fec) from an Opus fmtp line; FEC defaults to on when unknown (WebRTC's Opus default)."""
+    if not fmtp:
+        return False, True
+    lowered = fmtp.replace(" ", "").lower()
+    dtx = "usedtx=1" in lowered
+    fec = "useinbandfec=0" not in lowered if "useinbandfec" in lowered else True
+    return dtx, fec
+
+
+class StreamPass:
+    """Computes one StreamMetrics from its report (and, for outbound, its remote-inbound report)."""
+
+    def __init__(self, ctx: PcContext, track: StatTrack, kind: str, direction: str):
+        self.ctx = ctx
+        self.track = track
+        self.goog = stat_type(track) == "ssrc"
+        self.sm = StreamMetrics(pc_id=ctx.pc.id, stat_id=track.id, kind=kind, direction=direction)
+        self.idx, self.times = distinct_samples(track)
+
+    # columns restricted to the kept samples
+    def kept(self, *props: str) -> list:
+        col = column(self.track, *props)
+        return [col[i] for i in self.idx]
+
+    def kept_num(self, *props: str) -> list[float | None]:
+        return [num(v) for v in self.kept(*props)]
+
+    def run(self) -> StreamMetrics:
+        sm, track = self.sm, self.track
+        sm.ssrc = as_int(track.last("ssrc"))
+        sm.first_seen_ms, sm.last_seen_ms = track.times[0], track.times[-1]
+        sm.rid = text(track.last("rid"))
+        sm.codec, fmtp = resolve_codec(self.ctx, track, sm.kind)
+        self.dtx, self.fec = _fmtp_flags(fmtp)
+        sm.track_identifier = self._track_identifier()
+        if sm.direction == "inbound":
+            self._inbound()
+        else:
+            self._outbound()
+        return sm
+
+    def _track_identifier(self) -> str | None:
+        found = text(self.track.last("trackIdentifier")) or text(self.track.last("googTrackId"))
+        if found:
+            return found
+        for link in ("trackId", "mediaSourceId"):
+            other = _linked(self.ctx, self.track, link)
+            if other is not None and text(other.last("trackIdentifier")):
+                return other.last("trackIdentifier")
+        return None
+
+    # -- shared interval skeleton -----------------------------------------------------------------
+
+    def _intervals(self, packets_prop: str, bytes_prop: str) -> _Intervals:
+        times = self.times
+        packets = self.kept_num(packets_prop)
+        byte_values = self.kept_num(bytes_prop)
+        d_packets, _ = _counter_deltas(packets)
+        d_bytes, _ = _counter_deltas(byte_values)
+        dt = [0.0] + [times[k] - times[k - 1] for k in range(1, len(times))]
+        # Payload bytes decide whether media flowed: padding-only probe streams (jitsi) count packets
+        # but no bytes. Packets decide only when the report has no byte counter.
+        has_bytes = any(b is not None for b in byte_values)
+        span = _active_span(d_bytes) if has_bytes else _active_span(d_packets)
+        active = [span is not None and span[0] <= k <= span[1] for k in range(len(times))]
+        carried = [
+            (b > 0) if b is not None else (p is not None and p > 0 and not has_bytes)
+            for p, b in zip(d_packets, d_bytes, strict=True)
+        ]
+        return _Intervals(times, dt, d_packets, d_bytes, active, carried)
+
+    def _bitrate(self, iv: _Intervals) -> None:
+        sm = self.sm
+        for k in range(1, len(iv.times)):
+            if not iv.active[k] or iv.dt[k] <= 0:
+                continue
+            if not iv.carried[k]:
+                sm.idle_intervals += 1
+                sm.idle_ms += iv.dt[k]
+            elif iv.bytes[k] is not None:
+                sm.bitrate_kbps.add(iv.times[k], iv.bytes[k] * 8.0 / iv.dt[k])
+
+    def _rate(self, iv: _Intervals, counter: list[float | None], scale: float = 1000.0) -> list[float | None]:
+        """Per interval d(counter)/dt * scale (frames per second from a frame counter)."""
+        deltas, _ = _counter_deltas(counter)
+        out: list[float | None] = [None] * len(iv.times)
+        for k in range(1, len(iv.times)):
+            if deltas[k] is not None and iv.dt[k] > 0:
+                out[k] = deltas[k] * scale / iv.dt[k]
+        return out
+
+    def _ratio(self, num_col: list[float | None], den_col: list[float | None], scale: float) -> list:
+        """Per interval d(num)/d(den) * scale, None when d(den) <= 0."""
+        d_num, _ = _counter_deltas(num_col)
+        d_den, _ = _counter_deltas(den_col)
+        return [
+            (n * scale / d) if n is not None and d is not None and d > 0 else None
+            for n, d in zip(d_num, d_den, strict=True)
+        ]
+
+    def _fps(self, iv: _Intervals, counters: tuple[str, ...], instant: tuple[str, ...]) -> None:
+        series: list[float | None] | None = None
+        for prop in counters:
+            if has(self.track, prop):
+                series = self._rate(iv, self.kept_num(prop))
+                break
+        if series is None:
+            values = self.kept_num(*instant)
+            series = values
+        for k in range(1, len(iv.times)):
+            if iv.carried[k] and series[k] is not None:
+                self.sm.fps.add(iv.times[k], series[k])
+
+    def _frames(self, iv: _Intervals, width_props: tuple[str, ...], height_props: tuple[str, ...]) -> None:
+        sm = self.sm
+        keep = [iv.carried[k] or (k == 0 and len(iv.times) == 1) for k in range(len(iv.times))]
+        if any(has(self.track, p) for p in height_props):
+            sm.frame_width, sm.frame_height, sm.max_frame_height = _mode_frame(
+                self.kept(*width_props), self.kept(*height_props), keep
+            )
+            return
+        other = _linked(self.ctx, self.track, "trackId")  # Safari / old Chrome: the `track` report
+        if other is not None and has(other, "frameHeight"):
+            sm.frame_width, sm.frame_height, sm.max_frame_height = _mode_frame(
+                column(other, "frameWidth"), column(other, "frameHeight"), [True] * len(other.times)
+            )
+
+    def _video_totals(self, names: tuple[str, ...]) -> None:
+        """Last values of cumulative video counters, from the report or its linked `track` report."""
+        sm, track = self.sm, self.track
+        other = _linked(self.ctx, track, "trackId")
+
+        def pick(prop: str) -> Any:
+            value = track.last(prop)
+            if value is None and other is not None:
+                value = other.last(prop)
+            return value
+
+        if "freeze" in names:
+            sm.freeze_count = as_int(pick("freezeCount"))
+            sm.total_freezes_duration_s = num(pick("totalFreezesDuration"))
+            sm.pause_count = as_int(pick("pauseCount"))
+            sm.total_pauses_duration_s = num(pick("totalPausesDuration"))
+        if "decode" in names:
+            sm.frames_decoded = as_int(pick("framesDecoded"))
+            sm.frames_dropped = as_int(pick("framesDropped"))
+
+    # -- inbound ----------------------------------------------------------------------------------
+
+    def _inbound(self) -> None:
+        sm, track = self.sm, self.track
+        received_all = [num(v) for v in column(track, "packetsReceived")]
+        lost_all = [num(v) for v in column(track, "packetsLost")]
+        last_received, resets, received_total = _totals_across_resets(received_all)
+        last_lost = num(track.last("packetsLost"))
+        sm.packets = int(last_received) if last_received is not None else None
+        sm.counter_resets = resets
+        numeric_lost = [v for v in lost_all if v is not None]
+        sm.min_packets_lost = min(numeric_lost) if numeric_lost else None
+        if last_lost is not None:
+            sm.negative_packets_lost = last_lost < 0
+            sm.packets_lost = int(max(last_lost, 0))
+        bytes_last, byte_resets, bytes_total = _totals_across_resets(
+            [num(v) for v in column(track, "bytesReceived")]
+        )
+        sm.bytes = int(bytes_last) if bytes_last is not None else None
+        if resets:
+            sm.packets_across_resets = int(received_total) if received_total is not None else None
+            sm.packets_lost_across_resets = self._lost_across_resets(received_all, lost_all)
+        if byte_resets and bytes_total is not None:
+            sm.bytes_across_resets = int(bytes_total)
+        if sm.packets is not None and sm.packets_lost is not None and sm.packets + sm.packets_lost > 0:
+            sm.loss_pct = sm.packets_lost / (sm.packets_lost + sm.packets) * 100.0
+
+        self._active_average("bytesReceived")
+        iv = self._intervals("packetsReceived", "bytesReceived")
+        self._bitrate(iv)
+        lost = self.kept_num("packetsLost")
+        d_lost = _deltas_following(lost, self.kept_num("packetsReceived"))
+        loss_by_k: dict[int, float] = {}
+        for k in range(1, len(iv.times)):
+            received, missing = iv.packets[k], d_lost[k]
+            if received is None or missing is None:
+                continue
+            missing = max(missing, 0.0)
+            if received + missing > 0:
+                value = min(max(missing / (received + missing) * 100.0, 0.0), 100.0)
+                sm.loss_pct_series.add(iv.times[k], value)
+                loss_by_k[k] = value
+        jitter = (
+            self.kept_num("googJitterReceived")
+            if self.goog
+            else [(v * 1000.0 if v is not None else None) for v in self.kept_num("jitter")]
+        )
+        rtt = self.ctx.rtt
+        for k in range(1, len(iv.times)):
+            if not iv.carried[k]:
+                continue
+            if jitter[k] is not None:
+                sm.jitter_ms.add(iv.times[k], jitter[k])
+            if rtt:
+                sm.rtt_ms.add(iv.times[k], rtt.at(self._snapshot_time(k)))
+        buffer = self._buffer_delay(iv)
+        if sm.kind == "video":
+            self._fps(
+                iv,
+                ("framesDecoded",),
+                ("framesPerSecond", "googFrameRateDecoded", "googFrameRateReceived", "framerateMean"),
+            )
+            self._frames(
+                iv, ("frameWidth", "googFrameWidthReceived"), ("frameHeight", "googFrameHeightReceived")
+            )
+            self._video_totals(("freeze", "decode"))
+            decode_time, frames = num(track.last("totalDecodeTime")), num(track.last("framesDecoded"))
+            if decode_time is not None and frames:
+                sm.avg_decode_time_ms = decode_time / frames * 1000.0
+            elif self.goog:
+                sm.avg_decode_time_ms = _mean(self.kept_num("googDecodeMs"), iv.carried)
+        else:
+            self._inbound_audio(iv, buffer, loss_by_k)
+
+    def _lost_across_resets(self, received: list[float | None], lost: list[float | None]) -> int | None:
+        total = 0.0
+        previous_received: float | None = None
+        previous_lost: float | None = None
+        for r, m in zip(received, lost, strict=True):
+            if r is None:
+                continue
+            if previous_received is not None and r < previous_received and previous_lost is not None:
+                total += max(previous_lost, 0.0)
+            previous_received = r
+            if m is not None:
+                previous_lost = m
+        if previous_lost is None:
+            return None
+        return int(total + max(previous_lost, 0.0))
+
+    def _snapshot_time(self, k: int) -> float:
+        return self.track.times[self.idx[k]]
+
+    def _buffer_delay(self, iv: _Intervals) -> list[float | None]:
+        sm = self.sm
+        if has(self.track, "jitterBufferDelay") and has(self.track, "jitterBufferEmittedCount"):
+            values = self._ratio(
+                self.kept_num("jitterBufferDelay"), self.kept_num("jitterBufferEmittedCount"), 1000.0
+            )
+        elif self.goog and has(self.track, "googJitterBufferMs"):
+            values = self.kept_num("googJitterBufferMs")
+        else:
+            return [None] * len(iv.times)
+        for k in range(1, len(iv.times)):
+            if iv.carried[k] and values[k] is not None:
+                sm.jitter_buffer_delay_ms.add(iv.times[k], values[k])
+        return values
+
+    def _inbound_audio(self, iv: _Intervals, buffer: list[float | None], loss_by_k: dict[int, float]) -> None:
+        sm, track = self.sm, self.track
+        other = _linked(self.ctx, track, "trackId")
+        concealed = num(track.last("concealedSamples"))
+        total = num(track.last("totalSamplesReceived"))
+        if (concealed is None or not total) and other is not None:
+            concealed, total = num(other.last("concealedSamples")), num(other.last("totalSamplesReceived"))
+        if concealed is not None and total:
+            sm.concealed_pct = min(max(concealed / total * 100.0, 0.0), 100.0)
+        elif self.goog and has(track, "googExpandRate"):
+            mean = _mean(self.kept_num("googExpandRate"), iv.carried)
+            sm.concealed_pct = mean * 100.0 if mean is not None else None
+        if has(track, "jitterBufferEmittedCount"):
+            emitted, _ = _counter_deltas(self.kept_num("jitterBufferEmittedCount"))
+            sm.emitted_stalled_intervals = sum(
+                1
+                for k in range(1, len(iv.times))
+                if iv.carried[k] and emitted[k] is not None and emitted[k] == 0
+            )
+        self._mos(iv, buffer, loss_by_k, rtt_series=None)
+
+    def _mos(
+        self,
+        iv: _Intervals,
+        buffer: list[float | None],
+        loss_by_k: dict[int, float],
+        rtt_series: TimeLookup | None,
+    ) -> None:
+        """Audio MOS of every interval that carried media (or lost all of it): metrics_mos.audio_mos."""
+        sm = self.sm
+        rtt = rtt_series if rtt_series else self.ctx.rtt
+        for k in range(1, len(iv.times)):
+            loss = loss_by_k.get(k)
+            if not (iv.carried[k] or (loss is not None and loss >= 100.0)):
+                continue
+            bitrate = iv.bytes[k] * 8000.0 / iv.dt[k] if iv.bytes[k] is not None and iv.dt[k] > 0 else None
+            rtt_value = (
+                rtt.at(self._snapshot_time(k) if rtt is self.ctx.rtt else iv.times[k], 15000.0)
+                if rtt
+                else None
+            )
+            sm.mos.add(
+                iv.times[k],
+                audio_mos(
+                    bitrate_bps=bitrate,
+                    loss_pct=loss,
+                    rtt_ms=rtt_value,
+                    buffer_delay_ms=buffer[k],
+                    dtx=self.dtx,
+                    fec=self.fec,
+                ),
+            )
+
+    # -- outbound ---------------------------------------------------------------------------------
+
+    def _outbound(self) -> None:
+        sm, track = self.sm, self.track
+        sent_last, _, sent_total = _totals_across_resets([num(v) for v in column(track, "packetsSent")])
+        sm.packets = int(sent_last) if sent_last is not None else None
+
+        resets = self._active_average("bytesSent")
+        sm.counter_resets = resets
+        bytes_last, _, bytes_total = _totals_across_resets([num(v) for v in column(track, "bytesSent")])
+        if bytes_last is not None:
+            sm.bytes = int(bytes_last)
+        if resets:
+            sm.bytes_across_resets = int(bytes_total) if bytes_total is not None else None
+            sm.packets_across_resets = int(sent_total) if sent_total is not None else None
+
+        iv = self._intervals("packetsSent", "bytesSent")
+        self._bitrate(iv)
+        delay = self._ratio(self.kept_num("totalPacketSendDelay"), self.kept_num("packetsSent"), 1000.0)
+        for k in range(1, len(iv.times)):
+            if iv.carried[k] and delay[k] is not None:
+                sm.packet_send_delay_ms.add(iv.times[k], delay[k])
+
+        remote = self._remote_inbound()
+        loss_by_time = self._remote_loss(iv, remote)
+        rtt_lookup = self._remote_values(iv, remote)
+        if sm.kind == "video":
+            self._fps(
+                iv, ("framesSent", "framesEncoded"), ("framesPerSecond", "googFrameRateSent", "framerateMean")
+            )
+            self._frames(iv, ("frameWidth", "googFrameWidthSent"), ("frameHeight", "googFrameHeightSent"))
+            encode_time, frames = num(track.last("totalEncodeTime")), num(track.last("framesEncoded"))
+            if encode_time is not None and frames:
+                sm.avg_encode_time_ms = encode_time / frames * 1000.0
+            elif self.goog:
+                sm.avg_encode_time_ms = _mean(self.kept_num("googAvgEncodeMs"), iv.carried)
+            sm.quality_limitation_pct = self._quality_limitation(iv)
+            sm.quality_limitation_resolution_changes = as_int(
+                track.last("qualityLimitationResolutionChanges")
+            )
+        else:
+            sm.audio_level_flat = self._audio_level_flat(iv)
+            loss_lookup = TimeLookup(loss_by_time)
+            loss_by_k = {}
+            for k in range(1, len(iv.times)):
+                value = loss_lookup.at(iv.times[k], 15000.0) if loss_lookup else None
+                if value is not None:
+                    loss_by_k[k] = value
+            self._mos(iv, [None] * len(iv.times), loss_by_k, rtt_series=rtt_lookup)
+
+    def _active_average(self, bytes_prop: str) -> int:
+        """D9 on `bytes_prop`: samples (t, bytes) with a byte value (equal t collapsed to the last one),
+        increments (a decrease is a reset: the increment is the new value), active span from the sample
+        before the first positive increment to the sample of the last one; sets active_start_ms,
+        active_end_ms and avg_bitrate_kbps = sum(increments in span) * 8 / span (ms). Returns the resets."""
+        sm = self.sm
+        byte_col = column(self.track, bytes_prop)
+        samples: list[tuple[float, float]] = []
+        for i, t in zip(self.idx, self.times, strict=True):
+            value = num(byte_col[i])
+            if value is not None:
+                samples.append((t, value))
+        increments, resets = _counter_deltas([b for _, b in samples])
+        span = _active_span(increments)
+        if span is not None:
+            a0, a1 = span[0] - 1, span[1]
+            duration = samples[a1][0] - samples[a0][0]
+            sm.active_start_ms, sm.active_end_ms = samples[a0][0], samples[a1][0]
+            if duration > 0:
+                total = sum(d for d in increments[a0 + 1 : a1 + 1] if d is not None)
+                sm.avg_bitrate_kbps = total * 8.0 / duration
+        return resets
+
+    def _remote_inbound(self) -> StatTrack | None:
+        """The remote-inbound-rtp report about this stream: localId == id, else the outbound's
+        remoteId, else the same ssrc and kind (D9)."""
+        if self.goog:
+            return None
+        candidates = self.ctx.tracks("remote-inbound-rtp")
+        for other in candidates:
+            if other.last("localId") == self.track.id:
+                return other
+        remote_id = self.track.last("remoteId")
+        if isinstance(remote_id, str) and remote_id in self.ctx.pc.stats:
+            other = self.ctx.pc.stats[remote_id]
+            if stat_type(other) == "remote-inbound-rtp":
+                return other
+        for other in candidates:
+            if as_int(other.last("ssrc")) == self.sm.ssrc and stream_kind(other) == self.sm.kind:
+                return other
+        return None
+
+    def _remote_loss(self, iv: _Intervals, remote: StatTrack | None) -> list[tuple[float, float]]:
+        """Remote packets lost (D9) and the per-interval outbound loss series (as receiver reports see it)."""
+        sm = self.sm
+        points: list[tuple[float, float]] = []
+        if self.goog:  # the _send report's own packetsLost is the remote loss
+            lost_value = num(self.track.last("packetsLost"))
+            lost = self.kept_num("packetsLost")
+            sent = self.kept_num("packetsSent")
+            points = self._loss_vs_sent(iv.times, lost, sent)
+        elif remote is not None:
+            lost_value = num(remote.last("packetsLost"))
+            ridx, rtimes = distinct_samples(remote)
+            lost = [num(column(remote, "packetsLost")[i]) for i in ridx]
+            if has(remote, "packetsReceived"):  # Firefox: the receiver's own counts
+                received = [num(column(remote, "packetsReceived")[i]) for i in ridx]
+                d_lost = _deltas_following(lost, received)
+                d_recv, _ = _counter_deltas(received)
+                for k in range(1, len(rtimes)):
+                    if d_lost[k] is None or d_recv[k] is None:
+                        continue
+                    missing = max(d_lost[k], 0.0)
+                    if missing + d_recv[k] > 0:
+                        points.append((rtimes[k], min(missing / (missing + d_recv[k]) * 100.0, 100.0)))
+            elif has(remote, "fractionLost"):
+                fraction = [num(column(remote, "fractionLost")[i]) for i in ridx]
+                points = [
+                    (t, min(max(f * 100.0, 0.0), 100.0))
+                    for t, f in zip(rtimes, fraction, strict=True)
+                    if f is not None
+                ]
+            else:
+                sent_at = TimeLookup(
+                    [
+                        (t, v)
+                        for t, v in zip(iv.times, self.kept_num("packetsSent"), strict=True)
+                        if v is not None
+                    ]
+                )
+                sent = [sent_at.at(t, 15000.0) for t in rtimes]
+                points = self._loss_vs_sent(rtimes, lost, sent)
+        else:
+            lost_value = None
+        start, end = sm.active_start_ms, sm.active_end_ms
+        # receiver reports only describe media while it was sent (5 s of slack for the last report)
+        points = [(t, v) for t, v in points if start is not None and start <= t <= end + 5000.0]
+        for t, v in points:
+            sm.loss_pct_series.add(t, v)
+        if lost_value is not None:
+            sm.negative_packets_lost = lost_value < 0
+            sm.min_packets_lost = (
+                lost_value if sm.min_packets_lost is None else min(sm.min_packets_lost, lost_value)
+            )
+            sm.packets_lost = int(max(lost_value, 0))
+            if sm.packets:
+                sm.loss_pct = min(sm.packets_lost / sm.packets * 100.0, 100.0)
+        return points
+
+    @staticmethod
+    def _loss_vs_sent(times: list[float], lost: list[float | None], sent: list[float | None]) -> list:
+        d_lost = _deltas_following(lost, sent)
+        d_sent, _ = _counter_deltas(sent)
+        out = []
+        for k in range(1, len(times)):
+            if d_lost[k] is None or d_sent[k] is None or d_sent[k] <= 0:
+                continue
+            out.append((times[k], min(max(d_lost[k], 0.0) / d_sent[k] * 100.0, 100.0)))
+        return out
+
+    def _remote_values(self, iv: _Intervals, remote: StatTrack | None) -> TimeLookup | None:
+        """Outbound jitter and RTT from the receiver reports; RTT falls back to the transport RTT."""
+        sm = self.sm
+        start, end = sm.active_start_ms, sm.active_end_ms
+        rtt_points: list[tuple[float, float]] = []
+        if start is None:
+            return None
+        if self.goog:
+            jitter = self.kept_num("googJitterReceived")
+            rtt = self.kept_num("googRtt")
+            for k in range(1, len(iv.times)):
+                if not iv.carried[k]:
+                    continue
+                if jitter[k] is not None:
+                    sm.jitter_ms.add(iv.times[k], jitter[k])
+                if rtt[k] is not None:
+                    sm.rtt_ms.add(iv.times[k], rtt[k])
+                    rtt_points.append((iv.times[k], rtt[k]))
+        elif remote is not None:
+            ridx, rtimes = distinct_samples(remote)
+            jitter_col, rtt_col = column(remote, "jitter"), column(remote, "roundTripTime")
+            measured = column(remote, "roundTripTimeMeasurements")
+            for i, t in zip(ridx, rtimes, strict=True):
+                if not (start <= t <= end + 5000.0):
+                    continue
+                j, r = num(jitter_col[i]), num(rtt_col[i])
+                if r == 0 and not (num(measured[i]) or 0) > 0:
+                    r = None  # Safari reports 0 before the first receiver report: no measurement yet
+                if j is not None:
+                    sm.jitter_ms.add(t, j * 1000.0)
+                if r is not None:
+                    sm.rtt_ms.add(t, r * 1000.0)
+                    rtt_points.append((t, r * 1000.0))
+        if not rtt_points and self.ctx.rtt:
+            for k in range(1, len(iv.times)):
+                if iv.carried[k]:
+                    sm.rtt_ms.add(iv.times[k], self.ctx.rtt.at(self._snapshot_time(k)))
+            return None
+        return TimeLookup(rtt_points) if rtt_points else None
+
+    def _quality_limitation(self, iv: _Intervals) -> dict[str, float] | None:
+        durations = self.track.last("qualityLimitationDurations")
+        if isinstance(durations, dict):
+            values = {k: num(v) for k, v in durations.items()}
+            total = sum(v for v in values.values() if v is not None and v > 0)
+            if total > 0:
+                return {
+                    reason: (values.get(reason) or 0.0) / total * 100.0
+                    for reason in ("cpu", "bandwidth", "other")
+                }
+        if has(self.track, "qualityLimitationReason"):
+            reasons = self.kept("qualityLimitationReason")
+            counted = [r for k, r in enumerate(reasons) if isinstance(r, str) and (iv.carried[k] or k == 0)]
+            if counted:
+                return {
+                    reason: counted.count(reason) / len(counted) * 100.0
+                    for reason in ("cpu", "bandwidth", "other")
+                }
+        if self.goog and (
+            has(self.track, "googCpuLimitedResolution") or has(self.track, "googBandwidthLimitedResolution")
+        ):
+            cpu = self.kept("googCpuLimitedResolution")
+            bandwidth = self.kept("googBandwidthLimitedResolution")
+            ks = [k for k in range(len(iv.times)) if iv.carried[k]] or list(range(len(iv.times)))
+            return {
+                "cpu": sum(truthy(cpu[k]) for k in ks) / len(ks) * 100.0,
+                "bandwidth": sum(truthy(bandwidth[k]) for k in ks) / len(ks) * 100.0,
+                "other": 0.0,
+            }
+        return None
+
+    def _audio_level_flat(self, iv: _Intervals) -> bool | None:
+        """True when the sent audio level never changed while sending (at least 5 samples)."""
+        values: list[float] = []
+        if self.goog:
+            levels = self.kept_num("audioInputLevel")
+            values = [v for k, v in enumerate(levels) if v is not None and (iv.active[k] or iv.carried[k])]
+        else:
+            source = _linked(self.ctx, self.track, "mediaSourceId") or _linked(
+                self.ctx, self.track, "trackId"
+            )
+            if source is not None and has(source, "audioLevel"):
+                start, end = self.sm.active_start_ms, self.sm.active_end_ms
+                for t, v in zip(source.times, column(source, "audioLevel"), strict=True):
+                    level = num(v)
+                    if level is not None and (start is None or start <= t <= (end or t) + 1000.0):
+                        values.append(level)
+        if len(values) < 5:
+            return None
+        return max(values) == min(values)
+
+
+def _mean(values: list[float | None], keep: list[bool]) -> float | None:
+    picked = [v for v, ok in zip(values, keep, strict=False) if ok and v is not None]
+    if not picked:
+        picked = [v for v in values if v is not None]
+    return sum(picked) / len(picked) if picked else None
+
+
+def compute_streams(ctx: PcContext, warnings: list[str]) -> list[StreamMetrics]:
+    """Every inbound/outbound stream of one PC."""
+    out: list[StreamMetrics] = []
+    for kind_of_type in ("inbound-rtp", "outbound-rtp", "ssrc"):
+        for track in ctx.tracks(kind_of_type):
+            direction = stream_direction(track, kind_of_type)
+            if direction is None:
+                continue
+            kind = stream_kind(track)
+            if kind is None:
+                warnings.append(f"{ctx.pc.id}: stream {track.id} has no recognisable kind; skipped")
+                continue
+            out.append(StreamPass(ctx, track, kind, direction).run())
+    return out

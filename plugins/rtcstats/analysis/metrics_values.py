@@ -1,0 +1,279 @@
+"""Small value helpers of the metrics computation: numbers in every spelling the dumps use, stats
+types, candidate normalisation (dump-facts.md D6), ICE candidate lines, columns of stat tracks."""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_right
+from typing import Any
+
+from plugins.rtcstats.model import StatTrack
+
+# Epoch-ms plausibility window of a report's own timestamp (D9: 1e12..4e12).
+EPOCH_MIN_MS = 1e12
+EPOCH_MAX_MS = 4e12
+
+
+_isfinite = math.isfinite
+
+
+def num(value: Any) -> float | None:
+    """A finite float from a JSON number or a numeric string (legacy goog stats); else None."""
+    kind = type(value)
+    if kind is float:  # the hot path: millions of calls on a long call
+        return value if _isfinite(value) else None
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    number = num(value)
+    return int(number) if number is not None else None
+
+
+def truthy(value: Any) -> bool:
+    """True for JSON true and the string "true" (legacy goog stats)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value != "" else None
+
+
+_TYPE_ALIASES = {
+    "inboundrtp": "inbound-rtp",
+    "outboundrtp": "outbound-rtp",
+    "remoteinboundrtp": "remote-inbound-rtp",
+    "remoteoutboundrtp": "remote-outbound-rtp",
+    "candidatepair": "candidate-pair",
+    "localcandidate": "local-candidate",
+    "remotecandidate": "remote-candidate",
+    "datachannel": "data-channel",
+    "mediasource": "media-source",
+    "peerconnection": "peer-connection",
+}
+
+
+def stat_type(track: StatTrack) -> str | None:
+    """The W3C stats type of a track (legacy spellings like `localcandidate`, `inboundrtp` mapped).
+
+    Old Firefox wrote `inbound-rtp` / `outbound-rtp` with `isRemote: true` for what the standard now
+    calls remote-inbound-rtp / remote-outbound-rtp: those are reported as the remote types, so that
+    RTCP reports about outgoing streams are never taken for incoming media.
+    """
+    raw = track.type
+    if not isinstance(raw, str):
+        return None
+    kind = _TYPE_ALIASES.get(raw.replace("-", "").replace("_", "").lower(), raw)
+    if kind in ("inbound-rtp", "outbound-rtp") and truthy(track.last("isRemote")):
+        return "remote-" + kind
+    return kind
+
+
+def column(track: StatTrack, *names: str) -> list:
+    """The first existing column among `names`, as a list as long as the track (None-padded copy)."""
+    n = len(track.times)
+    for name in names:
+        col = track.props.get(name)
+        if col is not None:
+            if len(col) < n:
+                return list(col) + [None] * (n - len(col))
+            return col
+    return [None] * n
+
+
+def has(track: StatTrack, name: str) -> bool:
+    col = track.props.get(name)
+    return col is not None and any(v is not None for v in col)
+
+
+def last(track: StatTrack, *names: str) -> Any:
+    for name in names:
+        value = track.last(name)
+        if value is not None:
+            return value
+    return None
+
+
+def sample_times(track: StatTrack) -> list[float]:
+    """Per sample: the report's own timestamp when it is an epoch ms value, else the snapshot time."""
+    out = []
+    for snap, own in zip(track.times, track.report_times, strict=False):
+        out.append(own if own is not None and EPOCH_MIN_MS <= own <= EPOCH_MAX_MS else snap)
+    return out
+
+
+def distinct_samples(track: StatTrack) -> tuple[list[int], list[float]]:
+    """(sample indexes, times) with times strictly increasing; samples with an equal time collapse to
+    the last one (a report carried forward unchanged), samples going back in time are dropped."""
+    times = sample_times(track)
+    idx: list[int] = []
+    kept: list[float] = []
+    for i, t in enumerate(times):
+        if kept and t == kept[-1]:
+            idx[-1] = i
+        elif not kept or t > kept[-1]:
+            idx.append(i)
+            kept.append(t)
+    return idx, kept
+
+
+class TimeLookup:
+    """The latest value at or before a time (bisect over a sorted series)."""
+
+    __slots__ = ("times", "values")
+
+    def __init__(self, pairs: list[tuple[float, float]]):
+        pairs = sorted(pairs)
+        self.times = [t for t, _ in pairs]
+        self.values = [v for _, v in pairs]
+
+    def at(self, time: float, max_age_ms: float = 5000.0) -> float | None:
+        i = bisect_right(self.times, time + 1.0) - 1  # 1 ms tolerance: report vs snapshot time
+        if i < 0 or time - self.times[i] > max_age_ms:
+            return None
+        return self.values[i]
+
+    def __bool__(self) -> bool:
+        return bool(self.times)
+
+
+# -- candidates (D6) -------------------------------------------------------------------------------
+
+_CANDIDATE_TYPES = {
+    "host": "host",
+    "local": "host",
+    "srflx": "srflx",
+    "serverreflexive": "srflx",
+    "stun": "srflx",
+    "prflx": "prflx",
+    "peerreflexive": "prflx",
+    "relay": "relay",
+    "relayed": "relay",
+}
+
+
+def candidate_type(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    key = value.strip().lower().replace("-", "").replace("_", "")
+    return _CANDIDATE_TYPES.get(key, key or None)
+
+
+def relay_protocol_from_url(url: Any) -> str | None:
+    """turns: -> tls, turn:...?transport=tcp -> tcp, turn: -> udp (D6); None for other urls."""
+    if not isinstance(url, str):
+        return None
+    lowered = url.strip().lower()
+    if lowered.startswith("turns:"):
+        return "tls"
+    if lowered.startswith("turn:"):
+        return "tcp" if "transport=tcp" in lowered else "udp"
+    return None
+
+
+_IPV4ISH = re.compile(r"^[0-9x]{1,3}(\.[0-9x]{1,3}){3}$", re.IGNORECASE)
+
+
+def address_family(address: Any) -> str | None:
+    """IPv4 / IPv6 from an address (also masked ones like "x.x.x.x" or "[0:0:0:x:x:x:x:x]");
+    None for mDNS names, empty or unknown values. The address itself is never kept."""
+    if not isinstance(address, str):
+        return None
+    value = address.strip().strip("[]")
+    if not value or value.endswith(".local"):
+        return None
+    if ":" in value:
+        return "IPv6"
+    if _IPV4ISH.match(value):
+        return "IPv4"
+    return None
+
+
+def parse_candidate_line(line: Any) -> dict | None:
+    """An ICE candidate attribute ("candidate:<foundation> <component> <protocol> <priority> <address>
+    <port> typ <type> [raddr ..] [rport ..] [tcptype ..] ...") as a dict, or None."""
+    if not isinstance(line, str):
+        return None
+    body = line.strip()
+    if body.startswith("a="):
+        body = body[2:]
+    if not body.lower().startswith("candidate:"):
+        return None
+    parts = body[len("candidate:") :].split()
+    if len(parts) < 8 or parts[6].lower() != "typ":
+        return None
+    out: dict[str, Any] = {
+        "foundation": parts[0],
+        "component": parts[1],
+        "protocol": parts[2].lower(),
+        "priority": num(parts[3]),
+        "address": parts[4],
+        "port": as_int(parts[5]),
+        "type": candidate_type(parts[7]),
+    }
+    rest = parts[8:]
+    for i in range(0, len(rest) - 1, 2):
+        key = rest[i].lower()
+        if key in ("tcptype", "network-cost", "network-id", "generation", "ufrag", "raddr", "rport"):
+            out[key] = rest[i + 1]
+    return out
+
+
+def sdp_candidates(sdp: Any) -> list[dict]:
+    """The `a=candidate:` lines of an SDP, parsed."""
+    if not isinstance(sdp, str) or "a=candidate:" not in sdp:
+        return []
+    out = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parsed = parse_candidate_line(line)
+            if parsed is not None:
+                out.append(parsed)
+    return out
+
+
+_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+
+
+def sdp_ufrag(sdp: Any) -> str | None:
+    if not isinstance(sdp, str):
+        return None
+    found = _UFRAG.search(sdp)
+    return found.group(1) if found else None
+
+
+def sdp_of(value: Any) -> str | None:
+    """The SDP text of a description event value ({type, sdp} or "type: offer, sdp: v=0...")."""
+    if isinstance(value, dict):
+        sdp = value.get("sdp")
+        return sdp if isinstance(sdp, str) else None
+    if isinstance(value, str) and "v=0" in value:
+        return value[value.index("v=0") :]
+    return None
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -128,18 +128,35 @@ def revoke_key(key_id: str) -> None:
     )
     if not updated:
         raise AuthError(f"no active key '{key_id}'")
+    _key_cache.pop(key_id, None)
 
 
 # -- authenticators -------------------------------------------------------------------------------
 
 
+# Verified keys are remembered per process for a few seconds: one query less on every request. A key
+# revoked from another process (the CLI) therefore keeps working for up to KEY_CACHE_SECONDS here.
+KEY_CACHE_SECONDS = 5.0
+_key_cache: dict[str, tuple[float, ApiKey]] = {}
+
+
 def _active_key(key_id: str) -> ApiKey | None:
-    return (
+    cached = _key_cache.get(key_id)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    key = (
         ApiKey.select(ApiKey, Account)
         .join(Account)
         .where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_null())
         .first()
     )
+    if key is None:
+        _key_cache.pop(key_id, None)
+    else:
+        if len(_key_cache) > 10_000:  # bound memory against floods of distinct valid keys
+            _key_cache.clear()
+        _key_cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+    return key
 
 
 def _actor(key: ApiKey) -> Actor:

@@ -73,6 +73,26 @@ def open_database(
     return url_connect(url)
 
 
+def _connection_per_greenlet(database: peewee.Database) -> None:
+    """Under gevent, keep one connection per greenlet, not per OS thread.
+
+    peewee's connection state subclasses threading.local as it was when peewee was imported; the
+    gunicorn master imports peewee before the gevent worker patches threading, so without this all
+    requests of a worker would share one connection ("Connection already opened").
+    """
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return
+    if monkey.is_module_patched("threading"):
+        from gevent.local import local
+
+        class GreenletConnectionState(peewee._ConnectionState, local):
+            pass
+
+        database._state = GreenletConnectionState()
+
+
 def write_atomic():
     """A transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE): a
     deferred one that reads first cannot wait for the lock later and fails with "database is locked"."""
@@ -82,6 +102,7 @@ def write_atomic():
 
 
 def bind(database: peewee.Database) -> None:
+    _connection_per_greenlet(database)
     db.initialize(database)
 
 

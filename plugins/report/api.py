@@ -109,7 +109,7 @@ def make_blueprint(settings: dict) -> Blueprint:
     class MetricsViews(MethodView):
         @require("report:ingest")
         @ingest_rate_limited
-        @blp.arguments(schemas.MetricsReportSchema, location="json")
+        @blp.arguments(schemas.MetricsReportSchema(), location="json")  # one instance: built once
         @blp.response(200, schemas.NullEnvelopeSchema)
         def post(self, report):
             """Ingest one report (needs report:ingest; safe to ship in SDKs)."""

@@ -16,15 +16,16 @@ def test_migrations_are_recorded_per_plugin_and_run_once(app):
         assert migrate(packages) == []
         with db.connection_context():
             rows = {(m.plugin, m.name) for m in Migration.select()}
-    assert rows == {("core", "0001_initial"), ("report", "0001_initial")}
+    assert rows == {("core", "0001_initial"), ("report", "0001_initial"), ("rtcstats", "0001_initial")}
 
 
 def test_pending_lists_what_a_fresh_database_needs(make_app):
     app = make_app(migrated=False)
     with app.app_context():
         packages = migration_packages(app)
-        assert pending(packages) == ["core:0001_initial", "report:0001_initial"]
-        assert migrate(packages) == ["core:0001_initial", "report:0001_initial"]
+        everything = ["core:0001_initial", "report:0001_initial", "rtcstats:0001_initial"]
+        assert pending(packages) == everything
+        assert migrate(packages) == everything
         assert pending(packages) == []
 
 

@@ -104,7 +104,7 @@ def test_app_without_redis_url_uses_the_embedded_redis(tmp_path):
         assert not_migrated.status_code == 503
         assert (
             not_migrated.get_json()["checks"]["migrations"]
-            == "pending: core:0001_initial, report:0001_initial"
+            == "pending: core:0001_initial, report:0001_initial, rtcstats:0001_initial"
         )
         with app.app_context():
             migrate(migration_packages(app))

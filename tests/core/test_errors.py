@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 
@@ -13,6 +14,22 @@ from tests.core.gadget import plugin as gadget
 INVALID_REQUESTS = {
     "report": ("POST", "/report/metrics", {"json": {"room_id": 5}}, 400),
     "gadget": ("GET", "/gadget/items?size=99", {"headers": {"X-Gadget-Account": "1"}}, 422),
+    "rtcstats": ("GET", "/api/rtcstats/v1.0/sessions?limit=0", {}, 400),
+    "rtcstats_v1": ("GET", "/v1.0/sessions?limit=0", {}, 400),
+    "rtcstats_mcp": (
+        "POST",
+        "/api/rtcstats/v1.0/mcp",
+        {"data": "{not json", "content_type": "application/json"},
+        400,
+    ),
+    "rtcstats_mcp_v1": ("POST", "/v1.0/mcp", {"data": "{not json", "content_type": "application/json"}, 400),
+    # The viewer is opened by browsers with a signed token: a forged one is refused.
+    "rtcstats_viewer": (
+        "GET",
+        f"/rtcstats/view/{uuid.uuid4()}?token=forged",
+        {"headers": {"X-API-Key": ""}},
+        401,
+    ),
 }
 
 
@@ -26,7 +43,27 @@ def problem_shape(body, status):
     assert body["request_id"]
 
 
-SHAPES = {"report": (report_shape, "application/json"), "gadget": (problem_shape, "application/problem+json")}
+def jsonrpc_shape(body, status):
+    assert body["jsonrpc"] == "2.0" and body["id"] is None and isinstance(body["error"]["code"], int)
+
+
+def html_shape(text, status):
+    assert str(status) in text and "<html" in text.lower()
+
+
+def error_code_shape(body, status):
+    assert set(body) >= {"error", "errorCode"} and body["error"] and body["errorCode"]
+
+
+SHAPES = {
+    "report": (report_shape, "application/json"),
+    "gadget": (problem_shape, "application/problem+json"),
+    "rtcstats": (error_code_shape, "application/json"),
+    "rtcstats_v1": (error_code_shape, "application/json"),
+    "rtcstats_mcp": (jsonrpc_shape, "application/json"),
+    "rtcstats_mcp_v1": (jsonrpc_shape, "application/json"),
+    "rtcstats_viewer": (html_shape, "text/html"),
+}
 
 
 @pytest.fixture
@@ -50,7 +87,7 @@ def check(response, blueprint, status):
     shape, content_type = SHAPES[blueprint]
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == content_type
-    shape(response.get_json(), status)
+    shape(response.get_data(as_text=True) if content_type == "text/html" else response.get_json(), status)
 
 
 def test_every_mounted_blueprint_is_covered(full_app):
@@ -85,7 +122,8 @@ def test_invalid_input_in_each_dialect(full_app, new_key):
 def test_forced_500_in_each_dialect_hides_the_traceback(full_app, caplog):
     client = full_app.test_client()
     for name, (_prefix, rules) in mounted(full_app).items():
-        rule = next(r for r in rules if "GET" in r.methods)
+        rule = rules[0]
+        method = sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
 
         def boom(*args, **kwargs):
             raise RuntimeError("secret internals")
@@ -93,7 +131,7 @@ def test_forced_500_in_each_dialect_hides_the_traceback(full_app, caplog):
         full_app.view_functions[rule.endpoint] = boom
         url = rule.rule.replace("<string:", "<").replace("<", "x").replace(">", "")
         with caplog.at_level(logging.ERROR):
-            response = client.get(url, headers={"X-Request-Id": f"req-{name}"})
+            response = client.open(url, method=method, headers={"X-Request-Id": f"req-{name}"})
         check(response, name, 500)
         text = response.get_data(as_text=True)
         assert "secret internals" not in text and "Traceback" not in text

@@ -15,7 +15,7 @@ from core.queue import enqueue, set_worker_app
 from tests.core import plugin_modules
 from tests.core.gadget import plugin as gadget
 
-SPEC_MODULES = [hookspecs, events, "plugins.report.hookspecs"]
+SPEC_MODULES = [hookspecs, events, "plugins.report.hookspecs", "plugins.rtcstats.hookspecs"]
 
 
 def all_specs():
@@ -222,3 +222,12 @@ def test_hook_report_room_idle():
     assert "report_room_idle" in inspect.getsource(
         test_ingest.test_room_started_fires_once_then_again_after_idle
     )
+
+
+def test_hook_rtcstats_session_analyzed():
+    """Fired after a stored analysis; asserted in tests/plugins/rtcstats (jobs and sessions tests)."""
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1] / "plugins" / "rtcstats"
+    firing = [p.name for p in tests.glob("test_*.py") if "rtcstats_session_analyzed" in p.read_text()]
+    assert firing, "no rtcstats test asserts the rtcstats_session_analyzed event"

@@ -122,7 +122,7 @@ def test_jobs_queue_on_the_plugin_chosen_queue(make_app, monkeypatch):
 
     plugin_modules.install(monkeypatch, plugin_modules.plugin_module("cruncher", register_jobs=register_jobs))
     app = make_app({"plugins": {"cruncher": {"enabled": True}}})
-    assert queue_names(app) == ["default", "heavy"]
+    assert "heavy" in queue_names(app) and "default" in queue_names(app)
     with app.app_context():
         rq_job = enqueue("cruncher.crunch")
     assert rq_job.origin == "heavy" and rq_job.timeout == 5
@@ -139,10 +139,15 @@ def test_schedule_thread_enqueues_due_jobs(make_app, monkeypatch):
     try:
         deadline = time.time() + 5
         queue = Queue("default", connection=app.extensions["mediaplane"].redis)
-        while queue.count < 3 and time.time() < deadline:
+        while queue.count < 4 and time.time() < deadline:
             time.sleep(0.05)
     finally:
         thread.stopped.set()
         thread.join(2)
     names = sorted(j.description for j in queue.jobs)
-    assert names == ["gadget.make_gadget", "report.mark_idle_rooms", "report.purge_expired"]
+    assert names == [
+        "gadget.make_gadget",
+        "report.mark_idle_rooms",
+        "report.purge_expired",
+        "rtcstats.purge_uploads",
+    ]

@@ -113,3 +113,61 @@ def test_cli_module_does_not_import_ssl_before_serve_patches_it():
     """gevent must patch ssl before its first import, so core.cli itself must not pull in redis/ssl."""
     code = "import sys, core.cli; sys.exit('ssl' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
+
+
+def concurrent_posts(base: str, key: str, count: int = 40, threads: int = 16) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(i):
+        body = {**EXAMPLE_REPORT, "user_id": f"u{i}", "report_time": EXAMPLE_REPORT["report_time"] + i}
+        return call("POST", f"{base}/report/metrics", key, body)[0]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(post, range(count)))
+
+
+def test_one_worker_serves_many_requests_at_once_on_sqlite(quickstart):
+    """gevent runs many requests per worker: each needs its own database connection."""
+    base, key, _server, _tmp = quickstart
+    assert concurrent_posts(base, key) == [200] * 40
+
+
+def test_one_worker_serves_many_requests_at_once_on_postgresql(tmp_path, redis_url):
+    from tests.conftest import PgSchema
+
+    with PgSchema() as schema:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPLANE")}
+        env.update(
+            MEDIAPLANE__CORE__DATA_DIR=str(tmp_path / "data"),
+            MEDIAPLANE__CORE__DATABASE_URL=schema.url,
+            MEDIAPLANE__CORE__REDIS_URL=redis_url,
+        )
+        run = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60}
+        assert subprocess.run([MEDIAPLANE, "bootstrap"], **run).returncode == 0
+        key = subprocess.run([MEDIAPLANE, "bootstrap"], **run).stdout  # accounts exist: no key
+        created = subprocess.run(
+            [MEDIAPLANE, "keys", "create", "--account", "default", "--scopes", "report:ingest"], **run
+        )
+        key = created.stdout.strip().splitlines()[-1]
+        port = free_port()
+        server = subprocess.Popen(
+            [MEDIAPLANE, "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                try:
+                    if call("GET", f"{base}/healthz")[0] == 200:
+                        break
+                except OSError:
+                    time.sleep(0.2)
+            assert concurrent_posts(base, key) == [200] * 40
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=40)

@@ -35,7 +35,8 @@ def test_purge_deletes_only_expired_reports(app, client, headers):
 
 def test_schedules_enqueue_both_jobs_once_per_interval(app, client, headers):
     client.post("/report/metrics", json=EXAMPLE_REPORT, headers=headers)
-    assert sorted(enqueue_due_schedules(app)) == ["report.mark_idle_rooms", "report.purge_expired"]
+    started = enqueue_due_schedules(app)
+    assert {"report.mark_idle_rooms", "report.purge_expired"} <= set(started)
     assert enqueue_due_schedules(app) == []  # a second worker asking at once gets nothing
     run_worker(app)
     assert count_rows(app, Room, Room.idle == True) == 0  # noqa: E712 - still live

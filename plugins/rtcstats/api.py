@@ -1,0 +1,324 @@
+"""HTTP routes of the rtcstats plugin under /api/rtcstats/v1.0 (and /v1.0), errors as {error, errorCode}."""
+
+from __future__ import annotations
+
+import json
+
+from flask import jsonify, request
+from flask.views import MethodView
+from flask_cors import CORS
+from flask_smorest import Blueprint
+
+from core.auth import current_actor, require
+from core.errors import Dialect, Problem
+from plugins.rtcstats import schemas, service
+from plugins.rtcstats.uploads import UploadTooLarge
+
+PREFIX = "/api/rtcstats/v1.0"
+ALIAS_PREFIX = "/v1.0"
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the small form fields around a chunk
+ASSEMBLE_MAX_BYTES = 1024  # a JSON body this small shaped {fileId, assemble} is an assemble request
+JSON_BODY_MAX_BYTES = 64 * 1024
+
+ERROR_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    402: "insufficient_credits",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "file_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    503: "unavailable",
+}
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request (errorCode invalid_request; assemble with missing chunks adds missingChunks)",
+    401: "Missing or invalid credentials (unauthorized)",
+    402: "No credits left this month (insufficient_credits)",
+    403: "The key lacks the scope (forbidden)",
+    404: "Session not found for this account (not_found)",
+    409: "The session is still being analysed (analysis_pending); retry after Retry-After seconds",
+    413: "File exceeds a size limit (file_too_large)",
+    415: "The file is not a dump the parser can read (parsing_issue); the message names the problem",
+    422: "The stored dump could not be analysed (analysis_failed) or re-analysed (reprocess_failed)",
+    500: "Unexpected error (internal_error); the message carries a request id for the operator",
+}
+
+
+class ErrorCodeDialect(Dialect):
+    """Errors as {error, errorCode} (plus missingChunks for an incomplete assemble); invalid input is 400."""
+
+    content_type = "application/json"
+    validation_status = 400
+
+    def body(self, problem: Problem) -> dict:
+        code = problem.error_code or ERROR_CODES.get(
+            problem.status, "internal_error" if problem.status >= 500 else "invalid_request"
+        )
+        return {"error": problem.detail or problem.title, "errorCode": code, **problem.extra}
+
+
+def errors(blp: Blueprint, *statuses: int):
+    """Document the {error, errorCode} answers a view gives."""
+
+    def decorate(view):
+        for status in sorted({*statuses, 401, 500}, reverse=True):
+            view = blp.alt_response(
+                status,
+                schema=schemas.RtcstatsErrorSchema,
+                description=ERROR_DESCRIPTIONS.get(status, "Error"),
+            )(view)
+        return view
+
+    return decorate
+
+
+def _cap_body(limit: int) -> None:
+    """Refuse bodies over `limit` bytes (413), also chunked ones that announce no length."""
+    if request.content_length is not None and request.content_length > limit:
+        raise UploadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+    # werkzeug stops reading at max_content_length; reading limit + 1 bytes is the signal.
+    request.max_content_length = limit + 1
+
+
+def _raw_body(limit: int) -> bytes:
+    _cap_body(limit)
+    data = request.get_data(cache=True)
+    if len(data) > limit:
+        raise UploadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+    return data
+
+
+def _is_multipart() -> bool:
+    return request.mimetype == "multipart/form-data"
+
+
+def _is_json() -> bool:
+    return request.mimetype == "application/json" or request.mimetype.endswith("+json")
+
+
+def _chunk_request(settings: dict) -> tuple[dict, bytes]:
+    """The form fields and bytes of a multipart chunk request (`chunk` part, or `blob`)."""
+    limit = settings["max_chunk_bytes"]
+    _cap_body(limit + MULTIPART_OVERHEAD)
+    form, files = request.form, request.files
+    part = files.get("chunk") or files.get("blob")
+    if part is not None:
+        data = part.read(limit + 1)
+    elif "chunk" in form:
+        data = form["chunk"].encode()
+    else:
+        raise service.InvalidRequest("chunk: required (the file part of the multipart body)")
+    if len(data) > limit:
+        raise UploadTooLarge(f"chunk: more than {limit} bytes")
+    name = form.get("fileName") or (part.filename if part is not None else None)
+    fields = {
+        "fileId": form.get("fileId"),
+        "chunkIndex": form.get("chunkIndex"),
+        "totalChunks": form.get("totalChunks"),
+        # Browsers name a Blob part "blob": that is no file name.
+        "fileName": name if name and name != "blob" else None,
+    }
+    return fields, data
+
+
+def _json_body() -> object:
+    data = _raw_body(JSON_BODY_MAX_BYTES)
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise service.InvalidRequest("body: not valid JSON") from None
+
+
+def _assemble_request(data: bytes) -> tuple[str, str | None] | None:
+    """(fileId, fileName) when a small JSON body has the assemble shape, else None (a raw dump)."""
+    if len(data) > ASSEMBLE_MAX_BYTES or not data.lstrip().startswith(b"{"):
+        return None
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "fileId" not in body or "assemble" not in body:
+        return None
+    return service.parse_assemble(body)
+
+
+def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
+    alias = url_prefix != PREFIX
+    blp = Blueprint(
+        name,
+        __name__,
+        url_prefix=url_prefix,
+        description=(
+            f"The same routes as {PREFIX} (the vendor's newer base path)."
+            if alias
+            else "WebRTC stats dumps (rtcStats API v1.0): chunked upload, synchronous analyze, stored "
+            "sessions with filters, quota and the observation catalogue. Errors are {error, errorCode}. "
+            "A stored upload is analysed by a job: until it is done, GET /sessions/{id} answers 409 "
+            "analysis_pending with Retry-After. Credits: an upload and an analyze use one each; none "
+            "left is 402 before any work; a dump that cannot be analysed gives its credit back."
+        ),
+    )
+    blp.error_dialect = ErrorCodeDialect()
+    CORS(
+        blp,
+        origins=settings["cors_origins"],
+        allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-Id"],
+        expose_headers=["X-Request-Id", "Retry-After", "X-Total-Count"],
+        max_age=600,
+    )
+
+    @blp.route("/upload")
+    class UploadViews(MethodView):
+        @require("rtcstats:write")
+        @blp.doc(
+            requestBody={
+                "content": {
+                    "multipart/form-data": {"schema": schemas.UploadChunkFormSchema},
+                    "application/json": {"schema": schemas.AssembleSchema},
+                }
+            }
+        )
+        @blp.alt_response(200, schema=schemas.UploadResponseSchema, description="Chunk stored, or assembled")
+        @errors(blp, 400, 402, 403, 413, 415)
+        def post(self):
+            """Upload a dump in chunks (multipart), then assemble it (JSON); uses one credit.
+
+            Chunks (`chunk` file part, `fileId`, `chunkIndex`, optional `totalChunks`, `fileName`) may
+            come in any order and again; assembling with a chunk missing answers 400 listing them.
+            The assembled dump is stored and analysed by a job.
+            """
+            actor = current_actor()
+            if _is_multipart():
+                fields, data = _chunk_request(settings)
+                return jsonify(service.upload_chunk(actor.account_id, fields, data))
+            if _is_json():
+                file_id, file_name = service.parse_assemble(_json_body())
+                return jsonify(service.assemble_upload(actor.account_id, file_id, file_name))
+            raise service.InvalidRequest(
+                "send the chunks as multipart/form-data, then {fileId, assemble: true, fileName} as JSON"
+            )
+
+    def dump_or_chunk():
+        """A multipart chunk is stored at once: ({success: true}, None, None). Any other body is the
+        dump itself or, when small and shaped so, an assemble request: (None, bytes, (fileId,
+        fileName) or None)."""
+        if _is_multipart():
+            fields, data = _chunk_request(settings)
+            return service.upload_chunk(current_actor().account_id, fields, data), None, None
+        data = _raw_body(settings["max_analyze_bytes"])
+        return None, data, _assemble_request(data)
+
+    @blp.route("/analyze")
+    class AnalyzeViews(MethodView):
+        @require("rtcstats:write")
+        @blp.arguments(schemas.AnalyzeQueryArgsSchema, location="query")
+        @blp.doc(
+            requestBody={
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {"schema": schemas.UploadChunkFormSchema},
+                    "application/json": {"schema": schemas.AssembleSchema},
+                }
+            }
+        )
+        @blp.alt_response(200, schema=schemas.AnalyzeResponseSchema, description="The analysis")
+        @errors(blp, 400, 402, 403, 413, 415)
+        def post(self, args):
+            """Analyse a dump in the request (any content type); uses one credit.
+
+            `?save=true` (or 1) also stores it as a session, like /upload. The dump may also come in
+            chunks as for /upload (each answered {success: true}), then a JSON assemble request.
+            """
+            chunk_answer, data, assemble = dump_or_chunk()
+            if chunk_answer is not None:
+                return jsonify(chunk_answer)
+            account_id = current_actor().account_id
+            save = service.truthy(args.get("save", ""))
+            if assemble is not None:
+                file_id, file_name = assemble
+                name = file_name or args.get("fileName")
+                return jsonify(service.analyze_assembled(account_id, file_id, save=save, file_name=name))
+            return jsonify(service.analyze_now(account_id, data, save=save, file_name=args.get("fileName")))
+
+    @blp.route("/enrich")
+    class EnrichViews(MethodView):
+        @require("rtcstats:write")
+        @blp.doc(
+            requestBody={
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {"schema": schemas.UploadChunkFormSchema},
+                    "application/json": {"schema": schemas.AssembleSchema},
+                }
+            }
+        )
+        @blp.alt_response(200, schema=schemas.EnrichResponseSchema, description="Scores and observations")
+        @errors(blp, 400, 402, 403, 413, 415)
+        def post(self):
+            """Analyse a dump and answer only scores, observation counts, flat observations and the
+            user agent; never stored; uses one credit. Accepts the same bodies as /analyze."""
+            chunk_answer, data, assemble = dump_or_chunk()
+            if chunk_answer is not None:
+                return jsonify(chunk_answer)
+            account_id = current_actor().account_id
+            if assemble is not None:
+                return jsonify(service.enrich_assembled(account_id, assemble[0]))
+            return jsonify(service.enrich(account_id, data))
+
+    @blp.route("/quota")
+    class QuotaViews(MethodView):
+        @require("rtcstats:read")
+        @blp.response(200, schemas.QuotaSchema)
+        @errors(blp, 403)
+        def get(self):
+            """Credits of this month: allowed (monthly allocation plus grants) and remaining."""
+            return service.quota(current_actor())
+
+    @blp.route("/observations")
+    class ObservationsViews(MethodView):
+        @require("rtcstats:read")
+        @blp.response(200, schemas.ObservationTypesSchema)
+        @errors(blp, 403)
+        def get(self):
+            """The observation types the analyzer can emit, with their severities and tags."""
+            return service.observation_catalogue()
+
+    @blp.route("/sessions")
+    class SessionsViews(MethodView):
+        @require("rtcstats:read")
+        @blp.doc(parameters=[{"in": "query", "schema": schemas.SessionsQueryArgsSchema}])
+        @blp.response(
+            200,
+            schemas.SessionsListSchema,
+            headers={"X-Total-Count": {"description": "Sessions matching the filters (all pages)"}},
+        )
+        @errors(blp, 400, 403)
+        def get(self):
+            """Stored sessions, newest first. Filters are AND-combined, values of one filter OR-combined;
+            list filters take repeated keys or comma-separated values. `total` counts this page."""
+            filters = service.parse_filters(request.args)
+            limit, offset = service.parse_paging(request.args)
+            matching, items = service.list_sessions(current_actor().account_id, filters, limit, offset)
+            return {"total": len(items), "data": items}, 200, {"X-Total-Count": str(matching)}
+
+    @blp.route("/sessions/<string:rtcstatsId>")
+    class SessionByIdViews(MethodView):
+        @require("rtcstats:read")
+        @blp.response(200, schemas.SessionResponseSchema)
+        @errors(blp, 400, 403, 404, 409, 422)
+        def get(self, rtcstatsId):  # noqa: N803 - the contract's name
+            """One session: summary, observations and scores (re-analysed first if the analyzer changed)."""
+            return service.get_session(current_actor().account_id, rtcstatsId)
+
+        @require("rtcstats:write")
+        @blp.response(200, schemas.SuccessSchema)
+        @errors(blp, 400, 403, 404)
+        def delete(self, rtcstatsId):  # noqa: N803
+            """Delete a session and its stored dump."""
+            return service.delete_session(current_actor().account_id, rtcstatsId)
+
+    return blp

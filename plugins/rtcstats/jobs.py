@@ -1,0 +1,39 @@
+"""Jobs of the rtcstats plugin: analyse an uploaded dump, re-analyse an outdated session, purge uploads."""
+
+from __future__ import annotations
+
+import logging
+
+from core.plugins import plugin_settings
+from core.queue import job
+from plugins.rtcstats import service, uploads
+
+log = logging.getLogger("rtcstats")
+QUEUE = "rtcstats"  # analysis is CPU-heavy: its own queue keeps light jobs from waiting behind it
+
+
+@job(queue=QUEUE)
+def analyze_upload(rtcstats_id: str) -> str:
+    """First analysis of an assembled upload. Idempotent: a session analysed by the current version
+    is left alone; an unreadable dump marks the session failed and gives its credit back."""
+    outcome = service.analyze_session(rtcstats_id)
+    log.info("session %s: %s", rtcstats_id, outcome)
+    return outcome
+
+
+@job(queue=QUEUE)
+def reprocess_session(rtcstats_id: str) -> str:
+    """Re-analyse a session whose stored analysis was made by another analyzer version."""
+    outcome = service.analyze_session(rtcstats_id)
+    log.info("session %s reprocessed: %s", rtcstats_id, outcome)
+    return outcome
+
+
+@job(retries=0)
+def purge_uploads() -> int:
+    """Delete chunked uploads not assembled within upload_expiry_seconds of their newest chunk."""
+    purged = uploads.purge_abandoned(
+        service.object_storage(), plugin_settings("rtcstats")["upload_expiry_seconds"]
+    )
+    log.info("purged %d abandoned uploads", purged)
+    return purged

@@ -1,0 +1,101 @@
+"""Tables of the rtcstats plugin: sessions with their denormalised abstract, labels, credits, chunks."""
+
+from __future__ import annotations
+
+import peewee
+
+from core.db import BaseModel, utcnow
+
+PENDING, READY, FAILED = "pending", "ready", "failed"
+
+
+class Session(BaseModel):
+    """One stored dump of one account and its newest analysis.
+
+    The abstract (what GET /sessions filters on) is kept in columns so that the filters run in SQL on
+    SQLite and PostgreSQL alike; observation types and tags, which are lists, are rows of SessionLabel.
+    """
+
+    rtcstats_id = peewee.UUIDField(unique=True)
+    account_id = peewee.IntegerField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    status = peewee.CharField(max_length=16, default=PENDING)  # pending | ready | failed
+    source = peewee.CharField(max_length=16)  # upload | analyze
+    file_name = peewee.CharField(max_length=255)
+    file_size = peewee.BigIntegerField()
+    dump_key = peewee.CharField(max_length=300)
+    title = peewee.CharField(max_length=500)
+    # The credit this session used, so a failed first analysis gives back exactly that one.
+    credit_period = peewee.CharField(max_length=7, null=True)
+    credit_charged = peewee.BooleanField(default=False)
+    # Analysis.
+    processor_version = peewee.CharField(max_length=32, null=True)
+    analyzed_at = peewee.DateTimeField(null=True)
+    result = peewee.TextField(null=True)  # AnalyzeResponseData as JSON
+    error = peewee.TextField(null=True)  # why the newest analysis failed
+    failed_version = peewee.CharField(max_length=32, null=True)  # analyzer version that failed
+    # Abstract (null until analysed).
+    abstract = peewee.TextField(null=True)  # SessionAbstract as JSON, as served
+    session_start = peewee.CharField(max_length=40, null=True)
+    session_end = peewee.CharField(max_length=40, null=True)
+    browser = peewee.CharField(max_length=200, null=True)
+    browser_version = peewee.CharField(max_length=200, null=True)
+    os = peewee.CharField(max_length=200, null=True)
+    os_version = peewee.CharField(max_length=200, null=True)
+    user_id = peewee.CharField(max_length=255, null=True)
+    conference_id = peewee.CharField(max_length=255, null=True)
+    session_ident = peewee.CharField(max_length=255, null=True)  # the dump's sessionId
+    experience_score = peewee.DoubleField(null=True)
+    connectivity = peewee.CharField(max_length=64, null=True)
+    observations_critical = peewee.IntegerField(default=0)
+    observations_high = peewee.IntegerField(default=0)
+    observations_medium = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "rtcstats_session"
+        indexes = ((("account_id", "created_at"), False), (("status", "processor_version"), False))
+
+
+class SessionLabel(BaseModel):
+    """One observation type ("type") or tag ("tag") of a session's critical/high/medium observations."""
+
+    session = peewee.ForeignKeyField(Session, on_delete="CASCADE", index=True)
+    account_id = peewee.IntegerField()
+    kind = peewee.CharField(max_length=8)
+    value = peewee.CharField(max_length=200)
+
+    class Meta:
+        table_name = "rtcstats_session_label"
+        indexes = ((("account_id", "kind", "value"), False),)
+
+
+class CreditUsage(BaseModel):
+    """Credits one account used in one calendar month (UTC), and extra credits granted for that month."""
+
+    account_id = peewee.IntegerField()
+    period = peewee.CharField(max_length=7)  # YYYY-MM
+    used = peewee.IntegerField(default=0)
+    granted = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "rtcstats_credit_usage"
+        indexes = ((("account_id", "period"), True),)
+
+
+class UploadChunk(BaseModel):
+    """One received chunk of a chunked upload; its bytes are in object storage."""
+
+    account_id = peewee.IntegerField()
+    file_id = peewee.CharField(max_length=200)
+    chunk_index = peewee.IntegerField()
+    size = peewee.BigIntegerField()
+    total_chunks = peewee.IntegerField(null=True)
+    file_name = peewee.CharField(max_length=255, null=True)
+    received_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "rtcstats_upload_chunk"
+        indexes = ((("account_id", "file_id", "chunk_index"), True), (("received_at",), False))
+
+
+MODELS = [Session, SessionLabel, CreditUsage, UploadChunk]

@@ -1,0 +1,265 @@
+"""POST /analyze (and /enrich): synchronous analysis of a body, ?save, credits, limits, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pytest
+
+from core.db import db
+from core.hookspecs import hookimpl
+from plugins.rtcstats.models import READY, Session, UploadChunk
+from tests.conftest import count_rows
+from tests.plugins.rtcstats.test_api_common import (
+    ALIAS,
+    API,
+    FIREFOX,
+    chunk_form,
+    error_of,
+    open_fixture,
+    send_chunks,
+)
+
+# The shared fixtures (auth, fake_analyzer) live beside the helpers.
+pytest_plugins = ("tests.plugins.rtcstats.test_api_common",)
+
+
+def remaining(client, headers) -> int:
+    return client.get(f"{API}/quota", headers=headers).get_json()["remainingCredits"]
+
+
+class Listener:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def rtcstats_session_analyzed(self, account_id, rtcstats_id):
+        self.seen.append((account_id, rtcstats_id))
+
+
+def test_analyze_without_save_answers_the_analysis_only(app, client, auth, fake_analyzer):
+    response = client.post(
+        f"{API}/analyze", data=open_fixture(FIREFOX), headers=auth, content_type="application/octet-stream"
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["data", "processorVersion"]
+    assert body["processorVersion"] == "test-1"
+    data = body["data"]
+    assert data["experienceScore"] == 72.5 and data["pConnectionsNumber"] == 1
+    assert data["fileSize"] == len(open_fixture(FIREFOX))
+    assert (data["id"], data["created_at"], data["uploaded_by"], data["uploaded_by_email"]) == (None,) * 4
+    assert data["tags"] == [] and data["public_link"] is None and data["description"] is None
+    assert count_rows(app, Session) == 0
+    assert remaining(client, auth) == 999
+
+
+@pytest.mark.parametrize("save", ["true", "1", "True"])
+def test_analyze_with_save_stores_a_session_like_upload(app, client, auth, fake_analyzer, save):
+    listener = Listener()
+    app.extensions["mediaplane"].plugins.pm.register(listener)
+    dump = open_fixture(FIREFOX)
+    response = client.post(f"{API}/analyze?save={save}&fileName=firefox-call.jsonl", data=dump, headers=auth)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["data", "rtcstatsId", "rtcstatsUrl", "embedUrl", "processorVersion"]
+    rtcstats_id = body["rtcstatsId"]
+    assert body["data"]["id"] == rtcstats_id
+    assert body["data"]["created_at"].endswith("Z")
+    assert body["data"]["fileName"] == "firefox-call.jsonl" and body["data"]["title"] == "firefox-call"
+    assert body["rtcstatsUrl"].split("?token=")[0].endswith(f"/rtcstats/view/{rtcstats_id}")
+    with app.app_context(), db.connection_context():
+        row = Session.get(Session.rtcstats_id == rtcstats_id)
+        assert (row.status, row.source, row.processor_version) == (READY, "analyze", "test-1")
+        assert app.extensions["mediaplane"].storage.get(row.dump_key) == dump
+    again = client.get(f"{API}/sessions/{rtcstats_id}", headers=auth).get_json()
+    assert again == body
+    assert listener.seen == [(listener.seen[0][0], rtcstats_id)]
+    assert remaining(client, auth) == 999
+
+
+@pytest.mark.parametrize("save", ["false", "0", "no", ""])
+def test_other_save_values_do_not_store(app, client, auth, fake_analyzer, save):
+    response = client.post(f"{API}/analyze?save={save}", data=open_fixture(FIREFOX), headers=auth)
+    assert response.status_code == 200 and "rtcstatsId" not in response.get_json()
+    assert count_rows(app, Session) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/octet-stream", "text/plain", "application/json", "application/x-www-form-urlencoded", None],
+)
+def test_any_content_type_is_the_dump(client, auth, fake_analyzer, content_type):
+    dump = open_fixture("internals_chrome142_getusermedia_only.gz")
+    kwargs = {"content_type": content_type} if content_type else {}
+    response = client.post(f"{ALIAS}/analyze", data=dump, headers=auth, **kwargs)
+    assert response.status_code == 200, response.get_json()
+    assert fake_analyzer.calls == 1
+
+
+def test_empty_body_is_400_and_costs_nothing(client, auth, fake_analyzer):
+    assert "empty" in error_of(client.post(f"{API}/analyze", headers=auth), 400, "invalid_request")
+    assert remaining(client, auth) == 1000 and fake_analyzer.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"hello world", "not a webrtc-internals dump"),
+        (b'{"PeerConnections": ', "line"),
+        (b"RTCStatsDump\nnot json\n", "metadata"),
+        (gzip.compress(b"x")[:10] + b"\xff\xff\xff\xff", "gzip"),
+        (b"   \n\t ", "empty"),
+    ],
+)
+def test_unreadable_dumps_are_415_naming_the_problem_and_cost_nothing(
+    client, auth, fake_analyzer, body, words
+):
+    message = error_of(client.post(f"{API}/analyze?save=true", data=body, headers=auth), 415, "parsing_issue")
+    assert words in message
+    assert remaining(client, auth) == 1000
+
+
+def test_body_size_limit_is_a_setting(make_app, new_key, fake_analyzer):
+    app = make_app({"plugins": {"rtcstats": {"max_analyze_bytes": 4096}}})
+    client = app.test_client()
+    headers = {"X-API-Key": new_key("rtcstats:write", "rtcstats:read")}
+    message = error_of(
+        client.post(f"{API}/analyze", data=b"[" * 4097, headers=headers), 413, "file_too_large"
+    )
+    assert "4096" in message
+    # A chunked body announces no length: it is cut at the limit and refused the same way.
+    response = client.post(
+        f"{API}/analyze",
+        input_stream=io.BytesIO(b"[" * 10000),
+        headers={**headers, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # what gunicorn sets for chunked bodies
+    )
+    error_of(response, 413, "file_too_large")
+    assert remaining(client, headers) == 1000
+
+
+def test_gzip_bombs_are_413(make_app, new_key, fake_analyzer):
+    app = make_app({"plugins": {"rtcstats": {"max_compression_ratio": 10}}})
+    client = app.test_client()
+    headers = {"X-API-Key": new_key("rtcstats:write", "rtcstats:read")}
+    bomb = gzip.compress(b"[" + b" " * (8 * 1024 * 1024) + b"]")
+    message = error_of(client.post(f"{API}/analyze", data=bomb, headers=headers), 413, "file_too_large")
+    assert "gzip" in message
+    assert remaining(client, headers) == 1000
+
+
+def test_no_credit_is_402_before_the_analysis_runs(make_app, new_key, fake_analyzer):
+    app = make_app({"plugins": {"rtcstats": {"monthly_credits": 2}}})
+    client = app.test_client()
+    headers = {"X-API-Key": new_key("rtcstats:write", "rtcstats:read")}
+    dump = open_fixture(FIREFOX)
+    assert client.post(f"{API}/analyze", data=dump, headers=headers).status_code == 200
+    assert client.post(f"{API}/analyze?save=1", data=dump, headers=headers).status_code == 200
+    calls = fake_analyzer.calls
+    error_of(client.post(f"{API}/analyze", data=dump, headers=headers), 402, "insufficient_credits")
+    error_of(client.post(f"{API}/enrich", data=dump, headers=headers), 402, "insufficient_credits")
+    assert fake_analyzer.calls == calls
+    assert count_rows(app, Session) == 1
+
+
+def test_a_failing_analyzer_is_500_and_gives_the_credit_back(app, client, auth, fake_analyzer):
+    fake_analyzer.fail = KeyError("bug")
+    error_of(
+        client.post(f"{API}/analyze?save=true", data=open_fixture(FIREFOX), headers=auth),
+        500,
+        "internal_error",
+    )
+    assert remaining(client, auth) == 1000
+    assert count_rows(app, Session) == 0
+
+
+def test_analyze_accepts_chunks_then_an_assemble_request(app, client, auth, fake_analyzer):
+    # The vendor's newer description: the dump may come to /analyze in chunks as to /upload.
+    dump = open_fixture(FIREFOX)
+    parts = [dump[i : i + 10000] for i in range(0, len(dump), 10000)]
+    for index in reversed(range(len(parts))):
+        response = client.post(
+            f"{API}/analyze",
+            data=chunk_form(parts[index], "an-1", index),
+            headers=auth,
+            content_type="multipart/form-data",
+        )
+        assert response.get_json() == {"success": True}
+    assert remaining(client, auth) == 1000  # a chunk costs nothing
+    response = client.post(
+        f"{API}/analyze?save=true",
+        json={"fileId": "an-1", "assemble": True, "fileName": "chunky.jsonl"},
+        headers=auth,
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["data"]["fileName"] == "chunky.jsonl" and body["data"]["fileSize"] == len(dump)
+    with app.app_context(), db.connection_context():
+        row = Session.get(Session.rtcstats_id == body["rtcstatsId"])
+        assert app.extensions["mediaplane"].storage.get(row.dump_key) == dump
+    assert count_rows(app, UploadChunk) == 0
+    assert remaining(client, auth) == 999
+    # Without save nothing is stored; fileName is not needed.
+    send_chunks(client, auth, dump, "an-2", chunk_size=20000)
+    plain = client.post(f"{API}/analyze", json={"fileId": "an-2", "assemble": True}, headers=auth)
+    assert list(plain.get_json()) == ["data", "processorVersion"]
+    missing = client.post(f"{API}/analyze", json={"fileId": "an-3", "assemble": True}, headers=auth)
+    error_of(missing, 400, "invalid_request")
+
+
+def test_enrich_answers_the_scores_projection_and_stores_nothing(app, client, auth, fake_analyzer):
+    fake_analyzer.result = {
+        "experienceScore": 55.5,
+        "audioScore": 3.2,
+        "videoScore": None,
+        "connectivityScore": 4,
+        "observationsScore": 28,
+        "userAgentData": {"browser": "Chrome"},
+        "observations": [
+            {
+                "type": "highRtt",
+                "severity": "high",
+                "category": "pairs",
+                "tags": ["network"],
+                "firstSeenAt": 1700000000123.7,
+                "averageInMs": 420.5,
+                "maxInMs": None,
+                "source": {"pid": "1"},
+                "indicators": {"min": 1},
+            },
+            {"type": "noTurn", "severity": "info", "category": "connections", "url": "turn:x"},
+        ],
+    }
+    response = client.post(f"{ALIAS}/enrich", data=open_fixture(FIREFOX), headers=auth)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"data", "processorVersion", "generatedAt"}
+    assert isinstance(body["generatedAt"], int)
+    assert body["data"] == {
+        "scores": {
+            "experienceScore": 55.5,
+            "audioScore": 3.2,
+            "videoScore": None,
+            "connectivityScore": 4,
+            "observationsScore": 28,
+        },
+        "observationsCount": {"critical": 0, "high": 1, "medium": 0, "low": 0, "info": 1},
+        "observations": [
+            {
+                "type": "highRtt",
+                "severity": "high",
+                "category": "pairs",
+                "tags": ["network"],
+                "firstSeenAt": 1700000000123,
+                "averageInMs": 420.5,
+            },
+            {"type": "noTurn", "severity": "info", "category": "connections", "url": "turn:x"},
+        ],
+        "userAgentData": {"browser": "Chrome"},
+    }
+    assert count_rows(app, Session) == 0
+    assert remaining(client, auth) == 999
+    error_of(client.post(f"{ALIAS}/enrich", data=b"nope", headers=auth), 415, "parsing_issue")
+    assert remaining(client, auth) == 999

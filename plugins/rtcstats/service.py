@@ -175,7 +175,7 @@ def viewer_urls(rtcstats_id, cfg: dict | None = None) -> dict:
         out["embedUrl"] = f"{base}/rtcstats/embed/{rtcstats_id}"
     actor = g.get("actor") if has_request_context() else None
     if actor is not None:
-        out = {name: signed_url(url, actor.account_id, rtcstats_id, actor.key_id) for name, url in out.items()}
+        out = {name: signed_url(u, actor.account_id, rtcstats_id, actor.key_id) for name, u in out.items()}
     return out
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import importlib
 import logging
 import pkgutil
+import time
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlparse
@@ -59,7 +60,7 @@ def open_database(
             from urllib.parse import parse_qsl
 
             kwargs.update(dict(parse_qsl(parsed.query)))
-        return PooledPostgresqlDatabase(
+        return RecentlyCheckedPool(
             parsed.path.lstrip("/"),
             user=parsed.username,
             password=parsed.password,
@@ -71,6 +72,37 @@ def open_database(
             **kwargs,
         )
     return url_connect(url)
+
+
+class RecentlyCheckedPool(PooledPostgresqlDatabase):
+    """A PostgreSQL pool that skips the liveness round trip for connections used moments ago.
+
+    peewee checks every pooled connection it hands out with SELECT 1: one extra round trip per
+    request. A connection handed back less than RECHECK_AFTER_SECONDS ago, idle and not closed,
+    is trusted; older ones are still checked.
+    """
+
+    RECHECK_AFTER_SECONDS = 5.0
+
+    def __init__(self, *args, **kwargs):
+        self._returned_at: dict[int, float] = {}
+        super().__init__(*args, **kwargs)
+
+    def _is_closed(self, conn):
+        if conn.closed:
+            return True
+        returned = self._returned_at.get(id(conn))
+        recent = returned is not None and time.monotonic() - returned < self.RECHECK_AFTER_SECONDS
+        if recent and self._adapter.txn_status(conn) == self._adapter.txn_idle:
+            return False
+        return super()._is_closed(conn)  # checks with a round trip; rolls back a dirty one
+
+    def _close(self, conn, close_conn=False):
+        if close_conn:
+            self._returned_at.pop(id(conn), None)
+        else:
+            self._returned_at[id(conn)] = time.monotonic()
+        return super()._close(conn, close_conn)
 
 
 def _connection_per_greenlet(database: peewee.Database) -> None:

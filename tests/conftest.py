@@ -54,6 +54,18 @@ EXAMPLE_REPORT = {
 }
 
 
+@pytest.fixture(autouse=True)
+def forget_process_caches():
+    """Per-process caches (verified keys, recently touched rooms) must not leak from one test's
+    database into the next one's."""
+    from core import auth
+    from plugins.report import service
+
+    auth._key_cache.clear()
+    service._recently_touched.clear()
+    yield
+
+
 @pytest.fixture
 def redis_url():
     """The machine's real Redis, on a db index of its own, emptied before and after each test."""

@@ -28,6 +28,9 @@ AUDIO_COLUMNS = {
 }
 NETWORK_COLUMNS = {"rtt": "rtt", "packet_loss": "packet_loss", "jitter": "jitter"}
 TOUCH_EVERY_SECONDS = 1.0  # a busy room's row is rewritten at most this often
+# Rooms this process touched in the last TOUCH_EVERY_SECONDS: such a room exists and cannot be idle
+# (idle needs live_window_seconds >= 1 s of silence), so the next reports skip the room row entirely.
+_recently_touched: dict[tuple[int, str], float] = {}
 
 
 class ReportError(Exception):
@@ -120,8 +123,14 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
         raise TooLarge(f"metrics: {stream_count} streams in one report; the limit is {max_streams}")
     # The room row is shared by every reporter of the room: touching it in its own short statement
     # keeps the inserts below from queueing behind that row's lock.
-    with write_atomic():
-        started = _touch_room(account_id, report["room_id"], report["report_time"], now)
+    started = False
+    room_key = (account_id, report["room_id"])
+    if now - _recently_touched.get(room_key, float("-inf")) >= TOUCH_EVERY_SECONDS:
+        with write_atomic():
+            started = _touch_room(account_id, report["room_id"], report["report_time"], now)
+        if len(_recently_touched) > 100_000:
+            _recently_touched.clear()
+        _recently_touched[room_key] = now
     with write_atomic():
         snapshot = Snapshot.create(
             account_id=account_id,

@@ -6,6 +6,7 @@ import copy
 import json
 
 from core.hookspecs import hookimpl
+from plugins.report import service
 from plugins.report.models import Room, Sample, Snapshot
 from tests.conftest import EXAMPLE_REPORT, count_rows
 
@@ -118,6 +119,7 @@ def test_room_started_fires_once_then_again_after_idle(make_app, new_key):
 
     with app.app_context(), db.connection_context():
         Room.update(last_seen_at=Room.last_seen_at - 10_000).execute()
+        service._recently_touched.clear()  # as if this process had not seen the room for a while
         assert jobs.mark_idle_rooms() == 1
         assert jobs.mark_idle_rooms() == 0  # fired once only
     assert seen[-1] == ("idle", "room-1")

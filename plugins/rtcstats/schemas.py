@@ -6,24 +6,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.config import PluginConfigSchema, StrList, describe, int_setting
+from plugins.rtcstats.analysis.observations import TAGS
 
 MiB = 1024 * 1024
 PLANS = ("developer", "trial_developer", "enterprise")
-OBSERVATION_TAGS = (
-    "connectivity",
-    "security",
-    "audio",
-    "video",
-    "datachannel",
-    "outbound",
-    "inbound",
-    "peripheral",
-    "behavior",
-    "network",
-    "configuration",
-    "cpu",
-    "bug",
-)
+OBSERVATION_TAGS = TAGS  # the observation vocabulary has one home: analysis.observations
 MAX_FILTER_VALUES = 20
 MAX_FILTER_LENGTH = 200
 MAX_FILE_ID = 200

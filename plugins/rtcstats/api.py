@@ -146,6 +146,16 @@ def _assemble_request(data: bytes) -> tuple[str, str | None] | None:
     return service.parse_assemble(body)
 
 
+# A dump in the body, or in chunks then a JSON assemble request (as /upload): /analyze and /enrich.
+DUMP_REQUEST_BODY = {
+    "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": schemas.UploadChunkFormSchema},
+        "application/json": {"schema": schemas.AssembleSchema},
+    }
+}
+
+
 def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     alias = url_prefix != PREFIX
     blp = Blueprint(
@@ -216,15 +226,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     class AnalyzeViews(MethodView):
         @require("rtcstats:write")
         @blp.arguments(schemas.AnalyzeQueryArgsSchema, location="query")
-        @blp.doc(
-            requestBody={
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    "multipart/form-data": {"schema": schemas.UploadChunkFormSchema},
-                    "application/json": {"schema": schemas.AssembleSchema},
-                }
-            }
-        )
+        @blp.doc(requestBody=DUMP_REQUEST_BODY)
         @blp.alt_response(200, schema=schemas.AnalyzeResponseSchema, description="The analysis")
         @errors(blp, 400, 402, 403, 413, 415)
         def post(self, args):
@@ -247,15 +249,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     @blp.route("/enrich")
     class EnrichViews(MethodView):
         @require("rtcstats:write")
-        @blp.doc(
-            requestBody={
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    "multipart/form-data": {"schema": schemas.UploadChunkFormSchema},
-                    "application/json": {"schema": schemas.AssembleSchema},
-                }
-            }
-        )
+        @blp.doc(requestBody=DUMP_REQUEST_BODY)
         @blp.alt_response(200, schema=schemas.EnrichResponseSchema, description="Scores and observations")
         @errors(blp, 400, 402, 403, 413, 415)
         def post(self):

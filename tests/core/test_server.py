@@ -80,7 +80,13 @@ def quickstart(tmp_path):
         time.sleep(0.2)
     yield base, key, server, tmp_path
     if server.poll() is None:
-        os.killpg(server.pid, signal.SIGKILL)
+        # SIGTERM first: the server stops the embedded Redis it started (its own session, so a
+        # SIGKILL of the group would orphan it).
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
     log.close()
 
 

@@ -58,12 +58,12 @@ def _our_contract(vendor: dict) -> dict:
     schemas["AnalyzeResponseData"]["properties"]["aiSummary"] = {"type": "string", "nullable": True}
     return vendor
 
-pytestmark = pytest.mark.skipif(not SPEC.is_file(), reason=f"vendor OpenAPI document not found at {SPEC}")
-
 
 def _operations():
+    # Like the dump fixtures, the vendor document lies beside the repository; its absence is a broken
+    # checkout, not a reason to pass silently.
     if not SPEC.is_file():
-        return []
+        raise FileNotFoundError(f"vendor OpenAPI document not found at {SPEC}")
     schema = schemathesis.openapi.from_dict(_our_contract(yaml.safe_load(SPEC.read_text(encoding="utf-8"))))
     operations = [result.ok() for result in schema.get_all_operations()]
     return [op for op in operations if op.definition.raw.get("operationId") not in SKIPPED_OPERATIONS]

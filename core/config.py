@@ -125,6 +125,9 @@ class CoreConfigSchema(SettingsSchema):
         load_default=lambda: [10, 60, 300], metadata=describe("Seconds between retries (backoff).")
     )
     job_timeout_seconds = int_setting(600, "Time limit of one job.", 1)
+    rate_limit_lease_percent = int_setting(
+        1, "Share of a rate limit a process takes from Redis at once, %; 0: every hit.", 0, 50
+    )
     server = fields.Nested(
         ServerSchema, load_default=lambda: ServerSchema().load({}), metadata=describe("Web tier.")
     )

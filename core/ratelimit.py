@@ -1,16 +1,34 @@
-"""Rate limits shared by all processes (the `limits` library on the app's Redis)."""
+"""Rate limits shared by all processes: fixed windows counted in the app's Redis.
+
+The `limits` library parses the notation ("100/second; 5000/minute"), names the keys and owns the
+Redis counter (an atomic INCRBY with expiry). On top of it each process *leases* hits: it takes
+`core.rate_limit_lease_percent` of a limit (at least 1) from the shared counter in one call and
+admits from that lease locally until it is used up. A busy key then costs one Redis round trip per
+lease instead of one per request; with a lease of 1 (small limits, or the setting at 0) every hit is
+counted in Redis as it happens.
+
+The shared counter includes every leased hit, so all processes together never admit more than the
+limit. Near the limit a process may refuse while another still holds unused hits of its lease: at
+most (processes x lease) of the limit is lost that way, per window.
+
+Windows are aligned to the clock (`window = now // period`, part of the key): a lease is valid until
+its window ends, and Retry-After is the time to the next window, without asking Redis.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from dataclasses import dataclass
 
 from flask import current_app
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
 
 from core.errors import Problem
+
+MAX_TRACKED_KEYS = 100_000  # local leases kept per process before old ones are dropped
 
 
 def validate_limit(value: str) -> None:
@@ -18,21 +36,69 @@ def validate_limit(value: str) -> None:
     parse_many(value)
 
 
-def _limiter() -> FixedWindowRateLimiter:
+@functools.lru_cache(maxsize=256)
+def _parsed(limit: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limit))
+
+
+@dataclass
+class _Lease:
+    window: int  # window number (epoch seconds // period) this lease belongs to
+    left: int  # hits of the lease not yet admitted; -1: the window's limit is used up
+
+
+class LeasedLimiter:
+    """Per-process admission from leases on shared fixed-window counters."""
+
+    def __init__(self, storage: RedisStorage, lease_percent: int):
+        self.storage = storage
+        self.lease_percent = lease_percent
+        self.leases: dict[str, _Lease] = {}
+
+    def lease_size(self, item: RateLimitItem) -> int:
+        return max(1, item.amount * self.lease_percent // 100)
+
+    def hit(self, item: RateLimitItem, key: str, now: float) -> float | None:
+        """Admit one hit: None, or the seconds until the window that can admit it begins."""
+        period = item.get_expiry()
+        window = int(now // period)
+        lease = self.leases.get(key)
+        if lease is None or lease.window != window:
+            lease = self.leases[key] = _Lease(window, 0)
+            if len(self.leases) > MAX_TRACKED_KEYS:
+                self.leases = {key: lease}
+        if lease.left == 0:
+            size = self.lease_size(item)
+            counted = self.storage.incr(f"{key}/{window}", period + 1, amount=size)
+            # The counter already held counted - size hits; only what is left below the limit is ours.
+            granted = min(size, item.amount - (counted - size))
+            # Other greenlets of this process may have leased during the round trip: add up.
+            if granted > 0:
+                lease.left = max(lease.left, 0) + granted
+            elif lease.left == 0:
+                lease.left = -1
+        if lease.left > 0:
+            lease.left -= 1
+            return None
+        return (window + 1) * period - now
+
+
+def _limiter() -> LeasedLimiter:
     state = current_app.extensions["mediaplane"]
     if state.limiter is None:
-        pool = state.redis.connection_pool
-        state.limiter = FixedWindowRateLimiter(RedisStorage("redis://", connection_pool=pool))
+        storage = RedisStorage("redis://", connection_pool=state.redis.connection_pool)
+        state.limiter = LeasedLimiter(storage, state.config["core"]["rate_limit_lease_percent"])
     return state.limiter
 
 
 def enforce(limit: str, namespace: str, *identifiers: str) -> None:
     """Count one hit; raise a 429 Problem with Retry-After when any of the limits is exceeded."""
     limiter = _limiter()
-    for item in parse_many(limit):
-        if not limiter.hit(item, namespace, *identifiers):
-            reset_at = limiter.get_window_stats(item, namespace, *identifiers).reset_time
-            retry_after = max(1, math.ceil(reset_at - time.time()))
+    now = time.time()
+    for item in _parsed(limit):
+        wait = limiter.hit(item, item.key_for(namespace, *identifiers), now)
+        if wait is not None:
+            retry_after = max(1, math.ceil(wait))
             raise Problem(
                 429,
                 "Too many requests",

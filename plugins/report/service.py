@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from statistics import fmean
 
 import peewee
 
+from core.batching import GroupCall
 from core.db import db, write_atomic
 from plugins.report.models import Room, Sample, Snapshot
 
@@ -141,18 +142,40 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
         "body": json.dumps(report, separators=(",", ":")),
     }
     rows = _sample_rows(account_id, report, now)
-    if isinstance(db.obj, peewee.PostgresqlDatabase):
-        _insert_in_one_statement(snapshot, rows)
-    else:
-        with write_atomic():
-            snapshot_id = Snapshot.insert(**snapshot).execute()
-            if rows:
-                Sample.insert_many([{**row, "snapshot": snapshot_id} for row in rows]).execute()
+    _writer()((snapshot, rows))  # returns once the report is committed
     return {"room_started": started, "samples": len(rows), "received_at": now}
 
 
-# PostgreSQL types of the sample columns: VALUES rows need casts, or an all-NULL column is read as text.
-_SAMPLE_CASTS = {
+_group_write: GroupCall | None = None
+
+
+def _writer() -> GroupCall:
+    """The process's grouped writer: reports in flight together are stored in one statement.
+
+    Built on first use, in the serving process (a gevent worker must have patched threading first).
+    """
+    global _group_write
+    if _group_write is None:
+        _group_write = GroupCall(_store)
+    return _group_write
+
+
+def _store(reports: Sequence[tuple[dict, list[dict]]]) -> list[None]:
+    """Store (snapshot, sample rows) pairs atomically, all or nothing."""
+    if isinstance(db.obj, peewee.PostgresqlDatabase):
+        _insert_in_one_statement(reports)
+    else:
+        with write_atomic():
+            for snapshot, rows in reports:
+                snapshot_id = Snapshot.insert(**snapshot).execute()
+                if rows:
+                    Sample.insert_many([{**row, "snapshot": snapshot_id} for row in rows]).execute()
+    return [None] * len(reports)
+
+
+# PostgreSQL types of the columns: VALUES rows need casts, or an all-NULL column is read as text.
+_CASTS = {
+    "n": "integer",
     "account_id": "integer",
     "report_time": "bigint",
     "received_at": "double precision",
@@ -168,26 +191,45 @@ _SAMPLE_CASTS = {
 }
 
 
-def _insert_in_one_statement(snapshot: dict, rows: list[dict]) -> None:
-    """Snapshot and samples in one INSERT ... RETURNING chain: one round trip and no explicit
-    transaction per report (a single statement is atomic), which is most of the ingest cost."""
-    snapshot_columns = list(snapshot)
+def _values(columns: list[str], count: int) -> str:
+    row = "(" + ", ".join(f"%s::{_CASTS.get(c, 'text')}" for c in columns) + ")"
+    return ", ".join([row] * count)
+
+
+def _insert_in_one_statement(reports: Sequence[tuple[dict, list[dict]]]) -> None:
+    """Snapshots and samples of many reports in one statement: one round trip and one commit for
+    all of them (a single statement is atomic), which is most of the ingest cost.
+
+    Snapshot ids are drawn from the table's sequence first (`ids`), numbered 1..N in report order,
+    so that each sample row finds its snapshot by that number (`n`).
+    """
+    snapshot_columns = list(reports[0][0])
+    sample_columns = next((list(rows[0]) for _, rows in reports if rows), [])
+    snapshots, samples = Snapshot._meta.table_name, Sample._meta.table_name
     sql = (
-        f"WITH s AS (INSERT INTO {Snapshot._meta.table_name} ({', '.join(snapshot_columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(snapshot_columns))}) RETURNING id) "
+        f"WITH ids AS MATERIALIZED (SELECT n, nextval(pg_get_serial_sequence('{snapshots}', 'id')) AS id "
+        "FROM generate_series(1, %s) AS n), "
+        f"s AS (INSERT INTO {snapshots} (id, {', '.join(snapshot_columns)}) "
+        f"SELECT ids.id, {', '.join('v.' + c for c in snapshot_columns)} "
+        f"FROM (VALUES {_values(['n', *snapshot_columns], len(reports))}) "
+        f"AS v(n, {', '.join(snapshot_columns)}) JOIN ids USING (n)) "
     )
-    params = list(snapshot.values())
-    if rows:
-        columns = list(rows[0])
-        cell = [f"%s::{_SAMPLE_CASTS.get(c, 'text')}" for c in columns]
-        values = ", ".join(f"({', '.join(cell)})" for _ in rows)
+    params: list = [len(reports)]
+    for n, (snapshot, _) in enumerate(reports, 1):
+        params += [n, *(snapshot[c] for c in snapshot_columns)]
+    sample_count = sum(len(rows) for _, rows in reports)
+    if sample_count:
         sql += (
-            f"INSERT INTO {Sample._meta.table_name} (snapshot_id, {', '.join(columns)}) "
-            f"SELECT s.id, v.* FROM s, (VALUES {values}) AS v({', '.join(columns)})"
+            f"INSERT INTO {samples} (snapshot_id, {', '.join(sample_columns)}) "
+            f"SELECT ids.id, {', '.join('v.' + c for c in sample_columns)} "
+            f"FROM (VALUES {_values(['n', *sample_columns], sample_count)}) "
+            f"AS v(n, {', '.join(sample_columns)}) JOIN ids USING (n)"
         )
-        params += [row[c] for row in rows for c in columns]
+        for n, (_, rows) in enumerate(reports, 1):
+            for row in rows:
+                params += [n, *(row[c] for c in sample_columns)]
     else:
-        sql += "SELECT id FROM s"
+        sql += "SELECT count(*) FROM ids"
     db.execute_sql(sql, params)
 
 

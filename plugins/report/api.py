@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_cors import CORS
 from flask_smorest import Blueprint
@@ -46,6 +46,18 @@ class ReportBlueprint(Blueprint):
 
 def ok(data=None) -> dict:
     return {"code": 0, "message": "success", "data": data}
+
+
+_accepted_body: bytes | None = None
+
+
+def accepted() -> Response:
+    """The ingest answer. It never changes, so it is encoded once per process: ingest is the hot path
+    and flask-smorest would dump and encode it for every report (it passes Response objects through)."""
+    global _accepted_body
+    if _accepted_body is None:
+        _accepted_body = jsonify(ok()).get_data()
+    return Response(_accepted_body, mimetype="application/json")
 
 
 def ingest_rate_limited(view):
@@ -124,7 +136,7 @@ def make_blueprint(settings: dict) -> Blueprint:
                     room_id=report["room_id"],
                     started_at=result["received_at"],
                 )
-            return ok()
+            return accepted()
 
     @blp.route("/rooms")
     class RoomsViews(MethodView):

@@ -19,6 +19,7 @@ def test_golden_request_is_accepted_as_is(app, client, headers):
     response = post(client, headers, EXAMPLE_REPORT)
     assert response.status_code == 200
     assert response.get_json() == {"code": 0, "message": "success", "data": None}
+    assert response.mimetype == "application/json"
     assert count_rows(app, Snapshot) == 1
     assert count_rows(app, Sample, Sample.stream_id == "camera", Sample.video_bitrate == 1200) == 1
 

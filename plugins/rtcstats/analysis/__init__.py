@@ -6,7 +6,7 @@ from plugins.rtcstats.model import Dump
 
 # Bumped whenever a change alters results: stored sessions analysed by an older version are
 # re-analysed when read (or in bulk by `mediaplane rtcstats reprocess`).
-PROCESSOR_VERSION = "1.0.0"
+PROCESSOR_VERSION = "1.1.0"
 
 
 def analyze(dump: Dump, *, file_name: str = "", file_size: int = 0) -> dict:

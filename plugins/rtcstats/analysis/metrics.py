@@ -41,6 +41,10 @@ from plugins.rtcstats.model import Dump, PeerConnection
 
 __all__ = ["compute_metrics", "pc_metrics"]
 
+# Track labels Chrome gives to screen, window and tab captures (getDisplayMedia, and the older
+# getUserMedia desktop capture of Electron/extension apps).
+_SCREEN_LABELS = ("screen:", "window:", "web-contents-media-stream:", "tab:")
+
 
 def compute_metrics(dump: Dump) -> CallMetrics:
     """Fill every field of the CallMetrics contract from the parsed dump (pure, no I/O)."""
@@ -62,6 +66,7 @@ def compute_metrics(dump: Dump) -> CallMetrics:
             pc_first.append(pcm.first_event_ms)
         if pcm.last_event_ms is not None:
             pc_last.append(pcm.last_event_ms)
+    _mark_screen_captures(metrics)
     pc_start = min(pc_first) if pc_first else None
     pc_end = max(pc_last) if pc_last else None
     metrics.extra = {
@@ -78,6 +83,22 @@ def compute_metrics(dump: Dump) -> CallMetrics:
         "warnings": list(dump.warnings) + warnings,
     }
     return metrics
+
+
+def _mark_screen_captures(metrics: CallMetrics) -> None:
+    """Outgoing video whose track came from getDisplayMedia (or has a screen-capture label) is a screen
+    share even when its stats carry no content type, which is the case in most dumps."""
+    ids = set()
+    for request in metrics.client.media_requests:
+        for track in request.get("tracks") or []:
+            label = str(track.get("label") or "").lower()
+            if track.get("kind") == "audio" or not track.get("id"):
+                continue
+            if request.get("kind") == "getDisplayMedia" or label.startswith(_SCREEN_LABELS):
+                ids.add(track["id"])
+    for stream in metrics.streams.values():
+        if stream.kind == "video" and stream.track_identifier in ids:
+            stream.screenshare = True
 
 
 def pc_metrics(pc: PeerConnection, warnings: list[str]) -> tuple[PcMetrics, list[StreamMetrics]]:

@@ -140,7 +140,9 @@ class StreamMetrics:
     quality_limitation_pct: dict[str, float] | None = None  # {"cpu": %, "bandwidth": %, "other": %} of time
     quality_limitation_resolution_changes: int | None = None
     # Audio.
-    concealed_pct: float | None = None  # concealedSamples / totalSamplesReceived * 100
+    # (concealedSamples - silentConcealedSamples) / totalSamplesReceived * 100: concealment during silence
+    # (a muted or DTX talker) is not heard, so it is not counted
+    concealed_pct: float | None = None
     emitted_stalled_intervals: int = 0  # intervals with packets received but jitterBufferEmittedCount flat
     audio_level_flat: bool | None = None  # outbound: audioLevel never changed (constant microphone volume)
     # Added by the metrics pass (defaults keep older constructors valid).
@@ -148,8 +150,15 @@ class StreamMetrics:
     packets_across_resets: int | None = None
     packets_lost_across_resets: int | None = None
     bytes_across_resets: int | None = None
-    # Audio only: estimated MOS (0-4.5) per interval, metrics_mos.audio_mos (0 = all packets lost).
+    # Audio only: estimated MOS (0-4.5) per interval, mos.interval_mos (0 = all packets lost).
     mos: Series = field(default_factory=Series)
+    audio_fec: bool | None = None  # Opus in-band FEC per the fmtp line (None: no fmtp line seen)
+    # Video: a screen/window/tab capture (contentType, googContentType, getDisplayMedia track), whose
+    # low or varying frame rate and odd sizes are by design and must not be judged like a camera's.
+    screenshare: bool = False
+    # Video, outbound: frame rate of the capture source (media-source framesPerSecond, legacy
+    # googFrameRateInput), median while sending; what the encoder could at best have sent.
+    source_fps: float | None = None
     # Intervals inside the active span in which no packet flowed (media suspended, muted or stalled),
     # and their total duration. The interval series above leave those intervals out.
     idle_intervals: int = 0
@@ -177,7 +186,7 @@ class PcMetrics:
     connection_time_ms: float | None = None  # first connecting -> connected
     ice_connection_time_ms: float | None = None  # first checking -> connected/completed
     # Configuration.
-    ice_servers: list[str] = field(default_factory=list)  # urls
+    ice_servers: list[str] | None = None  # urls; None when the dump did not record iceServers
     ice_transport_policy: str | None = None
     bundle_policy: str | None = None
     # Candidates.

@@ -37,6 +37,7 @@ _STATE_TARGETS = {
 }
 _SERVER_URL = re.compile(r"\b(?:stuns?|turns?):[^\s,\]\[\"'}]+", re.IGNORECASE)
 _POLICY = re.compile(r"iceTransportPolicy\W+(\w+)")
+_SERVERS_KEY = re.compile(r"\b(?:iceServers|servers)\b")
 _BUNDLE = re.compile(r"bundlePolicy\W+([\w-]+)")
 _CANDIDATE_IN_TEXT = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+(?: [^,\n]*)?")
 # Max candidates matched pairwise between events and stats (the matching is quadratic).
@@ -219,11 +220,16 @@ def _channel_event(name: str, value: Any, time: float | None) -> dict:
 
 
 def apply_configuration(pcm: PcMetrics, configuration: Any) -> None:
-    """ICE server urls (never credentials), iceTransportPolicy and bundlePolicy."""
+    """ICE server urls (never credentials), iceTransportPolicy and bundlePolicy.
+
+    `ice_servers` stays None unless the dump recorded an iceServers list: a dump without the
+    configuration (or with one that leaves iceServers out) says nothing about TURN, while a recorded
+    empty list says that no server was configured. Rules such as turnNoConfig rely on the difference.
+    """
     if isinstance(configuration, dict):
         servers = configuration.get("iceServers", configuration.get("servers"))
-        urls: list[str] = []
         if isinstance(servers, list):
+            urls: list[str] = []
             for server in servers:
                 if isinstance(server, dict):
                     entry = server.get("urls", server.get("url"))
@@ -231,13 +237,14 @@ def apply_configuration(pcm: PcMetrics, configuration: Any) -> None:
                     urls += [u for u in entries if isinstance(u, str)]
                 elif isinstance(server, str):
                     urls.append(server)
-        pcm.ice_servers = urls
+            pcm.ice_servers = urls
         policy = configuration.get("iceTransportPolicy", configuration.get("iceTransports"))
         pcm.ice_transport_policy = policy if isinstance(policy, str) else None
         bundle = configuration.get("bundlePolicy")
         pcm.bundle_policy = bundle if isinstance(bundle, str) else None
     elif isinstance(configuration, str):
-        pcm.ice_servers = _SERVER_URL.findall(configuration)
+        if _SERVERS_KEY.search(configuration):
+            pcm.ice_servers = _SERVER_URL.findall(configuration)
         policy = _POLICY.search(configuration)
         pcm.ice_transport_policy = policy.group(1) if policy else None
         bundle = _BUNDLE.search(configuration)

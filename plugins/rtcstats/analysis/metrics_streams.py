@@ -24,12 +24,12 @@ unchanged - collapse to the last one):
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from plugins.rtcstats.analysis.metrics_model import StreamMetrics
-from plugins.rtcstats.analysis.metrics_mos import audio_mos
 from plugins.rtcstats.analysis.metrics_values import (
     TimeLookup,
     as_int,
@@ -41,6 +41,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     text,
     truthy,
 )
+from plugins.rtcstats.analysis.mos import bpl_for, interval_mos
 from plugins.rtcstats.model import PeerConnection, StatTrack
 
 _AUDIO_CODECS = frozenset(
@@ -57,6 +58,8 @@ _VIDEO_HINTS = (
     "googFrameRateReceived",
     "googFrameRateSent",
 )
+# contentType (standard) / googContentType (legacy goog) values of a screen capture
+_SCREEN_CONTENT = frozenset(("screenshare", "screen", "screencast"))
 _AUDIO_HINTS = (
     "audioOutputLevel",
     "audioInputLevel",
@@ -306,7 +309,10 @@ class StreamPass:
         sm.rid = text(track.last("rid"))
         sm.codec, fmtp = resolve_codec(self.ctx, track, sm.kind)
         self.dtx, self.fec = _fmtp_flags(fmtp)
+        if sm.kind == "audio" and fmtp:
+            sm.audio_fec = self.fec
         sm.track_identifier = self._track_identifier()
+        sm.screenshare = sm.kind == "video" and self._screenshare()
         if sm.direction == "inbound":
             self._inbound()
         else:
@@ -322,6 +328,17 @@ class StreamPass:
             if other is not None and text(other.last("trackIdentifier")):
                 return other.last("trackIdentifier")
         return None
+
+    def _screenshare(self) -> bool:
+        """The report says it carries screen content: contentType "screenshare" (from the RTP
+        video-content-type extension), legacy googContentType "screen", or a media source named after a
+        screen capture. Tracks returned by getDisplayMedia are matched later, across the whole dump."""
+        for prop in ("contentType", "googContentType"):
+            col = self.track.props.get(prop) or ()
+            if any(isinstance(v, str) and v.strip().lower() in _SCREEN_CONTENT for v in col):
+                return True
+        source = self.track.last("mediaSourceId")
+        return isinstance(source, str) and "screen" in source.lower()
 
     # -- shared interval skeleton -----------------------------------------------------------------
 
@@ -530,11 +547,20 @@ class StreamPass:
     def _inbound_audio(self, iv: _Intervals, buffer: list[float | None], loss_by_k: dict[int, float]) -> None:
         sm, track = self.sm, self.track
         other = _linked(self.ctx, track, "trackId")
+        source = track
         concealed = num(track.last("concealedSamples"))
         total = num(track.last("totalSamplesReceived"))
         if (concealed is None or not total) and other is not None:
+            source = other
             concealed, total = num(other.last("concealedSamples")), num(other.last("totalSamplesReceived"))
         if concealed is not None and total:
+            # Samples concealed while the sender was silent (muted, DTX) replace silence with silence:
+            # nobody hears them, so they are not an interruption (ObserveRTC and the W3C definition of
+            # silentConcealedSamples). A jitsi receive slot of a muted participant was 96.9 % concealed,
+            # 0.5 % once silence is left out.
+            silent = num(source.last("silentConcealedSamples"))
+            if silent is not None and 0 < silent <= concealed:
+                concealed -= silent
             sm.concealed_pct = min(max(concealed / total * 100.0, 0.0), 100.0)
         elif self.goog and has(track, "googExpandRate"):
             mean = _mean(self.kept_num("googExpandRate"), iv.carried)
@@ -555,30 +581,24 @@ class StreamPass:
         loss_by_k: dict[int, float],
         rtt_series: TimeLookup | None,
     ) -> None:
-        """Audio MOS of every interval that carried media (or lost all of it): metrics_mos.audio_mos."""
+        """Audio MOS of every interval that carried media (or lost all of it): mos.interval_mos."""
         sm = self.sm
         rtt = rtt_series if rtt_series else self.ctx.rtt
+        # The interval's jitter (inbound: own, outbound: the receiver reports') gives the buffer estimate
+        # where no jitter-buffer delay was measured: the same inputs audioScore uses (mos.py).
+        jitter = TimeLookup(list(zip(sm.jitter_ms.times, sm.jitter_ms.values, strict=True)))
+        bpl = bpl_for(sm.codec, self.fec)
         for k in range(1, len(iv.times)):
             loss = loss_by_k.get(k)
             if not (iv.carried[k] or (loss is not None and loss >= 100.0)):
                 continue
-            bitrate = iv.bytes[k] * 8000.0 / iv.dt[k] if iv.bytes[k] is not None and iv.dt[k] > 0 else None
             rtt_value = (
                 rtt.at(self._snapshot_time(k) if rtt is self.ctx.rtt else iv.times[k], 15000.0)
                 if rtt
                 else None
             )
-            sm.mos.add(
-                iv.times[k],
-                audio_mos(
-                    bitrate_bps=bitrate,
-                    loss_pct=loss,
-                    rtt_ms=rtt_value,
-                    buffer_delay_ms=buffer[k],
-                    dtx=self.dtx,
-                    fec=self.fec,
-                ),
-            )
+            jitter_value = jitter.at(iv.times[k], 15000.0) if jitter else None
+            sm.mos.add(iv.times[k], interval_mos(loss, rtt_value, jitter_value, buffer[k], bpl))
 
     # -- outbound ---------------------------------------------------------------------------------
 
@@ -611,6 +631,7 @@ class StreamPass:
                 iv, ("framesSent", "framesEncoded"), ("framesPerSecond", "googFrameRateSent", "framerateMean")
             )
             self._frames(iv, ("frameWidth", "googFrameWidthSent"), ("frameHeight", "googFrameHeightSent"))
+            sm.source_fps = self._source_fps(iv)
             encode_time, frames = num(track.last("totalEncodeTime")), num(track.last("framesEncoded"))
             if encode_time is not None and frames:
                 sm.avg_encode_time_ms = encode_time / frames * 1000.0
@@ -629,6 +650,26 @@ class StreamPass:
                 if value is not None:
                     loss_by_k[k] = value
             self._mos(iv, [None] * len(iv.times), loss_by_k, rtt_series=rtt_lookup)
+
+    def _source_fps(self, iv: _Intervals) -> float | None:
+        """Median capture frame rate while sending: the linked media-source's framesPerSecond (legacy
+        goog: googFrameRateInput). Zero readings (a source before its first frame) are left out, and the
+        median ignores the ramp-up and teardown samples."""
+        if self.goog:
+            rates = self.kept_num("googFrameRateInput")
+            values = [v for v, carried in zip(rates, iv.carried, strict=True) if carried and v]
+        else:
+            source = _linked(self.ctx, self.track, "mediaSourceId")
+            if source is None or not has(source, "framesPerSecond"):
+                return None
+            start, end = self.sm.active_start_ms, self.sm.active_end_ms
+            rates = [num(v) for v in column(source, "framesPerSecond")]
+            values = [
+                v
+                for t, v in zip(source.times, rates, strict=True)
+                if v and (start is None or end is None or start <= t <= end)
+            ]
+        return statistics.median(values) if values else None
 
     def _active_average(self, bytes_prop: str) -> int:
         """D9 on `bytes_prop`: samples (t, bytes) with a byte value (equal t collapsed to the last one),

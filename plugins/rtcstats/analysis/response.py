@@ -248,11 +248,16 @@ def _pc(pcm: PcMetrics) -> dict:
         "iceConnectionTimeMs": pcm.ice_connection_time_ms,
         "iceRestarts": pcm.ice_restarts,
         "configuration": {
+            # null (not []) when the dump did not record the configuration: unknown is not "none"
             "iceServers": servers,
             "iceTransportPolicy": pcm.ice_transport_policy,
             "bundlePolicy": pcm.bundle_policy,
-            "stunServers": sum(1 for u in servers if u.lower().startswith("stun")),
-            "turnServers": sum(1 for u in servers if u.lower().startswith("turn")),
+            "stunServers": None
+            if servers is None
+            else sum(1 for u in servers if u.lower().startswith("stun")),
+            "turnServers": None
+            if servers is None
+            else sum(1 for u in servers if u.lower().startswith("turn")),
         },
         "candidates": {
             "local": _counts(pcm.local_candidates),
@@ -300,6 +305,7 @@ def _stream(sm: StreamMetrics) -> dict:
         "direction": sm.direction,
         "codec": sm.codec,
         "trackIdentifier": sm.track_identifier,
+        "screenshare": sm.screenshare,
         "rid": sm.rid,
         "firstSeenMs": _epoch(sm.first_seen_ms),
         "lastSeenMs": _epoch(sm.last_seen_ms),
@@ -324,6 +330,7 @@ def _stream(sm: StreamMetrics) -> dict:
         "jitterMs": _summary(sm.jitter_ms),
         "rttMs": _summary(sm.rtt_ms),
         "fps": _summary(sm.fps),
+        "sourceFps": sm.source_fps,
         "jitterBufferDelayMs": _summary(sm.jitter_buffer_delay_ms),
         "packetSendDelayMs": _summary(sm.packet_send_delay_ms),
         "mos": _summary(sm.mos),
@@ -610,7 +617,8 @@ def features(metrics: CallMetrics) -> dict:
         rids = {s.rid for s in outbound_video if s.pc_id == pcm.pc_id and s.rid}
         if len(rids) > 1:
             simulcast = True
-    servers = [u.lower() for pcm in pcs for u in pcm.ice_servers]
+    recorded = [pcm.ice_servers for pcm in pcs if pcm.ice_servers is not None]
+    servers = [u.lower() for urls in recorded for u in urls]
     relay_protocols = sorted(
         {p.local.relay_protocol for p in pairs if p.uses_relay and p.local.relay_protocol}
     )
@@ -627,8 +635,9 @@ def features(metrics: CallMetrics) -> dict:
         "networkTypes": sorted({p.local.network_type for p in pairs if p.local.network_type}),
         "iceRestart": any(p.ice_restarts > 0 for p in pcs),
         "iceRestarts": sum(p.ice_restarts for p in pcs),
-        "stunConfigured": any(u.startswith("stun") for u in servers),
-        "turnConfigured": any(u.startswith("turn") for u in servers),
+        # null when no connection recorded its iceServers (unknown, not "not configured")
+        "stunConfigured": any(u.startswith("stun") for u in servers) if recorded else None,
+        "turnConfigured": any(u.startswith("turn") for u in servers) if recorded else None,
         "iceTransportPolicyRelay": any((p.ice_transport_policy or "").lower() == "relay" for p in pcs),
         "candidateErrors": sum(len(p.candidate_errors) for p in pcs),
         "apiFailures": sum(len(p.call_failures) for p in pcs),
@@ -637,7 +646,8 @@ def features(metrics: CallMetrics) -> dict:
         "getUserMediaErrorNames": sorted(set(errors("getUserMedia"))),
         "getDisplayMediaCalls": len(of("getDisplayMedia")),
         "getDisplayMediaErrors": len(errors("getDisplayMedia")),
-        "screenShare": any(r.get("success") for r in of("getDisplayMedia")),
+        "screenShare": any(r.get("success") for r in of("getDisplayMedia"))
+        or any(s.screenshare for s in media),
         "dataChannel": any(p.data_channels for p in pcs),
         "simulcast": simulcast,
         "audio": any(s.kind == "audio" for s in media),

@@ -43,7 +43,10 @@ def _pcs(metrics: CallMetrics) -> list[PcMetrics]:
 
 
 def _urls(pc: PcMetrics, *schemes: str) -> list[str]:
-    return [u for u in pc.ice_servers if isinstance(u, str) and u.strip().lower().startswith(schemes)]
+    """Configured server urls of these schemes; [] also when the configuration was not recorded, so the
+    rules that need a configured server stay silent then (turnNoConfig checks `ice_servers is None`)."""
+    servers = pc.ice_servers or []
+    return [u for u in servers if isinstance(u, str) and u.strip().lower().startswith(schemes)]
 
 
 def _turn_urls(pc: PcMetrics) -> list[str]:
@@ -325,16 +328,16 @@ def turn_unreachable(metrics: CallMetrics) -> Iterator[dict]:
     tags=("connectivity", "configuration"),
     meaning="No TURN server was configured on this connection, so users behind restrictive firewalls or "
     "symmetric NATs cannot connect.",
-    threshold="no turn:/turns: url in iceServers and either ICE failed without ever connecting (high) or "
-    "the selected pair was relayed by the other party's TURN server (low)",
+    threshold="the dump recorded iceServers, none is a turn:/turns: url, and either ICE failed without ever "
+    "connecting (high) or the selected pair was relayed by the other party's TURN server (low)",
     advice="Configure TURN over UDP, TCP and TLS/443 for every peer connection.",
     reason="High when the connection failed (a relay would likely have saved it); low when it only "
     "worked thanks to the remote side's relay.",
 )
 def turn_no_config(metrics: CallMetrics) -> Iterator[dict]:
     for pc in _pcs(metrics):
-        if _turn_urls(pc):
-            continue
+        if pc.ice_servers is None or _turn_urls(pc):
+            continue  # unknown configuration: claiming "no TURN" would be a guess
         if pc.failed and not pc.reached_connected:
             yield make(
                 "turnNoConfig",

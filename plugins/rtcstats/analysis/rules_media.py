@@ -312,8 +312,9 @@ def no_audio_playout(metrics: CallMetrics) -> Iterator[dict]:
     tags=("inbound", "audio", "network"),
     meaning="A noticeable part of the received audio had to be synthesised (concealed) because samples "
     "were missing: the user heard glitches and gaps.",
-    threshold=f"concealedSamples / totalSamplesReceived > {CONCEALMENT_MEDIUM_PCT:g} % "
-    f"(high above {CONCEALMENT_HIGH_PCT:g} %)",
+    threshold="(concealedSamples - silentConcealedSamples) / totalSamplesReceived "
+    f"> {CONCEALMENT_MEDIUM_PCT:g} % (high above {CONCEALMENT_HIGH_PCT:g} %); "
+    "legacy goog stats: mean googExpandRate",
     advice="Usually loss or jitter on the path; see the loss and jitter findings of the same stream.",
     reason="Concealment above 3 % is audible (ObserveRTC default); above 10 % speech is hard to follow.",
 )
@@ -583,6 +584,10 @@ def _codec_time(direction: str, type: str, attr: str, verb: str):
             if not finite(per_frame):
                 continue
             fps = series_avg(s.fps)
+            if s.screenshare and fps is not None:
+                # a screen share runs at a few fps by design: its frame budget is that long (at most 1 s),
+                # not the 33 ms of a camera's 30 fps
+                fps = max(fps, 1.0)
             fps = fps if fps is not None and fps >= 1 else DEFAULT_FPS
             budget = 1000 / fps
             ratio = per_frame / budget

@@ -1,9 +1,9 @@
 """Scores of a call: experience (0-100), audio, video and connectivity (1-5 or None), observations (0-40).
 
 No public formula exists for these scores (rtcstats-dumps.md 4.5), so they are ours, built from the
-published building blocks of 4.4: the ITU-T G.107 E-model R -> MOS mapping for audio, rtcscore's
-frame-rate term for video, and subtractive penalties (client-monitor style) for connectivity. Every
-formula and constant is explained in docs/rtcstats-scoring.md. All functions are pure.
+published building blocks of 4.4: the ITU-T G.107 E-model for audio (mos.py, shared with the per-interval
+`mos` series), rtcscore's frame-rate term for video, and subtractive penalties (client-monitor style) for
+connectivity. Every formula and constant is explained in docs/rtcstats-scoring.md. All functions are pure.
 
 Directions: more loss, jitter, RTT, freezes, relaying, failures or severe observations never raise a score.
 """
@@ -22,6 +22,7 @@ from plugins.rtcstats.analysis.metrics_model import (
     Series,
     StreamMetrics,
 )
+from plugins.rtcstats.analysis.mos import audio_mos, bpl_for
 from plugins.rtcstats.analysis.observations import (
     SEVERITY_RANK,
     finite,
@@ -36,21 +37,16 @@ from plugins.rtcstats.analysis.rules_connectivity import churn_cycles, drop_afte
 OBSERVATIONS_MAX = 40
 SEVERITY_PENALTY = {"critical": 16, "high": 8, "medium": 4, "low": 2, "info": 0}
 
-R0 = 93.2  # G.107 basic signal-to-noise ratio with default parameters
-DEFAULT_RTT_MS = 50.0  # rtcscore default
-DEFAULT_JITTER_MS = 10.0  # webrtcmetrics default
-CODEC_DELAY_MS = 20.0  # packetisation + codec lookahead (rtcscore's constant)
-BUFFER_BASE_MS = 30.0  # jitter-buffer estimate = 30 + 2 x jitter (50 ms at the default jitter)
-OPUS_BPL = 20.0  # packet-loss robustness with in-band FEC (rtcscore)
-OTHER_BPL = 10.0  # without FEC (rtcscore); G.711/G.722 and unknown codecs
 SAMPLE_TOLERANCE_MS = 1500.0  # a sample of another series counts for an interval ending this much later
 
 VIDEO_REF_HEIGHT = 120
 VIDEO_HEIGHT_SLOPE = 1.1
 VIDEO_BASE = 1.5
 VIDEO_UNKNOWN_RES_BASE = 4.0
-VIDEO_EXPECTED_FPS = 30.0
-VIDEO_FPS_COEF = 1.9  # rtcscore
+VIDEO_EXPECTED_FPS = 30.0  # full marks for frame rate; no gain counted above it
+VIDEO_FPS_COEF = 1.9  # rtcscore: frames the call lost against the source's rate
+VIDEO_SOURCE_FPS_COEF = 0.6  # a source that is itself slow (see docs 3.2): 10 fps costs 0.66
+VIDEO_SUSTAINED_PCT = 95  # percentile of a stream's own interval frame rates standing for its source rate
 VIDEO_FREEZE_COEF = 6.0  # per unit share of time frozen
 VIDEO_LOSS_COEF = 0.15  # per percent lost
 
@@ -82,53 +78,8 @@ def _clamp(value: float, low: float, high: float) -> float:
 # --- audio ---------------------------------------------------------------------------------------
 
 
-def r_to_mos(r: float) -> float:
-    """ITU-T G.107 mapping of the transmission rating R to MOS (1-4.5), monotonic non-decreasing."""
-    if r <= 0:
-        return 1.0
-    if r >= 100:
-        return 4.5
-    return _clamp(1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r), 1.0, 4.5)
-
-
-def delay_impairment(one_way_delay_ms: float) -> float:
-    """Id of the simplified E-model (Cole & Rosenbluth): 0.024 d + 0.11 (d - 177.3) above 177.3 ms."""
-    d = max(0.0, one_way_delay_ms)
-    return 0.024 * d + (0.11 * (d - 177.3) if d > 177.3 else 0.0)
-
-
-def loss_impairment(loss_pct: float, bpl: float = OPUS_BPL, ie: float = 0.0) -> float:
-    """Ie,eff = Ie + (95 - Ie) * Ppl / (Ppl + Bpl), Ppl in percent (G.107 random loss)."""
-    pl = max(0.0, loss_pct)
-    return ie + (95 - ie) * pl / (pl + bpl)
-
-
-def audio_mos(
-    loss_pct: float = 0.0,
-    rtt_ms: float | None = None,
-    jitter_ms: float | None = None,
-    buffer_ms: float | None = None,
-    bpl: float = OPUS_BPL,
-) -> float:
-    """MOS of one interval of audio from loss, RTT and jitter (or the measured jitter-buffer delay).
-
-    One-way delay d = 20 + buffer + RTT/2, buffer = measured jitter-buffer delay, else 30 + 2 x jitter;
-    R = 93.2 - Ie,eff(loss) - Id(d); MOS = G.107(R). An interval where every packet was lost scores 1.
-    Non-increasing in loss, RTT, jitter and buffer.
-    """
-    if loss_pct >= 100:
-        return 1.0
-    rtt = rtt_ms if finite(rtt_ms) else DEFAULT_RTT_MS
-    jitter = jitter_ms if finite(jitter_ms) else DEFAULT_JITTER_MS
-    buffer = buffer_ms if finite(buffer_ms) else BUFFER_BASE_MS + 2 * max(0.0, jitter)  # type: ignore[operator]
-    d = CODEC_DELAY_MS + max(0.0, buffer) + max(0.0, rtt) / 2  # type: ignore[operator]
-    r = R0 - loss_impairment(loss_pct, bpl) - delay_impairment(d)
-    return r_to_mos(r)
-
-
 def _bpl(stream: StreamMetrics) -> float:
-    codec = (stream.codec or "").lower()
-    return OPUS_BPL if (not codec or "opus" in codec or "red" in codec) else OTHER_BPL
+    return bpl_for(stream.codec, stream.audio_fec is not False)
 
 
 def value_at(series: Series, time: float) -> float | None:
@@ -156,13 +107,14 @@ def _rtt_for(stream: StreamMetrics, pc: PcMetrics | None, time: float | None) ->
 
 
 def has_media(stream: StreamMetrics) -> bool:
-    """The stream carried media: packets > 0, bytes > 0, or some interval measured bitrate/frames."""
-    return (
-        (stream.packets or 0) > 0
-        or (stream.bytes or 0) > 0
-        or any(v > 0 for v in stream.bitrate_kbps.values)
-        or any(v > 0 for v in stream.fps.values)
-    )
+    """The stream carried media: payload bytes > 0 (packets only when the report has no byte counter),
+    or some interval measured bitrate/frames. Padding-only probe streams (jitsi) count packets but no
+    payload bytes; like response.carried_media they are not media anyone heard or saw."""
+    if stream.bytes is not None and stream.bytes > 0:
+        return True
+    if stream.bytes is None and (stream.packets or 0) > 0:
+        return True
+    return any(v > 0 for v in stream.bitrate_kbps.values) or any(v > 0 for v in stream.fps.values)
 
 
 def audio_stream_score(stream: StreamMetrics, pc: PcMetrics | None = None) -> tuple[float, int]:
@@ -212,11 +164,14 @@ def video_mos(
     fps: float | None,
     freeze_share: float = 0.0,
     loss_pct: float = 0.0,
+    source_fps: float | None = None,
 ) -> float:
     """Video score 1-5 from resolution, frame rate, share of time frozen (0-1) and loss percent.
 
-    base = 1.5 + 1.1 log2(height / 120) (4.0 when unknown); minus 1.9 ln(30 / fps) below 30 fps
-    (rtcscore); minus 6 x freeze share; minus 0.15 per percent lost. Clamped to [1, 5].
+    base = 1.5 + 1.1 log2(height / 120) (4.0 when unknown); minus 1.9 ln(ref / fps) for frames lost
+    against the source's rate ref = min(30, source_fps) (rtcscore's term, whose expected frame rate is
+    the source's), else 30; minus 0.6 ln(30 / ref) for a source slower than 30 fps; minus 6 x freeze
+    share; minus 0.15 per percent lost. Clamped to [1, 5]. Non-increasing in a lower fps at any ref.
     """
     if finite(height) and height > 0:  # type: ignore[operator]
         base = _clamp(VIDEO_BASE + VIDEO_HEIGHT_SLOPE * math.log2(height / VIDEO_REF_HEIGHT), 1.0, 5.0)  # type: ignore[operator]
@@ -225,8 +180,12 @@ def video_mos(
     if finite(fps):
         if fps < 1:  # type: ignore[operator]
             return 1.0
-        if fps < VIDEO_EXPECTED_FPS:  # type: ignore[operator]
-            base -= VIDEO_FPS_COEF * math.log(VIDEO_EXPECTED_FPS / fps)  # type: ignore[operator]
+        ref = VIDEO_EXPECTED_FPS
+        if finite(source_fps) and source_fps > 0:  # type: ignore[operator]
+            ref = _clamp(source_fps, 1.0, VIDEO_EXPECTED_FPS)  # type: ignore[arg-type]
+        if fps < ref:  # type: ignore[operator]
+            base -= VIDEO_FPS_COEF * math.log(ref / fps)  # type: ignore[operator]
+        base -= VIDEO_SOURCE_FPS_COEF * math.log(VIDEO_EXPECTED_FPS / ref)
     base -= VIDEO_FREEZE_COEF * _clamp(freeze_share, 0.0, 1.0)
     base -= VIDEO_LOSS_COEF * max(0.0, loss_pct)
     return _clamp(base, 1.0, 5.0)
@@ -240,9 +199,34 @@ def _freeze_share(stream: StreamMetrics) -> float:
     return _clamp(frozen * 1000 / span, 0.0, 1.0)  # type: ignore[operator]
 
 
+def source_fps(stream: StreamMetrics) -> float | None:
+    """The frame rate the stream's source produced: the measured capture rate (outbound media source),
+    else the rate the stream itself sustained (95th percentile of its intervals). A receiver cannot see
+    the sender's camera, and a webcam that delivers 10 fps in dim light is not a loss of the call."""
+    if finite(stream.source_fps) and stream.source_fps > 0:  # type: ignore[operator]
+        return stream.source_fps
+    values = sorted(stream.fps.values)
+    if not values:
+        return None
+    return values[max(0, math.ceil(VIDEO_SUSTAINED_PCT / 100 * len(values)) - 1)]
+
+
+def shows_frames(stream: StreamMetrics) -> bool:
+    """False for a video stream whose frame counter never moved and that never had a frame size: its
+    bytes were padding or probes (jitsi's receive-only 'mixedlabelvideo0' slot), not a picture."""
+    if stream.frame_height or stream.max_frame_height or stream.frames_decoded:
+        return True
+    return not stream.fps or any(v > 0 for v in stream.fps.values)
+
+
 def video_stream_score(stream: StreamMetrics) -> float:
+    """video_mos of one stream. A screen share is judged on freezes and loss only: its resolution is the
+    screen's and its frame rate follows the content (1-5 fps of a still slide is by design)."""
+    freeze, loss = _freeze_share(stream), stream_loss_pct(stream) or 0.0
+    if stream.screenshare:
+        return video_mos(None, None, freeze, loss)
     height = stream.frame_height or stream.max_frame_height
-    return video_mos(height, series_avg(stream.fps), _freeze_share(stream), stream_loss_pct(stream) or 0.0)
+    return video_mos(height, series_avg(stream.fps), freeze, loss, source_fps(stream))
 
 
 def video_score(metrics: CallMetrics) -> float | None:
@@ -252,7 +236,7 @@ def video_score(metrics: CallMetrics) -> float | None:
     """
     groups: dict[tuple, list[tuple[float, int]]] = defaultdict(list)
     for stream in sorted(metrics.streams_of("video"), key=lambda s: s.key):
-        if not has_media(stream):
+        if not has_media(stream) or not shows_frames(stream):
             continue
         if stream.direction == "outbound":
             key: tuple = ("out", stream.pc_id, stream.track_identifier or stream.ssrc or stream.stat_id)

@@ -151,10 +151,13 @@ def _video_side(streams: list[StreamMetrics], verb: str) -> str | None:
     streams = [s for s in streams if has_media(s)]
     if not streams:
         return None
-    best = max(streams, key=lambda s: (s.frame_height or s.max_frame_height or 0, s.key))
+    # The camera picture describes the call; a screen share's size is the screen's and its few fps are
+    # by design, so it is only named when it is all there is.
+    cameras = [s for s in streams if not s.screenshare] or streams
+    best = max(cameras, key=lambda s: (s.frame_height or s.max_frame_height or 0, s.key))
     height = best.frame_height or best.max_frame_height
     fps = series_avg(best.fps)
-    text = verb
+    text = verb + (" a screen share" if best.screenshare else "")
     if height:
         text += f" {height}p"
     if fps is not None:

@@ -35,3 +35,18 @@ def truth(name: str) -> dict:
 
 def fixture_names(prefix: str = "") -> list[str]:
     return sorted(n for n in facts() if not n.startswith("_") and n.startswith(prefix))
+
+
+def with_configuration(name: str, configuration: dict | None) -> bytes:
+    """A line-format fixture with every `create` line's RTCConfiguration replaced, or (None) those lines
+    removed: the same call with a recorded-empty or an unrecorded ICE configuration."""
+    out = []
+    for line in dump_bytes(name).decode().splitlines():
+        if line.startswith('["create"'):
+            if configuration is None:
+                continue
+            entry = json.loads(line)
+            entry[2] = configuration
+            line = json.dumps(entry)
+        out.append(line)
+    return "\n".join(out).encode()

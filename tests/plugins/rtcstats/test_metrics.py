@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 
 import pytest
 
 from plugins.rtcstats.analysis.metrics import compute_metrics
 from plugins.rtcstats.analysis.metrics_model import CallMetrics, Series
-from plugins.rtcstats.analysis.metrics_mos import audio_mos, r_to_mos
 from plugins.rtcstats.analysis.metrics_values import (
     address_family,
     parse_candidate_line,
     relay_protocol_from_url,
 )
+from plugins.rtcstats.analysis.mos import audio_mos, bpl_for, interval_mos, r_to_mos
 from plugins.rtcstats.analysis.useragent import parse_ua_data, parse_ua_string, parse_user_agent
 from plugins.rtcstats.model import Dump, Event
 from plugins.rtcstats.parsing import parse
-from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, truth
+from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, truth, with_configuration
 
 ALL = fixture_names()
 
@@ -551,25 +550,31 @@ def test_candidate_helpers():
     assert address_family("6b1a.local") is None and address_family("") is None
 
 
-def test_mos_function():
-    best = audio_mos(bitrate_bps=40000, loss_pct=0, rtt_ms=0, buffer_delay_ms=0)
-    assert 4.3 < best <= 4.5
-    assert audio_mos(bitrate_bps=40000, loss_pct=100) == 0.0  # unusable transport
-    assert audio_mos(bitrate_bps=40000, loss_pct=5) > audio_mos(bitrate_bps=40000, loss_pct=20)
-    assert audio_mos(bitrate_bps=40000, rtt_ms=50) > audio_mos(bitrate_bps=40000, rtt_ms=400)
-    assert audio_mos(bitrate_bps=40000, fec=True, loss_pct=5) > audio_mos(
-        bitrate_bps=40000, fec=False, loss_pct=5
-    )
-    # hand computation: 32 kbps, 2 % loss, RTT 100, buffer 60, FEC
-    d = 20 + 60 + 50
-    ie = 55 - 4.6 * math.log(32000)
-    ipl = ie + (100 - ie) * 2 / (2 + 20)
-    r = 100 - ipl - 0.03 * d
-    expected = 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
-    assert audio_mos(bitrate_bps=32000, loss_pct=2, rtt_ms=100, buffer_delay_ms=60) == round(expected, 2)
-    # above 150 ms one-way delay the impairment grows linearly (see the docstring), not to the floor
-    assert audio_mos(bitrate_bps=32000, rtt_ms=100, buffer_delay_ms=150) > 3.5
+def test_interval_mos_is_the_audio_score_e_model():
+    # One formula for the per-interval `mos` series and audioScore (mos.py); the series only differs in
+    # scoring an interval that lost every packet 0, the contract's "unusable transport".
+    assert interval_mos(100.0) == 0.0 and audio_mos(100.0) == 1.0
+    for args in ((0.0, 50, 10, None), (2.0, 100, 5, 60), (20.0, 400, 80, None), (None, None, None, None)):
+        assert interval_mos(*args) == audio_mos(args[0] or 0.0, *args[1:])
+    # hand computation: 2 % loss with FEC (Bpl 20), RTT 100, buffer 60 -> d = 20 + 60 + 50 = 130 ms
+    r = 93.2 - 95 * 2 / (2 + 20) - 0.024 * 130
+    assert interval_mos(2.0, 100, None, 60) == pytest.approx(1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r))
+    # Opus without in-band FEC (fmtp useinbandfec=0) is as fragile as G.711
+    assert bpl_for("audio/opus", fec=False) == bpl_for("audio/PCMU") == 10.0 == 20.0 / 2
+    assert interval_mos(5.0, bpl=bpl_for("audio/opus")) > interval_mos(5.0, bpl=bpl_for("audio/opus", False))
     assert r_to_mos(-5) == 1.0 and r_to_mos(120) == 4.5 and r_to_mos(93.2) == pytest.approx(4.41, abs=0.01)
+
+
+def test_mos_series_of_a_fixture_agrees_with_the_audio_score():
+    # internals_chrome144: both tabs on one LAN (selected-pair RTT ~1 ms), no audio loss, jitter-buffer
+    # delay ~40-50 ms: the per-interval E-model gives 4.36-4.38 and audioScore 4.38.
+    from plugins.rtcstats.analysis.response import aggregated_stats
+    from plugins.rtcstats.analysis.scores import audio_score
+
+    m = metrics_of("internals_chrome144_p2p_audio_video.txt")
+    stats = aggregated_stats(m)
+    assert round(stats["mos_in_audio_avg_score"], 2) == audio_score(m) == 4.38
+    assert round(stats["mos_in_audio_min_score"], 2) == 4.36
 
 
 def test_series_summary_nearest_rank():
@@ -844,3 +849,122 @@ def test_event_candidates_are_merged_with_candidate_reports():
     ]
     assert pcm.local_candidates[1].relay_protocol == "tls"
     assert pcm.gathering_start_ms == base - 6
+
+
+# -- concealment, ICE configuration, screen share, source frame rate (issue 4) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "name,key,expected",
+    [
+        # concealed 2,165,527 of 2,235,520 samples, 2,154,883 of them while the sender was silent
+        # (a muted participant): 10,644 audible -> 0.48 %, not 96.87 %
+        ("jitsi_legacy_google-standard-stats-p2p.jsonl", "PC_1/RTCInboundRTPAudioStream_2566963332", 0.476),
+        # 1,016,553 - 730,132 silent = 286,421 of 2,158,720 -> 13.27 % (was 47.09 %)
+        ("jitsi_legacy_google-standard-stats-p2p.jsonl", "PC_1/RTCInboundRTPAudioStream_3489317734", 13.268),
+        # 873,256 - 695,572 = 177,684 of 3,131,200 -> 5.67 % (was 27.89 %)
+        ("jitsi_legacy_google-standard-stats-sfu.jsonl", "PC_0/RTCInboundRTPAudioStream_757648711", 5.675),
+        # old Chrome: the counters live on the linked `track` report too; 39,627 - 15,800 of 7,913,760
+        (
+            "internals_chrome86_sfu_kurento_h264_relay.json",
+            "18084-9/RTCInboundRTPAudioStream_3337647417",
+            0.301,
+        ),
+        # no silent concealment: unchanged, 2,532 of 2,370,240
+        ("internals_chrome144_p2p_audio_video.txt", "92-1/IT01A2631453875", 0.107),
+    ],
+)
+def test_concealment_leaves_out_silent_concealed_samples(name, key, expected):
+    assert metrics_of(name).streams[key].concealed_pct == pytest.approx(expected, abs=0.001)
+
+
+def test_ice_servers_recorded_empty_or_unknown():
+    name = "jitsi_legacy_chrome-standard-pc-failed.jsonl"
+    recorded = metrics_of(name).pcs
+    assert recorded["PC_0"].ice_servers == ["turns:all-turnrelay.jitsi.net:443?transport=tcp"]
+    assert recorded["PC_1"].ice_servers == ["stun:taas-oci.callstats.io:443", "stun:taas-oci.callstats.io:80"]
+    unknown = compute_metrics(parse(with_configuration(name, None))).pcs
+    assert [unknown[p].ice_servers for p in ("PC_0", "PC_1", "PC_2")] == [None, None, None]
+    empty = compute_metrics(
+        parse(with_configuration(name, {"iceServers": [], "bundlePolicy": "max-bundle"}))
+    ).pcs
+    assert [empty[p].ice_servers for p in ("PC_0", "PC_1", "PC_2")] == [[], [], []]
+    # a configuration that leaves iceServers out says nothing about them either
+    other = compute_metrics(parse(with_configuration(name, {"bundlePolicy": "max-bundle"}))).pcs
+    assert other["PC_0"].ice_servers is None and other["PC_0"].bundle_policy == "max-bundle"
+
+
+def test_old_chrome_configuration_text_without_servers_is_unknown():
+    from plugins.rtcstats.analysis.metrics_model import PcMetrics
+    from plugins.rtcstats.analysis.metrics_pc import apply_configuration
+
+    known, empty, unknown = PcMetrics("a"), PcMetrics("b"), PcMetrics("c")
+    apply_configuration(known, "{ iceServers: [stun:stun.l.google.com:19302], iceTransportPolicy: all }")
+    apply_configuration(empty, "{ iceServers: [], iceTransportPolicy: all }")
+    apply_configuration(unknown, "{ iceTransportPolicy: relay }")
+    assert known.ice_servers == ["stun:stun.l.google.com:19302"]
+    assert empty.ice_servers == [] and unknown.ice_servers is None
+    assert unknown.ice_transport_policy == "relay"
+
+
+def test_screen_share_streams_of_the_legacy_screenshare_fixture():
+    # Three getDisplayMedia tracks (labels screen:0:0, screen:1:0, web-contents-media-stream://14553:1)
+    # were sent one after the other; their `_send` reports say googContentType "screen" and carry the
+    # getDisplayMedia track id as googTrackId. The receive slot and the audio are not screen shares.
+    m = metrics_of("jitsi_legacy_google-legacy-screenshare-msessions.jsonl")
+    shares = {s.key: (s.frame_width, s.frame_height) for s in m.streams.values() if s.screenshare}
+    assert shares == {
+        "PC_1/ssrc_1914090050_send": (2752, 1152),
+        "PC_1/ssrc_894431151_send": (1920, 1080),
+        "PC_1/ssrc_3509213716_send": (2752, 970),
+    }
+    # capture rate (googFrameRateInput, median while sending) against what was sent
+    assert [m.streams[k].source_fps for k in shares] == [5.0, 6.0, 2.0]
+    # the chrome144 tab also called getDisplayMedia, but never sent that track: its video is the camera
+    chrome = metrics_of("internals_chrome144_p2p_audio_video.txt")
+    assert not any(s.screenshare for s in chrome.streams.values())
+
+
+def test_screen_share_from_content_type_and_from_the_display_track():
+    def video(**values) -> dict:
+        return {
+            "type": "outbound-rtp",
+            "kind": "video",
+            "ssrc": 7,
+            "packetsSent": 10,
+            "bytesSent": 9000,
+            **values,
+        }
+
+    def share_of(report: dict, requests: list | None = None) -> bool:
+        dump = _dump([(1000.0, {"O": report}), (2000.0, {"O": {**report, "packetsSent": 20}})])
+        m = compute_metrics(dump)
+        if requests is not None:
+            from plugins.rtcstats.analysis.metrics import _mark_screen_captures
+
+            m.client.media_requests = requests
+            _mark_screen_captures(m)
+        return m.streams["PC_0/O"].screenshare
+
+    assert share_of(video(contentType="screenshare"))
+    assert share_of(video(googContentType="screen"))
+    assert share_of(video(mediaSourceId="screen-source-1"))
+    assert not share_of(video(contentType="realtime"))
+    display = [{"kind": "getDisplayMedia", "success": True, "tracks": [{"kind": "video", "id": "T1"}]}]
+    camera = [
+        {"kind": "getUserMedia", "success": True, "tracks": [{"kind": "video", "id": "T1", "label": "cam"}]}
+    ]
+    desktop = [{"kind": "getUserMedia", "tracks": [{"kind": "video", "id": "T1", "label": "window:42:0"}]}]
+    assert share_of(video(trackIdentifier="T1"), display)
+    assert share_of(video(trackIdentifier="T1"), desktop)
+    assert not share_of(video(trackIdentifier="T1"), camera)
+
+
+def test_source_frame_rate_of_the_camera():
+    # chrome144: the media-source SV2 reports framesPerSecond 0 (before the first frame), then 10
+    m = metrics_of("internals_chrome144_p2p_audio_video.txt")
+    assert m.streams["92-1/OT01V322562611"].source_fps == 10.0
+    assert m.streams["92-1/IT01V1544958365"].source_fps is None  # a receiver never sees the camera
+    # kurento: RTCVideoSource_6 reports 14-16 fps around a median of 15
+    kurento = metrics_of("internals_chrome86_sfu_kurento_h264_relay.json")
+    assert kurento.streams["18084-8/RTCOutboundRTPVideoStream_1519538442"].source_fps == 15.0

@@ -306,9 +306,18 @@ case(
 case(
     "turn-no-config-remote-relay",
     "turnNoConfig",
-    lambda: call(pc(selected_pairs=[pair(cand("srflx"), cand("relay"))])),
+    lambda: call(pc(ice_servers=[], selected_pairs=[pair(cand("srflx"), cand("relay"))])),
     {"severity": "low", "firstSeenAt": int(T0 + 200)},
-    lambda: call(pc(selected_pairs=[pair(cand("srflx"), cand("srflx"))])),
+    lambda: call(pc(ice_servers=[], selected_pairs=[pair(cand("srflx"), cand("srflx"))])),
+)
+# A recorded empty iceServers list is "no TURN configured"; a configuration the dump did not record
+# (ice_servers None) is unknown and says nothing about TURN.
+case(
+    "turn-no-config-recorded-empty",
+    "turnNoConfig",
+    lambda: call(failed_pc(ice_servers=[])),
+    {"severity": "high"},
+    lambda: call(failed_pc(ice_servers=None)),
 )
 
 # Connectivity: states.
@@ -781,6 +790,19 @@ for _direction, _type, _attr in (
         lambda d=_direction, a=_attr: call(stream("video", d, fps=series([15]), **{a: 22.2})),
     )
 
+# A screen share at under 1 fps has its own (long) frame interval, capped at 1 s, not a camera's 33 ms.
+case(
+    "highEncodeTime-screenshare",
+    "highEncodeTime",
+    lambda: call(
+        stream("video", "outbound", screenshare=True, fps=series([0.5, 0.5]), avg_encode_time_ms=334)
+    ),
+    {"severity": "medium", "valueInPercent": 33.4},
+    lambda: call(
+        stream("video", "outbound", screenshare=True, fps=series([0.5, 0.5]), avg_encode_time_ms=300)
+    ),
+)
+
 # Media: unused / silent.
 case(
     "unused-stream",
@@ -1064,7 +1086,7 @@ def test_a_failing_rule_is_skipped_unless_strict(monkeypatch):
     rules = dict(obs_module._load_rules())
     rules["iceFailure"] = obs_module.Rule(rules["iceFailure"].kind, broken)
     monkeypatch.setattr(obs_module, "_RULES", rules)
-    m = call(failed_pc())
+    m = call(failed_pc(ice_servers=[]))
     assert [o["type"] for o in detect(m)] == ["turnNoConfig"]
     with pytest.raises(RuntimeError):
         detect(m, strict=True)
@@ -1099,3 +1121,49 @@ def test_scoring_doc_lists_every_rule_with_its_threshold_and_severities():
         assert row is not None, f"docs/rtcstats-scoring.md has no row for {kind.type}"
         assert kind.threshold.replace("|", "\\|") in row, kind.type
         assert ", ".join(kind.severities) in row, kind.type
+
+
+# --- on real fixtures (issue 4) ------------------------------------------------------------------
+
+
+def _fixture_observations(data: bytes) -> list[tuple[str, str, str | None, str | None]]:
+    from plugins.rtcstats.analysis.metrics import compute_metrics
+    from plugins.rtcstats.parsing import parse
+
+    found = detect(compute_metrics(parse(data)), strict=True)
+    return [(o["type"], o["severity"], o["source"].get("pid"), o["source"].get("sid")) for o in found]
+
+
+def test_audio_concealment_of_silent_senders_is_not_an_interruption():
+    from tests.plugins.rtcstats.fixtures import dump_bytes
+
+    # google-standard-stats-p2p PC_1: 2566963332 (a muted participant, 0.48 % audible concealment) no
+    # longer fires; 3489317734 still conceals 13.27 % while talking: high.
+    p2p = _fixture_observations(dump_bytes("jitsi_legacy_google-standard-stats-p2p.jsonl"))
+    assert [o for o in p2p if o[0] == "audioConcealment"] == [
+        ("audioConcealment", "high", "PC_1", "RTCInboundRTPAudioStream_3489317734")
+    ]
+    # google-standard-stats-sfu: 27.89 % with silence, 5.67 % without: medium, not high
+    sfu = _fixture_observations(dump_bytes("jitsi_legacy_google-standard-stats-sfu.jsonl"))
+    assert [o for o in sfu if o[0] == "audioConcealment"] == [
+        ("audioConcealment", "medium", "PC_0", "RTCInboundRTPAudioStream_757648711")
+    ]
+
+
+def test_turn_rules_with_recorded_empty_and_unknown_ice_configuration():
+    from tests.plugins.rtcstats.fixtures import dump_bytes, with_configuration
+
+    # chrome-standard-pc-failed: PC_1 and PC_2 were configured with STUN only and failed without ever
+    # connecting; PC_0 (TURN/TLS configured) connected, then failed.
+    name = "jitsi_legacy_chrome-standard-pc-failed.jsonl"
+    turn_rules = ("turnNoConfig", "udpBlocked", "turnUnreachable")
+
+    def turn(data: bytes) -> list[tuple]:
+        return [o[:3] for o in _fixture_observations(data) if o[0] in turn_rules]
+
+    expected = [("turnNoConfig", "high", "PC_1"), ("turnNoConfig", "high", "PC_2")]
+    assert turn(dump_bytes(name)) == expected
+    # recorded empty: "no TURN" is a fact, the failed connections still get it
+    assert turn(with_configuration(name, {"iceServers": []})) == expected
+    # not recorded: unknown, no rule claims anything about the servers
+    assert turn(with_configuration(name, None)) == []

@@ -265,6 +265,41 @@ def test_streams_and_pcs_content():
     assert data["title"] == "localhost:3002"
 
 
+def test_screen_share_flag_per_stream():
+    # AnalyzeResponseData.streams is free-form per stream (vendor OpenAPI): the flag lives there, and
+    # features.screenShare also tells a session that only received one.
+    data = response_of("jitsi_legacy_google-legacy-screenshare-msessions.jsonl")
+    flagged = sorted(k for k, s in data["streams"].items() if s.get("screenshare"))
+    assert flagged == ["PC_1/ssrc_1914090050_send", "PC_1/ssrc_3509213716_send", "PC_1/ssrc_894431151_send"]
+    assert data["streams"]["PC_1/ssrc_1914090050_send"]["sourceFps"] == 5.0
+    assert data["features"]["screenShare"] is True
+    chrome = response_of("internals_chrome144_p2p_audio_video.txt")["streams"]
+    assert chrome["92-1/OT01V322562611"]["screenshare"] is False
+    assert chrome["92-1/OT01V322562611"]["sourceFps"] == 10.0
+    assert chrome["92-1/IT01V1544958365"]["sourceFps"] is None
+
+
+def test_ice_configuration_not_recorded_is_null_not_empty():
+    from tests.plugins.rtcstats.fixtures import with_configuration
+
+    name = "jitsi_legacy_chrome-standard-pc-failed.jsonl"
+
+    def response(data: bytes) -> dict:
+        dump = parse(data)
+        return build_response(dump, compute_metrics(dump), [], SCORES, None, file_name=name, file_size=1)
+
+    unknown = response(with_configuration(name, None))
+    config = unknown["pConnections"]["PC_1"]["configuration"]
+    assert (config["iceServers"], config["stunServers"], config["turnServers"]) == (None, None, None)
+    assert unknown["features"]["stunConfigured"] is None and unknown["features"]["turnConfigured"] is None
+    empty = response(with_configuration(name, {"iceServers": []}))
+    config = empty["pConnections"]["PC_1"]["configuration"]
+    assert (config["iceServers"], config["stunServers"], config["turnServers"]) == ([], 0, 0)
+    assert empty["features"]["stunConfigured"] is False and empty["features"]["turnConfigured"] is False
+    recorded = response_of(name)["pConnections"]["PC_1"]["configuration"]
+    assert (recorded["stunServers"], recorded["turnServers"]) == (2, 0)
+
+
 def test_candidate_addresses_are_not_output():
     data = response_of("internals_chrome144_p2p_audio_video.txt")
     text = json.dumps(data)

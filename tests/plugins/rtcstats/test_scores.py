@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from plugins.rtcstats.analysis.metrics_model import CallMetrics, ClientMetrics
+from plugins.rtcstats.analysis.mos import audio_mos, r_to_mos
 from plugins.rtcstats.analysis.scores import (
-    audio_mos,
     audio_score,
     connectivity_score,
     experience_score,
+    has_media,
     observations_score,
     pc_connectivity,
-    r_to_mos,
     score,
+    shows_frames,
     video_mos,
     video_score,
+    video_stream_score,
 )
 from tests.plugins.rtcstats.test_observations import T0, cand, failed_pc, pair, pc, series, stream
 from tests.plugins.rtcstats.test_observations import call as make_call
@@ -284,3 +288,75 @@ def test_score_is_pure_and_rounded():
         assert 1 <= first[key] <= 5
         assert round(first[key], 2) == first[key]
     assert isinstance(first["experienceScore"], int) and 0 <= first["experienceScore"] <= 100
+
+
+# --- video on real fixtures (issue 4: scores that looked low, checked against the raw data) -----
+
+
+def fixture_metrics(name: str):
+    from plugins.rtcstats.analysis.metrics import compute_metrics
+    from plugins.rtcstats.parsing import parse
+    from tests.plugins.rtcstats.fixtures import dump_bytes
+
+    return compute_metrics(parse(dump_bytes(name)))
+
+
+def test_video_frame_rate_is_judged_against_the_source():
+    # rtcscore's 1.9 ln(expected / fps) uses the source's rate; a slow source costs 0.6 ln(30 / source)
+    assert video_mos(480, 10, source_fps=10) == pytest.approx(3.7 - 0.6 * math.log(3), abs=1e-9)
+    assert video_mos(480, 5, source_fps=10) == pytest.approx(3.7 - 0.6 * math.log(3) - 1.9 * math.log(2))
+    assert video_mos(480, 10) == pytest.approx(3.7 - 1.9 * math.log(3))  # unknown source: 30 expected
+    assert video_mos(480, 30, source_fps=60) == video_mos(480, 30) == pytest.approx(3.7)  # no gain above 30
+    # a lower delivered rate never raises the score, whatever the source
+    for source in (None, 10.0, 15.0, 30.0):
+        values = [video_mos(480, f, source_fps=source) for f in (30, 24, 15, 10, 5, 2)]
+        assert all(b <= a for a, b in zip(values, values[1:], strict=False)), (source, values)
+
+
+def test_chrome144_video_is_fair_not_bad():
+    # Raw data: 640x480 for 32 of 50 s (240p 10 s, 360p 8 s during the bandwidth ramp-up); the webcam
+    # captured 10 fps (media-source SV2 framesPerSecond 10, frames +10/s) and 9.96-9.98 fps were sent and
+    # decoded on all four streams; 0 packets lost, totalFreezesDuration 0, ~1.4 Mbps. Nothing was lost in
+    # the call: 480p base 3.7 - 0.66 for a 10 fps source = 3.04 (processor 1.0.0 said 1.61, charging the
+    # camera's rate as 20 lost frames a second).
+    for name in (
+        "internals_chrome144_p2p_audio_video.txt",
+        "rtcstatsv3_chrome144_native_p2p_audio_video.txt",
+    ):
+        assert video_score(fixture_metrics(name)) == 3.04
+
+
+def test_kurento_video_is_bad_because_it_is_144p():
+    # Raw data: getUserMedia asked {height: {ideal: 144}}; sent 192x144 at 14.97 fps from a 15 fps capture
+    # (RTCVideoSource_6), 230 kbps, 0 lost -> 1.79 - 0.6 ln 2 = 1.37 over 246 intervals; received 192x144
+    # at 19.73 fps (its own 95th percentile 20), 0 lost, 0 s frozen -> 1.52 over 165 intervals; the
+    # 18084-8 inbound slot never received a byte and does not count. (1.37 x 246 + 1.52 x 165) / 411.
+    m = fixture_metrics("internals_chrome86_sfu_kurento_h264_relay.json")
+    out = m.streams["18084-8/RTCOutboundRTPVideoStream_1519538442"]
+    inbound = m.streams["18084-9/RTCInboundRTPVideoStream_2617442739"]
+    assert round(video_stream_score(out), 2) == 1.37 and round(video_stream_score(inbound), 2) == 1.52
+    assert video_score(m) == 1.43
+
+
+def test_screen_share_is_judged_on_freezes_and_loss_only():
+    # Three shares of 2752x1152, 1920x1080 and 2752x970 at 1.1-4.6 fps (capture 2-6 fps), 0 lost: the
+    # camera formula gave 1.0-1.43 (videoScore 1.07); as screen shares they score the unknown-size base 4.0.
+    m = fixture_metrics("jitsi_legacy_google-legacy-screenshare-msessions.jsonl")
+    assert video_score(m) == 4.0
+    share = stream("video", "outbound", frame_height=1152, fps=series([1.0] * 5), screenshare=True)
+    assert video_score(make_call(pc(), share)) == 4.0
+    frozen = stream("video", "inbound", fps=series([1.0] * 5), screenshare=True, total_freezes_duration_s=6.0)
+    assert video_score(make_call(pc(), frozen)) == pytest.approx(4.0 - 6 * 0.1)
+
+
+def test_video_streams_without_a_picture_do_not_count():
+    # google-legacy-stats-p2p: jitsi's receive-only 'mixedlabelvideo0' slot (ssrc 498582879) received
+    # 1,827 packets of 57 bytes but never a frame (framesDecoded 0, googFrameHeightReceived 0); it used to
+    # count as a 1.0 stream over 27 intervals.
+    m = fixture_metrics("jitsi_legacy_google-legacy-stats-p2p.jsonl")
+    slot = m.streams["PC_0/ssrc_498582879_recv"]
+    assert slot.bytes == 103337 and slot.frames_decoded == 0 and not shows_frames(slot)
+    assert video_score(m) == 2.72
+    # padding-only probes (packets, 0 payload bytes) are not media for either score
+    assert not has_media(stream("video", packets=961, bytes=0))
+    assert has_media(stream("video", packets=961, bytes=None))

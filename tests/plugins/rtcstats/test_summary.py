@@ -124,3 +124,14 @@ def test_summary_of_a_getusermedia_only_session():
     _, _, text = analysed(m)
     assert text.startswith("The session lasted 4.7 s with no peer connection.")
     assert "getUserMedia error (high): getUserMedia for audio failed with NotAllowedError" in text
+
+
+def test_summary_names_a_screen_share_and_prefers_the_camera():
+    share = stream(
+        "video", "outbound", stat_id="S", frame_height=1152, fps=series([2.0] * 5), screenshare=True
+    )
+    camera = stream("video", "outbound", stat_id="C", frame_height=360, fps=series([30.0] * 5))
+    _, _, text = analysed(make_call(pc(), share))
+    assert "sent a screen share 1152p at 2 fps" in text
+    _, _, text = analysed(make_call(pc(), share, camera))
+    assert "sent 360p at 30 fps" in text and "screen share" not in text

@@ -4,6 +4,7 @@ types, candidate normalisation (dump-facts.md D6), ICE candidate lines, columns 
 from __future__ import annotations
 
 import math
+import operator
 import re
 from bisect import bisect_right
 from typing import Any
@@ -46,6 +47,22 @@ def num(value: Any) -> float | None:
             return None
         return number if math.isfinite(number) else None
     return None
+
+
+_NUMBER_CLASSES = frozenset((int, float))  # exact classes: bool and str take num()'s slow path
+
+
+def nums(values: list) -> list[float | None]:
+    """[num(v) for v in values]. A column is nearly always plain finite numbers: then it is converted
+    at C speed (any inf, nan or overflow makes the sum non-finite or raises, and takes the exact way)."""
+    if set(map(type, values)) <= _NUMBER_CLASSES:
+        try:
+            floats = list(map(float, values))
+        except OverflowError:
+            floats = []
+        if len(floats) == len(values) and _isfinite(sum(floats)):
+            return floats
+    return [num(v) for v in values]
 
 
 def as_int(value: Any) -> int | None:
@@ -119,16 +136,18 @@ def last(track: StatTrack, *names: str) -> Any:
 
 def sample_times(track: StatTrack) -> list[float]:
     """Per sample: the report's own timestamp when it is an epoch ms value, else the snapshot time."""
-    out = []
-    for snap, own in zip(track.times, track.report_times, strict=False):
-        out.append(own if own is not None and EPOCH_MIN_MS <= own <= EPOCH_MAX_MS else snap)
-    return out
+    return [
+        own if own is not None and EPOCH_MIN_MS <= own <= EPOCH_MAX_MS else snap
+        for snap, own in zip(track.times, track.report_times, strict=False)
+    ]
 
 
 def distinct_samples(track: StatTrack) -> tuple[list[int], list[float]]:
     """(sample indexes, times) with times strictly increasing; samples with an equal time collapse to
     the last one (a report carried forward unchanged), samples going back in time are dropped."""
     times = sample_times(track)
+    if all(map(operator.lt, times, times[1:])):  # the usual case, checked at C speed: every sample kept
+        return list(range(len(times))), times
     idx: list[int] = []
     kept: list[float] = []
     for i, t in enumerate(times):
@@ -155,6 +174,15 @@ class TimeLookup:
         if i < 0 or time - self.times[i] > max_age_ms:
             return None
         return self.values[i]
+
+    def at_all(self, times: list[float], max_age_ms: float = 5000.0) -> list[float | None]:
+        """at() of each time, in one loop."""
+        keys, values = self.times, self.values
+        out: list[float | None] = []
+        for time in times:
+            i = bisect_right(keys, time + 1.0) - 1
+            out.append(None if i < 0 or time - keys[i] > max_age_ms else values[i])
+        return out
 
     def __bool__(self) -> bool:
         return bool(self.times)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -203,7 +204,7 @@ def sort_observations(observations: Iterable[dict]) -> list[dict]:
 
 
 def finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _clean_value(value: Any) -> Any:
@@ -303,8 +304,8 @@ def first_time_above(series: Series, threshold: float) -> float | None:
 
 
 def series_avg(series: Series) -> float | None:
-    summary = series.summary()
-    return summary["avg"] if summary else None
+    # summary()["avg"] without its sort and stddev: fmean sums exactly (fsum), so the order is moot
+    return statistics.fmean(series.values) if series.values else None
 
 
 def series_max(series: Series) -> float | None:

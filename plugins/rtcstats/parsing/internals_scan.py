@@ -1,5 +1,8 @@
 """Split a large webrtc-internals dump into byte spans, so it is decoded one stats series at a time.
 
+Used only for the dumps that orjson refuses (see internals.parse_internals): orjson decodes a whole
+dump several times faster than this Python scanner and without a decoded copy of the text.
+
 `json.loads` of a whole dump holds the bytes, their decoded copy and the parsed document at once
 (about 3x the file) before any series is processed. This scanner walks only the structure that matters
 - the top-level object, `PeerConnections`, each PC object and its `stats` object - and records where

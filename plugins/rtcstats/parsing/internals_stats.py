@@ -29,6 +29,8 @@ import math
 from bisect import bisect_right
 from typing import Any, Protocol
 
+import orjson
+
 from plugins.rtcstats.model import PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.internals_values import iso_to_ms
@@ -50,7 +52,7 @@ REMOTE_TYPES = frozenset(("remote-inbound-rtp", "remote-outbound-rtp"))
 _NOT_COLUMNS = frozenset(("timestamp", "type", "id"))
 _PRE_PROPS = frozenset(("type", "isRemote", "localId"))
 _SCALAR_TYPES = (int, float, str, bool)
-_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner, without json.loads' per-call overhead
+_NUMBER_TYPES = frozenset((int, float))  # exact classes: bool is no timestamp
 
 # Old standard-stats ids (dumps without statsType) and legacy goog ids -> type.
 _ID_PREFIX_TYPES = (
@@ -155,8 +157,10 @@ class _Context:
         "result",
         "strings",
         "times",
+        "ts_lists",
         "isos",
         "clusters",
+        "placed_ts",
         "overwritten",
         "dropped",
     )
@@ -167,8 +171,11 @@ class _Context:
         self.result = result
         self.strings = strings  # str -> shared str (the whole dump)
         self.times: dict[float, float] = {}  # timestamp -> shared float (this PC)
+        self.ts_lists: dict[tuple, list[float]] = {}  # -timestamp series values -> shared float list
         self.isos: dict[Any, float | None] = {}  # startTime/endTime text -> ms
         self.clusters: dict[tuple[float, float, int], list[int]] = {}  # interpolated span -> snapshots
+        # -timestamp series -> (snapshot of each point, snapshot -> point time, snapshots present)
+        self.placed_ts: dict[tuple[float, ...], tuple[list[int], dict[int, float], set[int]]] = {}
         self.overwritten = 0
         self.dropped = 0
 
@@ -185,12 +192,10 @@ class _Context:
         if not isinstance(values, str):
             raise DumpFormatError(f"series {key!r} has no 'values' string", key=self.where)
         try:
-            parsed, end = _SCAN_ONCE(values, 0)
-            if end != len(values):
-                raise StopIteration(end)
-        except (StopIteration, ValueError):
-            parsed = None  # json.loads below gives the error (or copes with surrounding whitespace)
-        if parsed.__class__ is list:
+            parsed = _constant_values(values) or orjson.loads(values)
+        except orjson.JSONDecodeError:
+            parsed = None  # json.loads below gives the error (or accepts NaN, Infinity, ...)
+        if isinstance(parsed, list):
             return parsed
         try:
             parsed = json.loads(values)
@@ -357,15 +362,52 @@ def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None
     if not values:
         stat.ts = None
         return
-    numeric = all(v.__class__ is float or v.__class__ is int for v in values)
+    numeric = set(map(type, values)) <= _NUMBER_TYPES
     if numeric and math.isfinite(sum(values)):
-        shared = ctx.times
-        stat.ts = [shared.setdefault(v, v) for v in map(float, values)]
+        # The stats of one getStats call have equal -timestamp series: one list of shared floats each.
+        points = tuple(values)
+        known = ctx.ts_lists.get(points)
+        if known is None:
+            shared = ctx.times
+            known = ctx.ts_lists[points] = [shared.setdefault(v, v) for v in map(float, values)]
+        stat.ts = known
     else:
         stat.ts = None
         ctx.result.warnings.append(
             f"{ctx.where}: series {key!r} does not hold numeric timestamps; times interpolated instead"
         )
+
+
+def _constant_values(text: str) -> list | None:
+    """`[v,v,...,v]` decoded as one shared v repeated, when the compact array text repeats one element;
+    else None. Most series are constant (ids, kinds, codec lines, certificates, idle counters), and
+    checking the text (C-speed string operations) is much cheaper than making an object per element."""
+    if len(text) < 5 or text[0] != "[" or text[-1] != "]":
+        return None
+    if text[1] == '"':
+        end = text.find('"', 2) + 1
+        if end <= 0 or text[end - 2] == "\\":  # an escaped quote: leave it to the JSON decoder
+            return None
+    elif text[1] in "[{":  # nested values may hold commas
+        return None
+    else:
+        end = text.find(",", 1)
+        if end < 0:
+            return None
+    element = text[1:end]
+    count, rest = divmod(len(text) - 1, len(element) + 1)
+    if rest or count < 2 or not text.endswith("," + element + "]"):  # cheap rejections first
+        return None
+    if not text.startswith(("," + element) * (count - 1), end):  # compared in place, without a slice
+        return None
+    return _Repeated([orjson.loads(element)] * count)
+
+
+class _Repeated(list):
+    """The list of _constant_values: known to repeat one object, so _compact need not check it. It never
+    reaches the model: _compact (or a slice) turns it into a plain list."""
+
+    __slots__ = ()
 
 
 def _last_scalar(values: list) -> Any:
@@ -440,11 +482,17 @@ def _fill_track(
         m = len(stat.ts)
         if stat.remote:
             cot = [anchor - (m - 1 - j) for j in range(m)]
+            report_time = dict(zip(cot, stat.ts, strict=True))
+            present = {c for c in cot if c >= 0}
         else:
-            cot = [_cluster_of(firsts, t) for t in stat.ts]
-        for cluster, time in zip(cot, stat.ts, strict=True):
-            report_time[cluster] = time
-        present = {c for c in cot if c >= 0}
+            # The stats of one getStats call share their -timestamp series: place each series once.
+            ts_key = tuple(stat.ts)
+            placed_ts = ctx.placed_ts.get(ts_key)
+            if placed_ts is None:
+                cot = [bisect_right(firsts, t) - 1 for t in stat.ts]  # _cluster_of, inlined
+                placed_ts = ctx.placed_ts[ts_key] = (cot, dict(zip(cot, stat.ts, strict=True)), set(cot))
+                placed_ts[2].discard(-1)
+            cot, report_time, present = placed_ts
     else:
         present = set()
         placed: dict[tuple[float, float, int], tuple[list[int], int | None]] = {}
@@ -489,7 +537,7 @@ def _fill_track(
     length = last - first + 1
     gaps = [i for i in range(length) if (first + i) not in present] if len(present) < length else []
     track.times = lasts[first : last + 1]
-    report_times: list[float | None] = [report_time.get(first + i) for i in range(length)]
+    report_times: list[float | None] = list(map(report_time.get, range(first, last + 1)))
     _carry_forward(report_times, gaps)
     track.report_times = report_times
 
@@ -563,10 +611,12 @@ def _compact(values: list, strings: dict[str, str]) -> list:
     if not values:
         return values
     first = values[0]
+    if values.__class__ is _Repeated:
+        return [strings.setdefault(first, first) if first.__class__ is str else first] * len(values)
     cls = first.__class__
-    if cls in (int, float, str, bool) and values.count(first) == len(values):
+    if cls in (int, float, str, bool) and values[-1] == first and values.count(first) == len(values):
         # 1 == 1.0 == True: keep the types exact (a str only ever equals a str)
-        if cls is str or len({v.__class__ for v in values}) == 1:
+        if cls is str or len(set(map(type, values))) == 1:
             if cls is str:
                 first = strings.setdefault(first, first)
             return [first] * len(values)

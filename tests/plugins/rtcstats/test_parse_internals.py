@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 from datetime import UTC, datetime
 
@@ -151,6 +152,7 @@ def test_tracks_are_consistent_columns(name):
             assert track.times == sorted(set(track.times))
             for column in track.props.values():
                 assert len(column) == len(track.times)
+                assert column.__class__ is list  # no helper type of the parser leaks into the model
             assert not {"timestamp", "type", "id"} & set(track.props)
 
 
@@ -174,17 +176,46 @@ def test_streaming_and_plain_decoding_give_the_same_dump(name):
             },
         )
 
-    assert shape(parse_internals(raw, stream=True)) == shape(parse_internals(raw, stream=False))
+    plain = shape(parse_internals(raw, stream=False))
+    assert shape(parse_internals(raw, stream=True)) == plain
+    assert shape(parse_internals(raw)) == plain  # orjson and the constant-series shortcut
 
 
-def test_big_dumps_are_streamed(monkeypatch):
-    raw = uncompressed(M149)
-    calls = []
+def _count_streaming(monkeypatch) -> list:
+    calls: list = []
     original = internals_module._open_streaming
     monkeypatch.setattr(internals_module, "_open_streaming", lambda b: calls.append(1) or original(b))
+    return calls
+
+
+def test_big_dumps_are_decoded_by_orjson(monkeypatch):
+    raw = uncompressed(M149)
+    calls = _count_streaming(monkeypatch)
     monkeypatch.setattr(internals_module, "STREAM_MIN_BYTES", len(raw))
     assert len(parse(raw).peer_connections["215-4"].snapshot_times) == 78
+    assert calls == []
+
+
+def test_big_dumps_that_orjson_refuses_are_streamed(monkeypatch):
+    raw = uncompressed(M149)
+    calls = _count_streaming(monkeypatch)
+    monkeypatch.setattr(internals_module, "STREAM_MIN_BYTES", len(raw))
+    monkeypatch.setattr(internals_module, "_load_fast", lambda b: None)
+    assert len(parse(raw).peer_connections["215-4"].snapshot_times) == 78
     assert calls == [1]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_what_only_json_accepts_parses_as_before(stream):
+    # orjson refuses NaN (JSON.stringify never writes it, json reads it) and a UTF-8 BOM: such dumps take
+    # the stdlib way
+    raw = _sub(uncompressed(M144), rb'("P-dataChannelsOpened": \{[^}]*"values": )"\[0,', rb'\1"[NaN,')
+    raw = b"\xef\xbb\xbf" + raw.replace(b'"getUserMedia"', b'"x": NaN, "getUserMedia"', 1)
+    default, other = parse_internals(raw), parse_internals(raw, stream=stream)
+    column = default.peer_connections["92-1"].stats["P"].props["dataChannelsOpened"]
+    assert math.isnan(column[0])
+    assert repr(column) == repr(other.peer_connections["92-1"].stats["P"].props["dataChannelsOpened"])
+    assert default.warnings == other.warnings
 
 
 # --- values read by hand from the raw files -------------------------------------------------------
@@ -428,7 +459,7 @@ def _json_error_line(raw: bytes) -> int:
     return info.value.lineno
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stream", [None, False, True])
 def test_truncated_file_names_the_json_line(stream):
     raw = uncompressed(M144)
     broken = raw[: len(raw) // 2]
@@ -438,7 +469,7 @@ def test_truncated_file_names_the_json_line(stream):
     assert f"(line {info.value.line})" in str(info.value)
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stream", [None, False, True])
 @pytest.mark.parametrize(
     "pattern, replacement",
     [
@@ -456,7 +487,7 @@ def test_syntax_errors_name_the_line(stream, pattern, replacement):
     assert info.value.line == _json_error_line(broken)
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stream", [None, False, True])
 @pytest.mark.parametrize("garbage", [rb"[0,1,zz", rb"{}", rb"", rb"[1,2"])
 def test_unparseable_values_name_the_stats_key(stream, garbage):
     broken = _sub(
@@ -474,7 +505,7 @@ def _mutated(name: str, mutate) -> bytes:
     return json.dumps(doc, indent=1).encode()
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stream", [None, False, True])
 @pytest.mark.parametrize(
     "name, mutate, key",
     [
@@ -521,7 +552,7 @@ def test_wrong_shapes_name_the_key(stream, name, mutate, key):
         uncompressed(M144)[:1000] + b"\xff\xfe" + uncompressed(M144)[1002:],
     ],
 )
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("stream", [None, False, True])
 def test_other_garbage_is_a_format_error(raw, stream):
     with pytest.raises(DumpFormatError):
         parse_internals(raw, stream=stream)

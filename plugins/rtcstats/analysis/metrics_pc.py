@@ -414,17 +414,23 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
             if truthy(value):
                 by_source[2].setdefault(t, []).append(track.id)
     selections = ("transport.selectedCandidatePairId", "candidate-pair.selected", "googActiveConnection")
-    times = sorted(set(by_source[0]) | set(by_source[1]) | set(by_source[2]))
+    # D6 precedence per snapshot: transports, else candidate-pair.selected, else googActiveConnection
+    # (the sources are written from the last to the first, so that the first one present wins)
+    chosen: dict[float, tuple[str, list[str]]] = {}
+    for source, name in reversed(list(zip(by_source, selections, strict=True))):
+        chosen.update((t, (name, ids)) for t, ids in source.items())
+    times = sorted(chosen)
 
     pairs: dict[str, SelectedPair] = {}
     rtt_values: list[float] = []
+    rtt_times: list[float] = []
+    available_times: list[float] = []
+    available: list[float | None] = []
+    goog_pair: dict[str, bool] = {}  # pair id -> its report is a legacy googCandidatePair
     previous: tuple = ()
     final: list[str] = []
     for t in times:
-        # D6 precedence per snapshot: transports, else candidate-pair.selected, else googActiveConnection
-        selection, ids = next(
-            (name, source[t]) for source, name in zip(by_source, selections, strict=True) if source.get(t)
-        )
+        selection, ids = chosen[t]
         # A selected id whose candidate-pair report is absent from this snapshot is stale: delta
         # compression cannot express a removed property, so a transport keeps naming a pair that was
         # removed (jitsi_legacy_undefined-ice-candidate, 3rd getstats line). Pairs never reported at
@@ -445,17 +451,24 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
             pair_track = ctx.pc.stats.get(pair_id)
             if pair_track is None:
                 continue
-            if stat_type(pair_track) == "googCandidatePair":
+            goog = goog_pair.get(pair_id)
+            if goog is None:
+                goog = goog_pair[pair_id] = stat_type(pair_track) == "googCandidatePair"
+            if goog:
                 rtt = num(ctx.value_at(pair_track, t, "googRtt"))
             else:
                 seconds = num(ctx.value_at(pair_track, t, "currentRoundTripTime"))
                 rtt = seconds * 1000.0 if seconds is not None else None
             if rtt is not None:
                 rtt_values.append(rtt)
-                pcm.rtt_ms.add(t, rtt)
-            available = num(ctx.value_at(pair_track, t, "availableOutgoingBitrate"))
-            if available is not None:
-                pcm.available_outgoing_kbps.add(t, available / 1000.0)
+                rtt_times.append(t)
+            bitrate = num(ctx.value_at(pair_track, t, "availableOutgoingBitrate"))
+            if bitrate is not None:
+                available_times.append(t)
+                available.append(bitrate / 1000.0)
+    # Series.add per point, in one go (a long call has thousands of snapshots)
+    pcm.rtt_ms.add_all(rtt_times, rtt_values)
+    pcm.available_outgoing_kbps.add_all(available_times, available)
     pcm.selected_pairs = sorted(pairs.values(), key=lambda p: (p.last_seen_ms, p.first_seen_ms))
     pcm.final_selected_pairs = [pairs[i] for i in final]
     if rtt_values:

@@ -24,6 +24,7 @@ unchanged - collapse to the last one):
 
 from __future__ import annotations
 
+import operator
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     distinct_samples,
     has,
     num,
+    nums,
     stat_type,
     text,
     truthy,
@@ -201,6 +203,15 @@ class _Intervals:
 
 def _counter_deltas(values: list[float | None]) -> tuple[list[float | None], int]:
     """Interval deltas of a cumulative counter (None where either end is missing) and the resets."""
+    steps = _steps(values)
+    if steps is not None:  # no gap (the usual case): only the resets need a look
+        resets = 0
+        if steps and min(steps) < 0:
+            for k, step in enumerate(steps):
+                if step < 0:
+                    steps[k] = values[k + 1]
+                    resets += 1
+        return [None, *steps], resets
     deltas: list[float | None] = [None]
     resets = 0
     for k in range(1, len(values)):
@@ -215,10 +226,25 @@ def _counter_deltas(values: list[float | None]) -> tuple[list[float | None], int
     return deltas, resets
 
 
+def _steps(values: list[float | None]) -> list[float] | None:
+    """values[k] - values[k - 1] for k >= 1 at C speed; None when a value is missing."""
+    if None in values:
+        return None
+    return list(map(operator.sub, values[1:], values[:-1]))
+
+
 def _deltas_following(values: list[float | None], base: list[float | None]) -> list[float | None]:
     """Interval deltas of `values` (packetsLost) whose resets are decided by `base` (packetsReceived or
     packetsSent): when `base` decreased the report was recreated and the new value is the delta; any
     other decrease is a genuine negative delta (late or duplicate packets) and is kept negative."""
+    steps = _steps(values)
+    base_steps = _steps(base)
+    if steps is not None and base_steps is not None and len(steps) == len(base_steps):  # no gap
+        if base_steps and min(base_steps) < 0:
+            for k, step in enumerate(base_steps):
+                if step < 0:
+                    steps[k] = values[k + 1]
+        return [None, *steps]
     deltas: list[float | None] = [None]
     for k in range(1, len(values)):
         a, b = values[k - 1], values[k]
@@ -239,6 +265,9 @@ def _active_span(deltas: list[float | None]) -> tuple[int, int] | None:
 
 def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int, float | None]:
     """(last value, resets, sum of the last value before every reset plus the final value)."""
+    steps = _steps(values)
+    if values and steps is not None and (not steps or min(steps) >= 0):  # no gap, no reset
+        return values[-1], 0, 0.0 + values[-1]
     resets = 0
     carried = 0.0
     previous: float | None = None
@@ -257,8 +286,7 @@ def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int
 def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
     counts: Counter = Counter()
     max_height = None
-    for w, h, ok in zip(widths, heights, keep, strict=False):
-        hw, hh = num(w), num(h)
+    for hw, hh, ok in zip(nums(widths), nums(heights), keep, strict=False):
         if not ok or hh is None or hh <= 0:
             continue
         counts[(int(hw) if hw is not None else None, int(hh))] += 1
@@ -293,14 +321,15 @@ class StreamPass:
         self.goog = stat_type(track) == "ssrc"
         self.sm = StreamMetrics(pc_id=ctx.pc.id, stat_id=track.id, kind=kind, direction=direction)
         self.idx, self.times = distinct_samples(track)
+        self.all_kept = len(self.idx) == len(track)
 
-    # columns restricted to the kept samples
+    # columns restricted to the kept samples (read-only: may be the track's own column)
     def kept(self, *props: str) -> list:
         col = column(self.track, *props)
-        return [col[i] for i in self.idx]
+        return col if self.all_kept and len(col) == len(self.idx) else [col[i] for i in self.idx]
 
     def kept_num(self, *props: str) -> list[float | None]:
-        return [num(v) for v in self.kept(*props)]
+        return nums(self.kept(*props))
 
     def run(self) -> StreamMetrics:
         sm, track = self.sm, self.track
@@ -348,7 +377,7 @@ class StreamPass:
         byte_values = self.kept_num(bytes_prop)
         d_packets, _ = _counter_deltas(packets)
         d_bytes, _ = _counter_deltas(byte_values)
-        dt = [0.0] + [times[k] - times[k - 1] for k in range(1, len(times))]
+        dt = [0.0, *map(operator.sub, times[1:], times[:-1])]
         # Payload bytes decide whether media flowed: padding-only probe streams (jitsi) count packets
         # but no bytes. Packets decide only when the report has no byte counter.
         has_bytes = any(b is not None for b in byte_values)
@@ -362,14 +391,20 @@ class StreamPass:
 
     def _bitrate(self, iv: _Intervals) -> None:
         sm = self.sm
-        for k in range(1, len(iv.times)):
-            if not iv.active[k] or iv.dt[k] <= 0:
+        times: list[float] = []
+        rates: list[float] = []
+        intervals = zip(iv.times, iv.dt, iv.active, iv.carried, iv.bytes, strict=True)
+        next(intervals, None)  # interval 0 has no start
+        for time, dt, active, carried, d_bytes in intervals:
+            if not active or dt <= 0:
                 continue
-            if not iv.carried[k]:
+            if not carried:
                 sm.idle_intervals += 1
-                sm.idle_ms += iv.dt[k]
-            elif iv.bytes[k] is not None:
-                sm.bitrate_kbps.add(iv.times[k], iv.bytes[k] * 8.0 / iv.dt[k])
+                sm.idle_ms += dt
+            elif d_bytes is not None:
+                times.append(time)
+                rates.append(d_bytes * 8.0 / dt)
+        sm.bitrate_kbps.add_all(times, rates)
 
     def _rate(self, iv: _Intervals, counter: list[float | None], scale: float = 1000.0) -> list[float | None]:
         """Per interval d(counter)/dt * scale (frames per second from a frame counter)."""
@@ -398,9 +433,7 @@ class StreamPass:
         if series is None:
             values = self.kept_num(*instant)
             series = values
-        for k in range(1, len(iv.times)):
-            if iv.carried[k] and series[k] is not None:
-                self.sm.fps.add(iv.times[k], series[k])
+        self.sm.fps.add_all(iv.times[1:], series[1:], iv.carried[1:])
 
     def _frames(self, iv: _Intervals, width_props: tuple[str, ...], height_props: tuple[str, ...]) -> None:
         sm = self.sm
@@ -440,8 +473,8 @@ class StreamPass:
 
     def _inbound(self) -> None:
         sm, track = self.sm, self.track
-        received_all = [num(v) for v in column(track, "packetsReceived")]
-        lost_all = [num(v) for v in column(track, "packetsLost")]
+        received_all = nums(column(track, "packetsReceived"))
+        lost_all = nums(column(track, "packetsLost"))
         last_received, resets, received_total = _totals_across_resets(received_all)
         last_lost = num(track.last("packetsLost"))
         sm.packets = int(last_received) if last_received is not None else None
@@ -451,9 +484,7 @@ class StreamPass:
         if last_lost is not None:
             sm.negative_packets_lost = last_lost < 0
             sm.packets_lost = int(max(last_lost, 0))
-        bytes_last, byte_resets, bytes_total = _totals_across_resets(
-            [num(v) for v in column(track, "bytesReceived")]
-        )
+        bytes_last, byte_resets, bytes_total = _totals_across_resets(nums(column(track, "bytesReceived")))
         sm.bytes = int(bytes_last) if bytes_last is not None else None
         if resets:
             sm.packets_across_resets = int(received_total) if received_total is not None else None
@@ -475,22 +506,20 @@ class StreamPass:
                 continue
             missing = max(missing, 0.0)
             if received + missing > 0:
-                value = min(max(missing / (received + missing) * 100.0, 0.0), 100.0)
-                sm.loss_pct_series.add(iv.times[k], value)
-                loss_by_k[k] = value
+                loss_by_k[k] = min(max(missing / (received + missing) * 100.0, 0.0), 100.0)
+        sm.loss_pct_series.add_all([iv.times[k] for k in loss_by_k], loss_by_k.values())
         jitter = (
             self.kept_num("googJitterReceived")
             if self.goog
             else [(v * 1000.0 if v is not None else None) for v in self.kept_num("jitter")]
         )
+        sm.jitter_ms.add_all(iv.times[1:], jitter[1:], iv.carried[1:])
         rtt = self.ctx.rtt
-        for k in range(1, len(iv.times)):
-            if not iv.carried[k]:
-                continue
-            if jitter[k] is not None:
-                sm.jitter_ms.add(iv.times[k], jitter[k])
-            if rtt:
-                sm.rtt_ms.add(iv.times[k], rtt.at(self._snapshot_time(k)))
+        if rtt:
+            carried = [k for k in range(1, len(iv.times)) if iv.carried[k]]
+            sm.rtt_ms.add_all(
+                [iv.times[k] for k in carried], rtt.at_all([self._snapshot_time(k) for k in carried])
+            )
         buffer = self._buffer_delay(iv)
         if sm.kind == "video":
             self._fps(
@@ -539,9 +568,7 @@ class StreamPass:
             values = self.kept_num("googJitterBufferMs")
         else:
             return [None] * len(iv.times)
-        for k in range(1, len(iv.times)):
-            if iv.carried[k] and values[k] is not None:
-                sm.jitter_buffer_delay_ms.add(iv.times[k], values[k])
+        sm.jitter_buffer_delay_ms.add_all(iv.times[1:], values[1:], iv.carried[1:])
         return values
 
     def _inbound_audio(self, iv: _Intervals, buffer: list[float | None], loss_by_k: dict[int, float]) -> None:
@@ -582,34 +609,45 @@ class StreamPass:
         rtt_series: TimeLookup | None,
     ) -> None:
         """Audio MOS of every interval that carried media (or lost all of it): mos.interval_mos."""
-        sm = self.sm
         rtt = rtt_series if rtt_series else self.ctx.rtt
+        ks = [
+            k
+            for k in range(1, len(iv.times))
+            if iv.carried[k] or ((loss := loss_by_k.get(k)) is not None and loss >= 100.0)
+        ]
+        if rtt:
+            at = [self._snapshot_time(k) for k in ks] if rtt is self.ctx.rtt else [iv.times[k] for k in ks]
+            rtts = rtt.at_all(at, 15000.0)
+        else:
+            rtts = [None] * len(ks)
         # The interval's jitter (inbound: own, outbound: the receiver reports') gives the buffer estimate
         # where no jitter-buffer delay was measured: the same inputs audioScore uses (mos.py).
-        jitter = TimeLookup(list(zip(sm.jitter_ms.times, sm.jitter_ms.values, strict=True)))
-        bpl = bpl_for(sm.codec, self.fec)
-        for k in range(1, len(iv.times)):
-            loss = loss_by_k.get(k)
-            if not (iv.carried[k] or (loss is not None and loss >= 100.0)):
-                continue
-            rtt_value = (
-                rtt.at(self._snapshot_time(k) if rtt is self.ctx.rtt else iv.times[k], 15000.0)
-                if rtt
-                else None
-            )
-            jitter_value = jitter.at(iv.times[k], 15000.0) if jitter else None
-            sm.mos.add(iv.times[k], interval_mos(loss, rtt_value, jitter_value, buffer[k], bpl))
+        jitter = TimeLookup(list(zip(self.sm.jitter_ms.times, self.sm.jitter_ms.values, strict=True)))
+        bpl = bpl_for(self.sm.codec, self.fec)
+        self.sm.mos.add_all(
+            [iv.times[k] for k in ks],
+            [
+                interval_mos(
+                    loss_by_k.get(k),
+                    rtt_value,
+                    jitter.at(iv.times[k], 15000.0) if jitter else None,
+                    buffer[k],
+                    bpl,
+                )
+                for k, rtt_value in zip(ks, rtts, strict=True)
+            ],
+        )
 
     # -- outbound ---------------------------------------------------------------------------------
 
     def _outbound(self) -> None:
         sm, track = self.sm, self.track
-        sent_last, _, sent_total = _totals_across_resets([num(v) for v in column(track, "packetsSent")])
+        sent_last, _, sent_total = _totals_across_resets(nums(column(track, "packetsSent")))
         sm.packets = int(sent_last) if sent_last is not None else None
 
         resets = self._active_average("bytesSent")
         sm.counter_resets = resets
-        bytes_last, _, bytes_total = _totals_across_resets([num(v) for v in column(track, "bytesSent")])
+        bytes_last, _, bytes_total = _totals_across_resets(nums(column(track, "bytesSent")))
         if bytes_last is not None:
             sm.bytes = int(bytes_last)
         if resets:
@@ -619,9 +657,7 @@ class StreamPass:
         iv = self._intervals("packetsSent", "bytesSent")
         self._bitrate(iv)
         delay = self._ratio(self.kept_num("totalPacketSendDelay"), self.kept_num("packetsSent"), 1000.0)
-        for k in range(1, len(iv.times)):
-            if iv.carried[k] and delay[k] is not None:
-                sm.packet_send_delay_ms.add(iv.times[k], delay[k])
+        sm.packet_send_delay_ms.add_all(iv.times[1:], delay[1:], iv.carried[1:])
 
         remote = self._remote_inbound()
         loss_by_time = self._remote_loss(iv, remote)
@@ -645,10 +681,10 @@ class StreamPass:
             sm.audio_level_flat = self._audio_level_flat(iv)
             loss_lookup = TimeLookup(loss_by_time)
             loss_by_k = {}
-            for k in range(1, len(iv.times)):
-                value = loss_lookup.at(iv.times[k], 15000.0) if loss_lookup else None
-                if value is not None:
-                    loss_by_k[k] = value
+            if loss_lookup:
+                for k, value in enumerate(loss_lookup.at_all(iv.times[1:], 15000.0), 1):
+                    if value is not None:
+                        loss_by_k[k] = value
             self._mos(iv, [None] * len(iv.times), loss_by_k, rtt_series=rtt_lookup)
 
     def _source_fps(self, iv: _Intervals) -> float | None:
@@ -677,12 +713,8 @@ class StreamPass:
         before the first positive increment to the sample of the last one; sets active_start_ms,
         active_end_ms and avg_bitrate_kbps = sum(increments in span) * 8 / span (ms). Returns the resets."""
         sm = self.sm
-        byte_col = column(self.track, bytes_prop)
-        samples: list[tuple[float, float]] = []
-        for i, t in zip(self.idx, self.times, strict=True):
-            value = num(byte_col[i])
-            if value is not None:
-                samples.append((t, value))
+        values = self.kept_num(bytes_prop)
+        samples = [(t, v) for t, v in zip(self.times, values, strict=True) if v is not None]
         increments, resets = _counter_deltas([b for _, b in samples])
         span = _active_span(increments)
         if span is not None:
@@ -725,9 +757,9 @@ class StreamPass:
         elif remote is not None:
             lost_value = num(remote.last("packetsLost"))
             ridx, rtimes = distinct_samples(remote)
-            lost = [num(column(remote, "packetsLost")[i]) for i in ridx]
+            lost = _kept_nums(remote, "packetsLost", ridx)
             if has(remote, "packetsReceived"):  # Firefox: the receiver's own counts
-                received = [num(column(remote, "packetsReceived")[i]) for i in ridx]
+                received = _kept_nums(remote, "packetsReceived", ridx)
                 d_lost = _deltas_following(lost, received)
                 d_recv, _ = _counter_deltas(received)
                 for k in range(1, len(rtimes)):
@@ -737,7 +769,7 @@ class StreamPass:
                     if missing + d_recv[k] > 0:
                         points.append((rtimes[k], min(missing / (missing + d_recv[k]) * 100.0, 100.0)))
             elif has(remote, "fractionLost"):
-                fraction = [num(column(remote, "fractionLost")[i]) for i in ridx]
+                fraction = _kept_nums(remote, "fractionLost", ridx)
                 points = [
                     (t, min(max(f * 100.0, 0.0), 100.0))
                     for t, f in zip(rtimes, fraction, strict=True)
@@ -758,8 +790,7 @@ class StreamPass:
         start, end = sm.active_start_ms, sm.active_end_ms
         # receiver reports only describe media while it was sent (5 s of slack for the last report)
         points = [(t, v) for t, v in points if start is not None and start <= t <= end + 5000.0]
-        for t, v in points:
-            sm.loss_pct_series.add(t, v)
+        sm.loss_pct_series.add_all([t for t, _ in points], [v for _, v in points])
         if lost_value is not None:
             sm.negative_packets_lost = lost_value < 0
             sm.min_packets_lost = (
@@ -791,33 +822,32 @@ class StreamPass:
         if self.goog:
             jitter = self.kept_num("googJitterReceived")
             rtt = self.kept_num("googRtt")
-            for k in range(1, len(iv.times)):
-                if not iv.carried[k]:
-                    continue
-                if jitter[k] is not None:
-                    sm.jitter_ms.add(iv.times[k], jitter[k])
-                if rtt[k] is not None:
-                    sm.rtt_ms.add(iv.times[k], rtt[k])
-                    rtt_points.append((iv.times[k], rtt[k]))
+            sm.jitter_ms.add_all(iv.times[1:], jitter[1:], iv.carried[1:])
+            rtt_points = [
+                (iv.times[k], rtt[k]) for k in range(1, len(iv.times)) if iv.carried[k] and rtt[k] is not None
+            ]
         elif remote is not None:
             ridx, rtimes = distinct_samples(remote)
-            jitter_col, rtt_col = column(remote, "jitter"), column(remote, "roundTripTime")
+            jitters = _kept_nums(remote, "jitter", ridx)
+            rtts = _kept_nums(remote, "roundTripTime", ridx)
             measured = column(remote, "roundTripTimeMeasurements")
-            for i, t in zip(ridx, rtimes, strict=True):
+            jitter_points: list[tuple[float, float]] = []
+            for i, t, j, r in zip(ridx, rtimes, jitters, rtts, strict=True):
                 if not (start <= t <= end + 5000.0):
                     continue
-                j, r = num(jitter_col[i]), num(rtt_col[i])
                 if r == 0 and not (num(measured[i]) or 0) > 0:
                     r = None  # Safari reports 0 before the first receiver report: no measurement yet
                 if j is not None:
-                    sm.jitter_ms.add(t, j * 1000.0)
+                    jitter_points.append((t, j * 1000.0))
                 if r is not None:
-                    sm.rtt_ms.add(t, r * 1000.0)
                     rtt_points.append((t, r * 1000.0))
+            sm.jitter_ms.add_all([t for t, _ in jitter_points], [v for _, v in jitter_points])
+        sm.rtt_ms.add_all([t for t, _ in rtt_points], [v for _, v in rtt_points])
         if not rtt_points and self.ctx.rtt:
-            for k in range(1, len(iv.times)):
-                if iv.carried[k]:
-                    sm.rtt_ms.add(iv.times[k], self.ctx.rtt.at(self._snapshot_time(k)))
+            carried = [k for k in range(1, len(iv.times)) if iv.carried[k]]
+            sm.rtt_ms.add_all(
+                [iv.times[k] for k in carried], self.ctx.rtt.at_all([self._snapshot_time(k) for k in carried])
+            )
             return None
         return TimeLookup(rtt_points) if rtt_points else None
 
@@ -871,6 +901,11 @@ class StreamPass:
         if len(values) < 5:
             return None
         return max(values) == min(values)
+
+
+def _kept_nums(track: StatTrack, prop: str, idx: list[int]) -> list[float | None]:
+    col = column(track, prop)
+    return nums([col[i] for i in idx])
 
 
 def _mean(values: list[float | None], keep: list[bool]) -> float | None:

@@ -92,6 +92,30 @@ def value_at(series: Series, time: float) -> float | None:
     return None
 
 
+def values_at(series: Series, times: list[float]) -> list[float | None]:
+    """value_at(series, t) for each t, in one loop (a long call has thousands of intervals)."""
+    if not series:
+        return [None] * len(times)
+    keys, values = series.times, series.values
+    out: list[float | None] = []
+    for time in times:
+        i = bisect.bisect_right(keys, time + 1e-6) - 1
+        out.append(values[i] if i >= 0 and time - keys[i] <= SAMPLE_TOLERANCE_MS else None)
+    return out
+
+
+def _rtts_for(stream: StreamMetrics, pc: PcMetrics | None, times: list[float]) -> list[float | None]:
+    """_rtt_for(stream, pc, t) for each t."""
+    rtts = values_at(stream.rtt_ms, times)
+    if pc is not None:
+        of_pc = values_at(pc.rtt_ms, times)
+        rtts = [own if own is not None else other for own, other in zip(rtts, of_pc, strict=True)]
+    if None in rtts:
+        fallback = _rtt_for(stream, pc, None)
+        rtts = [fallback if rtt is None else rtt for rtt in rtts]
+    return rtts
+
+
 def _rtt_for(stream: StreamMetrics, pc: PcMetrics | None, time: float | None) -> float | None:
     candidates = [stream.rtt_ms] + ([pc.rtt_ms] if pc else [])
     if time is not None:
@@ -126,15 +150,16 @@ def audio_stream_score(stream: StreamMetrics, pc: PcMetrics | None = None) -> tu
     bpl = _bpl(stream)
     buffer_series = stream.jitter_buffer_delay_ms if stream.direction == "inbound" else Series()
     if stream.loss_pct_series:
+        times = stream.loss_pct_series.times
         values = [
-            audio_mos(
-                loss,
-                _rtt_for(stream, pc, t),
-                value_at(stream.jitter_ms, t),
-                value_at(buffer_series, t),
-                bpl,
+            audio_mos(loss, rtt, jitter, buffer, bpl)
+            for loss, rtt, jitter, buffer in zip(
+                stream.loss_pct_series.values,
+                _rtts_for(stream, pc, times),
+                values_at(stream.jitter_ms, times),
+                values_at(buffer_series, times),
+                strict=True,
             )
-            for t, loss in zip(stream.loss_pct_series.times, stream.loss_pct_series.values, strict=False)
         ]
         return sum(values) / len(values), len(values)
     loss = stream_loss_pct(stream) or 0.0

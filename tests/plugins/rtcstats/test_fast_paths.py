@@ -1,0 +1,195 @@
+"""The speed shortcuts of the parser and the analyzer give exactly what the plain per-value loops give."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+
+import pytest
+
+from plugins.rtcstats.analysis import metrics_streams
+from plugins.rtcstats.analysis.metrics_model import Series, _pstdev
+from plugins.rtcstats.analysis.metrics_values import TimeLookup, distinct_samples, num, nums, sample_times
+from plugins.rtcstats.analysis.scores import value_at, values_at
+from plugins.rtcstats.model import StatTrack
+from plugins.rtcstats.parsing.internals_stats import _compact, _constant_values
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[0,0,0]",
+        "[1.5,1.5]",
+        "[true,true,true]",
+        "[null,null]",
+        '["a,b","a,b","a,b"]',  # commas inside the strings
+        '["","",""]',
+        '["\\u00e9x","\\u00e9x"]',
+        "[-0.0,-0.0]",
+    ],
+)
+def test_constant_series_are_one_shared_value(text):
+    values = _constant_values(text)
+    assert values == json.loads(text)
+    assert all(v is values[0] for v in values)
+    assert [type(v) for v in values] == [type(v) for v in json.loads(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[0,0,1]",
+        "[1,1.0]",  # equal numbers, but not the same JSON value
+        "[1,11]",
+        "[11,1]",
+        "[0]",  # one element: nothing to share
+        "[]",
+        "[0, 0, 0]",  # not compact
+        '["a\\"","a\\""]',  # escaped quote
+        '["a",1,"a"]',
+        "[[1],[1]]",
+        '[{"a":1},{"a":1}]',
+        "[0,0,0",
+        "[tru,tru]",  # invalid: raises in the caller's try, which then lets json report it
+    ],
+)
+def test_other_series_are_left_to_the_json_decoder(text):
+    try:
+        assert _constant_values(text) is None
+    except ValueError:
+        assert text == "[tru,tru]"
+
+
+def test_compact_returns_plain_lists():
+    strings: dict[str, str] = {}
+    shared = _compact(_constant_values('["ab","ab"]'), strings)
+    assert shared.__class__ is list and shared == ["ab", "ab"] and strings == {"ab": "ab"}
+    assert _compact([1, 1.0, True], strings) == [1, 1.0, True]  # equal values of three types stay apart
+
+
+_rng = random.Random(4)
+_SAMPLES = [
+    [],
+    [1],
+    [1, 2, 3.5],
+    [3, 2, 5, 1],  # resets
+    [None, 1, 2, None, 3],
+    [1, float("inf"), 2],
+    [1, float("nan")],
+    [True, 1, "7", " 8 ", "x", None, 10**400],
+    [1e308, 1e308],  # finite values whose sum is not
+    [_rng.choice([None, _rng.random() * 1e6, _rng.randrange(10**9)]) for _ in range(300)],
+    sorted(_rng.random() * 1e6 for _ in range(300)),
+    [v if i % 50 else 0.0 for i, v in enumerate(sorted(_rng.random() * 1e6 for _ in range(300)))],
+]
+
+
+@pytest.mark.parametrize("values", _SAMPLES)
+def test_nums_is_num_of_each_value(values):
+    expected = [num(v) for v in values]
+    assert repr(nums(values)) == repr(expected)
+
+
+def _counter_deltas_loop(values):
+    deltas, resets = [None], 0
+    for a, b in zip(values, values[1:], strict=False):
+        if a is None or b is None:
+            deltas.append(None)
+        elif b < a:
+            resets += 1
+            deltas.append(b)
+        else:
+            deltas.append(b - a)
+    return deltas, resets
+
+
+def _deltas_following_loop(values, base):
+    deltas = [None]
+    for k in range(1, len(values)):
+        a, b = values[k - 1], values[k]
+        if a is None or b is None:
+            deltas.append(None)
+        elif base[k] is not None and base[k - 1] is not None and base[k] < base[k - 1]:
+            deltas.append(b)
+        else:
+            deltas.append(b - a)
+    return deltas
+
+
+def _totals_loop(values):
+    resets, carried, previous = 0, 0.0, None
+    for value in values:
+        if value is None:
+            continue
+        if previous is not None and value < previous:
+            resets += 1
+            carried += previous
+        previous = value
+    return (None, 0, None) if previous is None else (previous, resets, carried + previous)
+
+
+@pytest.mark.parametrize("values", [nums(v) for v in _SAMPLES])
+def test_counter_shortcuts_match_the_loops(values):
+    assert metrics_streams._counter_deltas(values) == _counter_deltas_loop(values)
+    assert metrics_streams._totals_across_resets(values) == _totals_loop(values)
+    for base in (values, sorted(v for v in values if v is not None), list(reversed(values))):
+        if len(base) == len(values):
+            assert metrics_streams._deltas_following(values, base) == _deltas_following_loop(values, base)
+
+
+def _track(times, report_times):
+    track = StatTrack("t", "inbound-rtp")
+    track.times, track.report_times = times, report_times
+    return track
+
+
+@pytest.mark.parametrize(
+    "times, report_times",
+    [
+        ([1.0, 2.0, 3.0], [None, None, None]),
+        ([1.0, 2.0, 3.0], [2e12, 2e12, 2e12 + 5]),  # carried forward: equal times collapse
+        ([1.0, 2.0, 3.0, 4.0], [2e12 + 9, 2e12, 2e12 + 10, None]),  # back in time, then a snapshot time
+    ],
+)
+def test_distinct_samples_shortcut(times, report_times):
+    track = _track(times, report_times)
+    idx, kept = [], []
+    for i, t in enumerate(sample_times(track)):
+        if kept and t == kept[-1]:
+            idx[-1] = i
+        elif not kept or t > kept[-1]:
+            idx.append(i)
+            kept.append(t)
+    assert distinct_samples(track) == (idx, kept)
+
+
+def test_bulk_lookups_match_single_ones():
+    times = sorted(_rng.random() * 1e5 for _ in range(200))
+    values = [_rng.choice([1.0, 2.5, float("nan"), None, float("inf")]) for _ in times]
+    one, bulk = Series(), Series()
+    for t, v in zip(times, values, strict=True):
+        one.add(t, v)
+    bulk.add_all(times, values)
+    assert repr(one) == repr(bulk)
+    keep = [_rng.random() < 0.5 for _ in times]
+    picked = Series()
+    picked.add_all(times, values, keep)
+    expected = Series()
+    for t, v, k in zip(times, values, keep, strict=True):
+        if k:
+            expected.add(t, v)
+    assert repr(picked) == repr(expected)
+
+    queries = [_rng.random() * 1.2e5 - 1e4 for _ in range(300)]
+    lookup = TimeLookup([(t, i) for i, t in enumerate(times)])
+    assert lookup.at_all(queries, 700.0) == [lookup.at(q, 700.0) for q in queries]
+    assert values_at(one, queries) == [value_at(one, q) for q in queries]
+    assert values_at(Series(), queries) == [None] * len(queries)
+
+
+def test_pstdev_in_floats():
+    values = [_rng.random() * 100 for _ in range(500)]
+    assert math.isclose(_pstdev(values), statistics.pstdev(values), rel_tol=1e-12)
+    assert _pstdev([3.0]) == 0.0

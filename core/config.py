@@ -103,7 +103,7 @@ class CoreConfigSchema(SettingsSchema):
         metadata=describe("Empty: SQLite under data_dir. postgresql://user:pass@host/db in production."),
     )
     database_max_connections = int_setting(20, "Pooled PostgreSQL connections per process.", 1)
-    database_pool_timeout = int_setting(10, "Seconds to wait for a pooled connection.", 0)
+    database_pool_timeout = int_setting(10, "Seconds to wait for a pooled connection; 0: no limit.", 0)
     redis_url = fields.String(
         load_default="",
         metadata=describe("Empty: an embedded Redis under data_dir. redis://host:6379/0 in production."),

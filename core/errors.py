@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Response, g, request
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,17 @@ class ErrorRouter:
             from core.plugins import current_plugins
 
             problem = current_plugins().pm.hook.problem_from_exception(exception=error)
+            if problem is None and isinstance(error, MaxConnectionsExceeded):
+                # Overload, not a bug: every pooled connection of this process stayed busy for
+                # core.database_pool_timeout seconds. The client may retry; the operator may raise
+                # core.database_max_connections or add workers.
+                log.warning("database pool exhausted in %s %s", request.method, request.path)
+                problem = Problem(
+                    503,
+                    "Service unavailable",
+                    "the server is busy (no free database connection); retry shortly",
+                    headers={"Retry-After": "1"},
+                )
             if problem is None:
                 log.error("unhandled error in %s %s", request.method, request.path, exc_info=error)
                 problem = Problem(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -54,6 +55,9 @@ class LeasedLimiter:
         self.storage = storage
         self.lease_percent = lease_percent
         self.leases: dict[str, _Lease] = {}
+        # Guards the leases of gthread or threaded servers. Build the limiter in the serving
+        # process: under gevent, after the worker patched threading (it is then a cooperative lock).
+        self.lock = threading.Lock()
 
     def lease_size(self, item: RateLimitItem) -> int:
         return max(1, item.amount * self.lease_percent // 100)
@@ -62,25 +66,34 @@ class LeasedLimiter:
         """Admit one hit: None, or the seconds until the window that can admit it begins."""
         period = item.get_expiry()
         window = int(now // period)
-        lease = self.leases.get(key)
-        if lease is None or lease.window != window:
-            lease = self.leases[key] = _Lease(window, 0)
-            if len(self.leases) > MAX_TRACKED_KEYS:
-                self.leases = {key: lease}
-        if lease.left == 0:
-            size = self.lease_size(item)
-            counted = self.storage.incr(f"{key}/{window}", period + 1, amount=size)
-            # The counter already held counted - size hits; only what is left below the limit is ours.
-            granted = min(size, item.amount - (counted - size))
-            # Other greenlets of this process may have leased during the round trip: add up.
+        wait = (window + 1) * period - now
+        with self.lock:
+            lease = self.leases.get(key)
+            if lease is None or lease.window != window:
+                lease = self.leases[key] = _Lease(window, 0)
+                if len(self.leases) > MAX_TRACKED_KEYS:
+                    self.leases = {key: lease}
+            if lease.left != 0:
+                return self._take(lease, wait)
+        # The lease is used up: take a new one, outside the lock (a Redis round trip).
+        size = self.lease_size(item)
+        counted = self.storage.incr(f"{key}/{window}", period + 1, amount=size)
+        # The counter already held counted - size hits; only what is left below the limit is ours.
+        granted = min(size, item.amount - (counted - size))
+        with self.lock:
+            # Other callers of this process may have leased during the round trip: add up.
             if granted > 0:
                 lease.left = max(lease.left, 0) + granted
             elif lease.left == 0:
                 lease.left = -1
+            return self._take(lease, wait)
+
+    @staticmethod
+    def _take(lease: _Lease, wait: float) -> float | None:
         if lease.left > 0:
             lease.left -= 1
             return None
-        return (window + 1) * period - now
+        return wait
 
 
 def _limiter() -> LeasedLimiter:

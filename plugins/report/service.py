@@ -142,6 +142,10 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
         "body": json.dumps(report, separators=(",", ":")),
     }
     rows = _sample_rows(account_id, report, now)
+    # While this request waits for the grouped write, only the caller that writes needs a database
+    # connection: give ours back to the pool, or waiting requests would hold the pool empty.
+    if not db.is_closed() and not db.in_transaction():
+        db.close()
     _writer()((snapshot, rows))  # returns once the report is committed
     return {"room_started": started, "samples": len(rows), "received_at": now}
 
@@ -163,7 +167,8 @@ def _writer() -> GroupCall:
 def _store(reports: Sequence[tuple[dict, list[dict]]]) -> list[None]:
     """Store (snapshot, sample rows) pairs atomically, all or nothing."""
     if isinstance(db.obj, peewee.PostgresqlDatabase):
-        _insert_in_one_statement(reports)
+        for group in _within_parameter_limit(reports):
+            _insert_in_one_statement(group)
     else:
         with write_atomic():
             for snapshot, rows in reports:
@@ -171,6 +176,24 @@ def _store(reports: Sequence[tuple[dict, list[dict]]]) -> list[None]:
                 if rows:
                     Sample.insert_many([{**row, "snapshot": snapshot_id} for row in rows]).execute()
     return [None] * len(reports)
+
+
+PG_MAX_PARAMETERS = 65_535  # the wire protocol counts bind parameters in 16 bits
+
+
+def _within_parameter_limit(reports: Sequence[tuple[dict, list[dict]]]):
+    """Consecutive groups of reports whose statement stays within PostgreSQL's parameter limit
+    (a report may carry up to max_streams_per_report streams of ~20 values each)."""
+    group, used = [], 1
+    for snapshot, rows in reports:
+        needed = 1 + len(snapshot) + sum(1 + len(row) for row in rows)
+        if group and used + needed > PG_MAX_PARAMETERS:
+            yield group
+            group, used = [], 1
+        group.append((snapshot, rows))
+        used += needed
+    if group:
+        yield group
 
 
 # PostgreSQL types of the columns: VALUES rows need casts, or an all-NULL column is read as text.

@@ -58,7 +58,7 @@ STARTUP_SECONDS = 60
 STOP_SECONDS = 40  # above gunicorn's graceful_timeout (30 s)
 WARMUP_SECONDS = 60.0
 NOISY_OTHER_CPU = 10.0  # percent of the machine used by unrelated processes during a measured run
-EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Timeout)\b.*")  # last line of a traceback
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exceeded|Timeout)\b.*")  # last line of a traceback
 
 
 class BenchError(Exception):
@@ -409,14 +409,21 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     env = server_env(schema, work_dir / "data")
     key = prepare_mediaplane(env)
 
+    logs = {}  # the server logs of runs with failed requests, read before the temp dir goes
     with mediaplane_server(env, free_port(), args.workers, work_dir) as server:
         app = measure(server, key, args, None)
+        if failures(app)[0]:
+            logs[server.name] = server.log_tail()
     with bare_server(env, free_port(), args.workers, work_dir) as server:
         bare = measure(server, key, args, app["open"]["target_rate"])
+        if failures(bare)[0]:
+            logs[server.name] = server.log_tail()
     table, reasons = render(
         args, app, bare, count_rows(schema, "report_sample"), count_rows(schema, "report_snapshot")
     )
     print(table)
+    for name, log in logs.items():
+        print(f"\n{name} answered requests with errors; {log}")
     if args.json:
         args.json.write_text(json.dumps({"mediaplane": app, "bare": bare}, indent=2) + "\n")
     return 1 if reasons else 0

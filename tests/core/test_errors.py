@@ -148,3 +148,36 @@ def test_core_routes_speak_rfc9457(app):
     problem_shape(response.get_json(), 404)
     response = app.test_client().post("/healthz")
     assert response.status_code == 405 and response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite is not pooled
+def test_an_exhausted_database_pool_is_a_503_with_retry_after(make_app, new_key):
+    """Overload is not a bug: when every pooled PostgreSQL connection stays busy for
+    database_pool_timeout, the request gets 503 + Retry-After in its dialect, not a 500."""
+    import threading
+
+    from core.db import db
+
+    app = make_app({"core": {"database_max_connections": 1, "database_pool_timeout": 1}})
+    key = new_key("report:ingest", "report:read")
+    # Hold the only connection from another thread (peewee keeps connections per thread).
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with app.app_context():
+            db.connect(reuse_if_open=True)
+            held.set()
+            release.wait(10)
+            db.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        response = app.test_client().get("/report/rooms", headers={"X-API-Key": key})
+    finally:
+        release.set()
+        holder.join(10)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    report_shape(response.get_json(), 503)

@@ -151,3 +151,24 @@ def test_several_users_and_streams_in_one_report(app, client, headers):
     assert post(client, headers, body).status_code == 200
     assert count_rows(app, Sample) == 2
     assert count_rows(app, Sample, Sample.user_id == "u2", Sample.direction == "recv") == 1
+
+
+def test_a_group_of_reports_stored_together_may_exceed_the_statement_parameter_limit(app, monkeypatch):
+    """Reports in flight together are stored by one call of service._store: 20 reports of 200 streams
+    need ~90 000 bind parameters, more than one PostgreSQL statement may carry."""
+    queued = []
+    monkeypatch.setattr(service, "_writer", lambda: queued.append)
+    body = copy.deepcopy(EXAMPLE_REPORT)
+    stream = body["metrics"][0]["streams"][0]
+    body["metrics"][0]["streams"] = [{**stream, "stream_id": f"s{i}"} for i in range(200)]
+    with app.app_context():
+        account_id = 1
+        for n in range(20):
+            report = copy.deepcopy(body)
+            report["user_id"] = report["metrics"][0]["user_id"] = f"u{n}"
+            service.ingest(account_id, report, max_streams=200)
+        assert len(list(service._within_parameter_limit(queued))) > 1
+        service._store(queued)
+    assert count_rows(app, Snapshot) == 20
+    assert count_rows(app, Sample) == 20 * 200
+    assert count_rows(app, Sample, Sample.user_id == "u7", Sample.stream_id == "s199") == 1

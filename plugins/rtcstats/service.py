@@ -14,7 +14,6 @@ import logging
 import math
 import time
 import uuid
-import zlib
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
@@ -29,6 +28,7 @@ from plugins.rtcstats import credits, uploads
 from plugins.rtcstats.credits import InsufficientCredits
 from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge, Limits
+from plugins.rtcstats.parsing.gzip_stream import EMPTY_INSIDE, GZIP_MAGIC, check_gzip, gunzip_prefix
 from plugins.rtcstats.schemas import PagingSchema, SessionFiltersSchema
 
 __all__ = [
@@ -133,16 +133,34 @@ def _finite(value):
 def sniff(head: bytes) -> str:
     """The format of a dump from its first bytes (gunzipping a prefix if needed).
 
-    :raises DumpFormatError: empty, corrupt gzip, or not a dump format.
+    :raises DumpFormatError: empty, damaged gzip, or not a dump format.
     """
     from plugins.rtcstats.parsing import detect
 
-    if head[:2] == b"\x1f\x8b":
-        try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, SNIFF_BYTES)
-        except zlib.error as err:
-            raise DumpFormatError(f"corrupt gzip data: {err}") from None
+    if head[:2] == GZIP_MAGIC:
+        head = gunzip_prefix(head, SNIFF_BYTES)
+        if not head[:4096].strip():  # the rule of parsing.parse, so both name it the same way
+            raise DumpFormatError(EMPTY_INSIDE)
     return detect(head)
+
+
+def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = None) -> str:
+    """The format of a complete chunked upload, judged before it costs a credit or its chunks are used
+    up (so the client can still replace a bad chunk): from its first bytes, and a gzip upload decoded
+    whole, because a cut-off or damaged stream shows only at its end. The output is discarded; the
+    bomb limits bound the work.
+
+    :raises DumpFormatError: not a dump format, damaged or truncated gzip (415).
+    :raises DumpTooLarge: a gzip upload expands beyond the limits (413).
+    :raises uploads.MissingChunks: a chunk's object is gone.
+    """
+    cfg = cfg or settings()
+    store = object_storage()
+    head = store.get(uploads.chunk_key(account_id, file_id, rows[0].chunk_index))[:SNIFF_BYTES]
+    if head[:2] == GZIP_MAGIC:
+        blocks = uploads.read_blocks(store, account_id, file_id, rows)
+        check_gzip(blocks, sum(r.size for r in rows), limits(cfg))
+    return sniff(head)
 
 
 # -- wire helpers ---------------------------------------------------------------------------------
@@ -486,6 +504,15 @@ def parse_assemble(body) -> tuple[str, str | None]:
     return file_id, uploads.check_file_name(body.get("fileName"))
 
 
+def _check_chunks(account_id: int, file_id: str, cfg: dict) -> None:
+    """:raises: as uploads.check_complete and check_upload; uploads.UploadTooLarge over max_upload_bytes."""
+    rows = uploads.chunks_of(account_id, file_id)
+    uploads.check_complete(rows, file_id)
+    if sum(r.size for r in rows) > cfg["max_upload_bytes"]:
+        raise uploads.UploadTooLarge(f"the upload exceeds the limit of {cfg['max_upload_bytes']} bytes")
+    check_upload(account_id, file_id, rows, cfg)
+
+
 def _take_chunks(account_id: int, file_id: str) -> uploads.Assembled:
     """Assemble an upload and claim its chunks (so a concurrent assemble cannot use them again).
 
@@ -510,19 +537,16 @@ def assemble_upload(account_id: int, file_id: str, file_name: str | None) -> dic
     :raises InsufficientCredits: no credit left (before anything is done).
     :raises uploads.NoChunks, uploads.MissingChunks: nothing, or not everything, was uploaded.
     :raises uploads.UploadTooLarge: the chunks exceed max_upload_bytes.
-    :raises DumpFormatError: the file is not a dump format (checked on its first bytes).
+    :raises DumpFormatError: the file is not a dump format (checked on its first bytes), or its gzip
+        stream is damaged or cut off.
+    :raises DumpTooLarge: a gzip upload expands beyond the limits.
     """
     from core.queue import enqueue
 
     cfg = settings()
     store = object_storage()
     credits.ensure_available(account_id, cfg["monthly_credits"])
-    rows = uploads.chunks_of(account_id, file_id)
-    uploads.check_complete(rows, file_id)
-    if sum(r.size for r in rows) > cfg["max_upload_bytes"]:
-        raise uploads.UploadTooLarge(f"the upload exceeds the limit of {cfg['max_upload_bytes']} bytes")
-    head = store.get(uploads.chunk_key(account_id, file_id, 0))[:SNIFF_BYTES]
-    sniff(head)
+    _check_chunks(account_id, file_id, cfg)
     period = credits.consume(account_id, cfg["monthly_credits"])
     rtcstats_id = uuid.uuid4()
     key = dump_key(account_id, rtcstats_id)
@@ -623,7 +647,9 @@ def analyze_assembled(account_id: int, file_id: str, *, save: bool, file_name: s
 
     :raises: as assemble_upload and analyze_now.
     """
-    credits.ensure_available(account_id, settings()["monthly_credits"])
+    cfg = settings()
+    credits.ensure_available(account_id, cfg["monthly_credits"])
+    _check_chunks(account_id, file_id, cfg)
     assembled = _take_chunks(account_id, file_id)
     try:
         data = assembled.file.read()
@@ -698,7 +724,13 @@ def enrich(account_id: int, data: bytes) -> dict:
 
 
 def enrich_assembled(account_id: int, file_id: str) -> dict:
-    credits.ensure_available(account_id, settings()["monthly_credits"])
+    """POST /enrich with a JSON assemble request: join the chunks, then enrich.
+
+    :raises: as analyze_assembled.
+    """
+    cfg = settings()
+    credits.ensure_available(account_id, cfg["monthly_credits"])
+    _check_chunks(account_id, file_id, cfg)
     assembled = _take_chunks(account_id, file_id)
     try:
         data = assembled.file.read()

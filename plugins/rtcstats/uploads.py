@@ -189,6 +189,21 @@ def check_complete(rows: list[UploadChunk], file_id: str) -> None:
         raise MissingChunks(missing)
 
 
+def read_blocks(storage, account_id: int, file_id: str, rows: list[UploadChunk], block: int = 1024 * 1024):
+    """The bytes of the chunks `rows` in their order, as blocks of at most `block` bytes.
+
+    :raises MissingChunks: a chunk's object is gone.
+    """
+    for row in rows:
+        try:
+            with storage.open(chunk_key(account_id, file_id, row.chunk_index)) as part:
+                while data := part.read(block):
+                    yield data
+        except ObjectNotFound:
+            # The row outlived its object (a purge or another assemble ran meanwhile).
+            raise MissingChunks([row.chunk_index]) from None
+
+
 def assemble(storage, account_id: int, file_id: str, max_upload_bytes: int) -> Assembled:
     """Concatenate the chunks of an upload in index order (the chunks stay until discard()).
 
@@ -203,16 +218,13 @@ def assemble(storage, account_id: int, file_id: str, max_upload_bytes: int) -> A
         raise UploadTooLarge(f"the upload has {size} bytes; the limit is {max_upload_bytes}")
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     written = 0
-    for row in rows:
-        try:
-            with storage.open(chunk_key(account_id, file_id, row.chunk_index)) as part:
-                while block := part.read(1024 * 1024):
-                    out.write(block)
-                    written += len(block)
-        except ObjectNotFound:
-            out.close()
-            # The row outlived its object (a purge or another assemble ran meanwhile).
-            raise MissingChunks([row.chunk_index]) from None
+    try:
+        for block in read_blocks(storage, account_id, file_id, rows):
+            out.write(block)
+            written += len(block)
+    except MissingChunks:
+        out.close()
+        raise
     out.seek(0)
     names = [r.file_name for r in rows if r.file_name]
     return Assembled(out, written, names[0] if names else None, [r.chunk_index for r in rows])

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass
-
 from plugins.rtcstats.model import Dump
 from plugins.rtcstats.parsing.errors import DumpFormatError, DumpTooLarge
+from plugins.rtcstats.parsing.gzip_stream import EMPTY_INSIDE, GZIP_MAGIC, Limits, gunzip
 
-__all__ = ["DumpFormatError", "DumpTooLarge", "Limits", "detect", "parse", "gunzip"]
+__all__ = ["DumpFormatError", "DumpTooLarge", "GZIP_MAGIC", "Limits", "detect", "parse", "gunzip"]
 
-GZIP_MAGIC = b"\x1f\x8b"
 V3_HEADER = b"RTCStatsDump"
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_uncompressed_bytes: int = 512 * 1024 * 1024
-    max_ratio: int = 200  # uncompressed / compressed above this is treated as a decompression bomb
-
-
-def gunzip(data: bytes, limits: Limits) -> bytes:
-    """Decompress gzip incrementally, refusing to produce more than the limits allow."""
-    cap = min(limits.max_uncompressed_bytes, max(len(data) * limits.max_ratio, 1024 * 1024))
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = bytearray()
-    try:
-        view = memoryview(data)
-        for start in range(0, len(view), 1 << 20):
-            out += inflater.decompress(view[start : start + (1 << 20)], cap + 1 - len(out))
-            if len(out) > cap or inflater.unconsumed_tail:
-                raise DumpTooLarge(f"the gzip file expands beyond {cap} bytes")
-        out += inflater.flush()
-    except zlib.error as err:
-        raise DumpFormatError(f"corrupt gzip data: {err}") from None
-    if len(out) > cap:
-        raise DumpTooLarge(f"the gzip file expands beyond {cap} bytes")
-    return bytes(out)
 
 
 def detect(raw: bytes) -> str:
@@ -58,13 +30,16 @@ def detect(raw: bytes) -> str:
 def parse(data: bytes, limits: Limits = Limits()) -> Dump:
     """Parse any supported dump.
 
-    :raises DumpFormatError: unreadable or unsupported content (names the line or key).
+    :raises DumpFormatError: unreadable or unsupported content (names the line or key), damaged or
+        truncated gzip.
     :raises DumpTooLarge: over the limits (also for gzip bombs).
     """
     compressed = data[:2] == GZIP_MAGIC
     raw = gunzip(data, limits) if compressed else data
     if len(raw) > limits.max_uncompressed_bytes:
         raise DumpTooLarge(f"the dump has {len(raw)} bytes; the limit is {limits.max_uncompressed_bytes}")
+    if compressed and not raw[:4096].strip():
+        raise DumpFormatError(EMPTY_INSIDE)
     fmt = detect(raw)
     if fmt == "webrtc-internals":
         from plugins.rtcstats.parsing.internals import parse_internals as parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 
 import pytest
 
@@ -23,6 +24,12 @@ from tests.plugins.rtcstats.test_api_common import (
 
 # The shared fixtures (auth, fake_analyzer) live beside the helpers.
 pytest_plugins = ("tests.plugins.rtcstats.test_api_common",)
+
+
+# A small webrtc-internals body whose gzip is a few KB (random hex compresses poorly).
+GZ_DUMP = gzip.compress(
+    b'{"PeerConnections": {}, "UserAgent": "' + random.Random(3).randbytes(3000).hex().encode() + b'"}'
+)
 
 
 def remaining(client, headers) -> int:
@@ -109,16 +116,53 @@ def test_empty_body_is_400_and_costs_nothing(client, auth, fake_analyzer):
         (b"hello world", "not a webrtc-internals dump"),
         (b'{"PeerConnections": ', "line"),
         (b"RTCStatsDump\nnot json\n", "metadata"),
-        (gzip.compress(b"x")[:10] + b"\xff\xff\xff\xff", "gzip"),
-        (b"   \n\t ", "empty"),
+        (gzip.compress(b"x")[:10] + b"\xff\xff\xff\xff", "damaged gzip stream: invalid block type"),
+        (b"   \n\t ", "the file is empty"),
+        # Damaged gzip used to be reported as "the file is empty" (zlib takes a cut-off stream for a
+        # short one): the message names the real problem.
+        (GZ_DUMP[:10], "truncated gzip"),
+        (GZ_DUMP[: len(GZ_DUMP) // 2], "truncated gzip"),
+        (GZ_DUMP[:-8], "truncated gzip"),
+        (GZ_DUMP[:10] + bytes([GZ_DUMP[10] ^ 0xFF]) + GZ_DUMP[11:], "damaged gzip stream"),
+        (GZ_DUMP[:-8] + b"\0\0\0\0" + GZ_DUMP[-4:], "damaged gzip stream: CRC-32 mismatch"),
+        (gzip.compress(b""), "the gzip stream is intact but the file inside it is empty"),
     ],
 )
 def test_unreadable_dumps_are_415_naming_the_problem_and_cost_nothing(
     client, auth, fake_analyzer, body, words
 ):
-    message = error_of(client.post(f"{API}/analyze?save=true", data=body, headers=auth), 415, "parsing_issue")
-    assert words in message
+    for url in (f"{API}/analyze?save=true", f"{API}/analyze", f"{ALIAS}/enrich"):
+        message = error_of(client.post(url, data=body, headers=auth), 415, "parsing_issue")
+        assert words in message
     assert remaining(client, auth) == 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (GZ_DUMP[:-100], "truncated gzip"),
+        (GZ_DUMP[:10] + b"\xff" * 20, "damaged gzip stream"),
+        (gzip.compress(b""), "inside it is empty"),
+    ],
+    ids=["truncated", "corrupt", "empty-inside"],
+)
+def test_damaged_gzip_in_chunks_is_415_at_assemble_and_the_chunks_stay(
+    app, client, auth, fake_analyzer, body, words
+):
+    """Chunks then an assemble request to /analyze and /enrich: refused before the chunks are used up,
+    so the client can replace the bad chunk and assemble again."""
+    for base, route in ((API, "analyze"), (ALIAS, "enrich")):
+        file_id = f"gz-{route}"
+        send_chunks(client, auth, body, file_id, chunk_size=-(-len(body) // 3))
+        response = client.post(f"{base}/{route}", json={"fileId": file_id, "assemble": True}, headers=auth)
+        assert words in error_of(response, 415, "parsing_issue")
+    assert count_rows(app, UploadChunk) == 6 and fake_analyzer.calls == 0
+    assert remaining(client, auth) == 1000
+    # The chunks replaced by good ones, the same fileId is analysed.
+    send_chunks(client, auth, GZ_DUMP, "gz-analyze", chunk_size=-(-len(GZ_DUMP) // 3))
+    response = client.post(f"{API}/analyze", json={"fileId": "gz-analyze", "assemble": True}, headers=auth)
+    assert response.status_code == 200, response.get_json()
+    assert remaining(client, auth) == 999
 
 
 def test_body_size_limit_is_a_setting(make_app, new_key, fake_analyzer):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import random
 
 import pytest
 
 from core.db import db
+from plugins.rtcstats import service
 from plugins.rtcstats.models import PENDING, Session, UploadChunk
 from tests.conftest import count_rows
 from tests.plugins.rtcstats.test_api_common import (
@@ -286,12 +289,56 @@ def test_not_a_dump_is_415_at_assemble_without_a_credit(app, client, auth):
 def test_gzip_uploads_are_sniffed_through_the_compression(app, client, auth):
     data = open_fixture("internals_chrome142_getusermedia_only.gz")
     assert upload(client, auth, data, name="gum.gz")["success"] is True
-    import gzip
-
     send_chunks(client, auth, gzip.compress(b"hello, not a dump"), "gz-bad", chunk_size=10)
     error_of(assemble(client, auth, "gz-bad"), 415, "parsing_issue")
     send_chunks(client, auth, b"\x1f\x8b\x08garbage", "gz-corrupt")
     assert "gzip" in error_of(assemble(client, auth, "gz-corrupt"), 415, "parsing_issue")
+
+
+def noisy_gzip(size: int) -> bytes:
+    """The gzip of a webrtc-internals-shaped body of about `size` bytes that compresses poorly, so the
+    compressed file is larger than the first bytes assemble sniffs."""
+    text = random.Random(11).randbytes(size // 2).hex().encode()
+    return gzip.compress(b'{"PeerConnections": {}, "UserAgent": "' + text + b'"}')
+
+
+def test_a_cut_off_gzip_upload_is_415_at_assemble_and_can_be_completed(app, client, auth):
+    """The cut is in the last chunk, far past the first bytes: only decoding the whole stream sees it.
+    Nothing is charged or stored, and the chunks stay for the client to send the missing part."""
+    whole = noisy_gzip(400_000)
+    assert len(whole) > service.SNIFF_BYTES * 2
+    size = 64 * 1024
+    count = send_chunks(client, auth, whole[:-500], "cut", chunk_size=size, name="call.gz")
+    message = error_of(assemble(client, auth, "cut", "call.gz"), 415, "parsing_issue")
+    assert message.startswith("truncated gzip:") and "empty" not in message
+    assert count_rows(app, Session) == 0 and count_rows(app, UploadChunk) == count
+    assert quota(client, auth)["remainingCredits"] == 1000
+    response = post_chunk(client, auth, whole[(count - 1) * size :], "cut", count - 1)
+    assert response.status_code == 200
+    assert assemble(client, auth, "cut", "call.gz").status_code == 200
+    assert quota(client, auth)["remainingCredits"] == 999
+
+
+def test_a_damaged_gzip_chunk_is_415_at_assemble(app, client, auth):
+    whole = bytearray(noisy_gzip(400_000))
+    whole[len(whole) // 2 : len(whole) // 2 + 64] = b"\xff" * 64  # one chunk in the middle is garbage
+    send_chunks(client, auth, bytes(whole), "garbled", chunk_size=64 * 1024)
+    message = error_of(assemble(client, auth, "garbled"), 415, "parsing_issue")
+    assert message.startswith("damaged gzip stream:")
+    send_chunks(client, auth, gzip.compress(b""), "empty-inside")
+    message = error_of(assemble(client, auth, "empty-inside"), 415, "parsing_issue")
+    assert message == "the gzip stream is intact but the file inside it is empty"
+    assert count_rows(app, Session) == 0 and quota(client, auth)["remainingCredits"] == 1000
+
+
+def test_a_gzip_bomb_upload_is_413_at_assemble(make_app, new_key):
+    app = make_app({"plugins": {"rtcstats": {"max_compression_ratio": 10}}})
+    client = app.test_client()
+    headers = {"X-API-Key": new_key("rtcstats:write", "rtcstats:read")}
+    bomb = gzip.compress(b"[" + b" " * (8 * MiB) + b"]")
+    send_chunks(client, headers, bomb, "bomb", chunk_size=1024)
+    assert "expands beyond" in error_of(assemble(client, headers, "bomb"), 413, "file_too_large")
+    assert count_rows(app, Session) == 0 and quota(client, headers)["remainingCredits"] == 1000
 
 
 def test_upload_through_the_alias(app, client, auth):

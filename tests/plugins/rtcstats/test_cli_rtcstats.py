@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -59,6 +60,20 @@ def test_analyze_names_the_problem_of_a_bad_file(tmp_path):
     assert "notes.txt: not a webrtc-internals dump" in result.output
     missing = CliRunner().invoke(rtcstats, ["analyze", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 2
+
+
+def test_analyze_names_damaged_gzip_not_an_empty_file(tmp_path):
+    data = dump_path("internals_chrome142_getusermedia_only.gz").read_bytes()
+    cases = {
+        "cut.gz": (data[: len(data) // 2], "truncated gzip"),
+        "garbled.gz": (data[:10] + b"\xff" * 32 + data[42:], "damaged gzip stream"),
+        "nothing.gz": (gzip.compress(b""), "the gzip stream is intact but the file inside it is empty"),
+    }
+    for name, (content, words) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        result = CliRunner().invoke(rtcstats, ["analyze", str(tmp_path / name)])
+        assert result.exit_code == 1, result.output
+        assert f"{name}: {words}" in result.output
 
 
 @pytest.fixture

@@ -311,9 +311,12 @@ def without_aliases(item: dict) -> dict:
 
 
 def _with_session_fields(data: dict, row: Session | None) -> dict:
-    """The stored-session fields of AnalyzeResponseData (null when nothing is stored)."""
+    """The stored-session fields of AnalyzeResponseData (null when nothing is stored, except `id`)."""
     out = dict(data)
-    out["id"] = str(row.rtcstats_id) if row else None
+    # The contract documents `id` as a uuid, not nullable, and names only created_at, uploaded_by and
+    # uploaded_by_email as null without ?save; the vendor's uploader reads data.id. Unsaved, it is a
+    # fresh uuid that names nothing: it is not stored, so GET /sessions/{id} answers 404 for it.
+    out["id"] = str(row.rtcstats_id) if row else str(uuid.uuid4())
     out["created_at"] = iso(row.created_at) if row else None
     out["uploaded_by"] = uploader_uuid(row.account_id) if row else None
     out["uploaded_by_email"] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import uuid
 
 import pytest
 
@@ -46,6 +47,12 @@ class Listener:
 
 
 def test_analyze_without_save_answers_the_analysis_only(app, client, auth, fake_analyzer):
+    """Without ?save nothing is stored. data.id is still a fresh uuid, not null: rtcstats-api.md
+    (AnalyzeResponseData) documents `id` as "string (uuid)" with no "nullable" and no "null without
+    ?save" remark, while it says exactly that of created_at, uploaded_by and uploaded_by_email (null
+    here); the vendor's OpenAPI types it `format: uuid` and its uploader reads data.id. The uuid names
+    nothing: GET /sessions/{id} answers 404 for it, and rtcstatsId stays absent (the vendor: "when
+    save was used; otherwise absent")."""
     response = client.post(
         f"{API}/analyze", data=open_fixture(FIREFOX), headers=auth, content_type="application/octet-stream"
     )
@@ -56,10 +63,14 @@ def test_analyze_without_save_answers_the_analysis_only(app, client, auth, fake_
     data = body["data"]
     assert data["experienceScore"] == 72.5 and data["pConnectionsNumber"] == 1
     assert data["fileSize"] == len(open_fixture(FIREFOX))
-    assert (data["id"], data["created_at"], data["uploaded_by"], data["uploaded_by_email"]) == (None,) * 4
+    assert (data["created_at"], data["uploaded_by"], data["uploaded_by_email"]) == (None,) * 3
+    assert str(uuid.UUID(data["id"])) == data["id"]
     assert data["tags"] == [] and data["public_link"] is None and data["description"] is None
     assert count_rows(app, Session) == 0
     assert remaining(client, auth) == 999
+    error_of(client.get(f"{API}/sessions/{data['id']}", headers=auth), 404, "not_found")
+    again = client.post(f"{API}/analyze", data=open_fixture(FIREFOX), headers=auth).get_json()
+    assert again["data"]["id"] != data["id"]  # a fresh one each time: two analyses are not one session
 
 
 @pytest.mark.parametrize("save", ["true", "1", "True"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Optional
 
@@ -70,6 +71,13 @@ def _string(field: fields.String) -> tuple[Any, Normalise | None]:
                 meta["max_length"] = validator.max
         elif isinstance(validator, validate.OneOf) and all(isinstance(c, str) for c in validator.choices):
             annotation = Literal[tuple(validator.choices)]
+        elif (
+            isinstance(validator, validate.Regexp)
+            and "pattern" not in meta
+            and validator.regex.pattern.startswith("^")  # re.match == re.search (msgspec's)
+            and validator.regex.flags == re.UNICODE
+        ):
+            meta["pattern"] = validator.regex.pattern
         else:
             raise NotCompilable(f"validator {type(validator).__name__} on a String")
     return (Annotated[annotation, msgspec.Meta(**meta)] if meta else annotation), None

@@ -63,8 +63,14 @@ def integer(description: str, low: int = 0, high: int | None = None) -> fields.I
     return _measure(fields.Integer, description, low, high, strict=False)
 
 
+# PostgreSQL text cannot hold NUL: refuse it in the values stored in their own columns.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+
+
 def identifier(description: str) -> fields.String:
-    return fields.String(required=True, validate=validate.Length(1, MAX_ID), metadata=describe(description))
+    return fields.String(
+        required=True, validate=[validate.Length(1, MAX_ID), NO_NUL], metadata=describe(description)
+    )
 
 
 class OpenSchema(ma.Schema):
@@ -118,7 +124,7 @@ class MetricsReportSchema(OpenSchema, FastLoadSchema):
     user_id = identifier("Reporting user id.")
     room_id = identifier("Room id.")
     sdk_version = fields.String(
-        required=True, validate=validate.Length(1, 64), metadata=describe("SDK version.")
+        required=True, validate=[validate.Length(1, 64), NO_NUL], metadata=describe("SDK version.")
     )
     report_time = EpochSeconds(required=True, metadata=describe("Unix seconds (milliseconds accepted)."))
     metrics = fields.List(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -167,8 +168,7 @@ def _writer() -> GroupCall:
 def _store(reports: Sequence[tuple[dict, list[dict]]]) -> list[None]:
     """Store (snapshot, sample rows) pairs atomically, all or nothing."""
     if isinstance(db.obj, peewee.PostgresqlDatabase):
-        for group in _within_parameter_limit(reports):
-            _insert_in_one_statement(group)
+        _insert_in_one_statement(reports)
     else:
         with write_atomic():
             for snapshot, rows in reports:
@@ -178,82 +178,58 @@ def _store(reports: Sequence[tuple[dict, list[dict]]]) -> list[None]:
     return [None] * len(reports)
 
 
-PG_MAX_PARAMETERS = 65_535  # the wire protocol counts bind parameters in 16 bits
-
-
-def _within_parameter_limit(reports: Sequence[tuple[dict, list[dict]]]):
-    """Consecutive groups of reports whose statement stays within PostgreSQL's parameter limit
-    (a report may carry up to max_streams_per_report streams of ~20 values each)."""
-    group, used = [], 1
-    for snapshot, rows in reports:
-        needed = 1 + len(snapshot) + sum(1 + len(row) for row in rows)
-        if group and used + needed > PG_MAX_PARAMETERS:
-            yield group
-            group, used = [], 1
-        group.append((snapshot, rows))
-        used += needed
-    if group:
-        yield group
-
-
-# PostgreSQL types of the columns: VALUES rows need casts, or an all-NULL column is read as text.
-_CASTS = {
-    "n": "integer",
-    "account_id": "integer",
-    "report_time": "bigint",
-    "received_at": "double precision",
-    "video_timestamp": "bigint",
-    "audio_timestamp": "bigint",
-    "width": "integer",
-    "height": "integer",
-    "sample_rate": "integer",
-    "channels": "integer",
-    **dict.fromkeys(
-        ("frame_rate", "video_bitrate", "audio_bitrate", "rtt", "packet_loss", "jitter"), "double precision"
-    ),
+# PostgreSQL types of the peewee field types used by Snapshot and Sample.
+_PG_TYPES = {
+    "INT": "integer",
+    "BIGINT": "bigint",
+    "DOUBLE": "double precision",
+    "VARCHAR": "text",
+    "TEXT": "text",
 }
 
 
-def _values(columns: list[str], count: int) -> str:
-    row = "(" + ", ".join(f"%s::{_CASTS.get(c, 'text')}" for c in columns) + ")"
-    return ", ".join([row] * count)
+def _record_type(model: type[peewee.Model], columns: Sequence[str]) -> str:
+    fields = model._meta.fields
+    return ", ".join(["n integer", *(f"{c} {_PG_TYPES[fields[c].field_type]}" for c in columns)])
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(snapshot_columns: tuple[str, ...], sample_columns: tuple[str, ...]) -> str:
+    """The grouped insert: reports and samples arrive as two JSON arrays of records, numbered by `n`.
+
+    Two parameters instead of one per value: psycopg2 adapts every bind parameter in Python, which
+    cost more than the rest of the statement. Snapshot ids are drawn from the table's sequence first
+    (`ids`), so that each sample finds its snapshot's id by the report number `n`.
+    """
+    snapshots, samples = Snapshot._meta.table_name, Sample._meta.table_name
+    snap_cols, sample_cols = ", ".join(snapshot_columns), ", ".join(sample_columns)
+    snapshot_record = _record_type(Snapshot, snapshot_columns)
+    sql = (
+        f"WITH r AS (SELECT * FROM json_to_recordset(%s::json) AS r({snapshot_record})), "
+        f"ids AS MATERIALIZED (SELECT n, nextval(pg_get_serial_sequence('{snapshots}', 'id')) AS id FROM r), "
+        f"s AS (INSERT INTO {snapshots} (id, {snap_cols}) "
+        f"SELECT ids.id, {', '.join('r.' + c for c in snapshot_columns)} FROM r JOIN ids USING (n)) "
+    )
+    if not sample_columns:
+        return sql + "SELECT count(*) FROM ids"
+    return sql + (
+        f"INSERT INTO {samples} (snapshot_id, {sample_cols}) "
+        f"SELECT ids.id, {', '.join('v.' + c for c in sample_columns)} "
+        f"FROM json_to_recordset(%s::json) AS v({_record_type(Sample, sample_columns)}) JOIN ids USING (n)"
+    )
 
 
 def _insert_in_one_statement(reports: Sequence[tuple[dict, list[dict]]]) -> None:
     """Snapshots and samples of many reports in one statement: one round trip and one commit for
-    all of them (a single statement is atomic), which is most of the ingest cost.
-
-    Snapshot ids are drawn from the table's sequence first (`ids`), numbered 1..N in report order,
-    so that each sample row finds its snapshot by that number (`n`).
-    """
-    snapshot_columns = list(reports[0][0])
-    sample_columns = next((list(rows[0]) for _, rows in reports if rows), [])
-    snapshots, samples = Snapshot._meta.table_name, Sample._meta.table_name
-    sql = (
-        f"WITH ids AS MATERIALIZED (SELECT n, nextval(pg_get_serial_sequence('{snapshots}', 'id')) AS id "
-        "FROM generate_series(1, %s) AS n), "
-        f"s AS (INSERT INTO {snapshots} (id, {', '.join(snapshot_columns)}) "
-        f"SELECT ids.id, {', '.join('v.' + c for c in snapshot_columns)} "
-        f"FROM (VALUES {_values(['n', *snapshot_columns], len(reports))}) "
-        f"AS v(n, {', '.join(snapshot_columns)}) JOIN ids USING (n)) "
-    )
-    params: list = [len(reports)]
-    for n, (snapshot, _) in enumerate(reports, 1):
-        params += [n, *(snapshot[c] for c in snapshot_columns)]
-    sample_count = sum(len(rows) for _, rows in reports)
-    if sample_count:
-        sql += (
-            f"INSERT INTO {samples} (snapshot_id, {', '.join(sample_columns)}) "
-            f"SELECT ids.id, {', '.join('v.' + c for c in sample_columns)} "
-            f"FROM (VALUES {_values(['n', *sample_columns], sample_count)}) "
-            f"AS v(n, {', '.join(sample_columns)}) JOIN ids USING (n)"
-        )
-        for n, (_, rows) in enumerate(reports, 1):
-            for row in rows:
-                params += [n, *(row[c] for c in sample_columns)]
-    else:
-        sql += "SELECT count(*) FROM ids"
-    db.execute_sql(sql, params)
+    all of them (a single statement is atomic), which is most of the ingest cost."""
+    snapshot_columns = tuple(reports[0][0])
+    sample_columns = next((tuple(rows[0]) for _, rows in reports if rows), ())
+    snapshots = [{"n": n, **snapshot} for n, (snapshot, _) in enumerate(reports, 1)]
+    params = [json.dumps(snapshots, separators=(",", ":"))]
+    if sample_columns:
+        samples = [{"n": n, **row} for n, (_, rows) in enumerate(reports, 1) for row in rows]
+        params.append(json.dumps(samples, separators=(",", ":")))
+    db.execute_sql(_insert_sql(snapshot_columns, sample_columns), params)
 
 
 def list_rooms(

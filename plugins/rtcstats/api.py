@@ -131,6 +131,8 @@ def _json_body() -> object:
         return json.loads(data)
     except ValueError:
         raise service.InvalidRequest("body: not valid JSON") from None
+    except RecursionError:  # "[[[[..." within the size limit: json gives up, the client gets a 400
+        raise service.InvalidRequest("body: JSON nested too deeply") from None
 
 
 def _assemble_request(data: bytes) -> tuple[str, str | None] | None:
@@ -139,7 +141,7 @@ def _assemble_request(data: bytes) -> tuple[str, str | None] | None:
         return None
     try:
         body = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(body, dict) or "fileId" not in body or "assemble" not in body:
         return None

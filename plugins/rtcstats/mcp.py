@@ -387,6 +387,8 @@ def _body() -> object:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise transport_error(400, PARSE_ERROR, "Parse error: Invalid JSON", data=str(err)[:200]) from None
+    except RecursionError:  # "[[[[..." within the size limit: json gives up; a parse error, not a 500
+        raise transport_error(400, PARSE_ERROR, "Parse error: JSON nested too deeply") from None
 
 
 def _wants_sse() -> bool:

@@ -17,7 +17,8 @@ from tests.conftest import EXAMPLE_REPORT
 
 ODD_VALUES = [
     None, -1, 0, 1, 7, 1.5, -0.5, 100.0, 100.5, 1e300, -1e300, math.nan, math.inf, -math.inf,
-    "12", "", "x" * 300, "recv", "send", "other", True, False, [], {}, [1], {"a": 1},
+    "12", "", "x" * 300, "a\x00b", "\x00", "line\n", "recv", "send", "other",
+    True, False, [], {}, [1], {"a": 1},
     2**70, 10**12 + 5, 1_700_000_000_000, 1_700_000_000, 4_102_444_801, 4_102_444_800_999, 12.0,
 ]  # fmt: skip
 

@@ -36,6 +36,9 @@ STREAM = "metrics.0.streams.0"
         ("user_id", DELETE, "user_id"),
         ("room_id", "", "room_id"),
         ("room_id", "x" * 256, "room_id"),
+        ("room_id", "a\x00b", "room_id"),  # PostgreSQL text cannot hold NUL
+        ("sdk_version", "1.0\x00", "sdk_version"),
+        ("metrics.0.user_id", "\x00", "metrics[0].user_id"),
         ("sdk_version", DELETE, "sdk_version"),
         ("report_time", "yesterday", "report_time"),
         ("report_time", -5, "report_time"),

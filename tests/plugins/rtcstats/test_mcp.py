@@ -221,7 +221,8 @@ def test_unknown_method_is_32601_and_ping_is_empty(client):
 
 
 def test_malformed_json_is_400_parse_error_in_the_transport_error_shape(client):
-    for body in (b"{not json", b"", b"\xff\xfe"):
+    # The last: nesting deep enough for json to give up (a RecursionError, once a 500).
+    for body in (b"{not json", b"", b"\xff\xfe", b"[" * 100_000):
         response = client.post(MCP, data=body, content_type="application/json", headers=ACCEPT)
         error = assert_transport_error(response, 400, -32700)
         assert error["error"]["message"].startswith("Parse error")

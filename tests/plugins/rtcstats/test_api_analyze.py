@@ -21,6 +21,7 @@ from tests.plugins.rtcstats.test_api_common import (
     error_of,
     open_fixture,
     send_chunks,
+    untokened,
 )
 
 # The shared fixtures (auth, fake_analyzer) live beside the helpers.
@@ -92,7 +93,7 @@ def test_analyze_with_save_stores_a_session_like_upload(app, client, auth, fake_
         assert (row.status, row.source, row.processor_version) == (READY, "analyze", "test-1")
         assert app.extensions["mediaplane"].storage.get(row.dump_key) == dump
     again = client.get(f"{API}/sessions/{rtcstats_id}", headers=auth).get_json()
-    assert again == body
+    assert untokened(again) == untokened(body)
     assert listener.seen == [(listener.seen[0][0], rtcstats_id)]
     assert remaining(client, auth) == 999
 

@@ -169,6 +169,18 @@ def make_session(
         return str(rtcstats_id)
 
 
+def untokened(value):
+    """`value` with the viewer tokens cut off its URLs: a token carries the second it was signed in,
+    so two answers a second apart differ there and nowhere else."""
+    if isinstance(value, dict):
+        return {key: untokened(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [untokened(item) for item in value]
+    if isinstance(value, str) and "?token=" in value:
+        return value.split("?token=")[0]
+    return value
+
+
 def error_of(response, status: int, code: str) -> str:
     """Assert an error answer in the rtcstats dialect; returns its message."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
@@ -256,10 +268,9 @@ def test_alias_serves_the_same_data(app, client, auth, fake_analyzer):
     run_worker(app)
     one = client.get(f"{API}/sessions/{made['rtcstatsId']}", headers=auth).get_json()
     two = client.get(f"{ALIAS}/sessions/{made['rtcstatsId']}", headers=auth).get_json()
-    assert one == two and one["rtcstatsId"] == made["rtcstatsId"]
-    assert (
-        client.get(f"{ALIAS}/sessions", headers=auth).get_json()
-        == client.get(f"{API}/sessions", headers=auth).get_json()
+    assert untokened(one) == untokened(two) and one["rtcstatsId"] == made["rtcstatsId"]
+    assert untokened(client.get(f"{ALIAS}/sessions", headers=auth).get_json()) == untokened(
+        client.get(f"{API}/sessions", headers=auth).get_json()
     )
 
 

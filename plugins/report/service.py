@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from statistics import fmean
 
+import msgspec
 import peewee
 
 from core.batching import GroupCall
@@ -33,6 +34,13 @@ TOUCH_EVERY_SECONDS = 1.0  # a busy room's row is rewritten at most this often
 # Rooms this process touched in the last TOUCH_EVERY_SECONDS: such a room exists and cannot be idle
 # (idle needs live_window_seconds >= 1 s of silence), so the next reports skip the room row entirely.
 _recently_touched: dict[tuple[int, str], float] = {}
+
+
+_json_encoder = msgspec.json.Encoder()  # compact JSON, several times faster than json.dumps
+
+
+def _to_json(value) -> str:
+    return _json_encoder.encode(value).decode()
 
 
 class ReportError(Exception):
@@ -140,7 +148,7 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
         "sdk_version": report["sdk_version"],
         "report_time": report["report_time"],
         "received_at": now,
-        "body": json.dumps(report, separators=(",", ":")),
+        "body": _to_json(report),
     }
     rows = _sample_rows(account_id, report, now)
     # While this request waits for the grouped write, only the caller that writes needs a database
@@ -225,10 +233,10 @@ def _insert_in_one_statement(reports: Sequence[tuple[dict, list[dict]]]) -> None
     snapshot_columns = tuple(reports[0][0])
     sample_columns = next((tuple(rows[0]) for _, rows in reports if rows), ())
     snapshots = [{"n": n, **snapshot} for n, (snapshot, _) in enumerate(reports, 1)]
-    params = [json.dumps(snapshots, separators=(",", ":"))]
+    params = [_to_json(snapshots)]
     if sample_columns:
         samples = [{"n": n, **row} for n, (_, rows) in enumerate(reports, 1) for row in rows]
-        params.append(json.dumps(samples, separators=(",", ":")))
+        params.append(_to_json(samples))
     db.execute_sql(_insert_sql(snapshot_columns, sample_columns), params)
 
 

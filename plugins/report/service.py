@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from statistics import fmean
 
@@ -202,8 +204,9 @@ def _record_type(model: type[peewee.Model], columns: Sequence[str]) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _insert_sql(snapshot_columns: tuple[str, ...], sample_columns: tuple[str, ...]) -> str:
-    """The grouped insert: reports and samples arrive as two JSON arrays of records, numbered by `n`.
+def _insert_sql(snapshot_columns: tuple[str, ...], sample_columns: tuple[str, ...]) -> tuple[str, str]:
+    """(statement name, body) of the grouped insert for these columns, with parameters $1 and $2:
+    reports and samples as two JSON arrays of records, numbered by `n`.
 
     Two parameters instead of one per value: psycopg2 adapts every bind parameter in Python, which
     cost more than the rest of the statement. Snapshot ids are drawn from the table's sequence first
@@ -213,18 +216,48 @@ def _insert_sql(snapshot_columns: tuple[str, ...], sample_columns: tuple[str, ..
     snap_cols, sample_cols = ", ".join(snapshot_columns), ", ".join(sample_columns)
     snapshot_record = _record_type(Snapshot, snapshot_columns)
     sql = (
-        f"WITH r AS (SELECT * FROM json_to_recordset(%s::json) AS r({snapshot_record})), "
+        f"WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r({snapshot_record})), "
         f"ids AS MATERIALIZED (SELECT n, nextval(pg_get_serial_sequence('{snapshots}', 'id')) AS id FROM r), "
         f"s AS (INSERT INTO {snapshots} (id, {snap_cols}) "
         f"SELECT ids.id, {', '.join('r.' + c for c in snapshot_columns)} FROM r JOIN ids USING (n)) "
     )
     if not sample_columns:
-        return sql + "SELECT count(*) FROM ids"
-    return sql + (
-        f"INSERT INTO {samples} (snapshot_id, {sample_cols}) "
-        f"SELECT ids.id, {', '.join('v.' + c for c in sample_columns)} "
-        f"FROM json_to_recordset(%s::json) AS v({_record_type(Sample, sample_columns)}) JOIN ids USING (n)"
-    )
+        sql += "SELECT count(*) FROM ids"
+    else:
+        sample_record = _record_type(Sample, sample_columns)
+        sql += (
+            f"INSERT INTO {samples} (snapshot_id, {sample_cols}) "
+            f"SELECT ids.id, {', '.join('v.' + c for c in sample_columns)} "
+            f"FROM json_to_recordset($2::json) AS v({sample_record}) JOIN ids USING (n)"
+        )
+    # Named after its text: a connection never runs an older statement under a reused name.
+    return f"report_insert_{hashlib.sha1(sql.encode()).hexdigest()[:16]}", sql
+
+
+# Statements prepared on each pooled connection (weak keys: a closed connection drops out).
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+INVALID_STATEMENT_NAME = "26000"
+
+
+def _execute_prepared(name: str, body: str, params: list) -> None:
+    """EXECUTE a statement prepared once per connection: PostgreSQL then skips parsing and planning,
+    which was half of its work per grouped insert. A connection that lost it (e.g. behind a pooler
+    such as PgBouncer in transaction mode) gets it prepared again, once."""
+    connection = db.connection()
+    names = _prepared.setdefault(connection, set())
+    types = ", ".join(["json"] * len(params))
+    placeholders = ", ".join(["%s"] * len(params))
+    for attempt in range(2):
+        if name not in names:
+            db.execute_sql(f"PREPARE {name} ({types}) AS {body}")
+            names.add(name)
+        try:
+            db.execute_sql(f"EXECUTE {name} ({placeholders})", params)
+            return
+        except peewee.DatabaseError as err:
+            if getattr(getattr(err, "orig", None), "pgcode", None) != INVALID_STATEMENT_NAME or attempt:
+                raise
+            names.discard(name)
 
 
 def _insert_in_one_statement(reports: Sequence[tuple[dict, list[dict]]]) -> None:
@@ -237,7 +270,7 @@ def _insert_in_one_statement(reports: Sequence[tuple[dict, list[dict]]]) -> None
     if sample_columns:
         samples = [{"n": n, **row} for n, (_, rows) in enumerate(reports, 1) for row in rows]
         params.append(_to_json(samples))
-    db.execute_sql(_insert_sql(snapshot_columns, sample_columns), params)
+    _execute_prepared(*_insert_sql(snapshot_columns, sample_columns), params)
 
 
 def list_rooms(

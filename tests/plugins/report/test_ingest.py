@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+
 from core.hookspecs import hookimpl
 from plugins.report import service
 from plugins.report.models import Room, Sample, Snapshot
@@ -171,3 +173,25 @@ def test_a_group_of_large_reports_is_stored_whole(app, monkeypatch):
     assert count_rows(app, Snapshot) == 20
     assert count_rows(app, Sample) == 20 * 200
     assert count_rows(app, Sample, Sample.user_id == "u7", Sample.stream_id == "s199") == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite prepares nothing
+def test_the_grouped_insert_is_prepared_again_on_a_connection_that_lost_it(app, monkeypatch):
+    """PostgreSQL: the insert is a statement prepared once per connection. A connection that lost it
+    (DEALLOCATE, a pooler handing over another server connection) prepares it again."""
+    from core.db import db
+
+    queued = []
+    monkeypatch.setattr(service, "_writer", lambda: queued.append)
+    with app.app_context():
+        for n in range(3):
+            report = copy.deepcopy(EXAMPLE_REPORT)
+            report["report_time"] += n
+            service.ingest(1, report, max_streams=10)
+        service._store(queued[:1])
+        assert db.execute_sql("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 1
+        db.execute_sql("DEALLOCATE ALL")
+        service._store(queued[1:])
+        names = [row[0] for row in db.execute_sql("SELECT name FROM pg_prepared_statements")]
+        assert len(names) == 1 and names[0].startswith("report_insert_")
+    assert count_rows(app, Snapshot) == 3 and count_rows(app, Sample) == 3

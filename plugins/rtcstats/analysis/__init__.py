@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.model import Dump
 
 # Bumped whenever a change alters results: stored sessions analysed by an older version are
@@ -17,10 +18,11 @@ def analyze(dump: Dump, *, file_name: str = "", file_size: int = 0) -> dict:
     from plugins.rtcstats.analysis.scores import score
     from plugins.rtcstats.analysis.summary import summarize
 
-    metrics = compute_metrics(dump)
-    observations = detect(metrics)
-    scores = score(metrics, observations)
-    summary = summarize(metrics, observations, scores)
-    return build_response(
-        dump, metrics, observations, scores, summary, file_name=file_name, file_size=file_size
-    )
+    with paused_gc():
+        metrics = compute_metrics(dump)
+        observations = detect(metrics)
+        scores = score(metrics, observations)
+        summary = summarize(metrics, observations, scores)
+        return build_response(
+            dump, metrics, observations, scores, summary, file_name=file_name, file_size=file_size
+        )

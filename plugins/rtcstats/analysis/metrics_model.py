@@ -17,11 +17,13 @@ from itertools import compress, repeat
 from typing import Any
 
 
-def _pstdev(values: list[float]) -> float:
-    """Population standard deviation in floats (statistics.pstdev's exact fractions are ~10x slower)."""
+def _pstdev(values: list[float], mean: float | None = None) -> float:
+    """Population standard deviation in floats (statistics.pstdev's exact fractions are ~10x slower).
+    `mean` is fmean(values) when the caller has it already."""
     if len(values) < 2:
         return 0.0
-    mean = math.fsum(values) / len(values)
+    if mean is None:
+        mean = math.fsum(values) / len(values)
     # fsum((v - mean) ** 2 for v in values), with the per-value work in C (map) instead of a generator
     deviations = map(operator.sub, values, repeat(mean))
     return math.sqrt(math.fsum(map(pow, deviations, repeat(2))) / len(values))
@@ -65,13 +67,14 @@ class Series:
         def pct(p: float) -> float:
             return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
+        avg = statistics.fmean(ordered)  # fsum(ordered) / n: the mean _pstdev would compute again
         return {
-            "avg": statistics.fmean(ordered),
+            "avg": avg,
             "min": ordered[0],
             "max": ordered[-1],
             "p5": pct(5),
             "p95": pct(95),
-            "stddev": _pstdev(ordered),
+            "stddev": _pstdev(ordered, avg),
         }
 
     def share_above(self, threshold: float) -> float:

@@ -426,7 +426,18 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
     rtt_times: list[float] = []
     available_times: list[float] = []
     available: list[float | None] = []
-    goog_pair: dict[str, bool] = {}  # pair id -> its report is a legacy googCandidatePair
+    # per selected pair id, looked up once: (snapshot time -> sample, RTT column, RTT is legacy googRtt
+    # in ms, availableOutgoingBitrate column), None when the pair has no report
+    reports: dict[str, tuple[dict[float, int], list | None, bool, list | None] | None] = {}
+    for pair_id in {i for _, ids in chosen.values() for i in ids}:
+        track = ctx.pc.stats.get(pair_id)
+        if track is not None:
+            goog = stat_type(track) == "googCandidatePair"
+            rtt_column = track.props.get("googRtt" if goog else "currentRoundTripTime")
+            bitrate_column = track.props.get("availableOutgoingBitrate")
+            reports[pair_id] = (ctx.index(track), rtt_column, goog, bitrate_column)
+        else:
+            reports[pair_id] = None
     previous: tuple = ()
     final: list[str] = []
     for t in times:
@@ -435,7 +446,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
         # compression cannot express a removed property, so a transport keeps naming a pair that was
         # removed (jitsi_legacy_undefined-ice-candidate, 3rd getstats line). Pairs never reported at
         # all are kept (nothing better is known).
-        ids = [i for i in dict.fromkeys(ids) if i not in ctx.pc.stats or t in ctx.index(ctx.pc.stats[i])]
+        ids = [i for i in dict.fromkeys(ids) if (report := reports[i]) is None or t in report[0]]
         if not ids:
             continue
         if previous and tuple(ids) != previous:
@@ -448,21 +459,20 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
                 pairs[pair_id] = _make_pair(ctx, pair_id, selection, t)
             else:
                 found.last_seen_ms = t
-            pair_track = ctx.pc.stats.get(pair_id)
-            if pair_track is None:
+            report = reports[pair_id]
+            if report is None:
                 continue
-            goog = goog_pair.get(pair_id)
-            if goog is None:
-                goog = goog_pair[pair_id] = stat_type(pair_track) == "googCandidatePair"
-            if goog:
-                rtt = num(ctx.value_at(pair_track, t, "googRtt"))
-            else:
-                seconds = num(ctx.value_at(pair_track, t, "currentRoundTripTime"))
-                rtt = seconds * 1000.0 if seconds is not None else None
+            index, rtt_column, goog, bitrate_column = report
+            i = index[t]  # present: stale ids were dropped above
+            rtt = num(rtt_column[i]) if rtt_column is not None and i < len(rtt_column) else None
+            if rtt is not None and not goog:
+                rtt *= 1000.0  # currentRoundTripTime is in seconds
             if rtt is not None:
                 rtt_values.append(rtt)
                 rtt_times.append(t)
-            bitrate = num(ctx.value_at(pair_track, t, "availableOutgoingBitrate"))
+            bitrate = None
+            if bitrate_column is not None and i < len(bitrate_column):
+                bitrate = num(bitrate_column[i])
             if bitrate is not None:
                 available_times.append(t)
                 available.append(bitrate / 1000.0)
@@ -495,7 +505,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
                 bps = num(value)
                 if bps is not None:
                     pcm.available_outgoing_kbps.add(t, bps / 1000.0)
-    ctx.rtt = TimeLookup(list(zip(pcm.rtt_ms.times, pcm.rtt_ms.values, strict=True))) if pcm.rtt_ms else None
+    ctx.rtt = TimeLookup.of(pcm.rtt_ms.times, pcm.rtt_ms.values) if pcm.rtt_ms else None
 
 
 def _make_pair(ctx: PcContext, pair_id: str, selection: str, t: float) -> SelectedPair:

@@ -24,13 +24,16 @@ unchanged - collapse to the last one):
 
 from __future__ import annotations
 
+import math
 import operator
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugins.rtcstats.analysis.metrics_model import StreamMetrics
+import numpy as np
+
+from plugins.rtcstats.analysis.metrics_model import Series, StreamMetrics
 from plugins.rtcstats.analysis.metrics_values import (
     TimeLookup,
     as_int,
@@ -38,12 +41,13 @@ from plugins.rtcstats.analysis.metrics_values import (
     distinct_samples,
     has,
     num,
+    num_array,
     nums,
     stat_type,
     text,
     truthy,
 )
-from plugins.rtcstats.analysis.mos import bpl_for, interval_mos
+from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all
 from plugins.rtcstats.model import PeerConnection, StatTrack
 
 _AUDIO_CODECS = frozenset(
@@ -191,14 +195,46 @@ def _mime(mime: str, kind: str) -> str:
 
 @dataclass
 class _Intervals:
-    """Per-interval deltas of one stream (index k = interval between kept samples k-1 and k)."""
+    """Per-interval deltas of one stream (index k = interval between kept samples k-1 and k).
 
-    times: list[float]
-    dt: list[float]
-    packets: list[float | None]
-    bytes: list[float | None]
-    active: list[bool]  # the interval lies in the active span (D9)
-    carried: list[bool]  # packets flowed in the interval
+    numpy arrays, NaN where a value is missing: a long call has thousands of intervals per stream, and
+    the element-wise arithmetic below is the same IEEE arithmetic the scalar code did, at C speed.
+    Sums stay Python sums over lists, in order, so that they round as before."""
+
+    times: np.ndarray
+    dt: np.ndarray
+    packets: np.ndarray
+    bytes: np.ndarray
+    active: np.ndarray  # bool: the interval lies in the active span (D9)
+    carried: np.ndarray  # bool: packets flowed in the interval
+
+
+def _floats(values: list[float | None]) -> np.ndarray:
+    """A nums() column as float64, NaN for None."""
+    return np.array(values, dtype=float)
+
+
+def _array_deltas(values: np.ndarray) -> np.ndarray:
+    """_counter_deltas of a float array (NaN for None): a decrease is a reset, whose delta is the new
+    value; NaN at 0 and where either end is missing."""
+    out = np.full(len(values), np.nan)
+    before, after = values[:-1], values[1:]
+    out[1:] = np.where(after < before, after, after - before)
+    return out
+
+
+def _extend(series: Series, times: np.ndarray, values: np.ndarray) -> None:
+    """Series.add of each pair, in order: the finite values only."""
+    keep = np.isfinite(values)
+    series.times.extend(times[keep].tolist())
+    series.values.extend(values[keep].tolist())
+
+
+def _after_first(mask: np.ndarray) -> np.ndarray:
+    """The mask without interval 0, which has no start."""
+    mask = mask.copy()
+    mask[:1] = False
+    return mask
 
 
 def _counter_deltas(values: list[float | None]) -> tuple[list[float | None], int]:
@@ -257,12 +293,6 @@ def _deltas_following(values: list[float | None], base: list[float | None]) -> l
     return deltas
 
 
-def _active_span(deltas: list[float | None]) -> tuple[int, int] | None:
-    """(first, last) interval index with a positive increment, or None."""
-    positive = [k for k, d in enumerate(deltas) if d is not None and d > 0]
-    return (positive[0], positive[-1]) if positive else None
-
-
 def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int, float | None]:
     """(last value, resets, sum of the last value before every reset plus the final value)."""
     steps = _steps(values)
@@ -284,15 +314,17 @@ def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int
 
 
 def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
-    counts: Counter = Counter()
-    max_height = None
-    for hw, hh, ok in zip(nums(widths), nums(heights), keep, strict=False):
-        if not ok or hh is None or hh <= 0:
-            continue
-        counts[(int(hw) if hw is not None else None, int(hh))] += 1
-        max_height = int(hh) if max_height is None else max(max_height, int(hh))
-    if not counts:
+    n = min(len(widths), len(heights), len(keep))
+    heights_f = num_array(heights[:n])
+    used = np.array(keep[:n], dtype=bool) & (heights_f > 0)  # NaN > 0 is False
+    if not used.any():
         return None, None, None
+    kept_heights = heights_f[used].tolist()
+    kept_widths = num_array(widths[:n])[used].tolist()
+    counts = Counter(
+        (None if math.isnan(w) else int(w), int(h)) for w, h in zip(kept_widths, kept_heights, strict=True)
+    )
+    max_height = int(max(kept_heights))  # int() truncates, so the max commutes with it
     (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
     return width, height, max_height
 
@@ -330,6 +362,9 @@ class StreamPass:
 
     def kept_num(self, *props: str) -> list[float | None]:
         return nums(self.kept(*props))
+
+    def kept_arr(self, *props: str) -> np.ndarray:
+        return num_array(self.kept(*props))
 
     def run(self) -> StreamMetrics:
         sm, track = self.sm, self.track
@@ -372,72 +407,63 @@ class StreamPass:
     # -- shared interval skeleton -----------------------------------------------------------------
 
     def _intervals(self, packets_prop: str, bytes_prop: str) -> _Intervals:
-        times = self.times
-        packets = self.kept_num(packets_prop)
-        byte_values = self.kept_num(bytes_prop)
-        d_packets, _ = _counter_deltas(packets)
-        d_bytes, _ = _counter_deltas(byte_values)
-        dt = [0.0, *map(operator.sub, times[1:], times[:-1])]
+        times = np.array(self.times, dtype=float)
+        byte_values = self.kept_arr(bytes_prop)
+        d_packets = _array_deltas(self.kept_arr(packets_prop))
+        d_bytes = _array_deltas(byte_values)
+        dt = np.zeros(len(times))
+        dt[1:] = times[1:] - times[:-1]
         # Payload bytes decide whether media flowed: padding-only probe streams (jitsi) count packets
         # but no bytes. Packets decide only when the report has no byte counter.
-        has_bytes = any(b is not None for b in byte_values)
-        span = _active_span(d_bytes) if has_bytes else _active_span(d_packets)
-        active = [span is not None and span[0] <= k <= span[1] for k in range(len(times))]
-        carried = [
-            (b > 0) if b is not None else (p is not None and p > 0 and not has_bytes)
-            for p, b in zip(d_packets, d_bytes, strict=True)
-        ]
+        has_bytes = not np.isnan(byte_values).all()
+        positive = np.flatnonzero((d_bytes if has_bytes else d_packets) > 0)  # NaN > 0 is False
+        active = np.zeros(len(times), dtype=bool)
+        if len(positive):
+            active[positive[0] : positive[-1] + 1] = True
+        carried = np.where(np.isnan(d_bytes), (d_packets > 0) & (not has_bytes), d_bytes > 0)
         return _Intervals(times, dt, d_packets, d_bytes, active, carried)
 
     def _bitrate(self, iv: _Intervals) -> None:
         sm = self.sm
-        times: list[float] = []
-        rates: list[float] = []
-        intervals = zip(iv.times, iv.dt, iv.active, iv.carried, iv.bytes, strict=True)
-        next(intervals, None)  # interval 0 has no start
-        for time, dt, active, carried, d_bytes in intervals:
-            if not active or dt <= 0:
-                continue
-            if not carried:
-                sm.idle_intervals += 1
-                sm.idle_ms += dt
-            elif d_bytes is not None:
-                times.append(time)
-                rates.append(d_bytes * 8.0 / dt)
-        sm.bitrate_kbps.add_all(times, rates)
+        spanned = _after_first(iv.active & (iv.dt > 0))
+        for dt in iv.dt[spanned & ~iv.carried].tolist():  # in order, as the sum was made before
+            sm.idle_intervals += 1
+            sm.idle_ms += dt
+        sent = spanned & iv.carried & ~np.isnan(iv.bytes)
+        _extend(sm.bitrate_kbps, iv.times[sent], iv.bytes[sent] * 8.0 / iv.dt[sent])
 
-    def _rate(self, iv: _Intervals, counter: list[float | None], scale: float = 1000.0) -> list[float | None]:
-        """Per interval d(counter)/dt * scale (frames per second from a frame counter)."""
-        deltas, _ = _counter_deltas(counter)
-        out: list[float | None] = [None] * len(iv.times)
-        for k in range(1, len(iv.times)):
-            if deltas[k] is not None and iv.dt[k] > 0:
-                out[k] = deltas[k] * scale / iv.dt[k]
+    def _rate(self, iv: _Intervals, counter: np.ndarray, scale: float = 1000.0) -> np.ndarray:
+        """Per interval d(counter)/dt * scale (frames per second from a frame counter); NaN if none."""
+        deltas = _array_deltas(counter)
+        rated = _after_first(~np.isnan(deltas) & (iv.dt > 0))
+        out = np.full(len(iv.times), np.nan)
+        out[rated] = deltas[rated] * scale / iv.dt[rated]
         return out
 
-    def _ratio(self, num_col: list[float | None], den_col: list[float | None], scale: float) -> list:
-        """Per interval d(num)/d(den) * scale, None when d(den) <= 0."""
-        d_num, _ = _counter_deltas(num_col)
-        d_den, _ = _counter_deltas(den_col)
-        return [
-            (n * scale / d) if n is not None and d is not None and d > 0 else None
-            for n, d in zip(d_num, d_den, strict=True)
-        ]
+    def _ratio(self, num_col: np.ndarray, den_col: np.ndarray, scale: float) -> np.ndarray:
+        """Per interval d(num)/d(den) * scale, NaN when d(den) <= 0 or a delta is missing."""
+        d_num, d_den = _array_deltas(num_col), _array_deltas(den_col)
+        rated = ~np.isnan(d_num) & (d_den > 0)
+        out = np.full(len(d_num), np.nan)
+        out[rated] = d_num[rated] * scale / d_den[rated]
+        return out
 
     def _fps(self, iv: _Intervals, counters: tuple[str, ...], instant: tuple[str, ...]) -> None:
-        series: list[float | None] | None = None
+        series: np.ndarray | None = None
         for prop in counters:
             if has(self.track, prop):
-                series = self._rate(iv, self.kept_num(prop))
+                series = self._rate(iv, self.kept_arr(prop))
                 break
         if series is None:
-            values = self.kept_num(*instant)
-            series = values
-        self.sm.fps.add_all(iv.times[1:], series[1:], iv.carried[1:])
+            series = self.kept_arr(*instant)
+        kept = _after_first(iv.carried)
+        _extend(self.sm.fps, iv.times[kept], series[kept])
 
     def _frames(self, iv: _Intervals, width_props: tuple[str, ...], height_props: tuple[str, ...]) -> None:
         sm = self.sm
-        keep = [iv.carried[k] or (k == 0 and len(iv.times) == 1) for k in range(len(iv.times))]
+        keep = iv.carried.tolist()
+        if len(keep) == 1:
+            keep[0] = True
         if any(has(self.track, p) for p in height_props):
             sm.frame_width, sm.frame_height, sm.max_frame_height = _mode_frame(
                 self.kept(*width_props), self.kept(*height_props), keep
@@ -497,29 +523,19 @@ class StreamPass:
         self._active_average("bytesReceived")
         iv = self._intervals("packetsReceived", "bytesReceived")
         self._bitrate(iv)
-        lost = self.kept_num("packetsLost")
-        d_lost = _deltas_following(lost, self.kept_num("packetsReceived"))
-        loss_by_k: dict[int, float] = {}
-        for k in range(1, len(iv.times)):
-            received, missing = iv.packets[k], d_lost[k]
-            if received is None or missing is None:
-                continue
-            missing = max(missing, 0.0)
-            if received + missing > 0:
-                loss_by_k[k] = min(max(missing / (received + missing) * 100.0, 0.0), 100.0)
-        sm.loss_pct_series.add_all([iv.times[k] for k in loss_by_k], loss_by_k.values())
-        jitter = (
-            self.kept_num("googJitterReceived")
-            if self.goog
-            else [(v * 1000.0 if v is not None else None) for v in self.kept_num("jitter")]
-        )
-        sm.jitter_ms.add_all(iv.times[1:], jitter[1:], iv.carried[1:])
+        d_lost = _floats(_deltas_following(self.kept_num("packetsLost"), self.kept_num("packetsReceived")))
+        missing = np.maximum(d_lost, 0.0)  # late or duplicate packets are no loss
+        expected = iv.packets + missing
+        counted = _after_first(~np.isnan(expected) & (expected > 0))
+        loss = np.full(len(iv.times), np.nan)  # per interval; NaN: no packet expected or no counters
+        loss[counted] = np.minimum(np.maximum(missing[counted] / expected[counted] * 100.0, 0.0), 100.0)
+        _extend(sm.loss_pct_series, iv.times[counted], loss[counted])
+        jitter = self.kept_arr("googJitterReceived") if self.goog else self.kept_arr("jitter") * 1000.0
+        carried = _after_first(iv.carried)
+        _extend(sm.jitter_ms, iv.times[carried], jitter[carried])
         rtt = self.ctx.rtt
         if rtt:
-            carried = [k for k in range(1, len(iv.times)) if iv.carried[k]]
-            sm.rtt_ms.add_all(
-                [iv.times[k] for k in carried], rtt.at_all([self._snapshot_time(k) for k in carried])
-            )
+            _extend(sm.rtt_ms, iv.times[carried], rtt.at_array(self._snapshot_times(carried)))
         buffer = self._buffer_delay(iv)
         if sm.kind == "video":
             self._fps(
@@ -535,9 +551,9 @@ class StreamPass:
             if decode_time is not None and frames:
                 sm.avg_decode_time_ms = decode_time / frames * 1000.0
             elif self.goog:
-                sm.avg_decode_time_ms = _mean(self.kept_num("googDecodeMs"), iv.carried)
+                sm.avg_decode_time_ms = _mean(self.kept_num("googDecodeMs"), iv.carried.tolist())
         else:
-            self._inbound_audio(iv, buffer, loss_by_k)
+            self._inbound_audio(iv, buffer, loss)
 
     def _lost_across_resets(self, received: list[float | None], lost: list[float | None]) -> int | None:
         total = 0.0
@@ -555,23 +571,25 @@ class StreamPass:
             return None
         return int(total + max(previous_lost, 0.0))
 
-    def _snapshot_time(self, k: int) -> float:
-        return self.track.times[self.idx[k]]
+    def _snapshot_times(self, intervals: np.ndarray) -> np.ndarray:
+        """The snapshot times of the kept samples that end the given intervals (a boolean mask)."""
+        return np.array(self.track.times, dtype=float)[np.array(self.idx)[intervals]]
 
-    def _buffer_delay(self, iv: _Intervals) -> list[float | None]:
+    def _buffer_delay(self, iv: _Intervals) -> np.ndarray:
         sm = self.sm
         if has(self.track, "jitterBufferDelay") and has(self.track, "jitterBufferEmittedCount"):
             values = self._ratio(
-                self.kept_num("jitterBufferDelay"), self.kept_num("jitterBufferEmittedCount"), 1000.0
+                self.kept_arr("jitterBufferDelay"), self.kept_arr("jitterBufferEmittedCount"), 1000.0
             )
         elif self.goog and has(self.track, "googJitterBufferMs"):
-            values = self.kept_num("googJitterBufferMs")
+            values = self.kept_arr("googJitterBufferMs")
         else:
-            return [None] * len(iv.times)
-        sm.jitter_buffer_delay_ms.add_all(iv.times[1:], values[1:], iv.carried[1:])
+            return np.full(len(iv.times), np.nan)
+        carried = _after_first(iv.carried)
+        _extend(sm.jitter_buffer_delay_ms, iv.times[carried], values[carried])
         return values
 
-    def _inbound_audio(self, iv: _Intervals, buffer: list[float | None], loss_by_k: dict[int, float]) -> None:
+    def _inbound_audio(self, iv: _Intervals, buffer: np.ndarray, loss: np.ndarray) -> None:
         sm, track = self.sm, self.track
         other = _linked(self.ctx, track, "trackId")
         source = track
@@ -590,53 +608,31 @@ class StreamPass:
                 concealed -= silent
             sm.concealed_pct = min(max(concealed / total * 100.0, 0.0), 100.0)
         elif self.goog and has(track, "googExpandRate"):
-            mean = _mean(self.kept_num("googExpandRate"), iv.carried)
+            mean = _mean(self.kept_num("googExpandRate"), iv.carried.tolist())
             sm.concealed_pct = mean * 100.0 if mean is not None else None
         if has(track, "jitterBufferEmittedCount"):
-            emitted, _ = _counter_deltas(self.kept_num("jitterBufferEmittedCount"))
-            sm.emitted_stalled_intervals = sum(
-                1
-                for k in range(1, len(iv.times))
-                if iv.carried[k] and emitted[k] is not None and emitted[k] == 0
-            )
-        self._mos(iv, buffer, loss_by_k, rtt_series=None)
+            emitted = _array_deltas(self.kept_arr("jitterBufferEmittedCount"))
+            sm.emitted_stalled_intervals = int(np.count_nonzero(_after_first(iv.carried) & (emitted == 0)))
+        self._mos(iv, buffer, loss, rtt_series=None)
 
     def _mos(
-        self,
-        iv: _Intervals,
-        buffer: list[float | None],
-        loss_by_k: dict[int, float],
-        rtt_series: TimeLookup | None,
+        self, iv: _Intervals, buffer: np.ndarray, loss: np.ndarray, rtt_series: TimeLookup | None
     ) -> None:
-        """Audio MOS of every interval that carried media (or lost all of it): mos.interval_mos."""
+        """Audio MOS of every interval that carried media (or lost all of it): mos.interval_mos_all.
+        `loss` is the loss of each interval in percent, NaN where none was measured."""
         rtt = rtt_series if rtt_series else self.ctx.rtt
-        ks = [
-            k
-            for k in range(1, len(iv.times))
-            if iv.carried[k] or ((loss := loss_by_k.get(k)) is not None and loss >= 100.0)
-        ]
+        scored = _after_first(iv.carried | (loss >= 100.0))
+        times = iv.times[scored]
         if rtt:
-            at = [self._snapshot_time(k) for k in ks] if rtt is self.ctx.rtt else [iv.times[k] for k in ks]
-            rtts = rtt.at_all(at, 15000.0)
+            rtts = rtt.at_array(self._snapshot_times(scored) if rtt is self.ctx.rtt else times, 15000.0)
         else:
-            rtts = [None] * len(ks)
+            rtts = np.full(len(times), np.nan)
         # The interval's jitter (inbound: own, outbound: the receiver reports') gives the buffer estimate
         # where no jitter-buffer delay was measured: the same inputs audioScore uses (mos.py).
-        jitter = TimeLookup(list(zip(self.sm.jitter_ms.times, self.sm.jitter_ms.values, strict=True)))
+        jitter = TimeLookup.of(self.sm.jitter_ms.times, self.sm.jitter_ms.values)
+        jitters = jitter.at_array(times, 15000.0) if jitter else np.full(len(times), np.nan)
         bpl = bpl_for(self.sm.codec, self.fec)
-        self.sm.mos.add_all(
-            [iv.times[k] for k in ks],
-            [
-                interval_mos(
-                    loss_by_k.get(k),
-                    rtt_value,
-                    jitter.at(iv.times[k], 15000.0) if jitter else None,
-                    buffer[k],
-                    bpl,
-                )
-                for k, rtt_value in zip(ks, rtts, strict=True)
-            ],
-        )
+        _extend(self.sm.mos, times, interval_mos_all(loss[scored], rtts, jitters, buffer[scored], bpl))
 
     # -- outbound ---------------------------------------------------------------------------------
 
@@ -656,8 +652,9 @@ class StreamPass:
 
         iv = self._intervals("packetsSent", "bytesSent")
         self._bitrate(iv)
-        delay = self._ratio(self.kept_num("totalPacketSendDelay"), self.kept_num("packetsSent"), 1000.0)
-        sm.packet_send_delay_ms.add_all(iv.times[1:], delay[1:], iv.carried[1:])
+        delay = self._ratio(self.kept_arr("totalPacketSendDelay"), self.kept_arr("packetsSent"), 1000.0)
+        carried = _after_first(iv.carried)
+        _extend(sm.packet_send_delay_ms, iv.times[carried], delay[carried])
 
         remote = self._remote_inbound()
         loss_by_time = self._remote_loss(iv, remote)
@@ -672,20 +669,18 @@ class StreamPass:
             if encode_time is not None and frames:
                 sm.avg_encode_time_ms = encode_time / frames * 1000.0
             elif self.goog:
-                sm.avg_encode_time_ms = _mean(self.kept_num("googAvgEncodeMs"), iv.carried)
+                sm.avg_encode_time_ms = _mean(self.kept_num("googAvgEncodeMs"), iv.carried.tolist())
             sm.quality_limitation_pct = self._quality_limitation(iv)
             sm.quality_limitation_resolution_changes = as_int(
                 track.last("qualityLimitationResolutionChanges")
             )
         else:
             sm.audio_level_flat = self._audio_level_flat(iv)
-            loss_lookup = TimeLookup(loss_by_time)
-            loss_by_k = {}
+            loss_lookup = TimeLookup.of(*loss_by_time)
+            loss = np.full(len(iv.times), np.nan)
             if loss_lookup:
-                for k, value in enumerate(loss_lookup.at_all(iv.times[1:], 15000.0), 1):
-                    if value is not None:
-                        loss_by_k[k] = value
-            self._mos(iv, [None] * len(iv.times), loss_by_k, rtt_series=rtt_lookup)
+                loss[1:] = loss_lookup.at_array(iv.times[1:], 15000.0)
+            self._mos(iv, np.full(len(iv.times), np.nan), loss, rtt_series=rtt_lookup)
 
     def _source_fps(self, iv: _Intervals) -> float | None:
         """Median capture frame rate while sending: the linked media-source's framesPerSecond (legacy
@@ -693,7 +688,7 @@ class StreamPass:
         median ignores the ramp-up and teardown samples."""
         if self.goog:
             rates = self.kept_num("googFrameRateInput")
-            values = [v for v, carried in zip(rates, iv.carried, strict=True) if carried and v]
+            values = [v for v, carried in zip(rates, iv.carried.tolist(), strict=True) if carried and v]
         else:
             source = _linked(self.ctx, self.track, "mediaSourceId")
             if source is None or not has(source, "framesPerSecond"):
@@ -713,16 +708,19 @@ class StreamPass:
         before the first positive increment to the sample of the last one; sets active_start_ms,
         active_end_ms and avg_bitrate_kbps = sum(increments in span) * 8 / span (ms). Returns the resets."""
         sm = self.sm
-        values = self.kept_num(bytes_prop)
-        samples = [(t, v) for t, v in zip(self.times, values, strict=True) if v is not None]
-        increments, resets = _counter_deltas([b for _, b in samples])
-        span = _active_span(increments)
-        if span is not None:
-            a0, a1 = span[0] - 1, span[1]
-            duration = samples[a1][0] - samples[a0][0]
-            sm.active_start_ms, sm.active_end_ms = samples[a0][0], samples[a1][0]
+        values = self.kept_arr(bytes_prop)
+        present = ~np.isnan(values)
+        byte_values = values[present]
+        times = np.array(self.times, dtype=float)[present].tolist()
+        increments = _array_deltas(byte_values)
+        resets = int(np.count_nonzero(byte_values[1:] < byte_values[:-1]))
+        positive = np.flatnonzero(increments > 0)
+        if len(positive):
+            a0, a1 = int(positive[0]) - 1, int(positive[-1])
+            duration = times[a1] - times[a0]
+            sm.active_start_ms, sm.active_end_ms = times[a0], times[a1]
             if duration > 0:
-                total = sum(d for d in increments[a0 + 1 : a1 + 1] if d is not None)
+                total = sum(increments[a0 + 1 : a1 + 1].tolist())  # in order, as before
                 sm.avg_bitrate_kbps = total * 8.0 / duration
         return resets
 
@@ -745,15 +743,17 @@ class StreamPass:
                 return other
         return None
 
-    def _remote_loss(self, iv: _Intervals, remote: StatTrack | None) -> list[tuple[float, float]]:
-        """Remote packets lost (D9) and the per-interval outbound loss series (as receiver reports see it)."""
+    def _remote_loss(self, iv: _Intervals, remote: StatTrack | None) -> tuple[np.ndarray, np.ndarray]:
+        """Remote packets lost (D9) and the per-interval outbound loss series (as receiver reports see it),
+        returned as (times, loss %)."""
         sm = self.sm
         points: list[tuple[float, float]] = []
+        fractions: tuple[np.ndarray, np.ndarray] | None = None
         if self.goog:  # the _send report's own packetsLost is the remote loss
             lost_value = num(self.track.last("packetsLost"))
             lost = self.kept_num("packetsLost")
             sent = self.kept_num("packetsSent")
-            points = self._loss_vs_sent(iv.times, lost, sent)
+            points = self._loss_vs_sent(self.times, lost, sent)
         elif remote is not None:
             lost_value = num(remote.last("packetsLost"))
             ridx, rtimes = distinct_samples(remote)
@@ -769,17 +769,15 @@ class StreamPass:
                     if missing + d_recv[k] > 0:
                         points.append((rtimes[k], min(missing / (missing + d_recv[k]) * 100.0, 100.0)))
             elif has(remote, "fractionLost"):
-                fraction = _kept_nums(remote, "fractionLost", ridx)
-                points = [
-                    (t, min(max(f * 100.0, 0.0), 100.0))
-                    for t, f in zip(rtimes, fraction, strict=True)
-                    if f is not None
-                ]
+                fraction = _kept_array(remote, "fractionLost", ridx)
+                reported = ~np.isnan(fraction)
+                percent = np.minimum(np.maximum(fraction[reported] * 100.0, 0.0), 100.0)
+                fractions = np.array(rtimes, dtype=float)[reported], percent
             else:
                 sent_at = TimeLookup(
                     [
                         (t, v)
-                        for t, v in zip(iv.times, self.kept_num("packetsSent"), strict=True)
+                        for t, v in zip(self.times, self.kept_num("packetsSent"), strict=True)
                         if v is not None
                     ]
                 )
@@ -787,10 +785,15 @@ class StreamPass:
                 points = self._loss_vs_sent(rtimes, lost, sent)
         else:
             lost_value = None
+        times, values = fractions if fractions is not None else _unzip(points)
         start, end = sm.active_start_ms, sm.active_end_ms
         # receiver reports only describe media while it was sent (5 s of slack for the last report)
-        points = [(t, v) for t, v in points if start is not None and start <= t <= end + 5000.0]
-        sm.loss_pct_series.add_all([t for t, _ in points], [v for _, v in points])
+        if start is None:
+            times, values = times[:0], values[:0]
+        else:
+            sent = (start <= times) & (times <= end + 5000.0)
+            times, values = times[sent], values[sent]
+        _extend(sm.loss_pct_series, times, values)
         if lost_value is not None:
             sm.negative_packets_lost = lost_value < 0
             sm.min_packets_lost = (
@@ -799,7 +802,7 @@ class StreamPass:
             sm.packets_lost = int(max(lost_value, 0))
             if sm.packets:
                 sm.loss_pct = min(sm.packets_lost / sm.packets * 100.0, 100.0)
-        return points
+        return times, values
 
     @staticmethod
     def _loss_vs_sent(times: list[float], lost: list[float | None], sent: list[float | None]) -> list:
@@ -816,40 +819,34 @@ class StreamPass:
         """Outbound jitter and RTT from the receiver reports; RTT falls back to the transport RTT."""
         sm = self.sm
         start, end = sm.active_start_ms, sm.active_end_ms
-        rtt_points: list[tuple[float, float]] = []
         if start is None:
             return None
+        rtt_times = rtt_values = np.empty(0)
         if self.goog:
-            jitter = self.kept_num("googJitterReceived")
-            rtt = self.kept_num("googRtt")
-            sm.jitter_ms.add_all(iv.times[1:], jitter[1:], iv.carried[1:])
-            rtt_points = [
-                (iv.times[k], rtt[k]) for k in range(1, len(iv.times)) if iv.carried[k] and rtt[k] is not None
-            ]
+            carried = _after_first(iv.carried)
+            _extend(sm.jitter_ms, iv.times[carried], self.kept_arr("googJitterReceived")[carried])
+            rtt = self.kept_arr("googRtt")
+            timed = carried & ~np.isnan(rtt)
+            rtt_times, rtt_values = iv.times[timed], rtt[timed]
         elif remote is not None:
             ridx, rtimes = distinct_samples(remote)
-            jitters = _kept_nums(remote, "jitter", ridx)
-            rtts = _kept_nums(remote, "roundTripTime", ridx)
-            measured = column(remote, "roundTripTimeMeasurements")
-            jitter_points: list[tuple[float, float]] = []
-            for i, t, j, r in zip(ridx, rtimes, jitters, rtts, strict=True):
-                if not (start <= t <= end + 5000.0):
-                    continue
-                if r == 0 and not (num(measured[i]) or 0) > 0:
-                    r = None  # Safari reports 0 before the first receiver report: no measurement yet
-                if j is not None:
-                    jitter_points.append((t, j * 1000.0))
-                if r is not None:
-                    rtt_points.append((t, r * 1000.0))
-            sm.jitter_ms.add_all([t for t, _ in jitter_points], [v for _, v in jitter_points])
-        sm.rtt_ms.add_all([t for t, _ in rtt_points], [v for _, v in rtt_points])
-        if not rtt_points and self.ctx.rtt:
-            carried = [k for k in range(1, len(iv.times)) if iv.carried[k]]
-            sm.rtt_ms.add_all(
-                [iv.times[k] for k in carried], self.ctx.rtt.at_all([self._snapshot_time(k) for k in carried])
-            )
+            times = np.array(rtimes, dtype=float)
+            in_span = (start <= times) & (times <= end + 5000.0)
+            jitters = _kept_array(remote, "jitter", ridx)
+            rtts = _kept_array(remote, "roundTripTime", ridx)
+            measured = _kept_array(remote, "roundTripTimeMeasurements", ridx)
+            # Safari reports 0 before the first receiver report: no measurement yet
+            rtts[(rtts == 0) & ~(measured > 0)] = np.nan
+            jittered = in_span & ~np.isnan(jitters)
+            _extend(sm.jitter_ms, times[jittered], jitters[jittered] * 1000.0)
+            timed = in_span & ~np.isnan(rtts)
+            rtt_times, rtt_values = times[timed], rtts[timed] * 1000.0
+        _extend(sm.rtt_ms, rtt_times, rtt_values)
+        if not len(rtt_times) and self.ctx.rtt:
+            carried = _after_first(iv.carried)
+            _extend(sm.rtt_ms, iv.times[carried], self.ctx.rtt.at_array(self._snapshot_times(carried)))
             return None
-        return TimeLookup(rtt_points) if rtt_points else None
+        return TimeLookup.of(rtt_times, rtt_values) if len(rtt_times) else None
 
     def _quality_limitation(self, iv: _Intervals) -> dict[str, float] | None:
         durations = self.track.last("qualityLimitationDurations")
@@ -863,7 +860,8 @@ class StreamPass:
                 }
         if has(self.track, "qualityLimitationReason"):
             reasons = self.kept("qualityLimitationReason")
-            counted = [r for k, r in enumerate(reasons) if isinstance(r, str) and (iv.carried[k] or k == 0)]
+            carried = iv.carried.tolist()
+            counted = [r for k, r in enumerate(reasons) if isinstance(r, str) and (carried[k] or k == 0)]
             if counted:
                 return {
                     reason: counted.count(reason) / len(counted) * 100.0
@@ -874,7 +872,7 @@ class StreamPass:
         ):
             cpu = self.kept("googCpuLimitedResolution")
             bandwidth = self.kept("googBandwidthLimitedResolution")
-            ks = [k for k in range(len(iv.times)) if iv.carried[k]] or list(range(len(iv.times)))
+            ks = np.flatnonzero(iv.carried).tolist() or list(range(len(iv.times)))
             return {
                 "cpu": sum(truthy(cpu[k]) for k in ks) / len(ks) * 100.0,
                 "bandwidth": sum(truthy(bandwidth[k]) for k in ks) / len(ks) * 100.0,
@@ -887,7 +885,8 @@ class StreamPass:
         values: list[float] = []
         if self.goog:
             levels = self.kept_num("audioInputLevel")
-            values = [v for k, v in enumerate(levels) if v is not None and (iv.active[k] or iv.carried[k])]
+            used = (iv.active | iv.carried).tolist()
+            values = [v for k, v in enumerate(levels) if v is not None and used[k]]
         else:
             source = _linked(self.ctx, self.track, "mediaSourceId") or _linked(
                 self.ctx, self.track, "trackId"
@@ -903,9 +902,24 @@ class StreamPass:
         return max(values) == min(values)
 
 
+def _unzip(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values) arrays of (time, value) points."""
+    if not points:
+        return np.empty(0), np.empty(0)
+    times, values = zip(*points, strict=True)
+    return np.array(times, dtype=float), np.array(values, dtype=float)
+
+
 def _kept_nums(track: StatTrack, prop: str, idx: list[int]) -> list[float | None]:
+    """nums() of the column at the kept sample indexes `idx` (all of them, mostly)."""
     col = column(track, prop)
-    return nums([col[i] for i in idx])
+    return nums(col if len(idx) == len(col) else [col[i] for i in idx])
+
+
+def _kept_array(track: StatTrack, prop: str, idx: list[int]) -> np.ndarray:
+    """_kept_nums as a float array, NaN for None."""
+    col = column(track, prop)
+    return num_array(col if len(idx) == len(col) else [col[i] for i in idx])
 
 
 def _mean(values: list[float | None], keep: list[bool]) -> float | None:

@@ -7,7 +7,10 @@ import math
 import operator
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from plugins.rtcstats.model import StatTrack
 
@@ -63,6 +66,19 @@ def nums(values: list) -> list[float | None]:
         if len(floats) == len(values) and _isfinite(sum(floats)):
             return floats
     return [num(v) for v in values]
+
+
+def num_array(values: list) -> np.ndarray:
+    """nums(values) as a float64 array, NaN for None. A column of plain finite numbers goes straight
+    into the array; anything else (strings, bools, inf, nan, huge ints) takes nums()."""
+    if set(map(type, values)) <= _NUMBER_CLASSES:
+        try:
+            array = np.array(values, dtype=float)
+        except OverflowError:
+            array = None
+        if array is not None and np.isfinite(array).all():
+            return array
+    return np.array(nums(values), dtype=float)
 
 
 def as_int(value: Any) -> int | None:
@@ -169,6 +185,16 @@ class TimeLookup:
         self.times = [t for t, _ in pairs]
         self.values = [v for _, v in pairs]
 
+    @classmethod
+    def of(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> TimeLookup:
+        """TimeLookup(zip(times, values)) of numbers without a tuple per point (thousands on a long
+        call): lexsort orders by time, then value, as sorting the pairs would."""
+        times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
+        order = np.lexsort((values, times))
+        lookup = cls.__new__(cls)
+        lookup.times, lookup.values = times[order].tolist(), values[order].tolist()
+        return lookup
+
     def at(self, time: float, max_age_ms: float = 5000.0) -> float | None:
         i = bisect_right(self.times, time + 1.0) - 1  # 1 ms tolerance: report vs snapshot time
         if i < 0 or time - self.times[i] > max_age_ms:
@@ -183,6 +209,18 @@ class TimeLookup:
             i = bisect_right(keys, time + 1.0) - 1
             out.append(None if i < 0 or time - keys[i] > max_age_ms else values[i])
         return out
+
+    def at_array(self, times: np.ndarray | list[float], max_age_ms: float = 5000.0) -> np.ndarray:
+        """at() of each time as a float array, NaN for None (numeric values only): searchsorted is
+        bisect_right for every time at once."""
+        times = np.asarray(times, dtype=float)
+        if not self.times:
+            return np.full(len(times), np.nan)
+        keys = np.array(self.times, dtype=float)
+        i = np.searchsorted(keys, times + 1.0, side="right") - 1
+        found = np.maximum(i, 0)
+        ok = (i >= 0) & ~(times - keys[found] > max_age_ms)
+        return np.where(ok, np.array(self.values, dtype=float)[found], np.nan)
 
     def __bool__(self) -> bool:
         return bool(self.times)

@@ -11,11 +11,19 @@ A single formula so that the two numbers a user sees for the same call cannot di
 
 Codec bitrate (rtcscore's bitrate-based Ie) is deliberately not an input: with DTX a silent talker
 sends almost nothing, and a bitrate term would punish silence as bad quality.
+
+The formula is written once, for arrays: a long call has thousands of intervals per stream, and numpy
+evaluates them all at C speed with the same IEEE operations in the same order as the scalar Python
+arithmetic would (fmax/fmin behave like max(x, nan)/min(x, nan) of Python, which keep x). The scalar
+functions are the same code on a one-element array.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 __all__ = [
     "DEFAULT_JITTER_MS",
@@ -25,9 +33,11 @@ __all__ = [
     "OPUS_BPL",
     "OTHER_BPL",
     "audio_mos",
+    "audio_mos_all",
     "bpl_for",
     "delay_impairment",
     "interval_mos",
+    "interval_mos_all",
     "loss_impairment",
     "r_to_mos",
 ]
@@ -45,32 +55,50 @@ MOS_MAX = 4.5
 MOS_UNUSABLE = 0.0
 
 
+Values = Sequence[float | None] | np.ndarray
+_PLAIN_NUMBERS = frozenset((int, float, type(None)))
+
+
 def _finite(value: float | None) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def r_to_mos(r: float) -> float:
+def _measured(values: Values) -> np.ndarray:
+    """The values as floats, NaN where not measured (None, NaN, infinity, or not a number)."""
+    if isinstance(values, np.ndarray) or set(map(type, values)) <= _PLAIN_NUMBERS:
+        array = np.array(values, dtype=float)  # None -> NaN
+    else:  # bools and other odd values are not measurements (_finite)
+        array = np.array([v if _finite(v) else math.nan for v in values], dtype=float)
+    array[~np.isfinite(array)] = math.nan
+    return array
+
+
+def _plain(value: np.ndarray) -> float | np.ndarray:
+    return float(value) if value.ndim == 0 else value
+
+
+def r_to_mos(r: float | np.ndarray) -> float | np.ndarray:
     """ITU-T G.107 mapping of the transmission rating R to MOS (1-4.5), monotonic non-decreasing."""
-    if r <= 0:
-        return MOS_MIN
-    if r >= 100:
-        return MOS_MAX
-    return max(MOS_MIN, min(MOS_MAX, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)))
+    r = np.asarray(r, dtype=float)
+    mos = np.fmax(MOS_MIN, np.fmin(MOS_MAX, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)))
+    return _plain(np.where(r <= 0, MOS_MIN, np.where(r >= 100, MOS_MAX, mos)))
 
 
-def delay_impairment(one_way_delay_ms: float) -> float:
+def delay_impairment(one_way_delay_ms: float | np.ndarray) -> float | np.ndarray:
     """Id of the simplified E-model (Cole & Rosenbluth): 0.024 d + 0.11 (d - 177.3) above 177.3 ms.
 
     Linear above the knee, not rtcscore's squared term, which sends every interval with more than
     about 190 ms one-way delay to MOS 1 although G.114 rates up to 400 ms as acceptable."""
-    d = max(0.0, one_way_delay_ms)
-    return 0.024 * d + (0.11 * (d - 177.3) if d > 177.3 else 0.0)
+    d = np.fmax(0.0, np.asarray(one_way_delay_ms, dtype=float))
+    return _plain(0.024 * d + np.where(d > 177.3, 0.11 * (d - 177.3), 0.0))
 
 
-def loss_impairment(loss_pct: float, bpl: float = OPUS_BPL, ie: float = 0.0) -> float:
+def loss_impairment(
+    loss_pct: float | np.ndarray, bpl: float = OPUS_BPL, ie: float = 0.0
+) -> float | np.ndarray:
     """Ie,eff = Ie + (95 - Ie) * Ppl / (Ppl + Bpl), Ppl in percent (G.107 random loss)."""
-    pl = max(0.0, loss_pct)
-    return ie + (95 - ie) * pl / (pl + bpl)
+    pl = np.fmax(0.0, np.asarray(loss_pct, dtype=float))
+    return _plain(ie + (95 - ie) * pl / (pl + bpl))
 
 
 def bpl_for(codec: str | None, fec: bool = True) -> float:
@@ -94,14 +122,24 @@ def audio_mos(
     Unmeasured inputs take the defaults (RTT 50 ms, jitter 10 ms, buffer 30 + 2 x jitter). An interval in
     which every packet was lost scores 1. Non-increasing in loss, RTT, jitter and buffer.
     """
-    if loss_pct >= 100:
-        return MOS_MIN
-    rtt = rtt_ms if _finite(rtt_ms) else DEFAULT_RTT_MS
-    jitter = jitter_ms if _finite(jitter_ms) else DEFAULT_JITTER_MS
-    buffer = buffer_ms if _finite(buffer_ms) else BUFFER_BASE_MS + 2 * max(0.0, jitter)  # type: ignore[operator]
-    d = CODEC_DELAY_MS + max(0.0, buffer) + max(0.0, rtt) / 2  # type: ignore[operator,type-var]
-    r = R0 - loss_impairment(loss_pct, bpl) - delay_impairment(d)
-    return r_to_mos(r)
+    return float(audio_mos_all([loss_pct], [rtt_ms], [jitter_ms], [buffer_ms], bpl)[0])
+
+
+def audio_mos_all(
+    loss_pct: Values, rtt_ms: Values, jitter_ms: Values, buffer_ms: Values, bpl: float = OPUS_BPL
+) -> np.ndarray:
+    """audio_mos of every interval; the inputs are sequences of one value per interval."""
+    loss = np.asarray(loss_pct, dtype=float)
+    rtt = _measured(rtt_ms)
+    rtt = np.where(np.isnan(rtt), DEFAULT_RTT_MS, rtt)
+    jitter = _measured(jitter_ms)
+    jitter = np.where(np.isnan(jitter), DEFAULT_JITTER_MS, jitter)
+    buffer = _measured(buffer_ms)
+    buffer = np.where(np.isnan(buffer), BUFFER_BASE_MS + 2 * np.fmax(0.0, jitter), buffer)
+    d = CODEC_DELAY_MS + np.fmax(0.0, buffer) + np.fmax(0.0, rtt) / 2
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite loss gives NaN, as in Python
+        r = R0 - loss_impairment(loss, bpl) - delay_impairment(d)
+        return np.where(loss >= 100, MOS_MIN, r_to_mos(r))
 
 
 def interval_mos(
@@ -113,7 +151,13 @@ def interval_mos(
 ) -> float:
     """audio_mos for the per-interval `mos` series: the same value, except 0 (the contract's "unusable
     transport") for an interval that lost every packet, and no loss measured counts as 0 %."""
-    loss = 0.0 if not _finite(loss_pct) else min(max(loss_pct, 0.0), 100.0)  # type: ignore[type-var]
-    if loss >= 100.0:
-        return MOS_UNUSABLE
-    return audio_mos(loss, rtt_ms, jitter_ms, buffer_ms, bpl)
+    return float(interval_mos_all([loss_pct], [rtt_ms], [jitter_ms], [buffer_ms], bpl)[0])
+
+
+def interval_mos_all(
+    loss_pct: Values, rtt_ms: Values, jitter_ms: Values, buffer_ms: Values, bpl: float = OPUS_BPL
+) -> np.ndarray:
+    """interval_mos of every interval; the inputs are sequences of one value per interval."""
+    loss = _measured(loss_pct)
+    loss = np.where(np.isnan(loss), 0.0, np.fmin(np.fmax(loss, 0.0), 100.0))
+    return np.where(loss >= 100.0, MOS_UNUSABLE, audio_mos_all(loss, rtt_ms, jitter_ms, buffer_ms, bpl))

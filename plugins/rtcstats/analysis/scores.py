@@ -22,7 +22,7 @@ from plugins.rtcstats.analysis.metrics_model import (
     Series,
     StreamMetrics,
 )
-from plugins.rtcstats.analysis.mos import audio_mos, bpl_for
+from plugins.rtcstats.analysis.mos import audio_mos, audio_mos_all, bpl_for
 from plugins.rtcstats.analysis.observations import (
     SEVERITY_RANK,
     finite,
@@ -151,17 +151,14 @@ def audio_stream_score(stream: StreamMetrics, pc: PcMetrics | None = None) -> tu
     buffer_series = stream.jitter_buffer_delay_ms if stream.direction == "inbound" else Series()
     if stream.loss_pct_series:
         times = stream.loss_pct_series.times
-        values = [
-            audio_mos(loss, rtt, jitter, buffer, bpl)
-            for loss, rtt, jitter, buffer in zip(
-                stream.loss_pct_series.values,
-                _rtts_for(stream, pc, times),
-                values_at(stream.jitter_ms, times),
-                values_at(buffer_series, times),
-                strict=True,
-            )
-        ]
-        return sum(values) / len(values), len(values)
+        values = audio_mos_all(
+            stream.loss_pct_series.values,
+            _rtts_for(stream, pc, times),
+            values_at(stream.jitter_ms, times),
+            values_at(buffer_series, times),
+            bpl,
+        ).tolist()
+        return sum(values) / len(values), len(values)  # summed in order, as Python floats
     loss = stream_loss_pct(stream) or 0.0
     mos = audio_mos(
         loss, _rtt_for(stream, pc, None), series_avg(stream.jitter_ms), series_avg(buffer_series), bpl

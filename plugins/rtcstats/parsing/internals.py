@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.model import Dump, Event, normalize_event_name
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.internals_scan import PcSpans, ScanError, raw_line, scan
@@ -72,6 +73,11 @@ def parse_internals(raw: bytes, *, stream: bool | None = None) -> Dump:
     :raises DumpFormatError: not a JSON object, JSON syntax error (names the line), or a key whose
         content has the wrong shape (names the key, e.g. ``PeerConnections.92-1.stats``).
     """
+    with paused_gc():
+        return _parse(raw, stream)
+
+
+def _parse(raw: bytes, stream: bool | None) -> Dump:
     try:
         top = _load_fast(raw) if stream is None else None
         if top is not None:

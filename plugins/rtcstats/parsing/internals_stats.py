@@ -158,6 +158,7 @@ class _Context:
         "strings",
         "times",
         "ts_lists",
+        "ts_texts",
         "isos",
         "clusters",
         "placed_ts",
@@ -172,10 +173,11 @@ class _Context:
         self.strings = strings  # str -> shared str (the whole dump)
         self.times: dict[float, float] = {}  # timestamp -> shared float (this PC)
         self.ts_lists: dict[tuple, list[float]] = {}  # -timestamp series values -> shared float list
+        self.ts_texts: dict[str, list[float]] = {}  # -timestamp series text -> the same list
         self.isos: dict[Any, float | None] = {}  # startTime/endTime text -> ms
         self.clusters: dict[tuple[float, float, int], list[int]] = {}  # interpolated span -> snapshots
-        # -timestamp series -> (snapshot of each point, snapshot -> point time, snapshots present)
-        self.placed_ts: dict[tuple[float, ...], tuple[list[int], dict[int, float], set[int]]] = {}
+        # id of a shared -timestamp list -> (snapshot of each point, snapshot -> point time, snapshots)
+        self.placed_ts: dict[int, tuple[list[int], dict[int, float], set[int]]] = {}
         self.overwritten = 0
         self.dropped = 0
 
@@ -356,6 +358,13 @@ def build_stats(
 
 
 def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None:
+    text = series.get("values")
+    known = ctx.ts_texts.get(text) if isinstance(text, str) else None
+    if known is not None:  # the very text of another stat's -timestamp series: the same points
+        if len(known) >= MAX_POINTS:
+            ctx.result.truncated = True
+        stat.ts = known
+        return
     values = ctx.values(series, key)
     if len(values) >= MAX_POINTS:
         ctx.result.truncated = True
@@ -368,9 +377,11 @@ def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None
         points = tuple(values)
         known = ctx.ts_lists.get(points)
         if known is None:
-            shared = ctx.times
-            known = ctx.ts_lists[points] = [shared.setdefault(v, v) for v in map(float, values)]
+            floats = list(map(float, values))
+            known = ctx.ts_lists[points] = list(map(ctx.times.setdefault, floats, floats))
         stat.ts = known
+        if isinstance(text, str):
+            ctx.ts_texts[text] = known
     else:
         stat.ts = None
         ctx.result.warnings.append(
@@ -485,12 +496,12 @@ def _fill_track(
             report_time = dict(zip(cot, stat.ts, strict=True))
             present = {c for c in cot if c >= 0}
         else:
-            # The stats of one getStats call share their -timestamp series: place each series once.
-            ts_key = tuple(stat.ts)
-            placed_ts = ctx.placed_ts.get(ts_key)
+            # The stats of one getStats call share their -timestamp series (one list object for equal
+            # points, see _read_timestamps): place each series once.
+            placed_ts = ctx.placed_ts.get(id(stat.ts))
             if placed_ts is None:
                 cot = [bisect_right(firsts, t) - 1 for t in stat.ts]  # _cluster_of, inlined
-                placed_ts = ctx.placed_ts[ts_key] = (cot, dict(zip(cot, stat.ts, strict=True)), set(cot))
+                placed_ts = ctx.placed_ts[id(stat.ts)] = (cot, dict(zip(cot, stat.ts, strict=True)), set(cot))
                 placed_ts[2].discard(-1)
             cot, report_time, present = placed_ts
     else:
@@ -620,6 +631,8 @@ def _compact(values: list, strings: dict[str, str]) -> list:
             if cls is str:
                 first = strings.setdefault(first, first)
             return [first] * len(values)
+    if cls is str and set(map(type, values)) == {str}:  # all strings: shared in one C-level pass
+        return list(map(strings.setdefault, values, values))
     if cls is str or values[-1].__class__ is str:
         for index, value in enumerate(values):
             if value.__class__ is str:

@@ -1,7 +1,8 @@
-"""The speed shortcuts of the parser and the analyzer give exactly what the plain per-value loops give."""
+"""The speed shortcuts of the parser and the analyzer give exactly what the plain per-value code gives."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import random
@@ -9,10 +10,11 @@ import statistics
 
 import pytest
 
-from plugins.rtcstats.analysis import metrics_streams
+from plugins.rtcstats.analysis import metrics_streams, mos
 from plugins.rtcstats.analysis.metrics_model import Series, _pstdev
 from plugins.rtcstats.analysis.metrics_values import TimeLookup, distinct_samples, num, nums, sample_times
 from plugins.rtcstats.analysis.scores import value_at, values_at
+from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.model import StatTrack
 from plugins.rtcstats.parsing.internals_stats import _compact, _constant_values
 
@@ -193,3 +195,94 @@ def test_pstdev_in_floats():
     values = [_rng.random() * 100 for _ in range(500)]
     assert math.isclose(_pstdev(values), statistics.pstdev(values), rel_tol=1e-12)
     assert _pstdev([3.0]) == 0.0
+
+
+@pytest.mark.parametrize("values", [nums(v) for v in _SAMPLES if v])  # a stream has a sample at least
+def test_array_deltas_match_the_list_deltas(values):
+    deltas, _ = metrics_streams._counter_deltas(values)
+    array = metrics_streams._array_deltas(metrics_streams._floats(values))
+    assert repr([None if math.isnan(d) else d for d in array.tolist()]) == repr(deltas)
+
+
+def test_time_lookup_from_columns_and_array_lookups():
+    times = [_rng.choice([1.0, 2.0, 2.0, 3.5, 10.0, 1e5]) for _ in range(100)]
+    values = [_rng.choice([-0.0, 0.0, 1.5, 7.0, 1e300]) for _ in times]
+    pairs = TimeLookup(list(zip(times, values, strict=True)))
+    columns = TimeLookup.of(times, values)
+    assert repr((pairs.times, pairs.values)) == repr((columns.times, columns.values))
+    queries = [_rng.random() * 1.2e5 - 1e4 for _ in range(300)] + times
+    expected = [math.nan if v is None else v for v in columns.at_all(queries, 700.0)]
+    assert repr(columns.at_array(queries, 700.0).tolist()) == repr(expected)
+    assert all(math.isnan(v) for v in TimeLookup([]).at_array([1.0, 2.0]))
+
+
+def _reference_audio_mos(loss_pct, rtt_ms=None, jitter_ms=None, buffer_ms=None, bpl=mos.OPUS_BPL):
+    """The scalar E-model as it was written before it took arrays (mos.py, first version)."""
+
+    def finite(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if loss_pct >= 100:
+        return 1.0
+    rtt = rtt_ms if finite(rtt_ms) else 50.0
+    jitter = jitter_ms if finite(jitter_ms) else 10.0
+    buffer = buffer_ms if finite(buffer_ms) else 30.0 + 2 * max(0.0, jitter)
+    d = 20.0 + max(0.0, buffer) + max(0.0, rtt) / 2
+    pl = max(0.0, loss_pct)
+    loss_impairment = 0.0 + (95 - 0.0) * pl / (pl + bpl)
+    d = max(0.0, d)
+    delay_impairment = 0.024 * d + (0.11 * (d - 177.3) if d > 177.3 else 0.0)
+    r = 93.2 - loss_impairment - delay_impairment
+    if r <= 0:
+        return 1.0
+    if r >= 100:
+        return 4.5
+    return max(1.0, min(4.5, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)))
+
+
+def _reference_interval_mos(loss_pct, rtt_ms, jitter_ms, buffer_ms, bpl):
+    finite = isinstance(loss_pct, (int, float)) and not isinstance(loss_pct, bool) and math.isfinite(loss_pct)
+    loss = 0.0 if not finite else min(max(loss_pct, 0.0), 100.0)
+    if loss >= 100.0:
+        return 0.0
+    return _reference_audio_mos(loss, rtt_ms, jitter_ms, buffer_ms, bpl)
+
+
+def test_mos_arrays_are_the_scalar_arithmetic():
+    def pick(*choices):
+        return [_rng.choice(choices) for _ in range(2000)]
+
+    loss = pick(None, math.nan, -1.0, 0.0, 0.5, 3.0, 12.7, 99.9, 100.0, 250.0, math.inf)
+    rtt = pick(None, math.nan, math.inf, -5.0, 0.0, 12.5, 180.0, 900.0, True)
+    jitter = pick(None, 0.0, 3.3, 40.0, 400.0, -2.0)
+    buffer = pick(None, 0.0, 20.0, 77.7, 350.0, 2000.0)
+    for bpl in (mos.OPUS_BPL, mos.OTHER_BPL):
+        intervals = mos.interval_mos_all(loss, rtt, jitter, buffer, bpl).tolist()
+        expected = [
+            _reference_interval_mos(*args, bpl) for args in zip(loss, rtt, jitter, buffer, strict=True)
+        ]
+        assert intervals == expected
+        finite_loss = [v for v in loss if isinstance(v, float) and math.isfinite(v)]
+        n = len(finite_loss)
+        inputs = zip(finite_loss, rtt[:n], jitter[:n], buffer[:n], strict=True)
+        scores = mos.audio_mos_all(finite_loss, rtt[:n], jitter[:n], buffer[:n], bpl).tolist()
+        assert scores == [_reference_audio_mos(*args, bpl) for args in inputs]
+    assert mos.audio_mos(3.0, 40.0) == _reference_audio_mos(3.0, 40.0)
+    assert isinstance(mos.audio_mos(3.0), float) and isinstance(mos.r_to_mos(50.0), float)
+
+
+def test_paused_gc_restores_the_collector():
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

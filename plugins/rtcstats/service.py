@@ -650,15 +650,20 @@ def analyze_assembled(account_id: int, file_id: str, *, save: bool, file_name: s
 
     :raises: as assemble_upload and analyze_now.
     """
+    data, assembled_name = _read_assembled(account_id, file_id)
+    return analyze_now(account_id, data, save=save, file_name=file_name or assembled_name)
+
+
+def _read_assembled(account_id: int, file_id: str) -> tuple[bytes, str | None]:
+    """(bytes, file name) of a complete upload, its chunks taken; checks credits and chunks first."""
     cfg = settings()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     _check_chunks(account_id, file_id, cfg)
     assembled = _take_chunks(account_id, file_id)
     try:
-        data = assembled.file.read()
+        return assembled.file.read(), assembled.file_name
     finally:
         assembled.file.close()
-    return analyze_now(account_id, data, save=save, file_name=file_name or assembled.file_name)
 
 
 ENRICH_KEYS = (
@@ -731,14 +736,7 @@ def enrich_assembled(account_id: int, file_id: str) -> dict:
 
     :raises: as analyze_assembled.
     """
-    cfg = settings()
-    credits.ensure_available(account_id, cfg["monthly_credits"])
-    _check_chunks(account_id, file_id, cfg)
-    assembled = _take_chunks(account_id, file_id)
-    try:
-        data = assembled.file.read()
-    finally:
-        assembled.file.close()
+    data, _ = _read_assembled(account_id, file_id)
     return enrich(account_id, data)
 
 

@@ -42,6 +42,18 @@ def call(method, url, key=None, body=None):
         return err.code, err.read()
 
 
+def wait_healthy(base: str, deadline: float) -> bool:
+    """Poll /healthz until it answers 200 (True) or the deadline passes (False)."""
+    while time.time() < deadline:
+        try:
+            if call("GET", f"{base}/healthz")[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 @pytest.fixture
 def quickstart(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPLANE")}
@@ -67,13 +79,7 @@ def quickstart(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if call("GET", f"{base}/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
+    if not wait_healthy(base, deadline):
         server.kill()
         pytest.fail((tmp_path / "serve.log").read_text())
     while "worker serving queues" not in (tmp_path / "serve.log").read_text() and time.time() < deadline:
@@ -166,13 +172,7 @@ def test_one_worker_serves_many_requests_at_once_on_postgresql(tmp_path, redis_u
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                try:
-                    if call("GET", f"{base}/healthz")[0] == 200:
-                        break
-                except OSError:
-                    time.sleep(0.2)
+            assert wait_healthy(base, time.time() + 30)
             assert concurrent_posts(base, key) == [200] * 40
         finally:
             os.killpg(server.pid, signal.SIGTERM)

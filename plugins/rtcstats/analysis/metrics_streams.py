@@ -298,19 +298,16 @@ def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int
     steps = _steps(values)
     if values and steps is not None and (not steps or min(steps) >= 0):  # no gap, no reset
         return values[-1], 0, 0.0 + values[-1]
-    resets = 0
-    carried = 0.0
-    previous: float | None = None
-    for value in values:
-        if value is None:
-            continue
-        if previous is not None and value < previous:
-            resets += 1
-            carried += previous
-        previous = value
-    if previous is None:
+    present = _floats(values)
+    present = present[~np.isnan(present)]
+    if not len(present):
         return None, 0, None
-    return previous, resets, carried + previous
+    carried = 0.0
+    before_resets = present[:-1][present[1:] < present[:-1]].tolist()
+    for value in before_resets:  # summed in order, as the loop over the values did
+        carried += value
+    previous = present[-1].item()
+    return previous, len(before_resets), carried + previous
 
 
 def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
@@ -319,12 +316,17 @@ def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | No
     used = np.array(keep[:n], dtype=bool) & (heights_f > 0)  # NaN > 0 is False
     if not used.any():
         return None, None, None
-    kept_heights = heights_f[used].tolist()
-    kept_widths = num_array(widths[:n])[used].tolist()
-    counts = Counter(
-        (None if math.isnan(w) else int(w), int(h)) for w, h in zip(kept_widths, kept_heights, strict=True)
-    )
-    max_height = int(max(kept_heights))  # int() truncates, so the max commutes with it
+    kept_heights = heights_f[used]
+    kept_widths = num_array(widths[:n])[used]
+    if np.isnan(kept_widths).any() or max(np.abs(kept_widths).max(), kept_heights.max()) >= 2**53:
+        counts = Counter(
+            (None if math.isnan(w) else int(w), int(h))
+            for w, h in zip(kept_widths.tolist(), kept_heights.tolist(), strict=True)
+        )
+    else:  # int() of each, at C speed: trunc is exact below 2**53
+        int_widths = np.trunc(kept_widths).astype(np.int64).tolist()
+        counts = Counter(zip(int_widths, np.trunc(kept_heights).astype(np.int64).tolist(), strict=True))
+    max_height = int(kept_heights.max())  # int() truncates, so the max commutes with it
     (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
     return width, height, max_height
 

@@ -286,3 +286,33 @@ def test_paused_gc_restores_the_collector():
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def _mode_frame_loop(widths, heights, keep):
+    """metrics_streams._mode_frame as it was written before it used numpy."""
+    counts: dict = {}
+    max_height = None
+    for hw, hh, ok in zip(nums(widths), nums(heights), keep, strict=False):
+        if not ok or hh is None or hh <= 0:
+            continue
+        key = (int(hw) if hw is not None else None, int(hh))
+        counts[key] = counts.get(key, 0) + 1
+        max_height = int(hh) if max_height is None else max(max_height, int(hh))
+    if not counts:
+        return None, None, None
+    (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
+    return width, height, max_height
+
+
+@pytest.mark.parametrize("with_gaps", [False, True])
+def test_mode_frame_matches_the_loop(with_gaps):
+    sizes = [(640, 360), (1280, 720.0), (320.7, 180.2), (-1, 90), (0, 0), (1e300, 10)]
+    for _ in range(50):
+        n = _rng.randrange(0, 40)
+        picked = [_rng.choice(sizes) for _ in range(n)]
+        widths = [
+            w if not with_gaps or _rng.random() < 0.8 else _rng.choice([None, "x", True]) for w, _ in picked
+        ]
+        heights = [h if _rng.random() < 0.9 else None for _, h in picked]
+        keep = [_rng.random() < 0.8 for _ in range(n + _rng.randrange(0, 3))]
+        assert metrics_streams._mode_frame(widths, heights, keep) == _mode_frame_loop(widths, heights, keep)

@@ -223,6 +223,14 @@ def _array_deltas(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _array_deltas_following(values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """_deltas_following of float arrays (NaN for None)."""
+    out = np.full(len(values), np.nan)
+    steps = values[1:] - values[:-1]
+    out[1:] = np.where(np.isnan(steps) | ~(base[1:] < base[:-1]), steps, values[1:])
+    return out
+
+
 def _extend(series: Series, times: np.ndarray, values: np.ndarray) -> None:
     """Series.add of each pair, in order: the finite values only."""
     keep = np.isfinite(values)
@@ -525,7 +533,7 @@ class StreamPass:
         self._active_average("bytesReceived")
         iv = self._intervals("packetsReceived", "bytesReceived")
         self._bitrate(iv)
-        d_lost = _floats(_deltas_following(self.kept_num("packetsLost"), self.kept_num("packetsReceived")))
+        d_lost = _array_deltas_following(self.kept_arr("packetsLost"), self.kept_arr("packetsReceived"))
         missing = np.maximum(d_lost, 0.0)  # late or duplicate packets are no loss
         expected = iv.packets + missing
         counted = _after_first(~np.isnan(expected) & (expected > 0))

@@ -15,6 +15,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
+import numpy as np
+
 from plugins.rtcstats.analysis.metrics_model import (
     CallMetrics,
     PcMetrics,
@@ -92,27 +94,27 @@ def value_at(series: Series, time: float) -> float | None:
     return None
 
 
-def values_at(series: Series, times: list[float]) -> list[float | None]:
-    """value_at(series, t) for each t, in one loop (a long call has thousands of intervals)."""
+def values_at(series: Series, times: list[float]) -> np.ndarray:
+    """value_at(series, t) for each t as floats, NaN for None (a long call has thousands of intervals):
+    searchsorted is bisect_right for all of them at once (series times are in order)."""
+    at = np.asarray(times, dtype=float)
     if not series:
-        return [None] * len(times)
-    keys, values = series.times, series.values
-    out: list[float | None] = []
-    for time in times:
-        i = bisect.bisect_right(keys, time + 1e-6) - 1
-        out.append(values[i] if i >= 0 and time - keys[i] <= SAMPLE_TOLERANCE_MS else None)
-    return out
+        return np.full(len(at), np.nan)
+    keys = np.array(series.times, dtype=float)
+    i = np.searchsorted(keys, at + 1e-6, side="right") - 1
+    found = np.maximum(i, 0)
+    ok = (i >= 0) & (at - keys[found] <= SAMPLE_TOLERANCE_MS)
+    return np.where(ok, np.array(series.values, dtype=float)[found], np.nan)
 
 
-def _rtts_for(stream: StreamMetrics, pc: PcMetrics | None, times: list[float]) -> list[float | None]:
-    """_rtt_for(stream, pc, t) for each t."""
+def _rtts_for(stream: StreamMetrics, pc: PcMetrics | None, times: list[float]) -> np.ndarray:
+    """_rtt_for(stream, pc, t) for each t, NaN for None."""
     rtts = values_at(stream.rtt_ms, times)
     if pc is not None:
-        of_pc = values_at(pc.rtt_ms, times)
-        rtts = [own if own is not None else other for own, other in zip(rtts, of_pc, strict=True)]
-    if None in rtts:
+        rtts = np.where(np.isnan(rtts), values_at(pc.rtt_ms, times), rtts)
+    if np.isnan(rtts).any():
         fallback = _rtt_for(stream, pc, None)
-        rtts = [fallback if rtt is None else rtt for rtt in rtts]
+        rtts = np.where(np.isnan(rtts), np.nan if fallback is None else fallback, rtts)
     return rtts
 
 

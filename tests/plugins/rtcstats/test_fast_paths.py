@@ -187,8 +187,9 @@ def test_bulk_lookups_match_single_ones():
     queries = [_rng.random() * 1.2e5 - 1e4 for _ in range(300)]
     lookup = TimeLookup([(t, i) for i, t in enumerate(times)])
     assert lookup.at_all(queries, 700.0) == [lookup.at(q, 700.0) for q in queries]
-    assert values_at(one, queries) == [value_at(one, q) for q in queries]
-    assert values_at(Series(), queries) == [None] * len(queries)
+    expected = [math.nan if v is None else v for v in (value_at(one, q) for q in queries)]
+    assert repr(values_at(one, queries).tolist()) == repr(expected)
+    assert all(math.isnan(v) for v in values_at(Series(), queries))
 
 
 def test_pstdev_in_floats():
@@ -199,9 +200,15 @@ def test_pstdev_in_floats():
 
 @pytest.mark.parametrize("values", [nums(v) for v in _SAMPLES if v])  # a stream has a sample at least
 def test_array_deltas_match_the_list_deltas(values):
+    def as_list(array):
+        return repr([None if math.isnan(d) else d for d in array.tolist()])
+
+    floats = metrics_streams._floats
     deltas, _ = metrics_streams._counter_deltas(values)
-    array = metrics_streams._array_deltas(metrics_streams._floats(values))
-    assert repr([None if math.isnan(d) else d for d in array.tolist()]) == repr(deltas)
+    assert as_list(metrics_streams._array_deltas(floats(values))) == repr(deltas)
+    for base in (values, list(reversed(values)), [None] + values[1:]):
+        following = metrics_streams._array_deltas_following(floats(values), floats(base))
+        assert as_list(following) == repr(_deltas_following_loop(values, base))
 
 
 def test_time_lookup_from_columns_and_array_lookups():

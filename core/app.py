@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
+import inspect
 import logging
 import os
 import uuid
@@ -42,6 +44,30 @@ class State:
     jobs: dict = field(default_factory=dict)
     schedules: list = field(default_factory=list)
     limiter: Any = None  # built on first use by core.ratelimit
+
+
+class MediaplaneFlask(Flask):
+    """Flask, with `ensure_sync` answered from a cache.
+
+    Flask asks `inspect.iscoroutinefunction` of every view, hook and flask-smorest wrapper on every
+    request, a measurable share of a small request such as report ingest. Whether a function is a
+    coroutine function never changes, so it is looked up once per function (bound methods by their
+    function: MethodView makes a new one per request).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._coroutine_functions: dict = {}
+
+    def ensure_sync(self, func):
+        key = getattr(func, "__func__", func)
+        try:
+            is_coroutine = self._coroutine_functions[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable callable, asked every time
+            is_coroutine = inspect.iscoroutinefunction(func)
+            with contextlib.suppress(TypeError):
+                self._coroutine_functions[key] = is_coroutine
+        return super().ensure_sync(func) if is_coroutine else func
 
 
 class MediaplaneApi(Api):
@@ -140,7 +166,7 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
     )
     redis_conn, embedded = connect_redis(core_settings)
 
-    app = Flask("mediaplane")
+    app = MediaplaneFlask("mediaplane")
     app.config.update(
         MAX_CONTENT_LENGTH=core_settings["max_content_length"],
         API_TITLE="mediaplane",

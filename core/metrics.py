@@ -33,13 +33,25 @@ def start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
+# Labelled children by label values: `labels()` validates and locks on every call, and the set of
+# (method, endpoint, status) seen by a process is small.
+_children: dict[tuple, tuple] = {}
+
+
 def observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        counter, histogram = _instruments()
         endpoint = request.url_rule.rule if request.url_rule else "<unmatched>"
-        counter.labels(request.method, endpoint, str(response.status_code)).inc()
-        histogram.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        key = (request.method, endpoint, response.status_code)
+        children = _children.get(key)
+        if children is None:
+            counter, histogram = _instruments()
+            children = _children[key] = (
+                counter.labels(request.method, endpoint, str(response.status_code)),
+                histogram.labels(request.method, endpoint),
+            )
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
     return response
 
 

@@ -137,12 +137,19 @@ def ingest(account_id: int, report: dict, max_streams: int, now: float | None = 
     # keeps the inserts below from queueing behind that row's lock.
     started = False
     room_key = (account_id, report["room_id"])
-    if now - _recently_touched.get(room_key, float("-inf")) >= TOUCH_EVERY_SECONDS:
-        with write_atomic():
-            started = _touch_room(account_id, report["room_id"], report["report_time"], now)
+    last_touch = _recently_touched.get(room_key)
+    if last_touch is None or now - last_touch >= TOUCH_EVERY_SECONDS:
         if len(_recently_touched) > 100_000:
             _recently_touched.clear()
+        # Claim the touch before it starts: the other requests of this process that arrive meanwhile
+        # skip it, instead of all queueing on the room row's lock, one commit after the other.
         _recently_touched[room_key] = now
+        try:
+            with write_atomic():
+                started = _touch_room(account_id, report["room_id"], report["report_time"], now)
+        except BaseException:
+            _recently_touched.pop(room_key, None)  # the next report of the room tries again
+            raise
     snapshot = {
         "account_id": account_id,
         "room_id": report["room_id"],

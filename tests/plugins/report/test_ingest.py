@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
@@ -195,3 +196,36 @@ def test_the_grouped_insert_is_prepared_again_on_a_connection_that_lost_it(app, 
         names = [row[0] for row in db.execute_sql("SELECT name FROM pg_prepared_statements")]
         assert len(names) == 1 and names[0].startswith("report_insert_")
     assert count_rows(app, Snapshot) == 3 and count_rows(app, Sample) == 3
+
+
+def test_concurrent_reports_of_a_room_touch_its_row_once_per_second(app, monkeypatch):
+    """Requests in flight together must not all update the shared room row (they would queue on its
+    lock, one commit after the other): the first claims the touch, the others skip it."""
+    import threading
+
+    service._recently_touched.clear()
+    touches = []
+    real_touch = service._touch_room
+
+    def counting_touch(*args):
+        touches.append(args)
+        time.sleep(0.05)  # keep the touch in flight while the other threads arrive
+        return real_touch(*args)
+
+    monkeypatch.setattr(service, "_touch_room", counting_touch)
+    results = []
+
+    def one(n):
+        report = copy.deepcopy(EXAMPLE_REPORT)
+        report["user_id"] = report["metrics"][0]["user_id"] = f"u{n}"
+        with app.app_context():
+            results.append(service.ingest(1, report, max_streams=10, now=1_800_000_000.0))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(results) == 12 and len(touches) == 1
+    assert sum(result["room_started"] for result in results) == 1
+    assert count_rows(app, Snapshot) == 12 and count_rows(app, Room) == 1

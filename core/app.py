@@ -7,7 +7,6 @@ import contextlib
 import inspect
 import logging
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,7 +213,7 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
 
     @app.before_request
     def open_request():
-        g.request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
+        g.request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or os.urandom(16).hex()
         metrics.start_timer()
         # No db.connect() here: peewee connects on the first query, so /healthz answers without a
         # database and /readyz can report it down; teardown returns whatever was opened.

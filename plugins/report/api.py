@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import msgspec
 from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_cors import CORS
@@ -31,12 +32,24 @@ class EnvelopeDialect(Dialect):
         return {"code": problem.status, "message": problem.detail or problem.title, "data": None}
 
 
+_decode_json = msgspec.json.Decoder().decode
+
+
 class LenientJsonParser(FlaskParser):
-    """Also reads JSON sent as text/plain or without a type: browsers' sendBeacon posts text/plain."""
+    """Also reads JSON sent as text/plain or without a type: browsers' sendBeacon posts text/plain.
+
+    Bodies are decoded by msgspec (several times faster than json.loads on the ingest hot path).
+    What msgspec refuses goes to webargs' json.loads, which gives the usual invalid-JSON error or
+    accepts what only it reads (NaN, UTF-16 bodies), exactly as before.
+    """
 
     def _raw_load_json(self, req):
         if req.mimetype in JSON_TYPES or req.mimetype.endswith("+json"):
-            return webargs_core.parse_json(req.get_data(cache=True))
+            body = req.get_data(cache=True)
+            try:
+                return _decode_json(body)
+            except msgspec.MsgspecError:
+                return webargs_core.parse_json(body)
         return webargs_core.missing
 
 

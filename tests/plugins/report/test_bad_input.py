@@ -177,3 +177,17 @@ def test_non_finite_times_are_400(client, headers, literal):
     )
     assert response.status_code == 400
     assert response.get_json()["message"].startswith("report_time")
+
+
+def test_json_that_msgspec_refuses_is_judged_by_the_standard_decoder(app, client, headers):
+    """Bodies go through msgspec first and fall back to webargs' json.loads: NaN is read (then refused
+    by validation, naming the field); a body that is not UTF-8 stays invalid JSON."""
+    text = json.dumps(EXAMPLE_REPORT).replace('"rtt": 45', '"rtt": NaN')
+    assert "NaN" in text
+    json_type = {**headers, "Content-Type": "application/json"}
+    nan = client.post("/report/metrics", data=text, headers=json_type)
+    assert nan.status_code == 400 and "metrics[0].streams[0].network.rtt" in nan.get_json()["message"]
+    utf16_body = json.dumps(EXAMPLE_REPORT).encode("utf-16")
+    utf16 = client.post("/report/metrics", data=utf16_body, headers=json_type)
+    assert utf16.status_code == 400 and utf16.get_json()["message"] == "Invalid JSON body."
+    assert count_rows(app, Snapshot) == 0

@@ -46,21 +46,21 @@ class GroupCall:
     def __init__(self, flush: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 256):
         self._flush = flush
         self._max_batch = max_batch
-        self._queue_lock = threading.Lock()  # guards _pending; held only for list operations
         self._round_lock = threading.Lock()  # one flush at a time per process
+        # Callers append at the end; only the holder of the round lock takes from the front. Each
+        # list operation is atomic, so taking the first n and deleting them needs no other lock:
+        # items appended in between stay behind the first n.
         self._pending: list[_Pending] = []
 
     def __call__(self, item: Any) -> Any:
         mine = _Pending(item)
-        with self._queue_lock:
-            self._pending.append(mine)
+        self._pending.append(mine)
         while not mine.done:
             with self._round_lock:
                 if mine.done:  # an earlier round flushed it while this caller waited for the lock
                     break
-                with self._queue_lock:
-                    batch = self._pending[: self._max_batch]
-                    del self._pending[: self._max_batch]
+                batch = self._pending[: self._max_batch]
+                del self._pending[: len(batch)]
                 self._run(batch)
         if mine.error is not None:
             raise mine.error

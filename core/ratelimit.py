@@ -42,6 +42,13 @@ def _parsed(limit: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limit))
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyed(limit: str, namespace: str, identifiers: tuple[str, ...]) -> tuple[tuple[RateLimitItem, str], ...]:
+    """(item, counter key) of each limit in `limit` for these identifiers (keys of busy callers
+    are built once, not per request)."""
+    return tuple((item, item.key_for(namespace, *identifiers)) for item in _parsed(limit))
+
+
 @dataclass
 class _Lease:
     window: int  # window number (epoch seconds // period) this lease belongs to
@@ -108,8 +115,8 @@ def enforce(limit: str, namespace: str, *identifiers: str) -> None:
     """Count one hit; raise a 429 Problem with Retry-After when any of the limits is exceeded."""
     limiter = _limiter()
     now = time.time()
-    for item in _parsed(limit):
-        wait = limiter.hit(item, item.key_for(namespace, *identifiers), now)
+    for item, key in _keyed(limit, namespace, identifiers):
+        wait = limiter.hit(item, key, now)
         if wait is not None:
             retry_after = max(1, math.ceil(wait))
             raise Problem(

@@ -115,16 +115,15 @@ def make_blueprint(settings: dict) -> Blueprint:
         if request.method != "POST":
             return
         limit = plugin_settings("report")["max_body_bytes"]
-        too_large = Problem(413, "Payload too large", f"the body exceeds the limit of {limit} bytes")
         if request.content_length is not None:
-            if request.content_length > limit:
-                raise too_large
+            too_large = request.content_length > limit
         else:
             # A chunked body has no length to check: read at most one byte past the limit. (werkzeug
             # truncates silently at max_content_length, so reaching limit + 1 is the signal.)
             request.max_content_length = limit + 1
-            if len(request.get_data(cache=True)) > limit:
-                raise too_large
+            too_large = len(request.get_data(cache=True)) > limit
+        if too_large:
+            raise Problem(413, "Payload too large", f"the body exceeds the limit of {limit} bytes")
         if not (request.mimetype in JSON_TYPES or request.mimetype.endswith("+json")):
             raise Problem(
                 415, "Unsupported media type", f"send JSON (application/json), not {request.mimetype}"

@@ -23,6 +23,7 @@ from core.db import bind, db, open_database
 from core.errors import PROBLEM_JSON, ErrorRouter
 from core.plugins import Plugins
 from core.queue import EmbeddedRedis, collect_jobs, collect_schedules
+from core.ratelimit import build_limiter
 from core.storage import open_storage
 
 log = logging.getLogger("mediaplane")
@@ -42,7 +43,7 @@ class State:
     embedded_redis: EmbeddedRedis | None = None
     jobs: dict = field(default_factory=dict)
     schedules: list = field(default_factory=list)
-    limiter: Any = None  # built on first use by core.ratelimit
+    limiter: Any = None  # core.ratelimit.LeasedLimiter, shared by the threads of the process
 
 
 class MediaplaneFlask(Flask):
@@ -186,6 +187,7 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
         router=ErrorRouter(),
         embedded_redis=embedded,
     )
+    state.limiter = build_limiter(redis_conn, core_settings["rate_limit_lease_percent"])
     app.extensions["mediaplane"] = state
 
     api = MediaplaneApi(

@@ -21,7 +21,7 @@ import functools
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 from limits import RateLimitItem, parse_many
@@ -53,6 +53,9 @@ def _keyed(limit: str, namespace: str, identifiers: tuple[str, ...]) -> tuple[tu
 class _Lease:
     window: int  # window number (epoch seconds // period) this lease belongs to
     left: int  # hits of the lease not yet admitted; -1: the window's limit is used up
+    # One lease request at a time per key and process: callers that run out together wait for that
+    # one request instead of each taking a lease (which would strand all but one of them unused).
+    refill: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LeasedLimiter:
@@ -63,7 +66,8 @@ class LeasedLimiter:
         self.lease_percent = lease_percent
         self.leases: dict[str, _Lease] = {}
         # Guards the leases of gthread or threaded servers. Build the limiter in the serving
-        # process: under gevent, after the worker patched threading (it is then a cooperative lock).
+        # process (create_app runs in each gunicorn worker, after gevent patched threading: the
+        # locks are then cooperative).
         self.lock = threading.Lock()
 
     def lease_size(self, item: RateLimitItem) -> int:
@@ -82,18 +86,18 @@ class LeasedLimiter:
                     self.leases = {key: lease}
             if lease.left != 0:
                 return self._take(lease, wait)
-        # The lease is used up: take a new one, outside the lock (a Redis round trip).
-        size = self.lease_size(item)
-        counted = self.storage.incr(f"{key}/{window}", period + 1, amount=size)
-        # The counter already held counted - size hits; only what is left below the limit is ours.
-        granted = min(size, item.amount - (counted - size))
-        with self.lock:
-            # Other callers of this process may have leased during the round trip: add up.
-            if granted > 0:
-                lease.left = max(lease.left, 0) + granted
-            elif lease.left == 0:
-                lease.left = -1
-            return self._take(lease, wait)
+        with lease.refill:
+            with self.lock:
+                if lease.left != 0:  # refilled (or found used up) while this caller waited
+                    return self._take(lease, wait)
+            # The lease is used up: take a new one (a Redis round trip, outside self.lock).
+            size = self.lease_size(item)
+            counted = self.storage.incr(f"{key}/{window}", period + 1, amount=size)
+            # The counter already held counted - size hits; only what is left below the limit is ours.
+            granted = min(size, item.amount - (counted - size))
+            with self.lock:
+                lease.left = granted if granted > 0 else -1
+                return self._take(lease, wait)
 
     @staticmethod
     def _take(lease: _Lease, wait: float) -> float | None:
@@ -103,12 +107,14 @@ class LeasedLimiter:
         return wait
 
 
+def build_limiter(redis_conn, lease_percent: int) -> LeasedLimiter:
+    """The app's limiter. create_app builds it once, so that all threads of a process share its
+    leases (built lazily, two threads could each build one and strand each other's leases)."""
+    return LeasedLimiter(RedisStorage("redis://", connection_pool=redis_conn.connection_pool), lease_percent)
+
+
 def _limiter() -> LeasedLimiter:
-    state = current_app.extensions["mediaplane"]
-    if state.limiter is None:
-        storage = RedisStorage("redis://", connection_pool=state.redis.connection_pool)
-        state.limiter = LeasedLimiter(storage, state.config["core"]["rate_limit_lease_percent"])
-    return state.limiter
+    return current_app.extensions["mediaplane"].limiter
 
 
 def enforce(limit: str, namespace: str, *identifiers: str) -> None:

@@ -55,7 +55,9 @@ class _Lease:
     left: int  # hits of the lease not yet admitted; -1: the window's limit is used up
     # One lease request at a time per key and process: callers that run out together wait for that
     # one request instead of each taking a lease (which would strand all but one of them unused).
-    refill: threading.Lock = field(default_factory=threading.Lock)
+    # (looked up when a lease is made, not at import: gevent patches threading.Lock in each worker
+    # after the master imported this module, and a real lock would block the whole worker)
+    refill: threading.Lock = field(default_factory=lambda: threading.Lock())
 
 
 class LeasedLimiter:

@@ -28,13 +28,14 @@ class SlowFlush:
         return [f"stored {item}" for item in items]
 
 
-def call_in_threads(group: GroupCall, items: list, started_first: threading.Event | None = None):
+def call_in_threads(group: GroupCall, items: list):
+    """Call `group` with each item in a thread of its own; results maps item -> result or exception."""
     results: dict = {}
 
     def one(item):
         try:
             results[item] = group(item)
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each caller got
+        except BaseException as exc:  # noqa: BLE001 - the test inspects what each caller got
             results[item] = exc
 
     threads = [threading.Thread(target=one, args=(item,)) for item in items]
@@ -124,17 +125,7 @@ def test_an_interrupted_flush_settles_every_waiting_caller():
     group = GroupCall(flush)
     first, _ = call_in_threads(group, ["a"])
     wait_until(lambda: len(calls) == 1)
-    results: dict = {}
-
-    def one(item):
-        try:
-            results[item] = group(item)
-        except BaseException as exc:  # noqa: BLE001 - Killed is what the leader must see
-            results[item] = exc
-
-    threads = [threading.Thread(target=one, args=(item,)) for item in ["b", "c"]]
-    for thread in threads:
-        thread.start()
+    threads, results = call_in_threads(group, ["b", "c"])
     wait_until(lambda: len(group._pending) == 2)
     gate.set()
     for thread in first + threads:

@@ -12,7 +12,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 ENV_PREFIX = "MEDIAPLANE__"
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+# Shipped inside the package so that an installed wheel finds its defaults from any directory.
+DEFAULT_FILE = Path(__file__).resolve().parent / "default.toml"
 
 
 class ConfigError(Exception):

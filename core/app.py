@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from core.errors import PROBLEM_JSON, ErrorRouter
 from core.plugins import Plugins
 from core.queue import EmbeddedRedis, collect_jobs, collect_schedules
 from core.ratelimit import build_limiter
+from core.redact import RedactingFilter
 from core.storage import open_storage
 
 log = logging.getLogger("mediaplane")
@@ -92,6 +94,7 @@ def configure_logging(level: str) -> None:
         handler = logging.StreamHandler()
         handler._mediaplane = True
         handler.addFilter(RequestIdFilter())
+        handler.addFilter(RedactingFilter())
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
         )
@@ -110,13 +113,37 @@ def server_key(core_settings: dict) -> bytes:
                 "core.secret_key: not a Fernet key (32 url-safe base64-encoded bytes)"
             ) from None
         return key
-    path = Path(core_settings["data_dir"]) / "server.key"
+    return read_or_create_key_file(Path(core_settings["data_dir"]) / "server.key")
+
+
+def read_or_create_key_file(path: Path) -> bytes:
+    """The key in `path`, created atomically on first use.
+
+    Many processes start at once (gunicorn workers, `serve --with-worker`, a worker fleet): the key is
+    written whole to a private temp file and then hard-linked into place. `link` fails if the name
+    exists, so exactly one process wins, and the name never points at a partly written file.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(Fernet.generate_key())
-    return path.read_bytes().strip()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".server.key.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Fernet.generate_key())
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # another process won: use its key
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_bytes().strip()
+    try:
+        Fernet(key)
+    except ValueError:
+        # An empty or damaged key would make viewer tokens forgeable or every signed key unusable.
+        raise ConfigError(
+            f"{path}: not a Fernet key (empty or damaged); restore it or remove it to make a new one"
+        ) from None
+    return key
 
 
 def connect_redis(core_settings: dict) -> tuple[redis.Redis, EmbeddedRedis | None]:

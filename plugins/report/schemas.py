@@ -67,9 +67,16 @@ def integer(description: str, low: int = 0, high: int | None = None) -> fields.I
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
 
 
-def identifier(description: str) -> fields.String:
+# Room and user ids are path segments of the read routes (/report/metrics/{room_id}/{user_id}): a
+# '/' in one would be stored yet never readable back, so it is refused at ingest.
+PATH_SEGMENT = validate.Regexp(r"^[^\x00/]*$", error="must not contain '/' or NUL characters")
+
+
+def identifier(description: str, *, in_path: bool = False) -> fields.String:
     return fields.String(
-        required=True, validate=[validate.Length(1, MAX_ID), NO_NUL], metadata=describe(description)
+        required=True,
+        validate=[validate.Length(1, MAX_ID), PATH_SEGMENT if in_path else NO_NUL],
+        metadata=describe(description),
     )
 
 
@@ -114,15 +121,15 @@ class StreamSchema(OpenSchema):
 
 
 class UserMetricSchema(OpenSchema):
-    user_id = identifier("User the streams belong to.")
+    user_id = identifier("User the streams belong to; no '/'.", in_path=True)
     streams = fields.List(fields.Nested(StreamSchema), required=True)
 
 
 class MetricsReportSchema(OpenSchema, FastLoadSchema):
     """POST /report/metrics body (loaded through core.fastload's fast path: ingest is the hot path)."""
 
-    user_id = identifier("Reporting user id.")
-    room_id = identifier("Room id.")
+    user_id = identifier("Reporting user id; no '/'.", in_path=True)
+    room_id = identifier("Room id; no '/' (it is a path segment of the read routes).", in_path=True)
     sdk_version = fields.String(
         required=True, validate=[validate.Length(1, 64), NO_NUL], metadata=describe("SDK version.")
     )

@@ -37,6 +37,9 @@ STREAM = "metrics.0.streams.0"
         ("room_id", "", "room_id"),
         ("room_id", "x" * 256, "room_id"),
         ("room_id", "a\x00b", "room_id"),  # PostgreSQL text cannot hold NUL
+        ("room_id", "team/standup", "room_id"),  # could never be read back by its path
+        ("user_id", "a/b", "user_id"),
+        ("metrics.0.user_id", "u/1", "metrics[0].user_id"),
         ("sdk_version", "1.0\x00", "sdk_version"),
         ("metrics.0.user_id", "\x00", "metrics[0].user_id"),
         ("sdk_version", DELETE, "sdk_version"),
@@ -68,6 +71,17 @@ def test_invalid_field_is_400_naming_it(app, client, headers, path, value, field
     body = response.get_json()
     assert body["code"] == 400 and body["data"] is None
     assert body["message"].startswith(field) or f"; {field}" in body["message"], body["message"]
+    assert count_rows(app, Snapshot) == 0
+
+
+def test_room_id_with_a_slash_is_refused_with_a_clear_message(app, client, headers):
+    response = client.post("/report/metrics", json=mutated("room_id", "team/standup"), headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "code": 400,
+        "message": "room_id: must not contain '/' or NUL characters",
+        "data": None,
+    }
     assert count_rows(app, Snapshot) == 0
 
 

@@ -207,9 +207,10 @@ def _from_jwt(token: str) -> Actor:
     key = _active_key(key_id)
     if key is None:
         raise _unauthorized("JWT names an unknown key")
-    leeway = current_app.extensions["mediaplane"].config["core"]["jwt_leeway_seconds"]
+    core_settings = current_app.extensions["mediaplane"].config["core"]
+    leeway = core_settings["jwt_leeway_seconds"]
     try:
-        jwt.decode(
+        claims = jwt.decode(
             token,
             _secret_of(key),
             algorithms=["HS256"],
@@ -224,7 +225,23 @@ def _from_jwt(token: str) -> Actor:
         raise _unauthorized(f"JWT lacks the {err.claim} claim") from None
     except jwt.PyJWTError:
         raise _unauthorized("JWT signature does not verify") from None
+    _check_lifetime(claims, core_settings["jwt_max_lifetime_seconds"], leeway)
     return _actor(key)
+
+
+def _check_lifetime(claims: dict, max_lifetime: int, leeway: int) -> None:
+    """Refuse a JWT meant to live longer than allowed: it could not be revoked short of its key."""
+    # PyJWT accepted these claims only if int() takes them, so int() cannot fail here.
+    exp = int(claims["exp"])
+    if "iat" in claims:
+        lifetime, measured = exp - int(claims["iat"]), "exp - iat"
+    else:
+        lifetime, measured = exp - time.time() - leeway, "exp - now"
+    if lifetime > max_lifetime:
+        raise _unauthorized(
+            f"JWT lifetime ({measured}) exceeds {max_lifetime} seconds; "
+            "issue short-lived tokens (core.jwt_max_lifetime_seconds)"
+        )
 
 
 def _from_signature(key_id: str) -> Actor:

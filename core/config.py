@@ -120,6 +120,9 @@ class CoreConfigSchema(SettingsSchema):
         metadata=describe("Log level of the server and workers."),
     )
     jwt_leeway_seconds = int_setting(30, "Clock skew allowed for client JWTs.", 0, 3600)
+    jwt_max_lifetime_seconds = int_setting(
+        86400, "Longest accepted JWT lifetime (exp - iat, or exp - now without iat).", 60
+    )
     signature_max_age_seconds = int_setting(300, "Age limit of signed requests.", 1, 86400)
     job_retries = int_setting(3, "Retries of a failed job.", 0, 100)
     job_retry_intervals = IntList(

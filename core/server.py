@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from core.redact import redact_query
 
 
 def _post_fork(server, worker):
@@ -32,6 +35,19 @@ def _child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with credentials in the request line, query string and Referer masked:
+    the viewer's `?token=` must not outlive its request in a log file."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in ("r", "q", "f", "{referer}i", "{raw_uri}e"):
+            value = atoms.get(name)
+            if isinstance(value, str):
+                atoms[name] = redact_query(value)
+        return atoms
 
 
 class GunicornServer(BaseApplication):
@@ -68,6 +84,7 @@ def gunicorn_options(
         "post_worker_init": _post_worker_init,
         "child_exit": _child_exit,
         "accesslog": "-" if log_level == "DEBUG" else None,
+        "logger_class": RedactingLogger,
         "loglevel": log_level.lower(),
     }
 

@@ -202,6 +202,48 @@ def test_jwt_without_exp(client, reader):
     assert_401(client.get(PROBE, headers=bearer(token)), "JWT lacks the exp claim")
 
 
+LIFETIME_MESSAGE = "exceeds 86400 seconds; issue short-lived tokens (core.jwt_max_lifetime_seconds)"
+
+
+def test_jwt_living_ten_years_is_refused(client, reader):
+    key_id, secret = split(reader)
+    token = management_token(key_id, secret, lifetime=10 * 365 * 86400)
+    response = client.get(PROBE, headers=bearer(token))
+    assert_401(response, "JWT lifetime (exp - iat) " + LIFETIME_MESSAGE)
+
+
+def test_jwt_lifetime_up_to_the_cap_is_accepted(client, reader):
+    key_id, secret = split(reader)
+    assert_ok(client.get(PROBE, headers=bearer(management_token(key_id, secret, lifetime=86400))))
+    over = management_token(key_id, secret, lifetime=86401)
+    assert_401(client.get(PROBE, headers=bearer(over)), "JWT lifetime (exp - iat) " + LIFETIME_MESSAGE)
+
+
+def test_jwt_without_iat_is_measured_from_now(client, reader):
+    key_id, secret = split(reader)
+    near = management_token(key_id, secret, iat=None, lifetime=3600)
+    assert "iat" not in jwt.decode(near, options={"verify_signature": False})
+    assert_ok(client.get(PROBE, headers=bearer(near)))
+    far = management_token(key_id, secret, iat=None, nbf=None, lifetime=2 * 86400)
+    assert_401(client.get(PROBE, headers=bearer(far)), "JWT lifetime (exp - now) " + LIFETIME_MESSAGE)
+
+
+def test_jwt_lifetime_cap_follows_the_setting(make_app, reader):
+    key_id, secret = split(reader)
+    week = management_token(key_id, secret, lifetime=7 * 86400)
+    assert_ok(
+        make_app({"core": {"jwt_max_lifetime_seconds": 7 * 86400}})
+        .test_client()
+        .get(PROBE, headers=bearer(week))
+    )
+    strict = make_app({"core": {"jwt_max_lifetime_seconds": 600}}).test_client()
+    assert_401(
+        strict.get(PROBE, headers=bearer(management_token(key_id, secret, lifetime=601))),
+        "JWT lifetime (exp - iat) exceeds 600 seconds; issue short-lived tokens "
+        "(core.jwt_max_lifetime_seconds)",
+    )
+
+
 def test_jwt_signed_with_the_wrong_secret(client, reader):
     key_id, secret = split(reader)
     token = management_token(key_id, "x" * 43)

@@ -61,10 +61,14 @@ def serve(host, port, workers, with_worker):
 @click.option("--burst", is_flag=True, help="Run what is queued, then exit.")
 def worker(queues, burst):
     """Run an RQ job worker (also enqueues scheduled jobs)."""
-    from rq import Worker
-
     from core.db import db
-    from core.queue import ScheduleThread, queue_names, set_worker_app
+    from core.queue import (
+        MediaplaneWorker,
+        ScheduleThread,
+        children_die_with_parent,
+        queue_names,
+        set_worker_app,
+    )
 
     with app_context() as app:
         state = app.extensions["mediaplane"]
@@ -76,7 +80,10 @@ def worker(queues, burst):
     schedules.start()
     click.echo(f"worker serving queues {', '.join(names)}; {len(state.schedules)} schedules")
     try:
-        Worker(names, connection=state.redis).work(burst=burst, with_scheduler=True)
+        children_die_with_parent()  # no orphaned work horse or scheduler if this process is killed
+        MediaplaneWorker(
+            names, connection=state.redis, heartbeat_seconds=state.config["core"]["job_heartbeat_seconds"]
+        ).work(burst=burst, with_scheduler=True)
     finally:
         schedules.stopped.set()
 

@@ -129,6 +129,13 @@ class CoreConfigSchema(SettingsSchema):
         load_default=lambda: [10, 60, 300], metadata=describe("Seconds between retries (backoff).")
     )
     job_timeout_seconds = int_setting(600, "Time limit of one job.", 1)
+    job_heartbeat_seconds = int_setting(
+        5,
+        "How often a worker renews its claim on a running job; a killed worker's job runs again "
+        "after about 3 of these (plus its retry interval).",
+        1,
+        300,
+    )
     rate_limit_lease_percent = int_setting(
         1, "Share of a rate limit a process takes from Redis at once, %; 0: every hit.", 0, 50
     )

@@ -22,6 +22,7 @@ from core import metrics
 from core.config import ConfigError, load_core, read_raw
 from core.db import bind, db, open_database
 from core.errors import PROBLEM_JSON, ErrorRouter
+from core.openapi import document_errors
 from core.plugins import Plugins
 from core.queue import EmbeddedRedis, collect_jobs, collect_schedules
 from core.ratelimit import build_limiter
@@ -73,7 +74,18 @@ class MediaplaneFlask(Flask):
 
 
 class MediaplaneApi(Api):
-    """flask-smorest Api whose HTTP errors (also routing 404/405) go through the dialect router."""
+    """flask-smorest Api whose HTTP errors (also routing 404/405) go through the dialect router, and
+    whose document describes each blueprint's errors in that blueprint's dialect (core.openapi)."""
+
+    # flask-smorest's generic error responses use a schema that matches none of our dialects.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_responses(self):
+        """No generic per-status error responses: core.openapi documents each operation's own."""
+
+    def register_blueprint(self, blp, **options):
+        document_errors(blp)
+        super().register_blueprint(blp, **options)
 
     def handle_http_exception(self, error):
         return self._app.extensions["mediaplane"].router.handle(error)
@@ -229,9 +241,12 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
     app.register_error_handler(Exception, state.router.handle)
 
     from core.web import blueprint as core_blueprint
+    from core.web import docs_blueprint
 
-    app.register_blueprint(core_blueprint)
+    api.register_blueprint(core_blueprint)
+    app.register_blueprint(docs_blueprint)  # Swagger UI's files: not part of the API
     state.router.add("core", "/", PROBLEM_JSON)
+    state.router.add("core_docs", "/docs", PROBLEM_JSON)
     with app.app_context():
         for _name, blueprints in plugins.call_each("register_blueprints"):
             for bp in blueprints:

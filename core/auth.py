@@ -20,6 +20,7 @@ from flask import current_app, g, request
 
 from core.errors import Problem
 from core.models import Account, ApiKey
+from core.openapi import AUTHENTICATED, add_errors
 
 KEY_ID_PREFIX = "mpk_"
 TOKEN_RE = re.compile(r"^(mpk_[0-9a-f]{16})\.([A-Za-z0-9_\-]{20,128})$")
@@ -329,6 +330,7 @@ def require(scope: str):
         manual.setdefault("description", "")
         manual["description"] = (manual["description"] + f"\n\nRequires scope `{scope}`.").strip()
         wrapper._apidoc = apidoc
+        add_errors(wrapper, dict.fromkeys(AUTHENTICATED))
         return wrapper
 
     return decorate

@@ -46,10 +46,35 @@ class Problem(HTTPException):
 
 
 class Dialect:
-    """How a blueprint spells errors. Subclass and override `body` (and `content_type`)."""
+    """How a blueprint spells errors. Subclass and override `body` (and `content_type`), and say what
+    it sends in `schema` (JSON Schema of `body`, documented as the component `schema_name`)."""
 
     content_type = "application/problem+json"
     validation_status = 422  # status of a request-validation error in this dialect
+    schema_name = "Problem"
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string", "description": "Always about:blank."},
+            "title": {"type": "string", "description": "Short summary of the problem class."},
+            "status": {"type": "integer", "description": "The HTTP status."},
+            "detail": {"type": "string", "description": "What went wrong, for people."},
+            "errors": {
+                "type": "object",
+                "description": "Invalid input: messages per field.",
+                "additionalProperties": True,
+            },
+            "request_id": {"type": "string", "description": "Quote it to the operator."},
+        },
+    }
+    descriptions: dict[int, str] = {}  # per status, more precise than core.openapi's generic wording
+
+    @property
+    def media_type(self) -> str:
+        """The documented media type: the content type without parameters."""
+        return self.content_type.split(";")[0].strip()
 
     def body(self, problem: Problem) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "about:blank", "title": problem.title, "status": problem.status}

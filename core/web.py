@@ -2,22 +2,60 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, send_from_directory
+from flask import Blueprint as FlaskBlueprint
+from flask import current_app, jsonify, send_from_directory
+from flask_smorest import Blueprint
 
 from core import metrics
 from core.db import db, pending
 from core.queue import queue_names
 
-blueprint = Blueprint("core", __name__)
+blueprint = Blueprint(
+    "core",
+    __name__,
+    description="Health, readiness and metrics of this process (no credentials: keep them off the "
+    "public network if they should not be seen). Errors are RFC 9457 application/problem+json.",
+)
+docs_blueprint = FlaskBlueprint("core_docs", __name__)
+
+HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string", "enum": ["ok"]}},
+}
+READINESS_SCHEMA = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "checks": {
+            "type": "object",
+            "description": "database, redis and (when the database answers) migrations: "
+            '"ok", or what failed ("error: <cause>", "pending: <plugins>").',
+            "additionalProperties": {"type": "string"},
+        },
+    },
+}
 
 
-@blueprint.get("/healthz")
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+@blueprint.route("/healthz", methods=["GET"])
+@blueprint.doc(responses={"200": _json(HEALTH_SCHEMA, "The process is up")})
 def healthz():
     """The process is up (no dependency checked)."""
     return jsonify(status="ok")
 
 
-@blueprint.get("/readyz")
+@blueprint.route("/readyz", methods=["GET"])
+@blueprint.doc(
+    responses={
+        "200": _json(READINESS_SCHEMA, "Ready: every check is ok"),
+        "503": _json(READINESS_SCHEMA, "Not ready: `checks` names what failed"),
+    }
+)
 def readyz():
     """The process can serve: the database answers and Redis answers."""
     checks = {}
@@ -41,13 +79,21 @@ def readyz():
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
-@blueprint.get("/metrics")
+@blueprint.route("/metrics", methods=["GET"])
+@blueprint.doc(
+    responses={
+        "200": {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    }
+)
 def prometheus_metrics():
     """Prometheus text format."""
     return metrics.render(current_app.extensions["mediaplane"].redis, queue_names(current_app))
 
 
-@blueprint.get("/docs/assets/<path:filename>")
+@docs_blueprint.get("/docs/assets/<path:filename>")
 def docs_assets(filename):
     """Swagger UI files shipped in the swagger-ui-bundle package: no CDN needed."""
     import swagger_ui_bundle

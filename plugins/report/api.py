@@ -15,6 +15,7 @@ from webargs.flaskparser import FlaskParser
 from core.auth import current_actor, require
 from core.errors import Dialect, Problem
 from core.events import fire
+from core.openapi import add_errors, errors
 from core.plugins import plugin_settings
 from core.ratelimit import enforce
 from plugins.report import schemas, service
@@ -22,11 +23,37 @@ from plugins.report import schemas, service
 JSON_TYPES = {"application/json", "text/plain", ""}
 
 
+def id_parameter(name: str, description: str) -> dict:
+    """A room or user id in the path: as accepted at ingest (1-255 characters, no NUL), one segment."""
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": schemas.MAX_ID, "pattern": "^[^\\x00/]+$"},
+    }
+
+
+ROOM_ID = id_parameter("room_id", "Room id, as reported.")
+USER_ID = id_parameter("user_id", "User id, as reported.")
+
+
 class EnvelopeDialect(Dialect):
     """Errors as {code: <HTTP status>, message, data: null}; invalid input is a 400 as in the contract."""
 
     content_type = "application/json"
     validation_status = 400
+    schema_name = "ReportError"
+    schema = {
+        "type": "object",
+        "description": "The report error envelope.",
+        "required": ["code", "message", "data"],
+        "properties": {
+            "code": {"type": "integer", "description": "The HTTP status."},
+            "message": {"type": "string", "description": "What went wrong, for people."},
+            "data": {"nullable": True, "enum": [None], "description": "Always null on errors."},
+        },
+    }
 
     def body(self, problem: Problem) -> dict:
         return {"code": problem.status, "message": problem.detail or problem.title, "data": None}
@@ -81,6 +108,9 @@ def ingest_rate_limited(view):
         enforce(plugin_settings("report")["ingest_rate_limit"], "report-ingest", current_actor().key_id)
         return view(*args, **kwargs)
 
+    add_errors(
+        wrapper, {429: "Ingest rate limit of this key exceeded (ingest_rate_limit); retry after Retry-After"}
+    )
     return wrapper
 
 
@@ -135,6 +165,11 @@ def make_blueprint(settings: dict) -> Blueprint:
         @ingest_rate_limited
         @blp.arguments(schemas.MetricsReportSchema(), location="json")  # one instance: built once
         @blp.response(200, schemas.NullEnvelopeSchema)
+        @errors(
+            400,
+            _413="The body exceeds max_body_bytes, or the report has over max_streams_per_report streams",
+            _415="The body is not JSON (application/json, text/plain or no type)",
+        )
         def post(self, report):
             """Ingest one report (needs report:ingest; safe to ship in SDKs)."""
             actor = current_actor()
@@ -164,35 +199,45 @@ def make_blueprint(settings: dict) -> Blueprint:
                 )
             )
 
-    @blp.route("/metrics/<string:room_id>")
+    @blp.route("/metrics/<string:room_id>", parameters=[ROOM_ID])
     class RoomMetricsViews(MethodView):
         @require("report:read")
         @blp.response(200, schemas.RoomMetricsEnvelopeSchema)
+        @errors(_404="No report of this room in this account")
         def get(self, room_id):
             """Room aggregate and the newest metrics of every user."""
             window = plugin_settings("report")["live_window_seconds"]
             return ok(service.room_metrics(current_actor().account_id, room_id, window))
 
-    @blp.route("/metrics/<string:room_id>/<string:user_id>")
+    @blp.route("/metrics/<string:room_id>/<string:user_id>", parameters=[ROOM_ID, USER_ID])
     class UserMetricsViews(MethodView):
         @require("report:read")
         @blp.response(200, schemas.UserMetricsEnvelopeSchema)
+        @errors(_404="No report of this user in this room of this account")
         def get(self, room_id, user_id):
             """Newest metrics of one user, per stream."""
             window = plugin_settings("report")["live_window_seconds"]
             return ok(service.user_metrics(current_actor().account_id, room_id, user_id, window))
 
-    @blp.route("/history/<string:room_id>")
+    @blp.route("/history/<string:room_id>", parameters=[ROOM_ID])
     class HistoryViews(MethodView):
         @require("report:read")
-        @blp.arguments(schemas.HistoryQueryArgsSchema, location="query")
-        @blp.response(200, schemas.HistoryEnvelopeSchema)
+        @blp.arguments(schemas.history_query_args(settings["history_max_limit"]), location="query")
+        @blp.response(
+            200,
+            schemas.HistoryEnvelopeSchema,
+            headers={
+                "X-Next-Cursor": {
+                    "description": "Set when the page is full: the `cursor` of the next, older page.",
+                    "schema": {"type": "string", "pattern": schemas.CURSOR_PATTERN},
+                }
+            },
+        )
+        @errors(_404="No report of this room in this account")
         def get(self, args, room_id):
             """Accepted reports of the room, newest first; follow X-Next-Cursor for older pages."""
             cfg = plugin_settings("report")
             limit = args.get("limit", cfg["history_default_limit"])
-            if limit > cfg["history_max_limit"]:
-                raise Problem(400, "Invalid request", f"limit: at most {cfg['history_max_limit']}")
             if "since" in args and "until" in args and args["since"] >= args["until"]:
                 raise Problem(400, "Invalid request", "since: must be before until")
             items, next_cursor = service.history(

@@ -139,6 +139,9 @@ class MetricsReportSchema(OpenSchema, FastLoadSchema):
     )
 
 
+CURSOR_PATTERN = r"^[0-9]{1,10}\.[0-9]{1,18}$"  # as service.CURSOR_RE: "<report_time>.<snapshot id>"
+
+
 class HistoryQueryArgsSchema(ma.Schema):
     since = EpochSeconds(metadata=describe("Only snapshots with report_time >= since (Unix s or ms)."))
     until = EpochSeconds(metadata=describe("Only snapshots with report_time < until (Unix s or ms)."))
@@ -146,8 +149,24 @@ class HistoryQueryArgsSchema(ma.Schema):
         validate=validate.Range(min=1), metadata=describe("Most snapshots returned, newest first.")
     )
     cursor = fields.String(
+        validate=validate.Regexp(CURSOR_PATTERN, error="not a cursor from X-Next-Cursor"),
         metadata=describe("Next page: the X-Next-Cursor header of the previous page (set when it was full)."),
     )
+
+
+def history_query_args(max_limit: int) -> HistoryQueryArgsSchema:
+    """The history query of an app whose history_max_limit is `max_limit` (validated and documented)."""
+
+    class HistoryQueryArgs(HistoryQueryArgsSchema):
+        limit = fields.Integer(
+            validate=[validate.Range(min=1), validate.Range(max=max_limit, error="at most {max}")],
+            metadata=describe(
+                "Most snapshots returned, newest first (default history_default_limit, at most "
+                "history_max_limit)."
+            ),
+        )
+
+    return HistoryQueryArgs()
 
 
 class RoomsQueryArgsSchema(ma.Schema):

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from core.auth import current_actor, require
 from core.errors import Dialect, Problem
+from core.openapi import errors
 from plugins.rtcstats import schemas, service
 from plugins.rtcstats.uploads import UploadTooLarge
 
@@ -45,7 +46,17 @@ ERROR_DESCRIPTIONS = {
     415: "The file is not a dump the parser can read (parsing_issue); the message names the problem",
     422: "The stored dump could not be analysed (analysis_failed) or re-analysed (reprocess_failed)",
     500: "Unexpected error (internal_error); the message carries a request id for the operator",
+    503: "A dependency is unavailable or busy (unavailable); retry after Retry-After seconds",
 }
+UUID_PATH = [
+    {
+        "in": "path",
+        "name": "rtcstatsId",
+        "required": True,
+        "description": "The session's id (a UUID; anything else is a 400).",
+        "schema": {"type": "string", "format": "uuid"},
+    }
+]
 
 
 class ErrorCodeDialect(Dialect):
@@ -53,27 +64,15 @@ class ErrorCodeDialect(Dialect):
 
     content_type = "application/json"
     validation_status = 400
+    schema_name = "RtcstatsError"
+    schema = schemas.RtcstatsErrorSchema
+    descriptions = ERROR_DESCRIPTIONS
 
     def body(self, problem: Problem) -> dict:
         code = problem.error_code or ERROR_CODES.get(
             problem.status, "internal_error" if problem.status >= 500 else "invalid_request"
         )
         return {"error": problem.detail or problem.title, "errorCode": code, **problem.extra}
-
-
-def errors(blp: Blueprint, *statuses: int):
-    """Document the {error, errorCode} answers a view gives."""
-
-    def decorate(view):
-        for status in sorted({*statuses, 401, 500}, reverse=True):
-            view = blp.alt_response(
-                status,
-                schema=schemas.RtcstatsErrorSchema,
-                description=ERROR_DESCRIPTIONS.get(status, "Error"),
-            )(view)
-        return view
-
-    return decorate
 
 
 def _cap_body(limit: int) -> None:
@@ -175,6 +174,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         ),
     )
     blp.error_dialect = ErrorCodeDialect()
+    sessions_query = schemas.sessions_query_args(settings["sessions_max_limit"])
     CORS(
         blp,
         origins=settings["cors_origins"],
@@ -195,7 +195,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
             }
         )
         @blp.alt_response(200, schema=schemas.UploadResponseSchema, description="Chunk stored, or assembled")
-        @errors(blp, 400, 402, 403, 413, 415)
+        @errors(400, 402, 403, 413, 415)
         def post(self):
             """Upload a dump in chunks (multipart), then assemble it (JSON); uses one credit.
 
@@ -230,7 +230,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         @blp.arguments(schemas.AnalyzeQueryArgsSchema, location="query")
         @blp.doc(requestBody=DUMP_REQUEST_BODY)
         @blp.alt_response(200, schema=schemas.AnalyzeResponseSchema, description="The analysis")
-        @errors(blp, 400, 402, 403, 413, 415)
+        @errors(400, 402, 403, 413, 415)
         def post(self, args):
             """Analyse a dump in the request (any content type); uses one credit.
 
@@ -253,7 +253,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         @require("rtcstats:write")
         @blp.doc(requestBody=DUMP_REQUEST_BODY)
         @blp.alt_response(200, schema=schemas.EnrichResponseSchema, description="Scores and observations")
-        @errors(blp, 400, 402, 403, 413, 415)
+        @errors(400, 402, 403, 413, 415)
         def post(self):
             """Analyse a dump and answer only scores, observation counts, flat observations and the
             user agent; never stored; uses one credit. Accepts the same bodies as /analyze."""
@@ -269,7 +269,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     class QuotaViews(MethodView):
         @require("rtcstats:read")
         @blp.response(200, schemas.QuotaSchema)
-        @errors(blp, 403)
+        @errors(403)
         def get(self):
             """Credits of this month: allowed (monthly allocation plus grants) and remaining."""
             return service.quota(current_actor())
@@ -278,7 +278,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     class ObservationsViews(MethodView):
         @require("rtcstats:read")
         @blp.response(200, schemas.ObservationTypesSchema)
-        @errors(blp, 403)
+        @errors(403)
         def get(self):
             """The observation types the analyzer can emit, with their severities and tags."""
             return service.observation_catalogue()
@@ -286,13 +286,18 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     @blp.route("/sessions")
     class SessionsViews(MethodView):
         @require("rtcstats:read")
-        @blp.doc(parameters=[{"in": "query", "schema": schemas.SessionsQueryArgsSchema}])
+        @blp.doc(parameters=[{"in": "query", "schema": sessions_query}])
         @blp.response(
             200,
             schemas.SessionsListSchema,
-            headers={"X-Total-Count": {"description": "Sessions matching the filters (all pages)"}},
+            headers={
+                "X-Total-Count": {
+                    "description": "Sessions matching the filters (all pages)",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
         )
-        @errors(blp, 400, 403)
+        @errors(400, 403)
         def get(self):
             """Stored sessions, newest first. Filters are AND-combined, values of one filter OR-combined;
             list filters take repeated keys or comma-separated values. `total` counts this page."""
@@ -301,18 +306,18 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
             matching, items = service.list_sessions(current_actor().account_id, filters, limit, offset)
             return {"total": len(items), "data": items}, 200, {"X-Total-Count": str(matching)}
 
-    @blp.route("/sessions/<string:rtcstatsId>")
+    @blp.route("/sessions/<string:rtcstatsId>", parameters=UUID_PATH)
     class SessionByIdViews(MethodView):
         @require("rtcstats:read")
         @blp.response(200, schemas.SessionResponseSchema)
-        @errors(blp, 400, 403, 404, 409, 422)
+        @errors(400, 403, 404, 409, 422)
         def get(self, rtcstatsId):  # noqa: N803 - the contract's name
             """One session: summary, observations and scores (re-analysed first if the analyzer changed)."""
             return service.get_session(current_actor().account_id, rtcstatsId)
 
         @require("rtcstats:write")
         @blp.response(200, schemas.SuccessSchema)
-        @errors(blp, 400, 403, 404)
+        @errors(400, 403, 404)
         def delete(self, rtcstatsId):  # noqa: N803
             """Delete a session and its stored dump."""
             return service.delete_session(current_actor().account_id, rtcstatsId)

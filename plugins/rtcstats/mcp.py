@@ -59,6 +59,11 @@ class McpTransportDialect(Dialect):
 
     content_type = "application/json"
     validation_status = 400
+    schema_name = "McpTransportError"
+
+    @property
+    def schema(self) -> dict:
+        return TRANSPORT_ERROR_SCHEMA  # defined below, beside the views that document it
 
     def body(self, problem: Problem) -> dict:
         code = problem.extra.get("rpc_code")

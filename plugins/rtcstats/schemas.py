@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.config import PluginConfigSchema, StrList, describe, int_setting
+from core.text import NON_BLANK_PRINTABLE_PATTERN, PRINTABLE_PATTERN, is_printable
 from plugins.rtcstats.analysis.observations import TAGS
 
 MiB = 1024 * 1024
@@ -44,12 +45,15 @@ class OneOrMany(fields.List):
 
 def printable(value: str) -> None:
     """Control characters (NUL above all: PostgreSQL refuses it in text) are no one's name or id."""
-    if not value.isprintable():
+    if not is_printable(value):
         raise ma.ValidationError("only printable characters")
 
 
+PRINTABLE = {"pattern": PRINTABLE_PATTERN}  # field metadata: the OpenAPI document declares the rule
+
+
 def _text_item() -> fields.String:
-    return fields.String(validate=[validate.Length(1, MAX_FILTER_LENGTH), printable])
+    return fields.String(validate=[validate.Length(1, MAX_FILTER_LENGTH), printable], metadata=PRINTABLE)
 
 
 def _text_list(description: str, **kwargs) -> QueryList:
@@ -124,6 +128,21 @@ class SessionsQueryArgsSchema(SessionFiltersSchema, PagingSchema):
     """GET /sessions query: the filters plus limit/offset paging (newest first)."""
 
 
+def sessions_query_args(max_limit: int) -> SessionsQueryArgsSchema:
+    """The GET /sessions query of an app whose sessions_max_limit is `max_limit` (for the document:
+    service.parse_paging applies the same bound)."""
+
+    class SessionsQueryArgs(SessionsQueryArgsSchema):
+        limit = fields.Integer(
+            validate=validate.Range(min=1, max=max_limit),
+            metadata=describe(
+                "Most sessions returned (default sessions_default_limit, at most sessions_max_limit)."
+            ),
+        )
+
+    return SessionsQueryArgs()
+
+
 class AnalyzeQueryArgsSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
@@ -133,29 +152,55 @@ class AnalyzeQueryArgsSchema(ma.Schema):
     )
     fileName = fields.String(  # noqa: N815
         validate=[validate.Length(max=255), printable],
-        metadata=describe("Name of the dump file (for the stored session's title). Optional."),
+        metadata=describe("Name of the dump file (for the stored session's title). Optional.") | PRINTABLE,
     )
 
 
 # -- request bodies (documentation: the views read the raw body themselves) -----------------------
 
 
+# As uploads.check_file_id: printable, not only spaces, at most MAX_FILE_ID characters.
+FILE_ID = {
+    "minLength": 1,
+    "maxLength": MAX_FILE_ID,
+    "pattern": NON_BLANK_PRINTABLE_PATTERN,
+}
+FILE_NAME = {"maxLength": 255, "pattern": PRINTABLE_PATTERN}  # as uploads.check_file_name
+WHOLE_NUMBER = {"pattern": "^\\s*[0-9]+\\s*$"}  # as uploads._int_field (its range is a setting)
+
+
 class UploadChunkFormSchema(ma.Schema):
     chunk = fields.Raw(
-        metadata={"type": "string", "format": "binary", "description": "The bytes of this chunk."}
+        required=True,
+        metadata={
+            "type": "string",
+            "format": "binary",
+            "minLength": 1,
+            "description": "The bytes of this chunk (not empty; at most max_chunk_bytes). The part may also "
+            "be named `blob`.",
+        },
     )
     fileId = fields.String(  # noqa: N815
-        metadata=describe("Client-made id of this upload (printable, up to 200 characters).")
+        required=True,
+        metadata=describe("Client-made id of this upload (printable, up to 200 characters).") | FILE_ID,
     )
-    chunkIndex = fields.String(metadata=describe("0-based index of this chunk."))  # noqa: N815
-    totalChunks = fields.String(metadata=describe("Number of chunks of the file (optional)."))  # noqa: N815
-    fileName = fields.String(metadata=describe("Name of the file (optional)."))  # noqa: N815
+    chunkIndex = fields.String(  # noqa: N815
+        required=True, metadata=describe("0-based index of this chunk (below max_chunks).") | WHOLE_NUMBER
+    )
+    totalChunks = fields.String(  # noqa: N815
+        metadata=describe("Number of chunks of the file (optional; at most max_chunks).") | WHOLE_NUMBER
+    )
+    fileName = fields.String(metadata=describe("Name of the file (optional).") | FILE_NAME)  # noqa: N815
 
 
 class AssembleSchema(ma.Schema):
-    fileId = fields.String(required=True, metadata=describe("Same id as the chunks."))  # noqa: N815
-    assemble = fields.Boolean(required=True, metadata=describe("Must be true."))
-    fileName = fields.String(metadata=describe("Name of the dump file."))  # noqa: N815
+    fileId = fields.String(  # noqa: N815
+        required=True, metadata=describe("Same id as the chunks.") | FILE_ID
+    )
+    assemble = fields.Boolean(required=True, metadata=describe("Must be true.") | {"enum": [True]})
+    fileName = fields.String(  # noqa: N815
+        allow_none=True, metadata=describe("Name of the dump file.") | FILE_NAME
+    )
 
 
 # -- responses -----------------------------------------------------------------------------------

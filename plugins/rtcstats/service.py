@@ -24,6 +24,7 @@ from core.errors import summarize_field_errors
 from core.events import fire
 from core.plugins import plugin_settings
 from core.storage import ObjectNotFound
+from core.text import printable_only
 from plugins.rtcstats import credits, uploads
 from plugins.rtcstats.credits import InsufficientCredits
 from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
@@ -226,8 +227,7 @@ def parse_uuid(value) -> uuid.UUID:
 
 def printable_text(value) -> str:
     """The text without control characters (PostgreSQL text refuses NUL; none belongs in a name)."""
-    text = str(value)
-    return text if text.isprintable() else "".join(ch for ch in text if ch.isprintable())
+    return printable_only(str(value))
 
 
 def _text(value, limit: int = 200) -> str | None:

@@ -16,6 +16,7 @@ import peewee
 
 from core.db import utcnow, write_atomic
 from core.storage import ObjectNotFound
+from core.text import is_printable
 from plugins.rtcstats.models import UploadChunk
 
 SPOOL_BYTES = 8 * 1024 * 1024  # assembled files up to this stay in memory, larger ones go to disk
@@ -73,7 +74,7 @@ def check_file_id(file_id) -> str:
         raise InvalidUpload("fileId: required (a printable string)")
     if len(file_id) > 200:
         raise InvalidUpload("fileId: at most 200 characters")
-    if not file_id.isprintable():
+    if not is_printable(file_id):
         raise InvalidUpload("fileId: only printable characters")
     return file_id
 
@@ -84,7 +85,7 @@ def check_file_name(file_name) -> str | None:
         return None
     if not isinstance(file_name, str) or len(file_name) > 255:
         raise InvalidUpload("fileName: must be a string of at most 255 characters")
-    if not file_name.isprintable():
+    if not is_printable(file_name):
         raise InvalidUpload("fileName: only printable characters")
     return file_name
 

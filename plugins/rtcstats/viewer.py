@@ -28,6 +28,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from core.auth import current_actor
 from core.errors import Dialect, Problem
+from core.openapi import errors
 from plugins.rtcstats import service
 from plugins.rtcstats.models import Session
 
@@ -443,6 +444,8 @@ class ViewerDialect(Dialect):
     """Errors of the viewer as a small HTML page (people read them), with the usual status."""
 
     content_type = "text/html; charset=utf-8"
+    schema_name = "HtmlErrorPage"
+    schema = {"type": "string", "description": "A small HTML page naming the problem."}
 
     def render(self, problem: Problem) -> Response:
         pending = problem.error_code == "analysis_pending" or problem.status == 409
@@ -470,13 +473,27 @@ PAGE_DOC = {
     ],
     "responses": {
         "200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
-        "401": {"description": "No credentials, or an invalid or expired token (HTML)"},
-        "403": {"description": "The key lacks rtcstats:read (HTML)"},
-        "404": {"description": "No such session in this account (HTML)"},
-        "409": {"description": "The session is still being analysed; the page reloads (HTML)"},
-        "422": {"description": "The dump could not be analysed (HTML)"},
     },
 }
+page_errors = errors(
+    _401="No credentials, or an invalid or expired token (HTML)",
+    _403="The key lacks rtcstats:read (HTML)",
+    _404="No such session in this account (HTML)",
+    _409="The session is still being analysed; the page reloads (HTML)",
+    _422="The dump could not be analysed (HTML)",
+    _503="The database is unavailable or busy (HTML)",
+)
+
+
+VIEWER_PATH = [
+    {
+        "in": "path",
+        "name": "rtcstatsId",
+        "required": True,
+        "description": "The session's id (a UUID; anything else is a 404).",
+        "schema": {"type": "string", "format": "uuid"},
+    }
+]
 
 
 def make_viewer_blueprint(settings: dict) -> Blueprint:
@@ -492,29 +509,26 @@ def make_viewer_blueprint(settings: dict) -> Blueprint:
     )
     blp.error_dialect = ViewerDialect()
 
-    @blp.route("/view/<string:rtcstatsId>")
+    @blp.route("/view/<string:rtcstatsId>", parameters=VIEWER_PATH)
     class ViewViews(MethodView):
         @blp.doc(security=[{"ApiKey": []}, {"Bearer": []}, {"Basic": []}, {}], **PAGE_DOC)
+        @page_errors
         def get(self, rtcstatsId):  # noqa: N803 - the contract's name
             """The session viewer page (rtcstatsUrl)."""
             return render_session(rtcstatsId, settings, embed=False)
 
-    @blp.route("/embed/<string:rtcstatsId>")
+    @blp.route("/embed/<string:rtcstatsId>", parameters=VIEWER_PATH)
     class EmbedViews(MethodView):
         @blp.doc(security=[{"ApiKey": []}, {"Bearer": []}, {"Basic": []}, {}], **PAGE_DOC)
+        @page_errors
         def get(self, rtcstatsId):  # noqa: N803
             """The session viewer for an iframe (embedUrl): no page chrome, may be framed by any site."""
             return render_session(rtcstatsId, settings, embed=True)
 
     @blp.route("/assets/<path:filename>")
     class AssetViews(MethodView):
-        @blp.doc(
-            security=[],
-            responses={
-                "200": {"description": "A script, style sheet or license file"},
-                "404": {"description": "No such asset"},
-            },
-        )
+        @blp.doc(security=[], responses={"200": {"description": "A script, style sheet or license file"}})
+        @errors(_404="No such asset (HTML)")
         def get(self, filename):
             """The viewer's script and style, and the vendored uPlot chart library (no CDN)."""
             response = send_from_directory(STATIC_DIR, filename, max_age=86400)

@@ -7,27 +7,76 @@ import sys
 
 import click
 
-from core.config import ConfigError
+# Keep this module's imports light: every command line pays for them before it does anything
+# (flask, redis, numpy stay inside the commands that use them), and `serve` must patch ssl
+# before redis-py imports it (see main()).
 
-# Keep this module's imports light: `serve` must patch ssl before redis-py imports it (see main()).
+
+def configuration_error(err: Exception) -> click.ClickException:
+    """The one way every command refuses a bad setting: `Error: configuration: <dotted.key>: ...`, exit 1."""
+    return click.ClickException(f"configuration: {err}")
+
+
+def checked_plugins(ctx: click.Context | None = None):
+    """Validate every setting (core and plugins), once per command line, and return the plugins;
+    a bad setting ends the command."""
+    from core.config import ConfigError, load_core, read_raw
+    from core.plugins import Plugins
+
+    meta = (ctx or click.get_current_context()).find_root().meta
+    if "mediaplane.plugins" not in meta:
+        try:
+            raw = read_raw()
+            load_core(raw)
+            meta["mediaplane.plugins"] = Plugins(raw.get("plugins"))
+        except ConfigError as err:
+            raise configuration_error(err) from None
+    return meta["mediaplane.plugins"]
+
+
+class MediaplaneGroup(click.Group):
+    """The core commands plus those of the enabled plugins.
+
+    Looking up any command first validates the whole configuration, so every command refuses a bad
+    setting alike; plugin commands are collected then, once per command line, and only from enabled
+    plugins (a disabled plugin has no commands). `--version` needs no configuration.
+    """
+
+    def plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        meta = ctx.find_root().meta
+        if "mediaplane.plugin_commands" not in meta:
+            meta["mediaplane.plugin_commands"] = {
+                command.name: command
+                for _name, commands in checked_plugins(ctx).call_each("register_cli_commands")
+                for command in commands
+            }
+        return meta["mediaplane.plugin_commands"]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.plugin_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        plugin_commands = self.plugin_commands(ctx)
+        return super().get_command(ctx, cmd_name) or plugin_commands.get(cmd_name)
 
 
 @contextlib.contextmanager
 def app_context():
     """A built app with an open database connection; config errors end the command cleanly."""
     from core.app import create_app
+    from core.config import ConfigError
     from core.db import db
 
     try:
         app = create_app()
     except ConfigError as err:
-        raise click.ClickException(f"configuration: {err}") from None
+        raise configuration_error(err) from None
     with app.app_context(), db.connection_context():
         yield app
 
 
-@click.group()
-@click.version_option(package_name="mediaplane")
+@click.group(cls=MediaplaneGroup)
+@click.version_option(package_name="mediaplane", prog_name="mediaplane")
 def cli():
     """mediaplane: self-hosted media control server."""
 
@@ -39,19 +88,17 @@ def cli():
 @click.option("--with-worker", is_flag=True, help="Also run one job worker beside the web tier.")
 def serve(host, port, workers, with_worker):
     """Run the web tier (gunicorn, gevent workers)."""
-    from core.config import load_core, read_raw
-    from core.plugins import Plugins
+    from core.app import server_key
+    from core.config import ConfigError, load_core, read_raw
     from core.server import serve as run
 
+    # The group checked every setting already; the key file is checked here, once, rather than
+    # in every worker.
     try:
-        raw = read_raw()
-        core_settings = load_core(raw)
-        Plugins(raw.get("plugins"))  # fail here, once, rather than in every worker
-        from core.app import server_key
-
+        core_settings = load_core(read_raw())
         server_key(core_settings)
     except ConfigError as err:
-        raise click.ClickException(f"configuration: {err}") from None
+        raise configuration_error(err) from None
     srv = core_settings["server"]
     run(core_settings, host or srv["host"], port or srv["port"], workers or srv["workers"], with_worker)
 
@@ -102,14 +149,7 @@ def migrate():
 @cli.command("plugins")
 def list_plugins():
     """List installed plugins, their versions and whether they are enabled."""
-    from core.config import read_raw
-    from core.plugins import Plugins
-
-    try:
-        plugins = Plugins(read_raw().get("plugins"))
-    except ConfigError as err:
-        raise click.ClickException(f"configuration: {err}") from None
-    for info in plugins.known.values():
+    for info in checked_plugins().known.values():
         state = "enabled" if info.enabled else "disabled"
         requires = f" (requires {', '.join(info.requires)})" if info.requires else ""
         click.echo(f"{info.name:16} {info.version:10} {state:9} {info.source}{requires}")
@@ -227,20 +267,6 @@ def config_reference():
     click.echo(render(), nl=False)
 
 
-def _add_plugin_commands() -> None:
-    from core.config import read_raw
-    from core.plugins import Plugins
-
-    try:
-        plugins = Plugins(read_raw().get("plugins"))
-    except ConfigError as err:
-        click.echo(f"Error: configuration: {err}", err=True)
-        sys.exit(1)
-    for _name, commands in plugins.call_each("register_cli_commands"):
-        for command in commands:
-            cli.add_command(command)
-
-
 def main() -> None:
     if sys.argv[1:2] == ["serve"]:
         # gevent workers patch after the fork; ssl (imported by redis-py) must be patched before
@@ -249,7 +275,6 @@ def main() -> None:
         from gevent import monkey
 
         monkey.patch_ssl()
-    _add_plugin_commands()
     cli()
 
 

@@ -12,7 +12,6 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
-from flask import current_app
 
 import plugins as builtin_plugins
 from core import events, hookspecs
@@ -168,6 +167,8 @@ class Plugins:
 
 
 def current_plugins() -> Plugins:
+    from flask import current_app  # not at import: CLI commands discover plugins without flask
+
     return current_app.extensions["mediaplane"].plugins
 
 

@@ -23,11 +23,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from flask import current_app
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 
-from core.errors import Problem
+# flask and core.errors are imported where a request uses them: config schemas import this module
+# for validate_limit, and every CLI command validates the config without loading flask.
 
 MAX_TRACKED_KEYS = 100_000  # local leases kept per process before old ones are dropped
 
@@ -116,6 +116,8 @@ def build_limiter(redis_conn, lease_percent: int) -> LeasedLimiter:
 
 
 def _limiter() -> LeasedLimiter:
+    from flask import current_app
+
     return current_app.extensions["mediaplane"].limiter
 
 
@@ -126,6 +128,8 @@ def enforce(limit: str, namespace: str, *identifiers: str) -> None:
     for item, key in _keyed(limit, namespace, identifiers):
         wait = limiter.hit(item, key, now)
         if wait is not None:
+            from core.errors import Problem
+
             retry_after = max(1, math.ceil(wait))
             raise Problem(
                 429,

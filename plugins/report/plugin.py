@@ -1,8 +1,9 @@
 """report plugin hooks: config, tables, routes, jobs, schedules and error mapping."""
 
-from core.errors import Problem
 from core.hookspecs import hookimpl
-from core.queue import Schedule
+
+# Everything else is imported inside the hooks: every CLI command discovers the plugins, so
+# importing this module must stay cheap (no flask, redis or analysis code).
 
 INFO = {
     "name": "report",
@@ -54,6 +55,8 @@ def register_jobs():
 
 @hookimpl
 def register_schedules(settings):
+    from core.queue import Schedule
+
     return [
         Schedule("mark_idle_rooms", settings["idle_check_interval_seconds"]),
         Schedule("purge_expired", settings["purge_interval_seconds"]),
@@ -62,6 +65,7 @@ def register_schedules(settings):
 
 @hookimpl
 def problem_from_exception(exception):
+    from core.errors import Problem
     from plugins.report.service import BadCursor, NotFound, TooLarge
 
     if isinstance(exception, NotFound):

@@ -1,8 +1,9 @@
 """rtcstats plugin hooks: config, tables, routes, jobs, schedules, CLI and error mapping."""
 
-from core.errors import Problem
 from core.hookspecs import hookimpl
-from core.queue import Schedule
+
+# Everything else is imported inside the hooks: every CLI command discovers the plugins, so
+# importing this module must stay cheap (no flask, redis or analysis code).
 
 INFO = {
     "name": "rtcstats",
@@ -76,6 +77,8 @@ def register_jobs():
 
 @hookimpl
 def register_schedules(settings):
+    from core.queue import Schedule
+
     return [Schedule("purge_uploads", settings["purge_interval_seconds"])]
 
 
@@ -88,6 +91,7 @@ def register_cli_commands():
 
 @hookimpl
 def problem_from_exception(exception):
+    from core.errors import Problem
     from plugins.rtcstats import service, uploads
     from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge
 

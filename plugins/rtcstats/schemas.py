@@ -7,11 +7,11 @@ from marshmallow import fields, validate
 
 from core.config import PluginConfigSchema, StrList, describe, int_setting
 from core.text import NON_BLANK_PRINTABLE_PATTERN, PRINTABLE_PATTERN, is_printable
-from plugins.rtcstats.analysis.observations import TAGS
+from plugins.rtcstats.observation_tags import TAGS
 
 MiB = 1024 * 1024
 PLANS = ("developer", "trial_developer", "enterprise")
-OBSERVATION_TAGS = TAGS  # the observation vocabulary has one home: analysis.observations
+OBSERVATION_TAGS = TAGS  # the observation vocabulary has one home: observation_tags
 MAX_FILTER_VALUES = 20
 MAX_FILTER_LENGTH = 200
 MAX_FILE_ID = 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -196,6 +197,73 @@ def test_bad_setting_names_its_dotted_key(run, command):
     output = fails(result, "core.server.port")
     assert "configuration:" in output
     assert "Traceback" not in output
+
+
+# An example command line for every command; the test below fails when a command is missing here.
+EVERY_COMMAND = {
+    ("serve",): ("--port", "8999"),
+    ("worker",): ("--burst",),
+    ("migrate",): (),
+    ("plugins",): (),
+    ("accounts", "create"): ("acme",),
+    ("accounts", "list"): (),
+    ("keys", "create"): ("--account", "acme", "--scopes", "report:ingest"),
+    ("keys", "list"): (),
+    ("keys", "revoke"): ("mpk_0000000000000000",),
+    ("bootstrap",): (),
+    ("config-reference",): (),
+    ("rtcstats", "analyze"): (__file__,),
+    ("rtcstats", "reprocess"): ("--dry-run",),
+    ("rtcstats", "grant-credits"): ("acme", "5"),
+}
+
+
+def command_paths(group, ctx, prefix=()) -> set[tuple[str, ...]]:
+    """Every leaf command under `group` (plugin commands included), as name paths."""
+    paths = set()
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            paths |= command_paths(command, ctx, prefix + (name,))
+        else:
+            paths.add(prefix + (name,))
+    return paths
+
+
+def test_every_command_is_checked_below(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("MEDIAPLANE"):
+            monkeypatch.delenv(name)
+    assert command_paths(cli, click.Context(cli, info_name="mediaplane")) == set(EVERY_COMMAND)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("MEDIAPLANE__CORE__SERVER__PORT=notaport", "core.server.port: Not a valid integer."),
+        (
+            "MEDIAPLANE__PLUGINS__REPORT__HISTORY_DEFAULT_LIMIT=5000",
+            "plugins.report.history_default_limit: must not exceed history_max_limit",
+        ),
+        ("MEDIAPLANE__PLUGINS__NOPE__ENABLED=true", "plugins.nope: unknown plugin"),
+    ],
+)
+def test_every_command_refuses_a_bad_setting_alike(run, setting, message):
+    name, value = setting.split("=")
+    for path, args in [*EVERY_COMMAND.items(), ((), ("--help",))]:
+        result = run(*path, *args, env={name: value})
+        assert result.exit_code == 1, (path, result.output)
+        # Nothing but the one line: the command did not start its work.
+        assert result.stdout == "", (path, result.stdout)
+        assert result.stderr.startswith(f"Error: configuration: {message}"), (path, result.stderr)
+        assert result.stderr.count("\n") == 1, (path, result.stderr)
+
+
+def test_version_needs_no_configuration(run):
+    from core import __version__
+
+    result = run("--version", env={"MEDIAPLANE__CORE__SERVER__PORT": "notaport"})
+    assert ok(result) == f"mediaplane, version {__version__}\n"
 
 
 def test_unknown_setting_names_its_dotted_key(run):

@@ -114,10 +114,15 @@ def test_hook_register_cli_commands(monkeypatch):
 
     plugin_modules.install(monkeypatch, gadget)
     monkeypatch.setenv("MEDIAPLANE__PLUGINS__GADGET__ENABLED", "true")
-    monkeypatch.setattr(cli, "cli", cli.cli.__class__(name="mediaplane", commands=dict(cli.cli.commands)))
-    cli._add_plugin_commands()
     result = CliRunner().invoke(cli.cli, ["gadget-hello"])
     assert result.exit_code == 0 and result.output == "hello from gadget\n"
+    assert "gadget-hello" in CliRunner().invoke(cli.cli, ["--help"]).output
+
+    # A disabled plugin has no commands.
+    monkeypatch.setenv("MEDIAPLANE__PLUGINS__GADGET__ENABLED", "false")
+    result = CliRunner().invoke(cli.cli, ["gadget-hello"])
+    assert result.exit_code == 2 and "No such command 'gadget-hello'" in result.output
+    assert "gadget-hello" not in CliRunner().invoke(cli.cli, ["--help"]).output
 
 
 def test_hook_register_mcp_tools(gadget_app):

@@ -30,26 +30,12 @@ from plugins.rtcstats.analysis.metrics_model import (
     Series,
     StreamMetrics,
 )
+from plugins.rtcstats.observation_tags import TAGS
 
 log = logging.getLogger(__name__)
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-TAGS = (
-    "connectivity",
-    "security",
-    "audio",
-    "video",
-    "datachannel",
-    "outbound",
-    "inbound",
-    "peripheral",
-    "behavior",
-    "network",
-    "configuration",
-    "cpu",
-    "bug",
-)
 CATEGORIES = ("connections", "streams", "devices", "datachannels", "logs", "pairs")
 
 # Value fields of an observation (contract names); everything else is structural.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from typing import BinaryIO
 
 from flask import jsonify, request
 from flask.views import MethodView
@@ -18,8 +20,11 @@ from plugins.rtcstats.uploads import UploadTooLarge
 PREFIX = "/api/rtcstats/v1.0"
 ALIAS_PREFIX = "/v1.0"
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and the small form fields around a chunk
+PENDING_RETRY_AFTER = 5  # seconds a client waits before fetching a queued analysis
 ASSEMBLE_MAX_BYTES = 1024  # a JSON body this small shaped {fileId, assemble} is an assemble request
 JSON_BODY_MAX_BYTES = 64 * 1024
+BODY_SPOOL_BYTES = 1024 * 1024  # a dump body larger than this is spooled to disk
+BODY_BLOCK = 256 * 1024
 
 ERROR_CODES = {
     400: "invalid_request",
@@ -89,6 +94,28 @@ def _raw_body(limit: int) -> bytes:
     if len(data) > limit:
         raise UploadTooLarge(f"the request body exceeds the limit of {limit} bytes")
     return data
+
+
+def _spooled_body(limit: int) -> tuple[BinaryIO, int]:
+    """The request body in a temporary file and its size: in memory while small, then on disk, so a
+    64 MiB dump never sits in a web worker's memory.
+
+    :raises UploadTooLarge: more than `limit` bytes.
+    """
+    _cap_body(limit)
+    out = tempfile.SpooledTemporaryFile(max_size=BODY_SPOOL_BYTES)
+    size = 0
+    try:
+        while block := request.stream.read(BODY_BLOCK):
+            size += len(block)
+            if size > limit:
+                raise UploadTooLarge(f"the request body exceeds the limit of {limit} bytes")
+            out.write(block)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out, size
 
 
 def _is_multipart() -> bool:
@@ -216,13 +243,17 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
 
     def dump_or_chunk():
         """A multipart chunk is stored at once: ({success: true}, None, None). Any other body is the
-        dump itself or, when small and shaped so, an assemble request: (None, bytes, (fileId,
-        fileName) or None)."""
+        dump itself or, when small and shaped so, an assemble request: (None, (spooled file, size),
+        (fileId, fileName) or None)."""
         if _is_multipart():
             fields, data = _chunk_request(settings)
             return service.upload_chunk(current_actor().account_id, fields, data), None, None
-        data = _raw_body(settings["max_analyze_bytes"])
-        return None, data, _assemble_request(data)
+        body, size = _spooled_body(settings["max_analyze_bytes"])
+        assemble = None
+        if size <= ASSEMBLE_MAX_BYTES:
+            assemble = _assemble_request(body.read())
+            body.seek(0)
+        return None, (body, size), assemble
 
     @blp.route("/analyze")
     class AnalyzeViews(MethodView):
@@ -230,23 +261,45 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         @blp.arguments(schemas.AnalyzeQueryArgsSchema, location="query")
         @blp.doc(requestBody=DUMP_REQUEST_BODY)
         @blp.alt_response(200, schema=schemas.AnalyzeResponseSchema, description="The analysis")
+        @blp.alt_response(
+            202,
+            schema=schemas.AnalyzePendingSchema,
+            description="A dump larger than analyze_inline_max_bytes after gunzip: stored as a session "
+            "and analysed by a job; GET the Location (/sessions/{rtcstatsId}) after Retry-After seconds "
+            "(409 analysis_pending until it is ready)",
+            headers={
+                "Location": {"description": "The session to fetch", "schema": {"type": "string"}},
+                "Retry-After": {"description": "Seconds to wait first", "schema": {"type": "integer"}},
+            },
+        )
         @errors(400, 402, 403, 413, 415)
         def post(self, args):
             """Analyse a dump in the request (any content type); uses one credit.
 
             `?save=true` (or 1) also stores it as a session, like /upload. The dump may also come in
             chunks as for /upload (each answered {success: true}), then a JSON assemble request.
+            A dump that expands to more than analyze_inline_max_bytes is stored and analysed in the
+            background instead: 202 with its rtcstatsId (also when save is not set).
             """
-            chunk_answer, data, assemble = dump_or_chunk()
+            chunk_answer, body, assemble = dump_or_chunk()
             if chunk_answer is not None:
                 return jsonify(chunk_answer)
             account_id = current_actor().account_id
             save = service.truthy(args.get("save", ""))
-            if assemble is not None:
-                file_id, file_name = assemble
-                name = file_name or args.get("fileName")
-                return jsonify(service.analyze_assembled(account_id, file_id, save=save, file_name=name))
-            return jsonify(service.analyze_now(account_id, data, save=save, file_name=args.get("fileName")))
+            file, size = body
+            with file:
+                if assemble is not None:
+                    file_id, file_name = assemble
+                    name = file_name or args.get("fileName")
+                    answer, queued = service.analyze_assembled(account_id, file_id, save=save, file_name=name)
+                else:
+                    answer, queued = service.analyze_body(
+                        account_id, file, size, save=save, file_name=args.get("fileName")
+                    )
+            if not queued:
+                return jsonify(answer)
+            location = f"{blp.url_prefix}/sessions/{answer['rtcstatsId']}"
+            return jsonify(answer), 202, {"Location": location, "Retry-After": str(PENDING_RETRY_AFTER)}
 
     @blp.route("/enrich")
     class EnrichViews(MethodView):
@@ -256,14 +309,17 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         @errors(400, 402, 403, 413, 415)
         def post(self):
             """Analyse a dump and answer only scores, observation counts, flat observations and the
-            user agent; never stored; uses one credit. Accepts the same bodies as /analyze."""
-            chunk_answer, data, assemble = dump_or_chunk()
+            user agent; never stored; uses one credit. Accepts the same bodies as /analyze. A dump that
+            expands to more than analyze_inline_max_bytes is refused (413): send it to /analyze."""
+            chunk_answer, body, assemble = dump_or_chunk()
             if chunk_answer is not None:
                 return jsonify(chunk_answer)
             account_id = current_actor().account_id
-            if assemble is not None:
-                return jsonify(service.enrich_assembled(account_id, assemble[0]))
-            return jsonify(service.enrich(account_id, data))
+            file, size = body
+            with file:
+                if assemble is not None:
+                    return jsonify(service.enrich_assembled(account_id, assemble[0]))
+                return jsonify(service.enrich_body(account_id, file, size))
 
     @blp.route("/quota")
     class QuotaViews(MethodView):

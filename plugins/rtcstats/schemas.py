@@ -244,6 +244,19 @@ class AnalyzeResponseSchema(ma.Schema):
     )
 
 
+class AnalyzePendingSchema(ma.Schema):
+    """202 from POST /analyze: the dump is stored and analysed by a job; fetch the session later."""
+
+    data = fields.Raw(allow_none=True, metadata=describe("Always null: the analysis is not done yet."))
+    status = fields.String(metadata=describe('"pending".'))
+    rtcstatsId = fields.String(metadata=describe("The stored session's id."))  # noqa: N815
+    rtcstatsUrl = fields.String(metadata=describe("Viewer URL."))  # noqa: N815
+    embedUrl = fields.String(  # noqa: N815
+        metadata=describe("Embeddable viewer URL (enterprise plan).")
+    )
+    message = fields.String(metadata=describe("Why it was queued and where the result will be."))
+
+
 class ChunkAcceptedSchema(ma.Schema):
     success = fields.Boolean(required=True)
 
@@ -353,6 +366,12 @@ class RtcstatsConfigSchema(PluginConfigSchema):
     max_analyze_bytes = int_setting(64 * MiB, "Largest POST /analyze body, bytes.", 1024)
     max_uncompressed_bytes = int_setting(
         512 * MiB, "Largest dump after gunzip, bytes (guards against decompression bombs).", 1024
+    )
+    analyze_inline_max_bytes = int_setting(
+        8 * MiB,
+        "Largest dump (after gunzip) analysed within a POST /analyze or /enrich request; larger "
+        "ones are analysed by a job (/analyze answers 202) or refused (/enrich, 413).",
+        0,
     )
     max_compression_ratio = int_setting(
         200, "A gzip dump expanding more than this many times is refused as a bomb.", 2

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 import marshmallow as ma
 
@@ -39,9 +40,11 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "ReprocessFailed",
+    "analyze_body",
     "analyze_now",
     "assemble_upload",
     "delete_session",
+    "enrich_body",
     "get_session",
     "list_sessions",
     "parse_filters",
@@ -56,6 +59,7 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 ACCOUNT_NAMESPACE = uuid.UUID("6f1d5a7e-2b7e-4c1e-9a51-6d0f0b0e7a11")  # uploaded_by uuids of accounts
 DUMP_EXTENSIONS = {".gz", ".txt", ".json", ".jsonl", ".log", ".dump", ".rtcstats"}
 SNIFF_BYTES = 64 * 1024
+READ_BLOCK = 1024 * 1024  # a spooled dump is read this much at a time
 
 
 class RtcstatsError(Exception):
@@ -145,11 +149,11 @@ def sniff(head: bytes) -> str:
     return detect(head)
 
 
-def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = None) -> str:
-    """The format of a complete chunked upload, judged before it costs a credit or its chunks are used
-    up (so the client can still replace a bad chunk): from its first bytes, and a gzip upload decoded
-    whole, because a cut-off or damaged stream shows only at its end. The output is discarded; the
-    bomb limits bound the work.
+def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = None) -> tuple[str, int]:
+    """The format of a complete chunked upload and the size it expands to, judged before it costs a
+    credit or its chunks are used up (so the client can still replace a bad chunk): from its first
+    bytes, and a gzip upload decoded whole, because a cut-off or damaged stream shows only at its end.
+    The output is counted, never kept; the bomb limits bound the work.
 
     :raises DumpFormatError: not a dump format, damaged or truncated gzip (415).
     :raises DumpTooLarge: a gzip upload expands beyond the limits (413).
@@ -158,10 +162,31 @@ def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = N
     cfg = cfg or settings()
     store = object_storage()
     head = store.get(uploads.chunk_key(account_id, file_id, rows[0].chunk_index))[:SNIFF_BYTES]
+    expanded = sum(r.size for r in rows)
     if head[:2] == GZIP_MAGIC:
         blocks = uploads.read_blocks(store, account_id, file_id, rows)
-        check_gzip(blocks, sum(r.size for r in rows), limits(cfg))
-    return sniff(head)
+        expanded = check_gzip(blocks, expanded, limits(cfg))
+    return sniff(head), expanded
+
+
+def expanded_size(file: BinaryIO, size: int, cfg: dict) -> int:
+    """The size a dump file of `size` bytes expands to: a gzip file is decoded and counted block by
+    block, its output never kept, so a bomb is refused as soon as it crosses a cap, in about a
+    megabyte of memory. The file is left at its start.
+
+    :raises DumpTooLarge: over max_uncompressed_bytes, or a gzip file beyond the ratio limit.
+    :raises DumpFormatError: damaged or truncated gzip.
+    """
+    file.seek(0)
+    if file.read(2) == GZIP_MAGIC:
+        file.seek(0)
+        expanded = check_gzip(iter(lambda: file.read(READ_BLOCK), b""), size, limits(cfg))
+    else:
+        expanded = size
+    file.seek(0)
+    if expanded > cfg["max_uncompressed_bytes"]:
+        raise DumpTooLarge(f"the dump has {expanded} bytes; the limit is {cfg['max_uncompressed_bytes']}")
+    return expanded
 
 
 # -- wire helpers ---------------------------------------------------------------------------------
@@ -507,13 +532,16 @@ def parse_assemble(body) -> tuple[str, str | None]:
     return file_id, uploads.check_file_name(body.get("fileName"))
 
 
-def _check_chunks(account_id: int, file_id: str, cfg: dict) -> None:
-    """:raises: as uploads.check_complete and check_upload; uploads.UploadTooLarge over max_upload_bytes."""
+def _check_chunks(account_id: int, file_id: str, cfg: dict) -> int:
+    """The size the complete upload expands to.
+
+    :raises: as uploads.check_complete and check_upload; uploads.UploadTooLarge over max_upload_bytes.
+    """
     rows = uploads.chunks_of(account_id, file_id)
     uploads.check_complete(rows, file_id)
     if sum(r.size for r in rows) > cfg["max_upload_bytes"]:
         raise uploads.UploadTooLarge(f"the upload exceeds the limit of {cfg['max_upload_bytes']} bytes")
-    check_upload(account_id, file_id, rows, cfg)
+    return check_upload(account_id, file_id, rows, cfg)[1]
 
 
 def _take_chunks(account_id: int, file_id: str) -> uploads.Assembled:
@@ -544,34 +572,51 @@ def assemble_upload(account_id: int, file_id: str, file_name: str | None) -> dic
         stream is damaged or cut off.
     :raises DumpTooLarge: a gzip upload expands beyond the limits.
     """
-    from core.queue import enqueue
-
     cfg = settings()
-    store = object_storage()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     _check_chunks(account_id, file_id, cfg)
     period = credits.consume(account_id, cfg["monthly_credits"])
-    rtcstats_id = uuid.uuid4()
-    key = dump_key(account_id, rtcstats_id)
-    stored = False
     try:
         assembled = _take_chunks(account_id, file_id)
-        name = (file_name or assembled.file_name or file_id)[:255]
-        try:
-            store.put(key, assembled.file, assembled.size)
-            stored = True
-        finally:
-            assembled.file.close()
+    except BaseException:
+        credits.refund(account_id, period)
+        raise
+    with assembled.file:
+        name = file_name or assembled.file_name or file_id
+        rtcstats_id = _store_and_queue(
+            account_id, assembled.file, assembled.size, name, "upload", period, charged=True
+        )
+    return {"success": True, "rtcstatsId": str(rtcstats_id), **viewer_urls(rtcstats_id, cfg)}
+
+
+def _store_and_queue(
+    account_id: int, file: BinaryIO, size: int, name: str, source: str, period, *, charged: bool
+) -> uuid.UUID:
+    """Store a dump file as a pending session and queue its first analysis; the session's id.
+
+    The credit of `period` is already taken: it is given back if anything here fails, and by the
+    job if the dump cannot be analysed.
+    """
+    from core.queue import enqueue
+
+    store = object_storage()
+    rtcstats_id = uuid.uuid4()
+    key = dump_key(account_id, rtcstats_id)
+    name = name[:255]
+    stored = False
+    try:
+        store.put(key, file, size)
+        stored = True
         row = Session.create(
             rtcstats_id=rtcstats_id,
             account_id=account_id,
-            source="upload",
+            source=source,
             file_name=name,
-            file_size=assembled.size,
+            file_size=size,
             dump_key=key,
             title=title_for(name),
             credit_period=period,
-            credit_charged=True,
+            credit_charged=charged,
         )
     except BaseException:
         credits.refund(account_id, period)
@@ -585,7 +630,7 @@ def assemble_upload(account_id: int, file_id: str, file_name: str | None) -> dic
         _record_failure(row, "the analysis could not be queued; upload again", processor_version())
         _give_back_credit(row)
         raise
-    return {"success": True, "rtcstatsId": str(rtcstats_id), **viewer_urls(rtcstats_id, cfg)}
+    return rtcstats_id
 
 
 # -- analyze (synchronous) ------------------------------------------------------------------------
@@ -645,20 +690,85 @@ def analyze_now(account_id: int, data: bytes, *, save: bool = False, file_name: 
     }
 
 
-def analyze_assembled(account_id: int, file_id: str, *, save: bool, file_name: str | None) -> dict:
-    """POST /analyze with a JSON assemble request: join the chunks, then analyze_now.
+def analyze_body(
+    account_id: int, file: BinaryIO, size: int, *, save: bool, file_name: str | None
+) -> tuple[dict, bool]:
+    """POST /analyze with the dump in the body (a spooled file): (answer, queued).
+
+    A dump that expands to at most analyze_inline_max_bytes is analysed now (analyze_now). A larger
+    one is stored as a session and analysed by a job, whatever `save` says (the result has to be
+    kept somewhere to be fetched): queued is True and the answer is the 202 body.
+
+    :raises: as analyze_now; DumpTooLarge and DumpFormatError before any credit is taken.
+    """
+    if not size:
+        raise InvalidRequest("body: empty; send the dump file as the request body")
+    cfg = settings()
+    credits.ensure_available(account_id, cfg["monthly_credits"])
+    expanded = expanded_size(file, size, cfg)
+    if expanded <= cfg["analyze_inline_max_bytes"]:
+        return analyze_now(account_id, file.read(), save=save, file_name=file_name), False
+    sniff(file.read(SNIFF_BYTES))  # not a dump at all: 415 now, rather than a failed session later
+    file.seek(0)
+    period = credits.consume(account_id, cfg["monthly_credits"])
+    rtcstats_id = _store_and_queue(account_id, file, size, file_name or "", "analyze", period, charged=True)
+    return _pending_answer(rtcstats_id, expanded, cfg), True
+
+
+def _pending_answer(rtcstats_id: uuid.UUID, expanded: int, cfg: dict) -> dict:
+    return {
+        "data": None,
+        "status": "pending",
+        "rtcstatsId": str(rtcstats_id),
+        **viewer_urls(rtcstats_id, cfg),
+        "message": (
+            f"the dump expands to {expanded} bytes, more than the {cfg['analyze_inline_max_bytes']} "
+            "analysed within a request: it is stored and analysed in the background; "
+            f"GET /sessions/{rtcstats_id} answers 409 analysis_pending until the result is ready"
+        ),
+    }
+
+
+def analyze_assembled(
+    account_id: int, file_id: str, *, save: bool, file_name: str | None
+) -> tuple[dict, bool]:
+    """POST /analyze with a JSON assemble request: join the chunks, then as analyze_body.
 
     :raises: as assemble_upload and analyze_now.
     """
-    data, assembled_name = _read_assembled(account_id, file_id)
-    return analyze_now(account_id, data, save=save, file_name=file_name or assembled_name)
+    cfg = settings()
+    credits.ensure_available(account_id, cfg["monthly_credits"])
+    expanded = _check_chunks(account_id, file_id, cfg)
+    if expanded <= cfg["analyze_inline_max_bytes"]:
+        data, assembled_name = _read_assembled(account_id, file_id)
+        answer = analyze_now(account_id, data, save=save, file_name=file_name or assembled_name)
+        return answer, False
+    period = credits.consume(account_id, cfg["monthly_credits"])
+    try:
+        assembled = _take_chunks(account_id, file_id)
+    except BaseException:
+        credits.refund(account_id, period)
+        raise
+    with assembled.file:
+        name = file_name or assembled.file_name or file_id
+        rtcstats_id = _store_and_queue(
+            account_id, assembled.file, assembled.size, name, "analyze", period, charged=True
+        )
+    return _pending_answer(rtcstats_id, expanded, cfg), True
+
+
+def _check_inline(expanded: int, cfg: dict) -> None:
+    """:raises DumpTooLarge: /enrich answers only synchronously, up to analyze_inline_max_bytes."""
+    if expanded > cfg["analyze_inline_max_bytes"]:
+        raise DumpTooLarge(
+            f"the dump expands to {expanded} bytes; /enrich analyses at most "
+            f"{cfg['analyze_inline_max_bytes']} within a request: send it to /analyze or /upload, "
+            "which analyse larger dumps in the background"
+        )
 
 
 def _read_assembled(account_id: int, file_id: str) -> tuple[bytes, str | None]:
-    """(bytes, file name) of a complete upload, its chunks taken; checks credits and chunks first."""
-    cfg = settings()
-    credits.ensure_available(account_id, cfg["monthly_credits"])
-    _check_chunks(account_id, file_id, cfg)
+    """(bytes, file name) of a complete upload, its chunks taken (checked by _check_chunks first)."""
     assembled = _take_chunks(account_id, file_id)
     try:
         return assembled.file.read(), assembled.file_name
@@ -718,6 +828,19 @@ def enrich_projection(data: dict) -> dict:
     }
 
 
+def enrich_body(account_id: int, file: BinaryIO, size: int) -> dict:
+    """POST /enrich with the dump in the body (a spooled file).
+
+    :raises: as enrich; DumpTooLarge for a dump over analyze_inline_max_bytes (before any credit).
+    """
+    if not size:
+        raise InvalidRequest("body: empty; send the dump file as the request body")
+    cfg = settings()
+    credits.ensure_available(account_id, cfg["monthly_credits"])
+    _check_inline(expanded_size(file, size, cfg), cfg)
+    return enrich(account_id, file.read())
+
+
 def enrich(account_id: int, data: bytes) -> dict:
     """POST /enrich: analyse without storing and answer the scores/observations projection.
 
@@ -736,6 +859,9 @@ def enrich_assembled(account_id: int, file_id: str) -> dict:
 
     :raises: as analyze_assembled.
     """
+    cfg = settings()
+    credits.ensure_available(account_id, cfg["monthly_credits"])
+    _check_inline(_check_chunks(account_id, file_id, cfg), cfg)
     data, _ = _read_assembled(account_id, file_id)
     return enrich(account_id, data)
 

@@ -1,0 +1,148 @@
+"""Large dumps and bombs: decoded without keeping the output, big analyses queued (202), memory bounded."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import tracemalloc
+import uuid
+import zlib
+
+import pytest
+
+from plugins.rtcstats.models import PENDING, READY, Session
+from tests.conftest import count_rows
+from tests.plugins.rtcstats.test_api_common import (
+    API,
+    FIREFOX,
+    error_of,
+    open_fixture,
+    run_worker,
+    send_chunks,
+)
+
+pytest_plugins = ("tests.plugins.rtcstats.test_api_common",)
+
+INLINE_MAX = 4096  # FIREFOX (28 KB) is "large" for these apps
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app({"plugins": {"rtcstats": {"analyze_inline_max_bytes": INLINE_MAX}}})
+
+
+def remaining(client, headers) -> int:
+    return client.get(f"{API}/quota", headers=headers).get_json()["remainingCredits"]
+
+
+def assert_queued(response) -> str:
+    assert response.status_code == 202, response.get_data(as_text=True)[:500]
+    body = response.get_json()
+    assert body["data"] is None and body["status"] == "pending"
+    rtcstats_id = body["rtcstatsId"]
+    assert str(uuid.UUID(rtcstats_id)) == rtcstats_id
+    assert body["rtcstatsUrl"].split("?")[0].endswith(rtcstats_id)
+    assert f"more than the {INLINE_MAX}" in body["message"]
+    assert response.headers["Location"] == f"{API}/sessions/{rtcstats_id}"
+    assert response.headers["Retry-After"] == "5"
+    return rtcstats_id
+
+
+def test_a_dump_over_the_inline_size_is_stored_and_analysed_by_a_job(app, client, auth, fake_analyzer):
+    response = client.post(f"{API}/analyze?fileName=big.jsonl", data=open_fixture(FIREFOX), headers=auth)
+    rtcstats_id = assert_queued(response)
+    assert fake_analyzer.calls == 0  # nothing analysed in the request
+    assert remaining(client, auth) == 999  # one credit, as for an inline analysis
+    with app.app_context():
+        row = Session.get(Session.rtcstats_id == uuid.UUID(rtcstats_id))
+        assert (row.status, row.source, row.file_name) == (PENDING, "analyze", "big.jsonl")
+        assert app.extensions["mediaplane"].storage.get(row.dump_key) == open_fixture(FIREFOX)
+    error_of(client.get(f"{API}/sessions/{rtcstats_id}", headers=auth), 409, "analysis_pending")
+
+    run_worker(app)
+    done = client.get(f"{API}/sessions/{rtcstats_id}", headers=auth)
+    assert done.status_code == 200
+    assert done.get_json()["data"]["experienceScore"] == 72.5
+    assert fake_analyzer.calls == 1
+    with app.app_context():
+        assert Session.get(Session.rtcstats_id == uuid.UUID(rtcstats_id)).status == READY
+
+
+def test_the_size_that_decides_is_the_size_after_gunzip(app, client, auth, fake_analyzer):
+    body = gzip.compress(open_fixture(FIREFOX), 9)
+    assert len(body) < 4 * INLINE_MAX < len(open_fixture(FIREFOX))
+    assert_queued(client.post(f"{API}/analyze", data=body, headers=auth))
+
+
+def test_a_dump_within_the_inline_size_is_answered_at_once(make_app, auth, fake_analyzer):
+    client = make_app({"plugins": {"rtcstats": {"analyze_inline_max_bytes": 64 * 1024}}}).test_client()
+    response = client.post(f"{API}/analyze", data=open_fixture(FIREFOX), headers=auth)
+    assert response.status_code == 200
+    assert response.get_json()["data"]["experienceScore"] == 72.5
+
+
+def test_an_assembled_upload_over_the_inline_size_is_queued(app, client, auth, fake_analyzer):
+    file_id = f"big-{uuid.uuid4().hex[:8]}"
+    send_chunks(client, auth, open_fixture(FIREFOX), file_id, chunk_size=8192, base=API)
+    response = client.post(f"{API}/analyze", json={"fileId": file_id, "assemble": True}, headers=auth)
+    rtcstats_id = assert_queued(response)
+    run_worker(app)
+    assert client.get(f"{API}/sessions/{rtcstats_id}", headers=auth).status_code == 200
+
+
+def test_enrich_refuses_a_dump_over_the_inline_size(app, client, auth, fake_analyzer):
+    message = error_of(
+        client.post(f"{API}/enrich", data=open_fixture(FIREFOX), headers=auth), 413, "file_too_large"
+    )
+    assert "send it to /analyze or /upload" in message
+    assert remaining(client, auth) == 1000 and fake_analyzer.calls == 0
+
+
+def test_a_large_body_that_is_no_dump_is_415_and_costs_nothing(app, client, auth, fake_analyzer):
+    error_of(client.post(f"{API}/analyze", data=b"hello " * 2000, headers=auth), 415, "parsing_issue")
+    assert remaining(client, auth) == 1000
+    assert count_rows(app, Session) == 0
+
+
+@functools.cache
+def zero_bomb(expanded: int) -> bytes:
+    """gzip of `expanded` zero bytes (about 1000:1), made piece by piece."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(MiB)
+    parts = [packer.compress(zeros) for _ in range(expanded // MiB)]
+    return b"".join(parts) + packer.flush()
+
+
+def peak_python_bytes(call) -> int:
+    """The most memory Python objects held (above the start) while `call` ran."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({}, "expands beyond"),  # 1 GiB of zeros: over the ratio cap (200 x ~1 MB)
+        ({"max_compression_ratio": 2000}, "expands beyond 536870912 bytes"),  # ratio allowed: 512 MiB cap
+    ],
+)
+def test_refusing_a_bomb_costs_less_than_64_mb(make_app, auth, fake_analyzer, settings, reason):
+    client = make_app({"plugins": {"rtcstats": settings}}).test_client()
+    bomb = zero_bomb(1024 * MiB)
+    outcome = {}
+
+    def post():
+        outcome["response"] = client.post(f"{API}/analyze", data=bomb, headers=auth)
+
+    peak = peak_python_bytes(post)
+    assert reason in error_of(outcome["response"], 413, "file_too_large")
+    assert peak < 64 * MiB, f"refusing the bomb held {peak / MiB:.0f} MiB"
+    assert fake_analyzer.calls == 0
+    assert remaining(client, auth) == 1000

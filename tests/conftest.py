@@ -14,6 +14,7 @@ import redis
 from core.app import create_app
 from core.config import deep_merge
 from core.db import db, migrate
+from tests import shared_data
 
 PG_URL = os.environ.get("MEDIAPLANE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -52,6 +53,20 @@ EXAMPLE_REPORT = {
         }
     ],
 }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI=true missing shared data fails the run, also when it only skipped whole modules."""
+    passed = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if shared_data.in_ci() and shared_data.missing() and passed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming the shared data that was missing and the setting that names its folder."""
+    line = shared_data.summary_line()
+    if line:
+        terminalreporter.write_line(line, red=shared_data.in_ci(), yellow=not shared_data.in_ci(), bold=True)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import json
 import logging
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,21 +17,18 @@ from jsonschema import Draft7Validator
 from werkzeug.serving import make_server
 
 from tests.plugins.rtcstats.fixtures import dump_bytes
+from tests.shared_data import require, vendor_dir
 
 API = "/api/rtcstats/v1.0"
 MCP = f"{API}/mcp"
 ALIAS_MCP = "/v1.0/mcp"
-VENDOR = Path(__file__).resolve().parents[4] / "shared" / "specs" / "vendor"
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 SMALL_DUMP = "jitsi_legacy_firefox-relay.jsonl"  # 28 KB, one relayed PC
 CHROME_DUMP = "internals_chrome144_p2p_audio_video.txt"  # has medium observations
 
 
 def vendor_tools() -> list[dict]:
-    path = VENDOR / "rtcstats-mcp-tools.json"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the shared specs must lie beside the repository")
-    return json.loads(path.read_text())["result"]["tools"]
+    return json.loads(require(vendor_dir() / "rtcstats-mcp-tools.json").read_text())["result"]["tools"]
 
 
 def output_validator(name: str) -> Draft7Validator:
@@ -41,7 +37,7 @@ def output_validator(name: str) -> Draft7Validator:
 
 
 def transport_error_schema() -> dict:
-    spec = yaml.safe_load((VENDOR / "rtcstats-openapi.yml").read_text())
+    spec = yaml.safe_load(require(vendor_dir() / "rtcstats-openapi.yml").read_text())
     schema = spec["components"]["schemas"]["McpStreamableHttpTransportError"]
     # OpenAPI 3.0 spells a nullable value `nullable: true`; JSON Schema spells it with null in the type.
     schema["properties"]["id"] = {"type": "null"}

@@ -31,14 +31,21 @@ from plugins.rtcstats.analysis.mos import audio_mos, bpl_for, interval_mos, r_to
 from plugins.rtcstats.analysis.useragent import parse_ua_data, parse_ua_string, parse_user_agent
 from plugins.rtcstats.model import Dump, Event
 from plugins.rtcstats.parsing import parse
-from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, truth, with_configuration
+from tests.plugins.rtcstats.fixtures import (
+    dump_bytes,
+    fixture_names,
+    require_shared_facts,
+    truth,
+    with_configuration,
+)
 
 ALL = fixture_names()
 
 
 def test_every_format_is_covered():
     formats = {truth(name)["format"] for name in ALL}
-    assert formats == {"webrtc-internals", "rtcstats-v3", "rtcstats-legacy"}
+    assert formats == {"webrtc-internals", "rtcstats-v3", "rtcstats-legacy"}  # also in a fresh clone
+    require_shared_facts()
     assert len(ALL) == 20
 
 

@@ -25,13 +25,14 @@ import pytest
 from plugins.rtcstats.model import Dump, PeerConnection
 from plugins.rtcstats.parsing import DumpFormatError, detect, parse
 from plugins.rtcstats.parsing.legacy import detect_delta_semantics, parse_legacy
-from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, truth
+from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, require_shared_facts, truth
 
 LEGACY = fixture_names("jitsi_legacy_")
 SMALL = "jitsi_legacy_chrome-relay.jsonl"  # 55 lines, 13 getstats, v2, connectionInfo: base of the variants
 
 
 def test_all_thirteen_legacy_fixtures_are_covered():
+    require_shared_facts()
     assert len(LEGACY) == 13
 
 

@@ -103,6 +103,11 @@ def serve(host, port, workers, with_worker):
     run(core_settings, host or srv["host"], port or srv["port"], workers or srv["workers"], with_worker)
 
 
+def rq_log_level(log_level: str) -> str:
+    """RQ logs every job start and end at INFO: only worth seeing when DEBUG was asked for."""
+    return "DEBUG" if log_level == "DEBUG" else "WARNING"
+
+
 @cli.command()
 @click.option("--queue", "queues", multiple=True, help="Queue to serve (repeatable; default: all).")
 @click.option("--burst", is_flag=True, help="Run what is queued, then exit.")
@@ -130,7 +135,7 @@ def worker(queues, burst):
         children_die_with_parent()  # no orphaned work horse or scheduler if this process is killed
         MediaplaneWorker(
             names, connection=state.redis, heartbeat_seconds=state.config["core"]["job_heartbeat_seconds"]
-        ).work(burst=burst, with_scheduler=True)
+        ).work(burst=burst, with_scheduler=True, logging_level=rq_log_level(state.config["core"]["log_level"]))
     finally:
         schedules.stopped.set()
 
@@ -247,8 +252,11 @@ def bootstrap(account):
     with app_context() as app:
         run(migration_packages(app))
         if Account.select().exists():
+            from core.command_name import mediaplane_command
+
             click.echo(
-                "accounts exist already; create keys with: mediaplane keys create --account NAME --scopes ..."
+                f"accounts exist already; create keys with: {mediaplane_command()} keys create "
+                "--account NAME --scopes ..."
             )
             return
         create_account(account)

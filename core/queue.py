@@ -154,7 +154,8 @@ class EmbeddedRedis:
                     if self.process.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
                     time.sleep(0.02)
-                log.info("started embedded Redis on %s", self.socket)
+                # Routine: the quick start shares one server between processes; DEBUG shows it.
+                log.debug("started embedded Redis on %s", self.socket)
             # Registered under the lock, so that a process leaving now sees this one as a user.
             self._probe().sadd(USERS_KEY, os.getpid())
         return f"unix://{self.socket}"
@@ -172,7 +173,7 @@ class EmbeddedRedis:
                 probe.srem(USERS_KEY, os.getpid())
                 others = [int(pid) for pid in probe.smembers(USERS_KEY) if _pid_alive(int(pid))]
                 if others:
-                    log.info("embedded Redis left running for processes %s", others)
+                    log.debug("embedded Redis left running for processes %s", others)
                     return
                 probe.delete(USERS_KEY)
                 probe.shutdown(save=True)
@@ -313,7 +314,9 @@ def run_job(name: str, args: list, kwargs: dict):
 
     app = _worker_app
     if app is None:
-        raise RuntimeError("no app for jobs: start workers with `mediaplane worker`")
+        from core.command_name import mediaplane_command
+
+        raise RuntimeError(f"no app for jobs: start workers with `{mediaplane_command()} worker`")
     with app.app_context():
         spec = app.extensions["mediaplane"].jobs.get(name)
         if spec is None:
@@ -352,7 +355,7 @@ class ScheduleThread(threading.Thread):
         while not self.stopped.is_set():
             try:
                 for name in enqueue_due_schedules(self.app):
-                    log.info("scheduled job %s enqueued", name)
+                    log.debug("scheduled job %s enqueued", name)  # routine, like RQ's own job lines
             except Exception:  # noqa: BLE001 - keep scheduling after a Redis hiccup
                 log.exception("could not enqueue scheduled jobs")
             self.stopped.wait(self.tick)

@@ -1,9 +1,9 @@
-"""The core's own routes: health, readiness, metrics, and the locally served API docs assets."""
+"""The core's own routes: the home redirect, health, readiness, metrics, and the API docs assets."""
 
 from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
-from flask import current_app, jsonify, send_from_directory
+from flask import current_app, jsonify, redirect, send_from_directory
 from flask_smorest import Blueprint
 
 from core import metrics
@@ -36,6 +36,15 @@ READINESS_SCHEMA = {
         },
     },
 }
+
+# Where `GET /` sends a browser. The API docs until a console exists; then point this at the console.
+HOME = "/docs"
+
+
+@docs_blueprint.get("/")
+def home():
+    """Something useful at the bare address: the page a new user wants first (302, not cached)."""
+    return redirect(HOME, code=302)
 
 
 def _json(schema: dict, description: str) -> dict:

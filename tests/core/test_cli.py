@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -162,6 +165,50 @@ def test_bootstrap_prints_an_admin_key_once(run, make_app):
     headers = {"X-API-Key": token}
     assert client.post("/report/metrics", json=EXAMPLE_REPORT, headers=headers).status_code == 200
     assert client.get("/report/history/room-1", headers=headers).status_code == 200
+
+
+def test_messages_name_a_runnable_command(run, monkeypatch):
+    """`mediaplane` is printed only when that name runs this installation; else its absolute path."""
+    script = Path(sys.executable).parent / "mediaplane"
+    ok(run("bootstrap"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert f"create keys with: {script.absolute()} keys create --account NAME" in ok(run("bootstrap"))
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert "create keys with: mediaplane keys create --account NAME" in ok(run("bootstrap"))
+
+
+@pytest.mark.parametrize(("log_level", "job_lines_shown"), [("INFO", False), ("DEBUG", True)])
+def test_worker_logs_job_runs_only_when_debug_is_asked_for(
+    make_app, database_url, redis_url, tmp_path, log_level, job_lines_shown
+):
+    from rq.job import Job
+
+    from core.queue import enqueue
+
+    app = make_app()
+    with app.app_context():
+        job = enqueue("report.purge_expired")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPLANE")}
+    env.update(
+        MEDIAPLANE__CORE__DATA_DIR=str(tmp_path / "data"),
+        MEDIAPLANE__CORE__DATABASE_URL=database_url,
+        MEDIAPLANE__CORE__REDIS_URL=redis_url,
+        MEDIAPLANE__CORE__LOG_LEVEL=log_level,
+    )
+    worker = subprocess.run(
+        [str(Path(sys.executable).parent / "mediaplane"), "worker", "--burst"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    output = worker.stdout + worker.stderr
+    assert Job.fetch(job.id, connection=app.extensions["mediaplane"].redis).get_status() == "finished"
+    assert "worker serving queues" in output
+    # RQ names each job it runs by id ("default: report.purge_expired (<id>)", "Job OK (<id>)").
+    assert (job.id in output) is job_lines_shown, output
 
 
 def test_bootstrap_with_account_name(run):

@@ -118,6 +118,8 @@ def test_quickstart_serves_the_report_contract(quickstart):
     log = (tmp_path / "serve.log").read_text()
     assert "worker serving queues default" in log
     assert "Traceback" not in log and "MonkeyPatchWarning" not in log
+    # Routine chatter of the shared embedded Redis is DEBUG: at the default INFO it stays out of the log.
+    assert "embedded Redis" not in log
     assert not EmbeddedRedis(str(tmp_path / "data")).alive()  # stopped by the process that started it
 
 

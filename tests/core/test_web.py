@@ -183,6 +183,14 @@ def test_docs_page_uses_only_local_assets(client):
     assert kinds == {"css", "js"}
 
 
+def test_the_bare_address_redirects_to_the_docs(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/docs"
+    assert client.get("/", follow_redirects=True).mimetype == "text/html"
+    assert client.post("/").status_code == 405
+
+
 def test_docs_assets_outside_the_bundle_are_404(client):
     for url in ("/docs/assets/no-such-file.js", "/docs/assets/../../../../etc/passwd"):
         response = client.get(url)
@@ -195,6 +203,7 @@ def test_docs_assets_outside_the_bundle_are_404(client):
 @pytest.mark.parametrize(
     ("method", "url"),
     [
+        ("GET", "/"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),

@@ -31,5 +31,6 @@ def mark_idle_rooms() -> int:
 def purge_expired() -> dict:
     """Delete reports older than retention_days."""
     deleted = service.purge_expired(plugin_settings("report")["retention_days"])
-    log.info("purged %s", deleted)
+    # Runs on a schedule: a run that found nothing is routine, worth a line only at DEBUG.
+    log.log(logging.INFO if any(deleted.values()) else logging.DEBUG, "purged %s", deleted)
     return deleted

@@ -35,5 +35,6 @@ def purge_uploads() -> int:
     purged = uploads.purge_abandoned(
         service.object_storage(), plugin_settings("rtcstats")["upload_expiry_seconds"]
     )
-    log.info("purged %d abandoned uploads", purged)
+    # Runs on a schedule: a run that found nothing is routine, worth a line only at DEBUG.
+    log.log(logging.INFO if purged else logging.DEBUG, "purged %d abandoned uploads", purged)
     return purged

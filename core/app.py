@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 import os
+import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,10 @@ def connect_redis(core_settings: dict) -> tuple[redis.Redis, EmbeddedRedis | Non
     client = embedded.client()
 
     def leave():
+        # Exiting already: a second stop signal (Ctrl-C reaches a gunicorn worker from the terminal and
+        # again from its master) must not interrupt the goodbye to Redis with a traceback.
+        for number in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
         client.connection_pool.disconnect()
         embedded.stop()
 

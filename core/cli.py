@@ -133,9 +133,10 @@ def worker(queues, burst):
     click.echo(f"worker serving queues {', '.join(names)}; {len(state.schedules)} schedules")
     try:
         children_die_with_parent()  # no orphaned work horse or scheduler if this process is killed
+        core_settings = state.config["core"]
         MediaplaneWorker(
-            names, connection=state.redis, heartbeat_seconds=state.config["core"]["job_heartbeat_seconds"]
-        ).work(burst=burst, with_scheduler=True, logging_level=rq_log_level(state.config["core"]["log_level"]))
+            names, connection=state.redis, heartbeat_seconds=core_settings["job_heartbeat_seconds"]
+        ).work(burst=burst, with_scheduler=True, logging_level=rq_log_level(core_settings["log_level"]))
     finally:
         schedules.stopped.set()
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/bench/rtcstats_analyze.py [--fixtures DIR] [--big-mb MB] [--runs N]
 
-For every fixture in DIR (default /work/shared/fixtures/dumps; MANIFEST.md and facts.json skipped) and
+For every fixture in DIR (default fixtures/dumps of the shared folder, $MEDIAPLANE_SHARED_DIR or ../shared
+beside the repository, as for the tests; MANIFEST.md and facts.json skipped) and
 for a synthetic long-call webrtc-internals dump of about MB megabytes (default 50) built by extending a
 real one, the report shows:
 
@@ -23,6 +24,7 @@ import argparse
 import gc
 import gzip
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path("/work/shared/fixtures/dumps")
+FIXTURES = Path(os.environ.get("MEDIAPLANE_SHARED_DIR") or REPO.parent / "shared") / "fixtures" / "dumps"
 BIG_SOURCE = "internals_chrome144_p2p_audio_video.txt"
 SKIP = {"MANIFEST.md", "facts.json"}
 TARGET_RATIO = 4.0

@@ -52,10 +52,11 @@ def require(path: Path) -> Path:
     """`path`, or skip the calling test (fail it under CI=true) because the shared data is absent."""
     if available(path):
         return path
-    message = f"{path} is missing ({SETTING} names the shared folder, default ../shared)"
     if in_ci():
-        pytest.fail(f"{message}; CI=true requires the shared data", pytrace=False)
-    pytest.skip(message)
+        pytest.fail(f"{path} is missing; CI=true requires the shared data ({SETTING})", pytrace=False)
+    # One reason for every such skip, so that pytest's -ra list groups them; the summary line that
+    # tests/conftest.py prints names the missing files.
+    pytest.skip(f"shared test data missing ({SETTING} names the shared folder, default ../shared)")
 
 
 def require_for_module(path: Path) -> Path:
@@ -63,7 +64,7 @@ def require_for_module(path: Path) -> Path:
     path is noted and tests/conftest.py turns any missing shared data into a failed run."""
     if available(path):
         return path
-    pytest.skip(f"{path} is missing ({SETTING} names the shared folder)", allow_module_level=True)
+    pytest.skip(f"shared test data missing ({SETTING} names the shared folder)", allow_module_level=True)
 
 
 def missing() -> list[Path]:

@@ -280,8 +280,12 @@ def _refuse_replay(signature: str, max_age: int) -> None:
 
 def actor_from_headers() -> Actor | None:
     """Resolve the caller from any supported header style; None if no credentials were sent."""
-    api_key = request.headers.get("X-API-Key", "").strip()
-    if api_key:
+    if "X-API-Key" in request.headers:
+        api_key = request.headers["X-API-Key"].strip()
+        # A blank key is a credential that does not verify, not an absent one: it must not let
+        # another header's credentials through as if nothing had been sent.
+        if not api_key:
+            raise _unauthorized("X-API-Key is empty")
         if request.headers.get(SIGNATURE_HEADER):
             return _from_signature(api_key)
         return _from_token(api_key)

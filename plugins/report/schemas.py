@@ -16,6 +16,16 @@ MAX_EPOCH_SECONDS = 4_102_444_800  # 2100-01-01: later values are unit mistakes 
 MAX_ID = 255
 
 
+EPOCH_DOC = {
+    "type": "number",
+    "anyOf": [
+        {"minimum": 0, "maximum": MAX_EPOCH_SECONDS},
+        # values are truncated to whole numbers before the threshold is compared
+        {"minimum": MS_THRESHOLD + 1, "maximum": MAX_EPOCH_SECONDS * 1000 + 999},
+    ],
+}
+
+
 def to_seconds(value: float) -> int:
     return int(value // 1000) if value > MS_THRESHOLD else int(value)
 
@@ -24,9 +34,17 @@ class EpochSeconds(fields.Integer):
     """Unix time in seconds; values above 10^12 are taken as milliseconds and converted."""
 
     def __init__(self, **kwargs):
+        # The document declares the accepted numbers: seconds, or milliseconds, up to 2100.
+        kwargs["metadata"] = {**EPOCH_DOC, **kwargs.get("metadata", {})}
         super().__init__(strict=False, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            # A query string's "1746616000.5": a number as documented, like a JSON 1746616000.5.
+            try:
+                value = float(value)
+            except ValueError:
+                raise self.make_error("invalid") from None
         if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
             raise self.make_error("invalid")
         if isinstance(value, float):

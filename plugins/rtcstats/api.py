@@ -184,6 +184,14 @@ DUMP_REQUEST_BODY = {
 }
 
 
+def or_chunk_accepted(schema, description: str) -> dict:
+    """The 200 of an operation that also takes chunks: its own answer, or {success: true} for a chunk."""
+    return {
+        "description": f"{description}; or, for a multipart chunk, {{success: true}}",
+        "content": {"application/json": {"schema": {"oneOf": [schema, schemas.ChunkAcceptedSchema]}}},
+    }
+
+
 def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     alias = url_prefix != PREFIX
     blp = Blueprint(
@@ -260,7 +268,7 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         @require("rtcstats:write")
         @blp.arguments(schemas.AnalyzeQueryArgsSchema, location="query")
         @blp.doc(requestBody=DUMP_REQUEST_BODY)
-        @blp.alt_response(200, schema=schemas.AnalyzeResponseSchema, description="The analysis")
+        @blp.doc(responses={"200": or_chunk_accepted(schemas.AnalyzeResponseSchema, "The analysis")})
         @blp.alt_response(
             202,
             schema=schemas.AnalyzePendingSchema,
@@ -305,7 +313,9 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
     class EnrichViews(MethodView):
         @require("rtcstats:write")
         @blp.doc(requestBody=DUMP_REQUEST_BODY)
-        @blp.alt_response(200, schema=schemas.EnrichResponseSchema, description="Scores and observations")
+        @blp.doc(
+            responses={"200": or_chunk_accepted(schemas.EnrichResponseSchema, "Scores and observations")}
+        )
         @errors(400, 402, 403, 413, 415)
         def post(self):
             """Analyse a dump and answer only scores, observation counts, flat observations and the

@@ -466,6 +466,8 @@ def handle_post() -> Response:
 
 # -- blueprint ------------------------------------------------------------------------------------
 
+# One JSON-RPC message, or a batch of them (answered with an array).
+JSON_RPC_MESSAGES = {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
 TRANSPORT_ERROR_SCHEMA = {
     "type": "object",
     "required": ["jsonrpc", "error", "id"],
@@ -521,14 +523,14 @@ def make_mcp_blueprint(
             requestBody={
                 "description": "One JSON-RPC 2.0 message (or a batch): initialize, ping, tools/list, "
                 "tools/call, notifications.",
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": JSON_RPC_MESSAGES}},
             },
             responses={
                 "200": {
                     "description": "JSON-RPC response (application/json; text/event-stream when the client "
                     "accepts only that). initialize sets the Mcp-Session-Id header.",
                     "content": {
-                        "application/json": {"schema": {"type": "object"}},
+                        "application/json": {"schema": JSON_RPC_MESSAGES},
                         "text/event-stream": {"schema": {"type": "string"}},
                     },
                 },

@@ -28,7 +28,8 @@ class QueryList(fields.List):
         flat = []
         for item in items:
             if isinstance(item, str):
-                flat += [part.strip() for part in item.split(",") if part.strip()]
+                # Spaces around the commas go; control characters stay, to be refused as such.
+                flat += [part.strip(" ") for part in item.split(",") if part.strip(" ")]
             else:
                 flat.append(item)
         return super()._deserialize(flat, attr, data, **kwargs)

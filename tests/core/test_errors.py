@@ -74,7 +74,8 @@ def full_app(make_app, monkeypatch):
 
 def mounted(app):
     """(blueprint name, url_prefix, rules) of every plugin blueprint."""
-    plugin_blueprints = set(app.extensions["mediaplane"].router.by_blueprint) - {"core"}
+    # The core's own blueprints (health and docs pages) are covered by test_core_routes_speak_rfc9457.
+    plugin_blueprints = set(app.extensions["mediaplane"].router.by_blueprint) - {"core", "core_docs"}
     out = {}
     for rule in app.url_map.iter_rules():
         name = rule.endpoint.split(".")[0]
@@ -148,6 +149,11 @@ def test_core_routes_speak_rfc9457(app):
     problem_shape(response.get_json(), 404)
     response = app.test_client().post("/healthz")
     assert response.status_code == 405 and response.mimetype == "application/problem+json"
+    # The docs blueprint (/ and the Swagger UI files) too.
+    response = app.test_client().post("/")
+    assert response.status_code == 405 and response.mimetype == "application/problem+json"
+    response = app.test_client().get("/docs/assets/no-such-file.js")
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite is not pooled

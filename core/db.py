@@ -75,34 +75,94 @@ def open_database(
 
 
 class RecentlyCheckedPool(PooledPostgresqlDatabase):
-    """A PostgreSQL pool that skips the liveness round trip for connections used moments ago.
+    """A PostgreSQL pool that skips the liveness round trip for connections used moments ago, and
+    survives connections that died in the pool (a server restart, `pg_terminate_backend`).
 
     peewee checks every pooled connection it hands out with SELECT 1: one extra round trip per
     request. A connection handed back less than RECHECK_AFTER_SECONDS ago, idle and not closed,
     is trusted; older ones are still checked.
+
+    A trusted connection may have died meanwhile. A statement that finds its connection lost is run
+    again once on a new connection when that cannot repeat a write: no transaction is open and it is
+    the first statement of this checkout (the server was gone before it was sent) or a SELECT.
+    Otherwise the error stands (the app answers 503 and the client retries). Either way, every idle
+    connection is checked with a round trip at its next checkout: a restart kills them all.
     """
 
     RECHECK_AFTER_SECONDS = 5.0
 
     def __init__(self, *args, **kwargs):
         self._returned_at: dict[int, float] = {}
+        self._unused: set[int] = set()  # checked out, no statement sent yet
+        self._suspect_before = 0.0  # connections returned before this are checked at checkout
         super().__init__(*args, **kwargs)
 
     def _is_closed(self, conn):
         if conn.closed:
             return True
         returned = self._returned_at.get(id(conn))
-        recent = returned is not None and time.monotonic() - returned < self.RECHECK_AFTER_SECONDS
+        recent = (
+            returned is not None
+            and returned > self._suspect_before
+            and time.monotonic() - returned < self.RECHECK_AFTER_SECONDS
+        )
         if recent and self._adapter.txn_status(conn) == self._adapter.txn_idle:
             return False
         return super()._is_closed(conn)  # checks with a round trip; rolls back a dirty one
 
+    def _connect(self):
+        conn = super()._connect()
+        self._unused.add(id(conn))
+        return conn
+
     def _close(self, conn, close_conn=False):
+        self._unused.discard(id(conn))
         if close_conn:
             self._returned_at.pop(id(conn), None)
         else:
             self._returned_at[id(conn)] = time.monotonic()
         return super()._close(conn, close_conn)
+
+    def _lost(self) -> bool:
+        """The current connection is broken (the server ended it)."""
+        conn = self._state.conn
+        if conn is None:
+            return False
+        return bool(conn.closed) or self._adapter.txn_status(conn) == self._adapter.txn_unknown
+
+    def _replace_lost_connection(self) -> None:
+        self._suspect_before = time.monotonic()
+        log.warning("database connection lost; retrying once on a new connection")
+        dead = self._state.conn
+        self.manual_close()  # dropped from the pool, not returned to it
+        self._returned_at.pop(id(dead), None)
+
+    def execute_sql(self, sql, params=None):
+        conn = self._state.conn
+        first = conn is None or id(conn) in self._unused
+        try:
+            cursor = super().execute_sql(sql, params)
+        except (peewee.OperationalError, peewee.InterfaceError):
+            if not self._lost():
+                raise
+            self._suspect_before = time.monotonic()
+            safe = not self.in_transaction() and (first or sql.lstrip()[:6].upper() == "SELECT")
+            if not safe:
+                raise  # earlier statements of the transaction, or this write, may be lost: 503
+            self._replace_lost_connection()
+            cursor = super().execute_sql(sql, params)
+        self._unused.discard(id(self._state.conn))
+        return cursor
+
+    def begin(self, *args, **kwargs):
+        # BEGIN is the first statement of a transaction: nothing of it was written yet.
+        try:
+            return super().begin(*args, **kwargs)
+        except (peewee.OperationalError, peewee.InterfaceError):
+            if not self._lost() or self.transaction_depth() > 0:
+                raise
+            self._replace_lost_connection()
+            return super().begin(*args, **kwargs)
 
 
 def _connection_per_greenlet(database: peewee.Database) -> None:

@@ -139,6 +139,43 @@ def problem_from_http(error: HTTPException) -> Problem:
     return Problem(error.code or 500, error.name, detail, headers=headers)
 
 
+REDIS_RETRY_AFTER_SECONDS = 5  # a Redis restart or Sentinel failover takes seconds
+DATABASE_RETRY_AFTER_SECONDS = 2  # a dead connection is replaced at once; a restart takes longer
+
+
+def problem_from_dependency(error: Exception) -> Problem | None:
+    """503 + Retry-After for Redis or the database being unreachable, and 400 for a value that
+    PostgreSQL cannot store (a NUL character); None for anything else.
+
+    Outages are not bugs: the client can retry, and work already accepted is kept (see the fault
+    tests). Rate limits count in Redis too, so with Redis down they answer 503 as well: admitting
+    without counting would let any key past its limit for as long as the outage lasts.
+    """
+    import peewee
+    import redis
+
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        log.warning("Redis unavailable in %s %r: %s", request.method, request.path, error)
+        return Problem(
+            503,
+            "Service unavailable",
+            "a backing service (Redis) is unavailable; retry shortly",
+            headers={"Retry-After": str(REDIS_RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(error, peewee.OperationalError | peewee.InterfaceError):
+        log.warning("database unavailable in %s %r: %s", request.method, request.path, error)
+        return Problem(
+            503,
+            "Service unavailable",
+            "the database is unavailable; retry shortly",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(error, ValueError) and "NUL (0x00)" in str(error):
+        # psycopg2 refuses to send a string holding NUL; each input route should refuse it first
+        return Problem(400, "Invalid request", "a value holds a NUL character, which cannot be stored")
+    return None
+
+
 class ErrorRouter:
     """Chooses the dialect of the current request: by blueprint, else by the longest URL prefix."""
 
@@ -170,6 +207,8 @@ class ErrorRouter:
             from core.plugins import current_plugins
 
             problem = current_plugins().pm.hook.problem_from_exception(exception=error)
+            if problem is None:
+                problem = problem_from_dependency(error)
             if problem is None and isinstance(error, MaxConnectionsExceeded):
                 # Overload, not a bug: every pooled connection of this process stayed busy for
                 # core.database_pool_timeout seconds. The client may retry; the operator may raise

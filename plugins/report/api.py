@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 
 import msgspec
 from flask import Response, jsonify, request
@@ -60,6 +62,23 @@ class EnvelopeDialect(Dialect):
 
 
 _decode_json = msgspec.json.Decoder().decode
+# A \uD800-\uDFFF escape: either half of a surrogate pair (fine) or a lone surrogate, which decodes
+# to a str that no UTF-8 database column (or encoder) accepts.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _invalid_body(detail: str) -> Problem:
+    return Problem(400, "Invalid request", f"body: {detail}")
+
+
+def _refuse_lone_surrogates(data) -> None:
+    """:raises Problem: a decoded string holds a lone surrogate (valid JSON syntax, invalid text)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except RecursionError:
+        raise _invalid_body("JSON nested too deeply") from None
+    except UnicodeEncodeError:
+        raise _invalid_body("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)") from None
 
 
 class LenientJsonParser(FlaskParser):
@@ -68,16 +87,37 @@ class LenientJsonParser(FlaskParser):
     Bodies are decoded by msgspec (several times faster than json.loads on the ingest hot path).
     What msgspec refuses goes to webargs' json.loads, which gives the usual invalid-JSON error or
     accepts what only it reads (NaN, UTF-16 bodies), exactly as before.
+
+    Both decoders accept JSON that is no usable value and would raise deep inside the request (a
+    500): nesting past the recursion limit, integers of more digits than Python converts, and lone
+    surrogate escapes. Those are 400s here. The surrogate check walks the value only when the body
+    has such an escape at all, a byte search that costs the hot path next to nothing.
     """
 
     def _raw_load_json(self, req):
         if req.mimetype in JSON_TYPES or req.mimetype.endswith("+json"):
             body = req.get_data(cache=True)
             try:
-                return _decode_json(body)
+                data = _decode_json(body)
+            except RecursionError:
+                raise _invalid_body("JSON nested too deeply") from None
             except msgspec.MsgspecError:
-                return webargs_core.parse_json(body)
+                data = self._standard_decode(body)
+            if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
+                _refuse_lone_surrogates(data)
+            return data
         return webargs_core.missing
+
+    @staticmethod
+    def _standard_decode(body: bytes):
+        try:
+            return webargs_core.parse_json(body)
+        except json.JSONDecodeError:
+            raise  # webargs answers it as invalid JSON
+        except RecursionError:
+            raise _invalid_body("JSON nested too deeply") from None
+        except ValueError:  # int() refuses more than sys.get_int_max_str_digits() (4300) digits
+            raise _invalid_body("a number has too many digits") from None
 
 
 class ReportBlueprint(Blueprint):

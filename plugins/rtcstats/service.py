@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
@@ -576,26 +576,59 @@ def assemble_upload(account_id: int, file_id: str, file_name: str | None) -> dic
     credits.ensure_available(account_id, cfg["monthly_credits"])
     _check_chunks(account_id, file_id, cfg)
     period = credits.consume(account_id, cfg["monthly_credits"])
-    try:
-        assembled = _take_chunks(account_id, file_id)
-    except BaseException:
-        credits.refund(account_id, period)
-        raise
-    with assembled.file:
-        name = file_name or assembled.file_name or file_id
-        rtcstats_id = _store_and_queue(
-            account_id, assembled.file, assembled.size, name, "upload", period, charged=True
-        )
+    rtcstats_id = _queue_assembled(account_id, file_id, file_name, "upload", period)
     return {"success": True, "rtcstatsId": str(rtcstats_id), **viewer_urls(rtcstats_id, cfg)}
 
 
-def _store_and_queue(
-    account_id: int, file: BinaryIO, size: int, name: str, source: str, period, *, charged: bool
-) -> uuid.UUID:
-    """Store a dump file as a pending session and queue its first analysis; the session's id.
+def _queue_assembled(account_id: int, file_id: str, file_name: str | None, source: str, period) -> uuid.UUID:
+    """Store a complete upload as a pending session and queue its analysis; the session's id.
 
-    The credit of `period` is already taken: it is given back if anything here fails, and by the
-    job if the dump cannot be analysed.
+    The chunks are claimed only once the job is queued: if storage, the database or Redis fails on
+    the way, everything done is undone (credit of `period` included) and the chunks stay, so the
+    client's retry of the assemble succeeds.
+
+    :raises uploads.NoChunks, uploads.MissingChunks, uploads.UploadTooLarge: see uploads.assemble.
+    """
+    store = object_storage()
+    try:
+        assembled = uploads.assemble(store, account_id, file_id, settings()["max_upload_bytes"])
+    except BaseException:
+        credits.refund(account_id, period)
+        raise
+
+    def claim():
+        with write_atomic():
+            won = uploads.claim(account_id, file_id, assembled.indexes)
+        if not won:
+            raise uploads.NoChunks(f"fileId: '{file_id}' is being assembled by another request")
+
+    with assembled.file:
+        name = file_name or assembled.file_name or file_id
+        rtcstats_id = _store_and_queue(
+            account_id, assembled.file, assembled.size, name, source, period, charged=True, then=claim
+        )
+    uploads.delete_objects(store, account_id, file_id, assembled.indexes)
+    return rtcstats_id
+
+
+def _store_and_queue(
+    account_id: int,
+    file: BinaryIO,
+    size: int,
+    name: str,
+    source: str,
+    period,
+    *,
+    charged: bool,
+    then: Callable[[], None] | None = None,
+) -> uuid.UUID:
+    """Store a dump file as a pending session, queue its first analysis, then run `then`; the
+    session's id.
+
+    The credit of `period` is already taken. If anything here fails (storage, the database, Redis
+    for the queue, or `then`), all of it is undone, the credit given back and the error raised: no
+    session is left pending or failed, and the client can simply retry. A dump that cannot be
+    analysed later is the job's to record (and its credit is given back then).
     """
     from core.queue import enqueue
 
@@ -603,10 +636,10 @@ def _store_and_queue(
     rtcstats_id = uuid.uuid4()
     key = dump_key(account_id, rtcstats_id)
     name = name[:255]
-    stored = False
+    undo = [lambda: credits.refund(account_id, period)]
     try:
         store.put(key, file, size)
-        stored = True
+        undo.append(lambda: store.delete(key))
         row = Session.create(
             rtcstats_id=rtcstats_id,
             account_id=account_id,
@@ -618,19 +651,24 @@ def _store_and_queue(
             credit_period=period,
             credit_charged=charged,
         )
-    except BaseException:
-        credits.refund(account_id, period)
-        if stored:
-            store.delete(key)
-        raise
-    try:
+        # A job that finds its session deleted by this undo ends as "gone".
+        undo.append(lambda: Session.delete().where(Session.id == row.id).execute())
         enqueue("rtcstats.analyze_upload", str(rtcstats_id))
+        if then is not None:
+            then()
     except BaseException:
-        # Without a queued job the session would stay pending: record why, give the credit back.
-        _record_failure(row, "the analysis could not be queued; upload again", processor_version())
-        _give_back_credit(row)
+        _undo(reversed(undo))
         raise
     return rtcstats_id
+
+
+def _undo(steps) -> None:
+    """Run each step; a step that fails too (the same outage) is logged, the others still run."""
+    for step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - the original error is what the caller must see
+            log.exception("could not undo a step of a failed store-and-queue")
 
 
 # -- analyze (synchronous) ------------------------------------------------------------------------
@@ -744,16 +782,7 @@ def analyze_assembled(
         answer = analyze_now(account_id, data, save=save, file_name=file_name or assembled_name)
         return answer, False
     period = credits.consume(account_id, cfg["monthly_credits"])
-    try:
-        assembled = _take_chunks(account_id, file_id)
-    except BaseException:
-        credits.refund(account_id, period)
-        raise
-    with assembled.file:
-        name = file_name or assembled.file_name or file_id
-        rtcstats_id = _store_and_queue(
-            account_id, assembled.file, assembled.size, name, "analyze", period, charged=True
-        )
+    rtcstats_id = _queue_assembled(account_id, file_id, file_name, "analyze", period)
     return _pending_answer(rtcstats_id, expanded, cfg), True
 
 

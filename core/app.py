@@ -22,7 +22,7 @@ import core
 from core import metrics
 from core.config import ConfigError, load_core, read_raw
 from core.db import bind, db, open_database
-from core.errors import PROBLEM_JSON, ErrorRouter, Problem
+from core.errors import PROBLEM_JSON, ErrorRouter
 from core.openapi import document_errors
 from core.plugins import Plugins
 from core.queue import EmbeddedRedis, collect_jobs, collect_schedules
@@ -264,9 +264,6 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
     def open_request():
         g.request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or os.urandom(16).hex()
         metrics.start_timer()
-        if request.view_args and any("\x00" in str(v) for v in request.view_args.values()):
-            # No stored name holds a NUL (PostgreSQL text cannot), and psycopg2 refuses to send one.
-            raise Problem(400, "Invalid request", "path: a segment holds a NUL character")
         # No db.connect() here: peewee connects on the first query, so /healthz answers without a
         # database and /readyz can report it down; teardown returns whatever was opened.
 

@@ -144,7 +144,7 @@ DATABASE_RETRY_AFTER_SECONDS = 2  # a dead connection is replaced at once; a res
 
 
 def problem_from_dependency(error: Exception) -> Problem | None:
-    """503 + Retry-After for Redis or the database being unreachable, and 400 for a value that
+    """503 + Retry-After for Redis or the database being unreachable, and 404/400 for a value that
     PostgreSQL cannot store (a NUL character); None for anything else.
 
     Outages are not bugs: the client can retry, and work already accepted is kept (see the fault
@@ -171,7 +171,10 @@ def problem_from_dependency(error: Exception) -> Problem | None:
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     if isinstance(error, ValueError) and "NUL (0x00)" in str(error):
-        # psycopg2 refuses to send a string holding NUL; each input route should refuse it first
+        # psycopg2 refuses to send a string holding NUL (PostgreSQL text cannot hold one). In a path,
+        # it names nothing that can exist: 404, as every route with path parameters documents.
+        if any("\x00" in str(value) for value in (request.view_args or {}).values()):
+            return Problem(404, "Not found", "no such resource: a path segment holds a NUL character")
         return Problem(400, "Invalid request", "a value holds a NUL character, which cannot be stored")
     return None
 

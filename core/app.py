@@ -23,6 +23,7 @@ from core import metrics
 from core.config import ConfigError, load_core, read_raw
 from core.db import bind, db, open_database
 from core.errors import PROBLEM_JSON, ErrorRouter
+from core.logsafe import EscapingFormatter
 from core.openapi import document_errors
 from core.plugins import Plugins
 from core.queue import EmbeddedRedis, collect_jobs, collect_schedules
@@ -109,7 +110,7 @@ def configure_logging(level: str) -> None:
         handler.addFilter(RequestIdFilter())
         handler.addFilter(RedactingFilter())
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+            EscapingFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
         )
         root.addHandler(handler)
     root.setLevel(level)

@@ -179,6 +179,25 @@ def problem_from_dependency(error: Exception) -> Problem | None:
     return None
 
 
+def problem_from_bad_body(error: Exception) -> Problem | None:
+    """400 for a request body the server's HTTP parser gave up on while the app read it; else None.
+
+    gunicorn reads chunked bodies lazily, so a bad chunk size, a missing chunk terminator or a body
+    cut off before its end raise out of `request.get_data` / form parsing, inside the app.
+    """
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # pragma: no cover - gunicorn is a dependency; other servers raise their own
+        return None
+    if isinstance(error, ParseException | NoMoreData):
+        return Problem(
+            400,
+            "Invalid request",
+            f"body: the chunked transfer encoding is malformed or cut off ({type(error).__name__})",
+        )
+    return None
+
+
 class ErrorRouter:
     """Chooses the dialect of the current request: by blueprint, else by the longest URL prefix."""
 
@@ -211,7 +230,7 @@ class ErrorRouter:
 
             problem = current_plugins().pm.hook.problem_from_exception(exception=error)
             if problem is None:
-                problem = problem_from_dependency(error)
+                problem = problem_from_dependency(error) or problem_from_bad_body(error)
             if problem is None and isinstance(error, MaxConnectionsExceeded):
                 # Overload, not a bug: every pooled connection of this process stayed busy for
                 # core.database_pool_timeout seconds. The client may retry; the operator may raise

@@ -13,6 +13,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from core.logsafe import escape_atoms
 from core.redact import redact_query
 
 
@@ -39,7 +40,8 @@ def _child_exit(server, worker):
 
 class RedactingLogger(Logger):
     """gunicorn's logger, with credentials in the request line, query string and Referer masked:
-    the viewer's `?token=` must not outlive its request in a log file."""
+    the viewer's `?token=` must not outlive its request in a log file. Control characters in every
+    text atom are escaped: a decoded path (%U) or a header must not start a forged log line."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
@@ -47,7 +49,7 @@ class RedactingLogger(Logger):
             value = atoms.get(name)
             if isinstance(value, str):
                 atoms[name] = redact_query(value)
-        return atoms
+        return escape_atoms(atoms)
 
 
 class GunicornServer(BaseApplication):

@@ -116,7 +116,12 @@ class Server:
 
     def __enter__(self) -> Server:
         boot = subprocess.run(
-            [MEDIAPLANE, "bootstrap"], env=self.env, cwd=self.root, capture_output=True, text=True, timeout=120
+            [MEDIAPLANE, "bootstrap"],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert boot.returncode == 0, boot.stderr
         self.key = boot.stdout.strip().splitlines()[-1]

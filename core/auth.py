@@ -274,8 +274,23 @@ def _from_signature(key_id: str) -> Actor:
 def _refuse_replay(signature: str, max_age: int) -> None:
     """A signature is good once: it is remembered (in Redis, for all workers) while its timestamp is valid."""
     redis = current_app.extensions["mediaplane"].redis
-    if not redis.set(f"mediaplane:signature:{signature}", 1, nx=True, ex=2 * max_age):
+    key = f"mediaplane:signature:{signature}"
+    if not redis.set(key, 1, nx=True, ex=2 * max_age):
         raise _unauthorized("this request signature was used already; sign each request anew")
+    g.signature_key = key
+
+
+def release_signature() -> None:
+    """Forget the signature of this request, which failed with a 503 (a dependency was down, nothing
+    was done): the client's retry of the same signed request must not be refused as a replay."""
+    key = g.pop("signature_key", None)
+    if key:
+        import redis
+
+        try:
+            current_app.extensions["mediaplane"].redis.delete(key)
+        except redis.RedisError:
+            pass  # Redis is what failed: the signature expires with its timestamp's validity
 
 
 def actor_from_headers() -> Actor | None:

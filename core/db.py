@@ -138,6 +138,10 @@ class RecentlyCheckedPool(PooledPostgresqlDatabase):
         self._returned_at.pop(id(dead), None)
 
     def execute_sql(self, sql, params=None):
+        if not self.in_transaction() and self._lost():
+            # Found dead by an earlier statement of this request (which then failed): later ones,
+            # such as undoing what the request did, get a new connection.
+            self._replace_lost_connection()
         conn = self._state.conn
         first = conn is None or id(conn) in self._unused
         try:
@@ -156,6 +160,8 @@ class RecentlyCheckedPool(PooledPostgresqlDatabase):
 
     def begin(self, *args, **kwargs):
         # BEGIN is the first statement of a transaction: nothing of it was written yet.
+        if self.transaction_depth() == 0 and self._lost():
+            self._replace_lost_connection()
         try:
             return super().begin(*args, **kwargs)
         except (peewee.OperationalError, peewee.InterfaceError):

@@ -249,4 +249,8 @@ class ErrorRouter:
                     "Internal server error",
                     f"the server failed; quote request id {g.get('request_id', '-')} to the operator",
                 )
+        if problem.status == 503:
+            from core.auth import release_signature
+
+            release_signature()
         return dialect.render(problem)

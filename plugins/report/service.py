@@ -250,13 +250,15 @@ def _execute_prepared(name: str, body: str, params: list) -> None:
     """EXECUTE a statement prepared once per connection: PostgreSQL then skips parsing and planning,
     which was half of its work per grouped insert. A connection that lost it (e.g. behind a pooler
     such as PgBouncer in transaction mode) gets it prepared again, once."""
-    connection = db.connection()
-    names = _prepared.setdefault(connection, set())
     types = ", ".join(["json"] * len(params))
     placeholders = ", ".join(["%s"] * len(params))
     for attempt in range(2):
+        # Looked up after each statement: the database replaces a connection found dead in the pool
+        # and runs the statement again on the new one (core.db.RecentlyCheckedPool).
+        names = _prepared.setdefault(db.connection(), set())
         if name not in names:
             db.execute_sql(f"PREPARE {name} ({types}) AS {body}")
+            names = _prepared.setdefault(db.connection(), set())
             names.add(name)
         try:
             db.execute_sql(f"EXECUTE {name} ({placeholders})", params)

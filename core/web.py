@@ -82,8 +82,11 @@ def readyz():
         from core.app import migration_packages  # core.app imports this module
 
         # A new version started before `mediaplane migrate` must not take traffic.
-        waiting = pending(migration_packages(current_app))
-        checks["migrations"] = "ok" if not waiting else f"pending: {', '.join(waiting)}"
+        try:
+            waiting = pending(migration_packages(current_app))
+            checks["migrations"] = "ok" if not waiting else f"pending: {', '.join(waiting)}"
+        except Exception as err:  # noqa: BLE001 - the database went away after its check
+            checks["migrations"] = f"error: {type(err).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 

@@ -177,10 +177,16 @@ def check_stored(server: Server, outcome: Outcome) -> None:
         assert response.status == 200, response.data
         stored = sorted(item["report_time"] for item in json.loads(response.data)["data"])
         assert stored == sorted(times), f"{room}: acknowledged {len(times)}, stored {len(stored)}"
-    response = http.request("GET", f"{server.base}{API}/sessions?limit=100", headers=auth)
-    assert response.status == 200, response.data
-    assert int(response.headers["X-Total-Count"]) == len(outcome.sessions)
-    listed = {item["rtcstatsId"] for item in json.loads(response.data)["data"]}
+    listed = set()
+    while True:
+        page = f"{server.base}{API}/sessions?limit=100&offset={len(listed)}"
+        response = http.request("GET", page, headers=auth)
+        assert response.status == 200, response.data
+        assert int(response.headers["X-Total-Count"]) == len(outcome.sessions)
+        items = json.loads(response.data)["data"]
+        listed |= {item["rtcstatsId"] for item in items}
+        if len(items) < 100:
+            break
     assert listed == set(outcome.sessions)
     for rtcstats_id in outcome.sessions:
         # no worker runs: each session waits for its queued analysis (a failed one would be 422)

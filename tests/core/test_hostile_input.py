@@ -133,12 +133,16 @@ def test_mcp_refuses_undecodable_json_without_a_500(client, rtc_auth, body):
         f"{API}/sessions/a%00b",
         f"{API}/sessions/{uuid.uuid4()}%00",
         f"/v1.0/sessions/{uuid.uuid4()}%00",
+        f"/rtcstats/view/{uuid.uuid4()}%00",
+        "/rtcstats/embed/a%00b",
+        "/rtcstats/assets/viewer%00.js",
+        "/docs/assets/swagger-ui%00.css",
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_nul_in_a_path_parameter_is_4xx_not_500(client, new_key, path, method):
     if method == "DELETE" and not path.startswith((API, "/v1.0")):
-        pytest.skip("report has no DELETE routes")
+        pytest.skip("only rtcstats sessions have a DELETE route")
     key = new_key("*")
     response = client.open(path, method=method, headers={"X-API-Key": key})
     assert response.status_code in (400, 404), response.data
@@ -146,5 +150,7 @@ def test_nul_in_a_path_parameter_is_4xx_not_500(client, new_key, path, method):
     if path.startswith("/report"):
         assert response.status_code == 404  # documented for every route with path parameters
         assert body["code"] == 404 and body["data"] is None
+    elif path.startswith(("/rtcstats/", "/docs/")):
+        assert response.status_code == 404  # an HTML viewer page or a static file: not found
     else:
         assert body["errorCode"] in ("not_found", "invalid_request"), body

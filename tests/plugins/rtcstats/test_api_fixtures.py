@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from plugins.rtcstats import analysis
-from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, truth
+from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, require_shared_facts, truth
 from tests.plugins.rtcstats.test_api_common import (
     ALIAS,
     API,
@@ -68,6 +68,7 @@ def official_upload(client, headers, name: str) -> dict:
 
 @pytest.fixture
 def all_uploaded(app, client, auth):
+    require_shared_facts()  # the tests using it know all twenty shared dumps
     made = {name: official_upload(client, auth, name) for name in fixture_names()}
     run_worker(app)
     return made

@@ -8,7 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.config import PluginConfigSchema, StrList, describe, int_setting
-from core.fastload import FallBack, FastLoadSchema
+from core.fastload import FallBack, FastLoadSchema, float_type
 from core.ratelimit import validate_limit
 
 MS_THRESHOLD = 10**12  # epoch values above this are milliseconds (10^12 s is the year 33658)
@@ -66,6 +66,20 @@ class EpochSeconds(fields.Integer):
         return int, normalise
 
 
+class Number(fields.Float):
+    """A JSON number kept as sent: an integer stays an integer (frame_rate 25 is stored and answered
+    25, not 25.0), a float stays a float. Strings of numbers ("25") load as floats, as for Float."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is int:
+            return value  # the Range validator runs on it next; no float() (it overflows past 1e308)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+    def fast_type(self):
+        """For core.fastload: the Float fast type, keeping integers."""
+        return float_type(self, keep_int=True)
+
+
 def _measure(field_cls, description: str, low, high, **kwargs) -> fields.Field:
     """A measured value: may be null (not measured), bounded, unit in the description."""
     return field_cls(
@@ -74,7 +88,7 @@ def _measure(field_cls, description: str, low, high, **kwargs) -> fields.Field:
 
 
 def number(description: str, low: float = 0, high: float | None = None) -> fields.Float:
-    return _measure(fields.Float, description, low, high, allow_nan=False)
+    return _measure(Number, description, low, high, allow_nan=False)
 
 
 def integer(description: str, low: int = 0, high: int | None = None) -> fields.Integer:
@@ -160,7 +174,15 @@ class MetricsReportSchema(OpenSchema, FastLoadSchema):
 CURSOR_PATTERN = r"^[0-9]{1,10}\.[0-9]{1,18}$"  # as service.CURSOR_RE: "<report_time>.<snapshot id>"
 
 
-class HistoryQueryArgsSchema(ma.Schema):
+class QueryArgsSchema(ma.Schema):
+    """Query arguments where a key given empty (`?since=`, as dashboards send a blank input) is absent."""
+
+    @ma.pre_load
+    def drop_empty_values(self, data, **kwargs):
+        return {key: value for key, value in data.items() if value != ""}
+
+
+class HistoryQueryArgsSchema(QueryArgsSchema):
     since = EpochSeconds(metadata=describe("Only snapshots with report_time >= since (Unix s or ms)."))
     until = EpochSeconds(metadata=describe("Only snapshots with report_time < until (Unix s or ms)."))
     limit = fields.Integer(
@@ -187,7 +209,7 @@ def history_query_args(max_limit: int) -> HistoryQueryArgsSchema:
     return HistoryQueryArgs()
 
 
-class RoomsQueryArgsSchema(ma.Schema):
+class RoomsQueryArgsSchema(QueryArgsSchema):
     include_idle = fields.Boolean(
         load_default=False, metadata=describe("Also list rooms with no report within the live window.")
     )

@@ -39,6 +39,7 @@ _recently_touched: dict[tuple[int, str], float] = {}
 
 
 _json_encoder = msgspec.json.Encoder()  # compact JSON, several times faster than json.dumps
+_json_decoder = msgspec.json.Decoder()  # keeps each number's JSON type, as json.loads does
 
 
 def _to_json(value) -> str:
@@ -300,18 +301,55 @@ def get_room(account_id: int, room_id: str) -> Room:
     return room
 
 
-def _stream_out(sample: Sample) -> dict:
-    def part(columns: dict) -> dict | None:
-        values = {key: getattr(sample, column) for key, column in columns.items()}
+def _stream_out(sample: Sample, sent: dict | None = None) -> dict:
+    """The stream's metrics; from `sent` (the stream as its report sent it) when given, else from the
+    sample's columns (whose DOUBLE columns turn every number into a float)."""
+
+    def part(name: str, columns: dict) -> dict | None:
+        if sent is not None:
+            given = sent.get(name) if isinstance(sent.get(name), dict) else {}
+            values = {key: given.get(key) for key in columns}
+        else:
+            values = {key: getattr(sample, column) for key, column in columns.items()}
         return values if any(v is not None for v in values.values()) else None
 
     return {
         "stream_id": sample.stream_id,
         "direction": sample.direction,
-        "video": part(VIDEO_COLUMNS),
-        "audio": part(AUDIO_COLUMNS),
-        "network": part(NETWORK_COLUMNS),
+        "video": part("video", VIDEO_COLUMNS),
+        "audio": part("audio", AUDIO_COLUMNS),
+        "network": part("network", NETWORK_COLUMNS),
     }
+
+
+SNAPSHOTS_PER_QUERY = 500  # ids in one IN (...): far below SQLite's bound-parameter limit
+
+
+def _as_sent(samples: list[Sample]) -> dict[int, dict]:
+    """The streams of `samples` as their reports sent them, by sample id.
+
+    Read from the stored snapshot bodies, which keep each number's JSON type (25 stays 25, 25.0 stays
+    25.0); the sample columns cannot, so answers are built from the bodies. A stream sent twice in one
+    report is its last copy, as the newest sample is. Reads only: ingest is untouched.
+    """
+    ids = sorted({s.snapshot_id for s in samples})
+    bodies: dict[int, dict] = {}
+    for start in range(0, len(ids), SNAPSHOTS_PER_QUERY):
+        chosen = ids[start : start + SNAPSHOTS_PER_QUERY]
+        for row in Snapshot.select(Snapshot.id, Snapshot.body).where(Snapshot.id.in_(chosen)):
+            bodies[row.id] = _json_decoder.decode(row.body)
+    found = {}
+    for sample in samples:
+        body = bodies.get(sample.snapshot_id) or {}
+        for entry in body.get("metrics") or []:
+            if entry.get("user_id") != sample.user_id:
+                continue
+            for stream in entry.get("streams") or []:
+                if stream.get("stream_id") == sample.stream_id and stream.get("direction", "send") == (
+                    sample.direction
+                ):
+                    found[sample.id] = stream
+    return found
 
 
 def _latest_per_stream(samples: list[Sample], key: Callable[[Sample], tuple]) -> list[Sample]:
@@ -322,14 +360,16 @@ def _latest_per_stream(samples: list[Sample], key: Callable[[Sample], tuple]) ->
     return list(seen.values())
 
 
-def _user_view(room_id: str, user_id: str, samples: list[Sample]) -> dict:
+def _user_view(room_id: str, user_id: str, samples: list[Sample], sent: dict[int, dict]) -> dict:
     newest = max(samples, key=lambda s: (s.report_time, s.id))
     return {
         "room_id": room_id,
         "user_id": user_id,
         "sdk_version": newest.sdk_version,
         "report_time": newest.report_time,
-        "streams": [_stream_out(s) for s in sorted(samples, key=lambda s: (s.stream_id, s.direction))],
+        "streams": [
+            _stream_out(s, sent.get(s.id)) for s in sorted(samples, key=lambda s: (s.stream_id, s.direction))
+        ],
     }
 
 
@@ -351,7 +391,7 @@ def user_metrics(account_id: int, room_id: str, user_id: str, window: int) -> di
         )
     )
     latest = _latest_per_stream(samples, lambda s: (s.stream_id, s.direction))
-    return _user_view(room_id, user_id, latest)
+    return _user_view(room_id, user_id, latest, _as_sent(latest))
 
 
 def _mean(values: list) -> float | None:
@@ -369,32 +409,47 @@ def _total(values: list) -> float | None:
     return round(sum(present), 3) if present else None
 
 
-def aggregate(samples: list[Sample]) -> dict:
-    """Room totals over the newest sample of every stream. Bitrates are summed per direction:
-    what users send and what they receive are different traffic and must not be added together."""
-    video = [s for s in samples if any(v is not None for v in (s.video_bitrate, s.frame_rate, s.width))]
-    audio = [s for s in samples if any(v is not None for v in (s.audio_bitrate, s.sample_rate))]
+def _value(stream: dict, part: str, key: str):
+    return (stream.get(part) or {}).get(key)
 
-    def bitrates(streams: list[Sample], column: str) -> dict:
+
+def aggregate(streams: list[dict]) -> dict:
+    """Room totals over the newest metrics of every stream (as _stream_out gives them). Bitrates are
+    summed per direction: what users send and what they receive are different traffic and must not
+    be added together. Sums and maxima keep the type of what was sent (integers give an integer);
+    means are floats."""
+    video = [
+        s
+        for s in streams
+        if any(_value(s, "video", k) is not None for k in ("bitrate", "frame_rate", "width"))
+    ]
+    audio = [s for s in streams if any(_value(s, "audio", k) is not None for k in ("bitrate", "sample_rate"))]
+
+    def bitrates(chosen: list[dict], part: str) -> dict:
         return {
-            f"{direction}_bitrate": _total([getattr(s, column) for s in streams if s.direction == direction])
+            f"{direction}_bitrate": _total(
+                [_value(s, part, "bitrate") for s in chosen if s["direction"] == direction]
+            )
             for direction in ("send", "recv")
         }
 
+    def network(key: str) -> list:
+        return [_value(s, "network", key) for s in streams]
+
     return {
         "video": {
-            **bitrates(video, "video_bitrate"),
-            "frame_rate": _mean([s.frame_rate for s in video]),
+            **bitrates(video, "video"),
+            "frame_rate": _mean([_value(s, "video", "frame_rate") for s in video]),
             "streams": len(video),
         },
-        "audio": {**bitrates(audio, "audio_bitrate"), "streams": len(audio)},
+        "audio": {**bitrates(audio, "audio"), "streams": len(audio)},
         "network": {
-            "rtt": _mean([s.rtt for s in samples]),
-            "rtt_max": _max([s.rtt for s in samples]),
-            "packet_loss": _mean([s.packet_loss for s in samples]),
-            "packet_loss_max": _max([s.packet_loss for s in samples]),
-            "jitter": _mean([s.jitter for s in samples]),
-            "jitter_max": _max([s.jitter for s in samples]),
+            "rtt": _mean(network("rtt")),
+            "rtt_max": _max(network("rtt")),
+            "packet_loss": _mean(network("packet_loss")),
+            "packet_loss_max": _max(network("packet_loss")),
+            "jitter": _mean(network("jitter")),
+            "jitter_max": _max(network("jitter")),
         },
     }
 
@@ -414,6 +469,7 @@ def room_metrics(account_id: int, room_id: str, window: int) -> dict:
         .order_by(Sample.report_time.desc(), Sample.id.desc())
     )
     latest = _latest_per_stream(samples, lambda s: (s.user_id, s.stream_id, s.direction))
+    sent = _as_sent(latest)
     by_user: dict[str, list[Sample]] = {}
     for sample in latest:
         by_user.setdefault(sample.user_id, []).append(sample)
@@ -422,8 +478,8 @@ def room_metrics(account_id: int, room_id: str, window: int) -> dict:
         "report_time": max((s.report_time for s in latest), default=newest),
         "user_count": len(by_user),
         "stream_count": len(latest),
-        "aggregate": aggregate(latest),
-        "users": [_user_view(room_id, user, by_user[user]) for user in sorted(by_user)],
+        "aggregate": aggregate([_stream_out(s, sent.get(s.id)) for s in latest]),
+        "users": [_user_view(room_id, user, by_user[user], sent) for user in sorted(by_user)],
     }
 
 

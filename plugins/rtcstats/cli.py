@@ -47,8 +47,8 @@ def summary_lines(result: dict, fmt: str) -> list[str]:
     for obs in result.get("observations") or []:
         if isinstance(obs, dict):
             lines.append(f"  {obs.get('severity', '?'):<9}{obs.get('type', '?')}")
-    if isinstance(result.get("aiSummary"), str):
-        lines += ["", result["aiSummary"]]
+    if isinstance(result.get("ruleSummary"), str):
+        lines += ["", result["ruleSummary"]]
     return lines
 
 

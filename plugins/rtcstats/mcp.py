@@ -2,8 +2,11 @@
 
 Stateless: every POST carries whole JSON-RPC messages and is answered at once (application/json, or one
 SSE event per response when the client accepts only text/event-stream), so any web worker can serve any
-request. The Mcp-Session-Id handed out by `initialize` is self-validating (a nonce and its HMAC under the
-server key): no session store, yet a forged or foreign id is refused with 404 as the transport requires.
+request. The Mcp-Session-Id handed out by `initialize` is self-validating (a nonce, its issue time and
+their HMAC under the server key): a forged, foreign or expired id is refused with 404 as the transport
+requires. The one thing kept per session is its end: DELETE records the id as terminated in Redis (until
+it would have expired anyway), and every worker then answers 404 for it. GET offers no SSE stream (405,
+as the transport allows): the server sends nothing outside the answer to a POST.
 
 tools/list needs no credentials; tools/call needs a key with rtcstats:read (any core auth style, usually
 `Authorization: Bearer`). Tool failures a model can act on (bad arguments, unknown session, analysis
@@ -19,8 +22,10 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 
+import redis
 from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_cors import CORS
@@ -111,7 +116,9 @@ class ToolError(Exception):
         self.error_code = error_code
 
 
-# -- sessions (self-validating ids) ---------------------------------------------------------------
+# -- sessions (self-validating ids, terminated ones remembered in Redis) --------------------------
+
+ENDED_KEY = "rtcstats:mcp:ended:"  # + the session's nonce; set by DELETE, expires with the session
 
 
 def _session_key() -> bytes:
@@ -119,24 +126,76 @@ def _session_key() -> bytes:
     return hmac.new(secret, b"rtcstats-mcp-session-id", hashlib.sha256).digest()
 
 
-def new_session_id() -> str:
-    nonce = secrets.token_hex(16)
-    return f"{nonce}.{hmac.new(_session_key(), nonce.encode(), hashlib.sha256).hexdigest()[:32]}"
+def _mac(nonce: str, issued: str) -> str:
+    return hmac.new(_session_key(), f"{nonce}.{issued}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def new_session_id(now: float | None = None) -> str:
+    nonce, issued = secrets.token_hex(16), str(int(time.time() if now is None else now))
+    return f"{nonce}.{issued}.{_mac(nonce, issued)}"
+
+
+def session_expiry(value: str, now: float | None = None) -> tuple[str, int] | None:
+    """(nonce, seconds left) of a session id this server signed and that has not expired, else None."""
+    if value.count(".") != 2:
+        return None
+    nonce, issued, mac = value.split(".")
+    if len(nonce) != 32 or len(mac) != 32 or not issued.isascii() or not issued.isdigit() or len(issued) > 12:
+        return None
+    if not hmac.compare_digest(_mac(nonce, issued), mac):
+        return None
+    left = (
+        int(issued)
+        + service.settings()["mcp_session_max_age_seconds"]
+        - int(time.time() if now is None else now)
+    )
+    return (nonce, left) if left > 0 else None
 
 
 def valid_session_id(value: str) -> bool:
-    nonce, sep, mac = value.partition(".")
-    if not sep or len(nonce) != 32 or len(mac) != 32:
-        return False
-    expected = hmac.new(_session_key(), nonce.encode(), hashlib.sha256).hexdigest()[:32]
-    return hmac.compare_digest(expected, mac)
+    return session_expiry(value) is not None
 
 
-def check_session_header() -> None:
-    """A session id we did not sign is unknown: 404, so that the client starts a new session."""
+def _redis():
+    return current_app.extensions["mediaplane"].redis
+
+
+def _redis_unavailable(err: Exception) -> Problem:
+    log.warning("MCP session state: Redis unavailable (%s)", type(err).__name__)
+    return transport_error(
+        503, BAD_REQUEST, "Service Unavailable: try again shortly", headers={"Retry-After": "5"}
+    )
+
+
+def check_session_header() -> str | None:
+    """The session id of the request, if any. One we did not sign, that expired or that was ended by
+    DELETE is unknown: 404, so that the client starts a new session."""
     value = request.headers.get(SESSION_HEADER)
-    if value is not None and not valid_session_id(value.strip()):
+    if value is None:
+        return None
+    value = value.strip()
+    known = session_expiry(value)
+    if known is None:
         raise transport_error(404, SESSION_NOT_FOUND, "Session not found")
+    try:
+        ended = _redis().exists(ENDED_KEY + known[0])
+    except redis.RedisError as err:
+        raise _redis_unavailable(err) from None
+    if ended:
+        raise transport_error(404, SESSION_NOT_FOUND, "Session not found")
+    return value
+
+
+def end_session(value: str) -> None:
+    """Remember the session as terminated, for as long as its id would otherwise be valid."""
+    known = session_expiry(value)
+    if known is None:
+        return
+    nonce, left = known
+    try:
+        _redis().set(ENDED_KEY + nonce, "1", ex=left + 60)  # a minute over: clocks of workers differ
+    except redis.RedisError as err:
+        raise _redis_unavailable(err) from None
 
 
 def check_version_header() -> None:
@@ -543,8 +602,12 @@ def make_mcp_blueprint(
                     "tools/call without valid credentials (-32000, data.errorCode unauthorized)"
                 ),
                 "403": _error_doc("tools/call with a key lacking rtcstats:read (-32000)"),
-                "404": _error_doc("Mcp-Session-Id not issued by this server (-32001 Session not found)"),
+                "404": _error_doc(
+                    "Mcp-Session-Id not issued by this server, expired or ended by DELETE (-32001 Session "
+                    "not found)"
+                ),
                 "413": _error_doc("Body over 1 MiB (-32600)"),
+                "503": _error_doc("Redis (where ended sessions are kept) is unavailable; retry (-32000)"),
             },
         )
         def post(self):
@@ -552,25 +615,37 @@ def make_mcp_blueprint(
             return handle_post()
 
         @blp.doc(
-            summary="No server-to-client stream",
+            summary="No server-to-client stream (always 405)",
             responses={
-                "405": _error_doc("This server sends no stream outside POST answers (Allow: POST, DELETE)")
+                "405": _error_doc(
+                    "Always: this server offers no SSE stream outside POST answers, which the MCP "
+                    "Streamable HTTP transport allows (Allow: POST, DELETE)"
+                )
             },
         )
         def get(self):
-            """Not offered: the server never sends messages outside a POST answer."""
+            """Not offered: the server never sends messages outside the answer to a POST, so there is no
+            stream to open; clients fall back to POST only, as the transport specifies."""
             raise transport_error(405, BAD_REQUEST, "Method not allowed.", headers={"Allow": "POST, DELETE"})
 
         @blp.doc(
             summary="End an MCP session",
             responses={
-                "204": {"description": "Session ended (nothing is kept per session)."},
-                "404": _error_doc("Mcp-Session-Id not issued by this server (-32001)"),
+                "204": {
+                    "description": "Session ended: every later request with this Mcp-Session-Id is a 404 "
+                    "(-32001). Without the header there is nothing to end (204 too)."
+                },
+                "404": _error_doc(
+                    "Mcp-Session-Id not issued by this server, expired or already ended (-32001)"
+                ),
+                "503": _error_doc("Redis (where ended sessions are kept) is unavailable; retry (-32000)"),
             },
         )
         def delete(self):
-            """End a session; sessions keep no state here, so this only checks the id."""
-            check_session_header()
+            """End a session: its id is refused with 404 from then on, by every worker."""
+            session_id = check_session_header()
+            if session_id is not None:
+                end_session(session_id)
             return Response(status=204)
 
     return blp

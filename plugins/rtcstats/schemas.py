@@ -388,6 +388,12 @@ class RtcstatsConfigSchema(PluginConfigSchema):
         load_default=lambda: ["*"],
         metadata=describe("Browser origins allowed (uploaders in web pages); * for any."),
     )
+    mcp_session_max_age_seconds = int_setting(
+        86400,
+        "Lifetime of an MCP session id (Mcp-Session-Id); after it, or after DELETE, the id is a 404 and the "
+        "client starts a new session.",
+        60,
+    )
     sessions_default_limit = int_setting(100, "GET /sessions page size without `limit`.", 1)
     sessions_max_limit = int_setting(1000, "Largest `limit` of GET /sessions.", 1)
 

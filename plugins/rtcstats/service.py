@@ -27,6 +27,7 @@ from core.plugins import plugin_settings
 from core.storage import ObjectNotFound
 from core.text import printable_only
 from plugins.rtcstats import credits, uploads
+from plugins.rtcstats.analysis import NO_CONNECTION, UNKNOWN_CONNECTIVITY, unrated
 from plugins.rtcstats.credits import InsufficientCredits
 from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge, Limits
@@ -60,6 +61,7 @@ ACCOUNT_NAMESPACE = uuid.UUID("6f1d5a7e-2b7e-4c1e-9a51-6d0f0b0e7a11")  # uploade
 DUMP_EXTENSIONS = {".gz", ".txt", ".json", ".jsonl", ".log", ".dump", ".rtcstats"}
 SNIFF_BYTES = 64 * 1024
 READ_BLOCK = 1024 * 1024  # a spooled dump is read this much at a time
+EPOCH = dt.datetime(1970, 1, 1)  # naive UTC, as the stored datetimes
 
 
 class RtcstatsError(Exception):
@@ -111,8 +113,11 @@ def processor_version() -> str:
     return PROCESSOR_VERSION
 
 
-def run_analysis(data: bytes, file_name: str = "", cfg: dict | None = None) -> dict:
-    """Parse and analyse dump bytes: the AnalyzeResponseData.
+def run_analysis(
+    data: bytes, file_name: str = "", cfg: dict | None = None, uploaded_at: dt.datetime | None = None
+) -> dict:
+    """Parse and analyse dump bytes: the AnalyzeResponseData. `uploaded_at` (a stored session's
+    creation, naive UTC) dates a dump without events, so that re-analysing it keeps its callStart.
 
     :raises DumpFormatError: not a dump we can read.
     :raises DumpTooLarge: over the size limits (also gzip bombs).
@@ -121,7 +126,9 @@ def run_analysis(data: bytes, file_name: str = "", cfg: dict | None = None) -> d
     from plugins.rtcstats.parsing import parse
 
     dump = parse(data, limits(cfg))
-    return _finite(analyze(dump, file_name=file_name, file_size=len(data)))
+    # Whole milliseconds, floored as iso() floors created_at, so both name the same instant.
+    uploaded_ms = None if uploaded_at is None else (uploaded_at - EPOCH) // dt.timedelta(milliseconds=1)
+    return _finite(analyze(dump, file_name=file_name, file_size=len(data), uploaded_ms=uploaded_ms))
 
 
 def _finite(value):
@@ -305,8 +312,11 @@ def abstract_of(data: dict) -> dict:
     meta = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
     score = data.get("experienceScore")
     score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-    if score == 0 and not data.get("streams"):
+    if unrated(data):
         score = None  # the analyzer's 0 means "no media to score": unrated, not a low score
+    connectivity = _text(data.get("connectivity"), 64)
+    if connectivity in (NO_CONNECTION, UNKNOWN_CONNECTIVITY):
+        connectivity = None  # the abstract may say null: "no connectivity", not a kind of it
     return {
         "observationTypes": types,
         "observationFlags": types,
@@ -319,7 +329,7 @@ def abstract_of(data: dict) -> dict:
         "sessionId": _text(_pick(meta, "sessionId", "session"), 255),
         "userId": _text(_pick(meta, "userId", "user"), 255),
         "experienceScore": score,
-        "connectivity": _text(data.get("connectivity"), 64),
+        "connectivity": connectivity,
         "observationsCritical": int(counts.get("critical") or 0),
         "observationsHigh": int(counts.get("high") or 0),
         "observationsMedium": int(counts.get("medium") or 0),
@@ -451,7 +461,7 @@ def analyze_stored(row: Session) -> bool:
         message = "the stored dump is missing"
     else:
         try:
-            result = run_analysis(data, row.file_name)
+            result = run_analysis(data, row.file_name, uploaded_at=row.created_at)
         except (DumpFormatError, DumpTooLarge) as err:
             message = str(err)
         except Exception:  # noqa: BLE001 - an analyzer bug on one dump must not be retried forever
@@ -692,9 +702,10 @@ def analyze_now(account_id: int, data: bytes, *, save: bool = False, file_name: 
     cfg = settings()
     period = credits.consume(account_id, cfg["monthly_credits"])
     key = None
+    received = utcnow()  # the session's created_at, and the date of a dump without events
     try:
         version = processor_version()
-        result = run_analysis(data, file_name or "", cfg)
+        result = run_analysis(data, file_name or "", cfg, uploaded_at=received)
         if not save:
             return {"data": _with_session_fields(result, None), "processorVersion": version}
         rtcstats_id = uuid.uuid4()
@@ -711,6 +722,7 @@ def analyze_now(account_id: int, data: bytes, *, save: bool = False, file_name: 
             title=title_for(name, result),
             credit_period=period,
             credit_charged=True,
+            created_at=received,
         )
         store_analysis(row, result, version)
     except BaseException:
@@ -848,6 +860,8 @@ def enrich_projection(data: dict) -> dict:
         key: (data.get(key) if _number(data.get(key)) else None)
         for key in ("experienceScore", "audioScore", "videoScore", "connectivityScore", "observationsScore")
     }
+    if unrated(data):
+        scores["experienceScore"] = None  # the vendor's Scores: null when there is no media to score
     ua = data.get("userAgentData")
     return {
         "scores": scores,
@@ -899,9 +913,15 @@ def enrich_assembled(account_id: int, file_id: str) -> dict:
 
 
 def _raw_args(raw) -> dict:
-    """Query args (a MultiDict: repeated keys kept) or MCP arguments (a JSON object) as one dict."""
+    """Query args (a MultiDict: repeated keys kept) or MCP arguments (a JSON object) as one dict.
+
+    An empty query value counts as absent (`?browser=&hasCritical=`, as dashboards send the inputs
+    left blank), for every key; a key left with no value is dropped. MCP arguments are JSON, where the
+    vendor's inputSchema says what an empty string means (minLength 1: refused).
+    """
     if hasattr(raw, "getlist"):
-        return {key: raw.getlist(key) for key in raw}
+        values = {key: [v for v in raw.getlist(key) if v != ""] for key in raw}
+        return {key: given for key, given in values.items() if given}
     if not isinstance(raw, Mapping):
         raise InvalidRequest("arguments: must be an object")
     return dict(raw)

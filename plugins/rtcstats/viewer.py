@@ -30,6 +30,7 @@ from core.auth import current_actor
 from core.errors import Dialect, Problem
 from core.openapi import errors
 from plugins.rtcstats import service
+from plugins.rtcstats.analysis import unrated
 from plugins.rtcstats.models import Session
 
 log = logging.getLogger("rtcstats")
@@ -359,7 +360,12 @@ def view_model(session: dict, timeseries: dict | None) -> dict:
         ("Peer connections", str(data.get("pConnectionsNumber", "—")), "pcs"),
     ]
     scores = [
-        ("Experience", fmt_score(data.get("experienceScore"), 100), "experienceScore"),
+        # "Not rated" rather than "0 / 100": without audio or video there was nothing to score.
+        (
+            "Experience",
+            "not rated" if unrated(data) else fmt_score(data.get("experienceScore"), 100),
+            "experienceScore",
+        ),
         ("Audio", fmt_score(data.get("audioScore"), 5), "audioScore"),
         ("Video", fmt_score(data.get("videoScore"), 5), "videoScore"),
         ("Connectivity", fmt_score(data.get("connectivityScore"), 5), "connectivityScore"),
@@ -398,6 +404,7 @@ def view_model(session: dict, timeseries: dict | None) -> dict:
         "created_at": data.get("created_at"),
         "processor_version": session.get("processorVersion"),
         "numbers": numbers,
+        "summary": data.get("ruleSummary") if isinstance(data.get("ruleSummary"), str) else None,
         "scores": scores,
         "observations": observations,
         "counts": counts,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from plugins.rtcstats.analysis import NO_CONNECTION, UNKNOWN_CONNECTIVITY
 from plugins.rtcstats.analysis.metrics_model import (
     CallMetrics,
     Candidate,
@@ -103,6 +104,26 @@ def _duration(start: float | None, end: float | None) -> int | None:
 # -- sections ---------------------------------------------------------------------------------------
 
 
+def call_span(dump: Dump, metrics: CallMetrics, upload_ms: float) -> tuple[float, float, str]:
+    """(start ms, end ms, source) of the call: its first and last event, else one moment.
+
+    The vendor schema and our contract make callStart/callEnd date-time strings and durationMs an
+    integer, never null; a dump without events (a page that recorded nothing) still happened at a
+    known moment: when the dump says it was created, else the start time its metadata carries, else
+    when it was uploaded. Such a call lasts 0 ms. `source` names where the span came from
+    (metadata.callSpanSource) so that a client can tell a measured span from a fallback.
+    """
+    if iso_ms(metrics.start_ms) is not None and iso_ms(metrics.end_ms) is not None:
+        return metrics.start_ms, metrics.end_ms, "events"  # type: ignore[return-value]
+    for moment, source in (
+        (dump.dump_created_ms, "dumpCreated"),
+        (_number(dump.metadata.get("startTime")), "metadataStartTime"),
+    ):
+        if iso_ms(moment) is not None:
+            return moment, moment, source  # type: ignore[return-value]
+    return upload_ms, upload_ms, "upload"
+
+
 def _user_agent_data(dump: Dump, metrics: CallMetrics) -> dict:
     client = metrics.client
     info = parse_user_agent(dump.user_agent, dump.user_agent_data)
@@ -142,6 +163,14 @@ def _candidate(c: Candidate) -> dict:
         "url": c.url,
         "timestampMs": _epoch(c.time),
     }
+
+
+def session_connectivity(metrics: CallMetrics, final: SelectedPair | None) -> str:
+    """The session's `connectivity`: the label of the main connection's final pair, else NONE or
+    UNKNOWN (the vendor schema makes it a string, never null)."""
+    if not metrics.pcs:
+        return NO_CONNECTION
+    return connectivity_label(final) or UNKNOWN_CONNECTIVITY
 
 
 def connectivity_label(pair: SelectedPair | None) -> str | None:
@@ -522,7 +551,9 @@ def _conference(dump: Dump) -> str | None:
     )
 
 
-def _metadata(dump: Dump, metrics: CallMetrics, url: str | None, origin: str | None) -> dict:
+def _metadata(
+    dump: Dump, metrics: CallMetrics, url: str | None, origin: str | None, span_source: str
+) -> dict:
     from plugins.rtcstats.analysis import PROCESSOR_VERSION
 
     meta = dump.metadata
@@ -536,6 +567,7 @@ def _metadata(dump: Dump, metrics: CallMetrics, url: str | None, origin: str | N
 
     pc_span = metrics.extra.get("pc_span") or {}
     return {
+        "callSpanSource": span_source,
         "clientProtocol": pick("clientProtocol"),
         "url": url,
         "origin": origin,
@@ -681,32 +713,38 @@ def build_response(
     metrics: CallMetrics,
     observations: list[dict],
     scores: dict,
-    summary: str | None,
+    rule_summary: str | None,
     *,
     file_name: str,
     file_size: int,
     now_ms: float | None = None,
+    uploaded_ms: float | None = None,
 ) -> dict:
-    """The complete AnalyzeResponseData (strict-JSON-safe dict). `now_ms` fixes uploadTimestamp (tests)."""
+    """The complete AnalyzeResponseData (strict-JSON-safe dict). `now_ms` fixes uploadTimestamp (tests);
+    `uploaded_ms` (when the dump was stored) dates a dump without events, else `now_ms` does."""
     observations = list(observations or [])
     url = _page_url(dump, metrics)
     origin = _origin(dump, url)
     main = _main_pc(metrics)
     final = _final_pair(main) if main is not None else None
     family = (final.local.address_family or final.remote.address_family) if final is not None else None
+    upload_ms = now_ms if now_ms is not None else _time.time() * 1000.0
+    start_ms, end_ms, span_source = call_span(
+        dump, metrics, uploaded_ms if uploaded_ms is not None else upload_ms
+    )
     data: dict[str, Any] = {
-        "callStart": iso_ms(metrics.start_ms),
-        "callEnd": iso_ms(metrics.end_ms),
-        "durationMs": _duration(metrics.start_ms, metrics.end_ms),
+        "callStart": iso_ms(start_ms),
+        "callEnd": iso_ms(end_ms),
+        "durationMs": _duration(start_ms, end_ms),
         "userAgentData": _user_agent_data(dump, metrics),
         "pConnectionsNumber": len(metrics.pcs),
         "pConnections": {pid: _pc(pcm) for pid, pcm in metrics.pcs.items()},
         "streams": {key: _stream(sm) for key, sm in metrics.streams.items()} | _data_streams(metrics),
         "transports": {pid: _transport(pcm) for pid, pcm in metrics.pcs.items()},
         "aggregatedStats": aggregated_stats(metrics),
-        "metadata": _metadata(dump, metrics, url, origin),
-        "connectivity": connectivity_label(final),
-        "uploadTimestamp": iso_ms(now_ms if now_ms is not None else _time.time() * 1000.0),
+        "metadata": _metadata(dump, metrics, url, origin, span_source),
+        "connectivity": session_connectivity(metrics, final),
+        "uploadTimestamp": iso_ms(upload_ms),
         "title": make_title(url, origin, file_name, _conference(dump)),
         "fileName": file_name,
         "fileSize": int(file_size),
@@ -728,7 +766,11 @@ def build_response(
             "observations": observations,
             "features": features(metrics),
             "observationsCount": observation_counts(observations),
-            "aiSummary": summary,
+            # Nothing here is AI: the vendor's aiSummary is an object of a language model's texts, and
+            # null is its documented value when there is none. Our rule-based paragraph is an
+            # extension field of its own (the vendor schema allows additional properties).
+            "aiSummary": None,
+            "ruleSummary": rule_summary,
         }
     )
     return _clean(data)

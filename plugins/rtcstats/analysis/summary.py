@@ -8,6 +8,7 @@ severity with their meaning; and what to do next.
 
 from __future__ import annotations
 
+from plugins.rtcstats.analysis import unrated
 from plugins.rtcstats.analysis.metrics_model import CallMetrics, PcMetrics, StreamMetrics
 from plugins.rtcstats.analysis.observations import (
     finite,
@@ -207,7 +208,10 @@ def _quality(value: float) -> str:
 
 
 def _scores(scores: dict) -> str:
-    text = f"Overall experience score {scores.get('experienceScore', 0)}/100"
+    if unrated(scores):
+        text = "No experience score (no audio or video to score)"
+    else:
+        text = f"Overall experience score {scores.get('experienceScore', 0)}/100"
     conn = scores.get("connectivityScore")
     if conn is not None:
         text += f", connectivity {fmt_num(conn, 1)}/5"

@@ -61,8 +61,9 @@ class FakeAnalyzer:
         self.fail: Exception | None = None
         self.result: dict | None = None
 
-    def __call__(self, dump, *, file_name="", file_size=0):
+    def __call__(self, dump, *, file_name="", file_size=0, uploaded_ms=None):
         self.calls += 1
+        self.uploaded_ms = uploaded_ms
         if self.fail is not None:
             raise self.fail
         return dict(self.result) if self.result is not None else fake_result(dump, file_name, file_size)

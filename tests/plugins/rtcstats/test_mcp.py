@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 import uuid
 
 import pytest
@@ -152,8 +153,14 @@ def test_initialize_answers_version_capabilities_server_info_and_a_signed_sessio
 
 def test_a_session_id_this_server_did_not_sign_is_404_session_not_found(client):
     session_id = rpc(client, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
-    nonce, mac = session_id.split(".")
-    for forged in (f"{nonce}.{'0' * 32}", "abc", f"{uuid.uuid4().hex}.{mac}"):
+    nonce, issued, mac = session_id.split(".")
+    for forged in (
+        f"{nonce}.{issued}.{'0' * 32}",
+        "abc",
+        f"{uuid.uuid4().hex}.{issued}.{mac}",
+        f"{nonce}.{int(issued) + 1}.{mac}",  # a later issue time: the MAC covers it
+        f"{nonce}.{mac}",  # the format before issue times
+    ):
         body = assert_transport_error(
             rpc(client, "tools/list", headers={"Mcp-Session-Id": forged}), 404, -32001
         )
@@ -169,6 +176,76 @@ def test_a_session_id_from_one_worker_is_good_at_another(make_app):
     session_id = rpc(first, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
     assert rpc(second, "tools/list", headers={"Mcp-Session-Id": session_id}).status_code == 200
     assert second.delete(MCP, headers={"Mcp-Session-Id": session_id}).status_code == 204
+
+
+def test_after_delete_the_session_is_404_at_every_worker(make_app, new_key):
+    """The MCP transport: after the client ends a session with DELETE, every request with its id is a
+    404 (then a client starts a new session). Kept in Redis, so the other workers know it too."""
+    first, second = make_app().test_client(), make_app().test_client()
+    bearer = {"Authorization": f"Bearer {new_key('rtcstats:read')}"}
+    ended = rpc(first, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
+    kept = rpc(first, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
+    assert rpc(second, "tools/list", headers={"Mcp-Session-Id": ended}).status_code == 200
+    assert first.delete(MCP, headers={"Mcp-Session-Id": ended}).status_code == 204
+    for client in (first, second):
+        assert_transport_error(rpc(client, "tools/list", headers={"Mcp-Session-Id": ended}), 404, -32001)
+        response = rpc(
+            client, "tools/call", {"name": "get_quota"}, headers={"Mcp-Session-Id": ended, **bearer}
+        )
+        assert_transport_error(response, 404, -32001)
+        assert_transport_error(client.delete(MCP, headers={"Mcp-Session-Id": ended}), 404, -32001)
+        notification = client.post(
+            MCP,
+            json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            headers={**ACCEPT, "Mcp-Session-Id": ended},
+        )
+        assert_transport_error(notification, 404, -32001)
+        # Another session is not affected, and a new initialize gives a working one.
+        assert rpc(client, "tools/list", headers={"Mcp-Session-Id": kept}).status_code == 200
+        fresh = rpc(client, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
+        assert fresh != ended and rpc(client, "ping", headers={"Mcp-Session-Id": fresh}).status_code == 200
+
+
+def test_the_end_of_a_session_is_kept_until_the_id_would_expire(app, client):
+    from plugins.rtcstats import mcp
+
+    max_age = app.extensions["mediaplane"].config["plugins"]["rtcstats"]["mcp_session_max_age_seconds"]
+    session_id = rpc(client, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
+    assert client.delete(MCP, headers={"Mcp-Session-Id": session_id}).status_code == 204
+    redis = app.extensions["mediaplane"].redis
+    ttl = redis.ttl(mcp.ENDED_KEY + session_id.split(".")[0])
+    assert max_age <= ttl <= max_age + 60
+    # An id older than the session lifetime is unknown without any stored state.
+    with app.app_context():
+        old = mcp.new_session_id(now=time.time() - max_age - 1)
+        young = mcp.new_session_id(now=time.time() - max_age + 30)
+    assert_transport_error(rpc(client, "tools/list", headers={"Mcp-Session-Id": old}), 404, -32001)
+    assert rpc(client, "tools/list", headers={"Mcp-Session-Id": young}).status_code == 200
+
+
+def test_session_state_unreachable_is_503_with_retry_after(client, monkeypatch):
+    import redis
+
+    from plugins.rtcstats import mcp
+
+    session_id = rpc(client, "initialize", {"protocolVersion": "2025-06-18"}).headers["Mcp-Session-Id"]
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise redis.ConnectionError("Connection refused")
+
+            return fail
+
+    monkeypatch.setattr(mcp, "_redis", Down)
+    for response in (
+        rpc(client, "tools/list", headers={"Mcp-Session-Id": session_id}),
+        client.delete(MCP, headers={"Mcp-Session-Id": session_id}),
+    ):
+        assert_transport_error(response, 503, -32000)
+        assert response.headers["Retry-After"] == "5"
+    # Without a session id nothing is looked up: tools/list still answers.
+    assert rpc(client, "tools/list").status_code == 200
 
 
 def test_browsers_may_call_it_across_origins(client):

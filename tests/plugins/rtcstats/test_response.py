@@ -116,8 +116,12 @@ def test_call_fields(name):
     data, fact = response_of(name), truth(name)
     start, end = fact["call"]["start_ms"], fact["call"]["end_ms"]
     if start is None:
-        assert data["callStart"] is None and data["callEnd"] is None and data["durationMs"] is None
+        # No event: the vendor schema still wants date-time strings and an integer, so the call is
+        # dated at the upload (here, the analysis time NOW) and lasts 0 ms.
+        assert data["callStart"] == data["callEnd"] == "2026-01-01T00:00:00.000Z"
+        assert data["durationMs"] == 0 and data["metadata"]["callSpanSource"] == "upload"
     else:
+        assert data["metadata"]["callSpanSource"] == "events"
         assert ISO.match(data["callStart"]) and ISO.match(data["callEnd"])
         assert data["callStart"] == iso_ms(start) and data["callEnd"] == iso_ms(end)
         assert data["durationMs"] == round(end - start)
@@ -131,7 +135,7 @@ def test_call_fields(name):
     assert (data["experienceScore"], data["audioScore"], data["videoScore"]) == (71.46, 4.12, None)
     assert data["connectivityScore"] is None and data["observationsScore"] == 31
     assert data["tags"] == [] and data["id"] is None and data["created_at"] is None
-    assert data["aiSummary"] is None
+    assert data["aiSummary"] is None and data["ruleSummary"] is None  # summarize() was given None here
     assert data["metadata"]["format"] == fact["format"] and data["metadata"]["gzip"] is fact["gzip"]
 
 
@@ -159,7 +163,11 @@ def _expected_connectivity(fact: dict) -> tuple[str | None, bool | None]:
 def test_connectivity_agrees_with_facts(name):
     data = response_of(name)
     expected, relay = _expected_connectivity(truth(name))
-    assert data["connectivity"] == expected
+    # A string in the vendor schema, never null: NONE without a peer connection, UNKNOWN with connections
+    # but no selected pair.
+    assert data["connectivity"] == expected or (
+        expected is None and data["connectivity"] == ("UNKNOWN" if truth(name)["pcs"] else "NONE")
+    )
     if expected is None:
         assert "connectionIPType" not in data  # absent when it could not be resolved
     else:
@@ -319,7 +327,7 @@ def test_features_of_failures():
 
 def test_empty_and_gum_only_dumps():
     data = response_of("internals_headlesschrome108_empty.gz")
-    assert data["pConnectionsNumber"] == 0 and data["connectivity"] is None
+    assert data["pConnectionsNumber"] == 0 and data["connectivity"] == "NONE"
     assert data["title"] == "internals_headlesschrome108_empty.gz"
     assert data["userAgentData"]["browser"] == "HeadlessChrome"
     assert all(
@@ -370,12 +378,13 @@ def test_snake_case_scores_are_accepted():
         metrics,
         [],
         {"experience_score": 50, "audio_score": 3.3333},
-        "summary",
+        "rule summary",
         file_name="f",
         file_size=1,
         now_ms=NOW,
     )
-    assert (data["experienceScore"], data["audioScore"], data["aiSummary"]) == (50, 3.33, "summary")
+    assert (data["experienceScore"], data["audioScore"]) == (50, 3.33)
+    assert (data["aiSummary"], data["ruleSummary"]) == (None, "rule summary")
     assert data["observationsCount"] == dict.fromkeys(("critical", "high", "medium", "low", "info"), 0)
     assert data["tagClouds"] == []
 

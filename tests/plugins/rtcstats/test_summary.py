@@ -72,7 +72,9 @@ def test_summary_of_a_failed_call_without_media():
     observations, scores, text = analysed(m)
     assert "Connection PC_0 failed to connect (ICE failed)." in text
     assert "No audio or video was exchanged." in text
-    assert "Overall experience score 0/100, connectivity 1/5" in text
+    # Nothing to score is not a score of 0: the summary says so instead of "0/100".
+    assert "No experience score (no audio or video to score), connectivity 1/5" in text
+    assert scores["experienceScore"] == 0 and "0/100" not in text
     assert "Connection failed to establish (critical)" in text
     assert observation_types()["iceFailure"].advice in text
 

@@ -362,6 +362,24 @@ def test_the_page_works_without_its_dump_and_says_there_are_no_series(app, clien
     assert "Scores" in html
 
 
+def test_the_page_shows_the_rule_based_summary_and_no_score_without_media(client, bearer):
+    import html as markup
+
+    stored = store(client, bearer, SMALL_DUMP)
+    summary = stored["data"]["ruleSummary"]
+    page = client.get(f"/rtcstats/view/{stored['rtcstatsId']}", headers=bearer).get_data(as_text=True)
+    assert stored["data"]["aiSummary"] is None and summary.startswith("The session lasted")
+    assert 'id="summary"' in page and "rule-based" in page
+    assert f'<p class="rule-summary">{markup.escape(summary)}</p>' in page
+    assert '<div class="card score" data-key="experienceScore"><dt>Experience</dt><dd>58 / 100</dd>' in page
+    # A getUserMedia-only dump: nothing to score is "not rated", not "0 / 100".
+    bare = store(client, bearer, "rtcstatsv3_rtcstatsjs_getusermedia_only.jsonl")
+    assert bare["data"]["experienceScore"] == 0
+    page = client.get(f"/rtcstats/view/{bare['rtcstatsId']}", headers=bearer).get_data(as_text=True)
+    assert "<dt>Experience</dt><dd>not rated</dd>" in page and "0 / 100" not in page
+    assert markup.escape(bare["data"]["ruleSummary"]) in page
+
+
 def test_series_are_measured_once_then_served_from_redis(app, client, bearer, monkeypatch):
     import plugins.rtcstats.parsing as parsing
 

@@ -27,7 +27,7 @@ from core.plugins import plugin_settings
 from core.storage import ObjectNotFound
 from core.text import printable_only
 from plugins.rtcstats import credits, uploads
-from plugins.rtcstats.analysis import NO_CONNECTION, UNKNOWN_CONNECTIVITY, unrated
+from plugins.rtcstats.conventions import NO_CONNECTION, UNKNOWN_CONNECTIVITY, unrated
 from plugins.rtcstats.credits import InsufficientCredits
 from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge, Limits

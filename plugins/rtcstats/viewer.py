@@ -30,7 +30,7 @@ from core.auth import current_actor
 from core.errors import Dialect, Problem
 from core.openapi import errors
 from plugins.rtcstats import service
-from plugins.rtcstats.analysis import unrated
+from plugins.rtcstats.conventions import unrated
 from plugins.rtcstats.models import Session
 
 log = logging.getLogger("rtcstats")

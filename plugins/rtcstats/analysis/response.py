@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from plugins.rtcstats.analysis import NO_CONNECTION, UNKNOWN_CONNECTIVITY
 from plugins.rtcstats.analysis.metrics_model import (
     CallMetrics,
     Candidate,
@@ -28,6 +27,7 @@ from plugins.rtcstats.analysis.metrics_model import (
     StreamMetrics,
 )
 from plugins.rtcstats.analysis.useragent import parse_user_agent
+from plugins.rtcstats.conventions import NO_CONNECTION, UNKNOWN_CONNECTIVITY
 from plugins.rtcstats.model import Dump
 
 __all__ = ["AGGREGATES", "METRIC_UNITS", "SCOPES", "aggregated_stats", "build_response", "iso_ms"]

@@ -8,7 +8,6 @@ severity with their meaning; and what to do next.
 
 from __future__ import annotations
 
-from plugins.rtcstats.analysis import unrated
 from plugins.rtcstats.analysis.metrics_model import CallMetrics, PcMetrics, StreamMetrics
 from plugins.rtcstats.analysis.observations import (
     finite,
@@ -20,6 +19,7 @@ from plugins.rtcstats.analysis.observations import (
 )
 from plugins.rtcstats.analysis.rules_connectivity import drop_after_connect, relay_protocol
 from plugins.rtcstats.analysis.scores import has_media
+from plugins.rtcstats.conventions import unrated
 
 MAX_PCS_DESCRIBED = 4
 MAX_FINDINGS = 3

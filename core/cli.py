@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import click
@@ -134,6 +135,7 @@ def worker(queues, burst):
     try:
         children_die_with_parent()  # no orphaned work horse or scheduler if this process is killed
         core_settings = state.config["core"]
+        os.nice(core_settings["job_worker_nice"])  # requests first on shared cores
         MediaplaneWorker(
             names, connection=state.redis, heartbeat_seconds=core_settings["job_heartbeat_seconds"]
         ).work(burst=burst, with_scheduler=True, logging_level=rq_log_level(core_settings["log_level"]))

@@ -129,6 +129,13 @@ class CoreConfigSchema(SettingsSchema):
         load_default=lambda: [10, 60, 300], metadata=describe("Seconds between retries (backoff).")
     )
     job_timeout_seconds = int_setting(600, "Time limit of one job.", 1)
+    job_worker_nice = int_setting(
+        10,
+        "CPU niceness of job workers (0-19): on a machine shared with the web tier, long jobs "
+        "(dump analysis) yield the CPU to requests.",
+        0,
+        19,
+    )
     job_heartbeat_seconds = int_setting(
         5,
         "How often a worker renews its claim on a running job; a killed worker's job runs again "

@@ -29,6 +29,19 @@ def reprocess_session(rtcstats_id: str) -> str:
     return outcome
 
 
+@job(queue=QUEUE)
+def measure_series(rtcstats_id: str) -> str:
+    """Measure and cache the viewer's charts of a session whose dump is too big to parse within a
+    page request. Idempotent: measuring again only refreshes the cache."""
+    from plugins.rtcstats.models import Session
+    from plugins.rtcstats.viewer import measure_series as measure
+
+    row = Session.get_or_none(Session.rtcstats_id == service.parse_uuid(rtcstats_id))
+    if row is None:
+        return "gone"
+    return "measured" if measure(row) is not None else "unmeasurable"
+
+
 @job(retries=0)
 def purge_uploads() -> int:
     """Delete chunked uploads not assembled within upload_expiry_seconds of their newest chunk."""

@@ -71,6 +71,7 @@ def register_jobs():
     return {
         "analyze_upload": jobs.analyze_upload,
         "reprocess_session": jobs.reprocess_session,
+        "measure_series": jobs.measure_series,
         "purge_uploads": jobs.purge_uploads,
     }
 

@@ -60,8 +60,10 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 ACCOUNT_NAMESPACE = uuid.UUID("6f1d5a7e-2b7e-4c1e-9a51-6d0f0b0e7a11")  # uploaded_by uuids of accounts
 DUMP_EXTENSIONS = {".gz", ".txt", ".json", ".jsonl", ".log", ".dump", ".rtcstats"}
 SNIFF_BYTES = 64 * 1024
-READ_BLOCK = 1024 * 1024  # a spooled dump is read this much at a time
 EPOCH = dt.datetime(1970, 1, 1)  # naive UTC, as the stored datetimes
+# A gzip body is measured this much at a time, the worker's other requests getting a turn between
+# pieces: deflate expands 64 KiB to at most ~66 MB (its limit is ~1032:1), tens of ms of CPU.
+MEASURE_BLOCK = 64 * 1024
 
 
 class RtcstatsError(Exception):
@@ -176,6 +178,15 @@ def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = N
     return sniff(head), expanded
 
 
+def _cooperative_blocks(file: BinaryIO):
+    """The file in MEASURE_BLOCK pieces, letting the web worker's other requests run between them:
+    under gevent, time.sleep(0) yields to other greenlets, so decoding a big gzip body (seconds of
+    CPU) does not stall report ingest on the same worker. Elsewhere it costs a syscall."""
+    while block := file.read(MEASURE_BLOCK):
+        yield block
+        time.sleep(0)
+
+
 def expanded_size(file: BinaryIO, size: int, cfg: dict) -> int:
     """The size a dump file of `size` bytes expands to: a gzip file is decoded and counted block by
     block, its output never kept, so a bomb is refused as soon as it crosses a cap, in about a
@@ -187,7 +198,7 @@ def expanded_size(file: BinaryIO, size: int, cfg: dict) -> int:
     file.seek(0)
     if file.read(2) == GZIP_MAGIC:
         file.seek(0)
-        expanded = check_gzip(iter(lambda: file.read(READ_BLOCK), b""), size, limits(cfg))
+        expanded = check_gzip(_cooperative_blocks(file), size, limits(cfg))
     else:
         expanded = size
     file.seek(0)
@@ -1064,6 +1075,54 @@ def _own_session(account_id: int, rtcstats_id) -> Session:
     return row
 
 
+def recorded_expansion(row: Session) -> int | None:
+    """The size the session's dump expands to, as its analysis recorded it (None: not recorded)."""
+    try:
+        value = json.loads(row.result)["metadata"]["bytesUncompressed"]
+    except (TypeError, ValueError, KeyError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def fits_in_a_request(row: Session, cfg: dict | None = None) -> bool:
+    """Whether the session's dump is small enough (analyze_inline_max_bytes after gunzip) to be parsed
+    within a web request; larger ones are left to jobs, so a request never holds a web worker's
+    memory for a big dump.
+
+    :raises ObjectNotFound: the stored dump is gone (only asked when no analysis recorded the size).
+    """
+    cfg = cfg or settings()
+    expanded = recorded_expansion(row)
+    if expanded is None:
+        with object_storage().open(row.dump_key) as dump:
+            gzip = dump.read(2) == GZIP_MAGIC
+        if not gzip:
+            expanded = row.file_size
+        elif row.file_size > cfg["analyze_inline_max_bytes"]:
+            return False
+        else:  # counted block by block, its output never kept
+            try:
+                with object_storage().open(row.dump_key) as dump:
+                    expanded = check_gzip(_cooperative_blocks(dump), row.file_size, limits(cfg))
+            except (DumpFormatError, DumpTooLarge):
+                return True  # refused within the first caps: cheap to analyse (it fails again)
+    return expanded <= cfg["analyze_inline_max_bytes"]
+
+
+QUEUED_KEY = "mediaplane:rtcstats:queued:"
+
+
+def enqueue_once(job_name: str, rtcstats_id, within_seconds: int = 600) -> bool:
+    """Queue `job_name` for a session unless it was queued for it within `within_seconds` (many page
+    views or GETs of one session make one job). True if queued now."""
+    from core.queue import enqueue, redis_connection
+
+    if not redis_connection().set(f"{QUEUED_KEY}{job_name}:{rtcstats_id}", 1, nx=True, ex=within_seconds):
+        return False
+    enqueue(job_name, str(rtcstats_id))
+    return True
+
+
 def get_session(account_id: int, rtcstats_id) -> dict:
     """The GET /sessions/{id} body: {data, rtcstatsId, rtcstatsUrl, embedUrl?, processorVersion}.
 
@@ -1079,7 +1138,13 @@ def get_session(account_id: int, rtcstats_id) -> dict:
     version = processor_version()
     if row.status == PENDING:
         raise AnalysisPending("the session is still being analysed; try again in a few seconds")
-    if row.status == FAILED:
+    outdated = (row.status == FAILED or row.processor_version != version) and row.failed_version != version
+    if outdated and not fits_in_a_request(row):
+        # A big dump is analysed again by a job; meanwhile an older analysis is served as it is.
+        enqueue_once("rtcstats.reprocess_session", row.rtcstats_id)
+        if row.status == FAILED:
+            raise AnalysisPending("the session is being analysed again; try again in a few seconds")
+    elif row.status == FAILED:
         if row.failed_version == version or not analyze_stored(row):
             raise AnalysisFailed(f"the dump could not be analysed: {row.error}")
     elif row.processor_version != version:

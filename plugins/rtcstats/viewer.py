@@ -29,6 +29,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from core.auth import current_actor
 from core.errors import Dialect, Problem
 from core.openapi import errors
+from core.storage import ObjectNotFound
 from plugins.rtcstats import service
 from plugins.rtcstats.conventions import unrated
 from plugins.rtcstats.models import Session
@@ -207,6 +208,23 @@ def stored_timeseries(account_id: int, rtcstats_id: str) -> dict | None:
         cached = None
     if cached:
         return json.loads(cached)
+    try:
+        if not service.fits_in_a_request(row):
+            # A big dump is measured by a job (the page shows no charts until it is done), never
+            # in the web worker that serves the page.
+            service.enqueue_once("rtcstats.measure_series", row.rtcstats_id)
+            return None
+    except (RedisError, ObjectNotFound) as err:
+        log.warning("viewer: series of session %s not queued: %s", rtcstats_id, err)
+        return None
+    return measure_series(row)
+
+
+def measure_series(row: Session) -> dict | None:
+    """Measure the timeseries block of a session from its stored dump and cache it; None if it
+    cannot be measured (dump missing or unreadable)."""
+    from redis.exceptions import RedisError
+
     from plugins.rtcstats.analysis.metrics import compute_metrics
     from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge, parse
 
@@ -214,19 +232,17 @@ def stored_timeseries(account_id: int, rtcstats_id: str) -> dict | None:
         data = service.object_storage().get(row.dump_key)
         block = timeseries_of(compute_metrics(parse(data, service.limits())))
     except (DumpFormatError, DumpTooLarge) as err:
-        log.warning("viewer: no series for session %s: %s", rtcstats_id, err)
+        log.warning("viewer: no series for session %s: %s", row.rtcstats_id, err)
         return None
     except Exception:  # noqa: BLE001 - the page is still useful without charts
-        log.exception("viewer: measuring the series of session %s failed", rtcstats_id)
+        log.exception("viewer: measuring the series of session %s failed", row.rtcstats_id)
         return None
     try:
-        redis.set(key, json.dumps(block, separators=(",", ":")), ex=SERIES_CACHE_SECONDS)
+        redis = current_app.extensions["mediaplane"].redis
+        redis.set(_cache_key(row), json.dumps(block, separators=(",", ":")), ex=SERIES_CACHE_SECONDS)
     except RedisError:
         pass
     return block
-
-
-# -- the page -------------------------------------------------------------------------------------
 
 
 def _number(value) -> bool:

@@ -9,6 +9,7 @@ import uuid
 import zlib
 
 import pytest
+from rq import Queue
 
 from plugins.rtcstats.models import PENDING, READY, Session
 from tests.conftest import count_rows
@@ -146,3 +147,53 @@ def test_refusing_a_bomb_costs_less_than_64_mb(make_app, auth, fake_analyzer, se
     assert peak < 64 * MiB, f"refusing the bomb held {peak / MiB:.0f} MiB"
     assert fake_analyzer.calls == 0
     assert remaining(client, auth) == 1000
+
+
+def test_a_big_outdated_session_is_analysed_again_by_a_job_not_in_the_request(
+    app, client, auth, fake_analyzer, monkeypatch
+):
+    from plugins.rtcstats import analysis
+
+    rtcstats_id = assert_queued(client.post(f"{API}/analyze", data=open_fixture(FIREFOX), headers=auth))
+    run_worker(app)
+    assert fake_analyzer.calls == 1
+    monkeypatch.setattr(analysis, "PROCESSOR_VERSION", "test-2")  # the analyzer was upgraded
+
+    stale = client.get(f"{API}/sessions/{rtcstats_id}", headers=auth)
+    assert stale.status_code == 200
+    assert stale.get_json()["processorVersion"] == "test-1"  # the older analysis, served as it is
+    assert fake_analyzer.calls == 1  # nothing parsed in the request
+    client.get(f"{API}/sessions/{rtcstats_id}", headers=auth)
+    queue = Queue("rtcstats", connection=app.extensions["mediaplane"].redis)
+    assert queue.count == 1  # two GETs, one job
+
+    run_worker(app)
+    assert fake_analyzer.calls == 2
+    fresh = client.get(f"{API}/sessions/{rtcstats_id}", headers=auth).get_json()
+    assert fresh["processorVersion"] == "test-2"
+
+
+def test_the_viewer_leaves_a_big_dumps_charts_to_a_job(app, client, auth, monkeypatch):
+    import plugins.rtcstats.parsing as parsing
+    from tests.plugins.rtcstats.fixtures import dump_bytes
+
+    body = dump_bytes("internals_chrome144_p2p_audio_video.txt")
+    rtcstats_id = assert_queued(client.post(f"{API}/analyze", data=body, headers=auth))
+    run_worker(app)  # the real analyzer: the session records how big its dump is
+
+    real_parse = parsing.parse
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a big dump was parsed within a page request")
+
+    monkeypatch.setattr(parsing, "parse", no_parsing)
+    page = client.get(f"/rtcstats/view/{rtcstats_id}", headers=auth)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'class="chart"' not in html and "Scores" in html
+
+    monkeypatch.setattr(parsing, "parse", real_parse)
+    run_worker(app)  # measures the series into the cache
+    monkeypatch.setattr(parsing, "parse", no_parsing)
+    html = client.get(f"/rtcstats/view/{rtcstats_id}", headers=auth).get_data(as_text=True)
+    assert html.count('class="chart"') > 20

@@ -89,7 +89,16 @@ def test_the_installed_modules_come_from_the_wheel(installed, workdir):
     assert all(origin.startswith(site) for origin in origins), origins
     package = Path(origins[0]).parent
     assert (package / "default.toml").is_file()
-    assert (package.parent / "plugins" / "rtcstats" / "templates" / "rtcstats_viewer.html").is_file()
+    # Every data file of the source packages is in the wheel (a new kind of file needs package_data).
+    data_files = [
+        path.relative_to(REPO)
+        for top in ("core", "plugins")
+        for path in (REPO / top).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    ]
+    assert any(p.parts[-2] == "templates" for p in data_files)
+    missing = [str(p) for p in data_files if not (package.parent / p).is_file()]
+    assert missing == []
 
 
 def test_version_migrate_keys_serve_and_a_report_round_trip(installed, workdir):

@@ -64,6 +64,7 @@ EPOCH = dt.datetime(1970, 1, 1)  # naive UTC, as the stored datetimes
 # A gzip body is measured this much at a time, the worker's other requests getting a turn between
 # pieces: deflate expands 64 KiB to at most ~66 MB (its limit is ~1032:1), tens of ms of CPU.
 MEASURE_BLOCK = 64 * 1024
+YIELD_SECONDS = 0.0001
 
 
 class RtcstatsError(Exception):
@@ -179,12 +180,14 @@ def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = N
 
 
 def _cooperative_blocks(file: BinaryIO):
-    """The file in MEASURE_BLOCK pieces, letting the web worker's other requests run between them:
-    under gevent, time.sleep(0) yields to other greenlets, so decoding a big gzip body (seconds of
-    CPU) does not stall report ingest on the same worker. Elsewhere it costs a syscall."""
+    """The file in MEASURE_BLOCK pieces, letting the web worker's other requests run between them,
+    so decoding a big gzip body does not stall report ingest on the same worker. Under gevent a
+    positive sleep waits for the next loop iteration, which reads the sockets of waiting requests
+    (sleep(0) may resume this greenlet before any socket is polled: measured, ingest then still
+    waited for the whole body). Elsewhere it costs YIELD_SECONDS per piece."""
     while block := file.read(MEASURE_BLOCK):
         yield block
-        time.sleep(0)
+        time.sleep(YIELD_SECONDS)
 
 
 def expanded_size(file: BinaryIO, size: int, cfg: dict) -> int:

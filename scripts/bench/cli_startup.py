@@ -20,7 +20,6 @@ printed beside the figures, not enforced.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import shlex
@@ -36,34 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_meter import machine_ticks  # noqa: E402 - a sibling script module
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DUMP = "fixtures/dumps/internals_chrome142_getusermedia_only.gz"
+# The real 477-byte dump copied into the repository (MIT, see its NOTICE).
+SMALL_DUMP = REPO / "tests" / "fixtures" / "dumps" / "internals_chrome142_getusermedia_only.gz"
 TARGETS = {"--help": 0.25, "rtcstats analyze": 0.35}
-
-
-def small_dump(folder: Path) -> Path:
-    """The 477-byte real dump of the shared fixtures when present, else a synthetic one like it."""
-    shared = Path(os.environ.get("MEDIAPLANE_SHARED_DIR", REPO.parent / "shared")) / SHARED_DUMP
-    if shared.is_file():
-        return shared
-    dump = {
-        "getUserMedia": [
-            {
-                "origin": "https://example.com",
-                "pid": 1,
-                "rid": 1,
-                "request_id": 0,
-                "request_type": "getUserMedia",
-                "timestamp": 1746616000000.0,
-                "audio": "true",
-                "video": "",
-            }
-        ],
-        "PeerConnections": {},
-        "UserAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/142.0.0.0 Safari/537.36",
-    }
-    path = folder / "small_dump.gz"
-    path.write_bytes(gzip.compress(json.dumps(dump).encode()))
-    return path
 
 
 def with_hyperfine(commands: dict[str, list[str]], runs: int, env: dict, folder: Path) -> dict[str, dict]:
@@ -133,7 +107,7 @@ def main(argv=None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory(prefix="mp_cli_bench_") as tmp:
         folder = Path(tmp)
-        dump = args.dump or small_dump(folder)
+        dump = args.dump or SMALL_DUMP
         python = str(Path(args.mediaplane).parent / "python")
         commands = {
             "baseline: python -c pass": [python, "-c", "pass"],

@@ -3,13 +3,11 @@ scripts/bench/cli_startup.py; the import graph is deterministic, so it is checke
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
 import sys
-
-import pytest
+from pathlib import Path
 
 # Heavy or server-side packages that neither help nor the offline analysis need.
 SERVER_SIDE = ("flask", "werkzeug", "gunicorn", "gevent", "redis", "rq", "peewee", "psycopg2", "minio")
@@ -49,29 +47,11 @@ def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in packages))
 
 
-@pytest.fixture
-def small_dump(tmp_path):
-    """A tiny webrtc-internals dump (gzip): one getUserMedia call, no peer connection."""
-    dump = {
-        "getUserMedia": [
-            {
-                "origin": "https://example.com",
-                "pid": 1,
-                "rid": 1,
-                "request_id": 0,
-                "request_type": "getUserMedia",
-                "timestamp": 1746616000000.0,
-                "audio": "true",
-                "video": "",
-            }
-        ],
-        "PeerConnections": {},
-        "UserAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/142.0.0.0 Safari/537.36",
-    }
-    path = tmp_path / "small_dump.gz"
-    path.write_bytes(gzip.compress(json.dumps(dump).encode()))
-    return path
+# The real 477-byte dump copied into the repository (MIT, see its NOTICE): one getUserMedia call, no
+# peer connection.
+SMALL_DUMP = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "dumps" / "internals_chrome142_getusermedia_only.gz"
+)
 
 
 def test_help_imports_neither_the_server_nor_the_analysis():
@@ -86,8 +66,8 @@ def test_version_reads_no_configuration():
     assert loaded(modules, ("marshmallow", "core.config", "plugins") + SERVER_SIDE) == []
 
 
-def test_offline_analysis_imports_the_analysis_but_not_the_server(small_dump):
-    code, modules, output = imported_by("rtcstats", "analyze", str(small_dump))
+def test_offline_analysis_imports_the_analysis_but_not_the_server():
+    code, modules, output = imported_by("rtcstats", "analyze", str(SMALL_DUMP))
     assert code == 0, output
     assert "peer connections      0" in output
     assert loaded(modules, SERVER_SIDE) == []

@@ -32,6 +32,51 @@ def participant_left(account_id, room_name, identity, left_at):
     """A participant left a room. Returns nothing."""
 
 
+@hookspec
+def track_published(account_id, room_name, identity, track_sid, kind, source, published_at):
+    """A participant published a track (LiveKit).
+
+    :param kind: "audio" or "video"; :param source: "camera", "microphone", "screen_share",
+        "screen_share_audio" or "unknown"; :param published_at: epoch seconds. Returns nothing.
+    """
+
+
+@hookspec
+def ingress_started(account_id, room_name, ingress_id, started_at):
+    """An ingress (RTMP / WHIP) began publishing into a room (LiveKit). Returns nothing."""
+
+
+@hookspec
+def ingress_stopped(account_id, room_name, ingress_id, stopped_at):
+    """An ingress stopped publishing (LiveKit). Returns nothing."""
+
+
+@hookspec
+def egress_updated(account_id, room_name, egress_id, status, info, updated_at):
+    """LiveKit reported an egress change (its egress_started, egress_updated or egress_ended webhook).
+
+    :param status: LiveKit's EgressStatus name, e.g. "EGRESS_STARTING", "EGRESS_ACTIVE",
+        "EGRESS_COMPLETE", "EGRESS_FAILED", "EGRESS_ABORTED".
+    :param info: the EgressInfo as LiveKit's protojson dict (camelCase keys), file results included.
+    :param updated_at: epoch seconds. Returns nothing.
+    """
+
+
+@hookspec
+def recording_started(account_id, room_name, recording_id, egress_id, started_at):
+    """A recording of a room started (recording plugin). Returns nothing."""
+
+
+@hookspec
+def recording_stopped(account_id, room_name, recording_id, egress_id, stopped_at, status):
+    """A recording ended. :param status: "complete", "failed" or "stopped". Returns nothing."""
+
+
+@hookspec
+def transcription_completed(account_id, transcription_id, recording_id, room_name, completed_at):
+    """A post-call transcription finished (transcription plugin). Returns nothing."""
+
+
 def fire(name: str, **kwargs) -> None:
     """Call every implementation of event `name`.
 

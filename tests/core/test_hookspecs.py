@@ -211,6 +211,145 @@ def test_hook_participant_left(gadget_app):
     assert seen == [("bob", 2.0)]
 
 
+def test_hook_track_published(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def track_published(self, account_id, room_name, identity, track_sid, kind, source, published_at):
+            seen.append((account_id, room_name, identity, track_sid, kind, source, published_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire(
+            "track_published",
+            account_id=1,
+            room_name="r",
+            identity="alice",
+            track_sid="TR_1",
+            kind="audio",
+            source="microphone",
+            published_at=3.0,
+        )
+    assert seen == [(1, "r", "alice", "TR_1", "audio", "microphone", 3.0)]
+
+
+def test_hook_ingress_started(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def ingress_started(self, account_id, room_name, ingress_id, started_at):
+            seen.append((account_id, room_name, ingress_id, started_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire("ingress_started", account_id=1, room_name="r", ingress_id="IN_1", started_at=4.0)
+    assert seen == [(1, "r", "IN_1", 4.0)]
+
+
+def test_hook_ingress_stopped(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def ingress_stopped(self, account_id, room_name, ingress_id, stopped_at):
+            seen.append((account_id, room_name, ingress_id, stopped_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire("ingress_stopped", account_id=1, room_name="r", ingress_id="IN_1", stopped_at=5.0)
+    assert seen == [(1, "r", "IN_1", 5.0)]
+
+
+def test_hook_egress_updated(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def egress_updated(self, account_id, room_name, egress_id, status, info, updated_at):
+            seen.append((account_id, room_name, egress_id, status, info, updated_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire(
+            "egress_updated",
+            account_id=1,
+            room_name="r",
+            egress_id="EG_1",
+            status="EGRESS_ACTIVE",
+            info={"egressId": "EG_1"},
+            updated_at=6.0,
+        )
+    assert seen == [(1, "r", "EG_1", "EGRESS_ACTIVE", {"egressId": "EG_1"}, 6.0)]
+
+
+def test_hook_recording_started(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def recording_started(self, account_id, room_name, recording_id, egress_id, started_at):
+            seen.append((account_id, room_name, recording_id, egress_id, started_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire(
+            "recording_started",
+            account_id=1,
+            room_name="r",
+            recording_id="rec_1",
+            egress_id="EG_1",
+            started_at=7.0,
+        )
+    assert seen == [(1, "r", "rec_1", "EG_1", 7.0)]
+
+
+def test_hook_recording_stopped(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def recording_stopped(self, account_id, room_name, recording_id, egress_id, stopped_at, status):
+            seen.append((account_id, room_name, recording_id, egress_id, stopped_at, status))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire(
+            "recording_stopped",
+            account_id=1,
+            room_name="r",
+            recording_id="rec_1",
+            egress_id="EG_1",
+            stopped_at=8.0,
+            status="complete",
+        )
+    assert seen == [(1, "r", "rec_1", "EG_1", 8.0, "complete")]
+
+
+def test_hook_transcription_completed(gadget_app):
+    seen = []
+
+    class Listener:
+        @hookspecs.hookimpl
+        def transcription_completed(
+            self, account_id, transcription_id, recording_id, room_name, completed_at
+        ):
+            seen.append((account_id, transcription_id, recording_id, room_name, completed_at))
+
+    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
+    with gadget_app.app_context():
+        events.fire(
+            "transcription_completed",
+            account_id=1,
+            transcription_id="tr_1",
+            recording_id="rec_1",
+            room_name="r",
+            completed_at=9.0,
+        )
+    assert seen == [(1, "tr_1", "rec_1", "r", 9.0)]
+
+
 def test_hook_report_room_started():
     """Fired by report ingest; asserted in test_ingest.test_room_started_fires_once_then_again_after_idle."""
     from tests.plugins.report import test_ingest

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
+import types
 
 import pytest
 from rq import SimpleWorker
@@ -211,143 +213,74 @@ def test_hook_participant_left(gadget_app):
     assert seen == [("bob", 2.0)]
 
 
-def test_hook_track_published(gadget_app):
+def _fired_to_listener(app, event: str, **kwargs) -> list[dict]:
+    """Fire `event` with kwargs to a listener that takes every argument of its hookspec; what it got."""
     seen = []
 
-    class Listener:
-        @hookspecs.hookimpl
-        def track_published(self, account_id, room_name, identity, track_sid, kind, source, published_at):
-            seen.append((account_id, room_name, identity, track_sid, kind, source, published_at))
+    # pluggy reads a hookimpl's argument names from the unwrapped function: wrapping the spec gives
+    # the listener exactly the spec's arguments.
+    @functools.wraps(getattr(events, event))
+    def record(**got):
+        seen.append(got)
 
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire(
-            "track_published",
-            account_id=1,
-            room_name="r",
-            identity="alice",
-            track_sid="TR_1",
-            kind="audio",
-            source="microphone",
-            published_at=3.0,
-        )
-    assert seen == [(1, "r", "alice", "TR_1", "audio", "microphone", 3.0)]
+    app.extensions["mediaplane"].plugins.pm.register(
+        types.SimpleNamespace(**{event: hookspecs.hookimpl(record)}), name=f"listener-{event}"
+    )
+    with app.app_context():
+        events.fire(event, **kwargs)
+    return seen
+
+
+def test_hook_track_published(gadget_app):
+    sent = dict(
+        account_id=1,
+        room_name="r",
+        identity="alice",
+        track_sid="TR_1",
+        kind="audio",
+        source="microphone",
+        published_at=3.0,
+    )
+    assert _fired_to_listener(gadget_app, "track_published", **sent) == [sent]
 
 
 def test_hook_ingress_started(gadget_app):
-    seen = []
-
-    class Listener:
-        @hookspecs.hookimpl
-        def ingress_started(self, account_id, room_name, ingress_id, started_at):
-            seen.append((account_id, room_name, ingress_id, started_at))
-
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire("ingress_started", account_id=1, room_name="r", ingress_id="IN_1", started_at=4.0)
-    assert seen == [(1, "r", "IN_1", 4.0)]
+    sent = dict(account_id=1, room_name="r", ingress_id="IN_1", started_at=4.0)
+    assert _fired_to_listener(gadget_app, "ingress_started", **sent) == [sent]
 
 
 def test_hook_ingress_stopped(gadget_app):
-    seen = []
-
-    class Listener:
-        @hookspecs.hookimpl
-        def ingress_stopped(self, account_id, room_name, ingress_id, stopped_at):
-            seen.append((account_id, room_name, ingress_id, stopped_at))
-
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire("ingress_stopped", account_id=1, room_name="r", ingress_id="IN_1", stopped_at=5.0)
-    assert seen == [(1, "r", "IN_1", 5.0)]
+    sent = dict(account_id=1, room_name="r", ingress_id="IN_1", stopped_at=5.0)
+    assert _fired_to_listener(gadget_app, "ingress_stopped", **sent) == [sent]
 
 
 def test_hook_egress_updated(gadget_app):
-    seen = []
-
-    class Listener:
-        @hookspecs.hookimpl
-        def egress_updated(self, account_id, room_name, egress_id, status, info, updated_at):
-            seen.append((account_id, room_name, egress_id, status, info, updated_at))
-
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire(
-            "egress_updated",
-            account_id=1,
-            room_name="r",
-            egress_id="EG_1",
-            status="EGRESS_ACTIVE",
-            info={"egressId": "EG_1"},
-            updated_at=6.0,
-        )
-    assert seen == [(1, "r", "EG_1", "EGRESS_ACTIVE", {"egressId": "EG_1"}, 6.0)]
+    sent = dict(
+        account_id=1,
+        room_name="r",
+        egress_id="EG_1",
+        status="EGRESS_ACTIVE",
+        info={"egressId": "EG_1"},
+        updated_at=6.0,
+    )
+    assert _fired_to_listener(gadget_app, "egress_updated", **sent) == [sent]
 
 
 def test_hook_recording_started(gadget_app):
-    seen = []
-
-    class Listener:
-        @hookspecs.hookimpl
-        def recording_started(self, account_id, room_name, recording_id, egress_id, started_at):
-            seen.append((account_id, room_name, recording_id, egress_id, started_at))
-
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire(
-            "recording_started",
-            account_id=1,
-            room_name="r",
-            recording_id="rec_1",
-            egress_id="EG_1",
-            started_at=7.0,
-        )
-    assert seen == [(1, "r", "rec_1", "EG_1", 7.0)]
+    sent = dict(account_id=1, room_name="r", recording_id="rec_1", egress_id="EG_1", started_at=7.0)
+    assert _fired_to_listener(gadget_app, "recording_started", **sent) == [sent]
 
 
 def test_hook_recording_stopped(gadget_app):
-    seen = []
-
-    class Listener:
-        @hookspecs.hookimpl
-        def recording_stopped(self, account_id, room_name, recording_id, egress_id, stopped_at, status):
-            seen.append((account_id, room_name, recording_id, egress_id, stopped_at, status))
-
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire(
-            "recording_stopped",
-            account_id=1,
-            room_name="r",
-            recording_id="rec_1",
-            egress_id="EG_1",
-            stopped_at=8.0,
-            status="complete",
-        )
-    assert seen == [(1, "r", "rec_1", "EG_1", 8.0, "complete")]
+    sent = dict(
+        account_id=1, room_name="r", recording_id="rec_1", egress_id="EG_1", stopped_at=8.0, status="complete"
+    )
+    assert _fired_to_listener(gadget_app, "recording_stopped", **sent) == [sent]
 
 
 def test_hook_transcription_completed(gadget_app):
-    seen = []
-
-    class Listener:
-        @hookspecs.hookimpl
-        def transcription_completed(
-            self, account_id, transcription_id, recording_id, room_name, completed_at
-        ):
-            seen.append((account_id, transcription_id, recording_id, room_name, completed_at))
-
-    gadget_app.extensions["mediaplane"].plugins.pm.register(Listener())
-    with gadget_app.app_context():
-        events.fire(
-            "transcription_completed",
-            account_id=1,
-            transcription_id="tr_1",
-            recording_id="rec_1",
-            room_name="r",
-            completed_at=9.0,
-        )
-    assert seen == [(1, "tr_1", "rec_1", "r", 9.0)]
+    sent = dict(account_id=1, transcription_id="tr_1", recording_id="rec_1", room_name="r", completed_at=9.0)
+    assert _fired_to_listener(gadget_app, "transcription_completed", **sent) == [sent]
 
 
 def test_hook_report_room_started():

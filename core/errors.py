@@ -100,6 +100,76 @@ class Dialect:
 PROBLEM_JSON = Dialect()
 
 
+RTCSTACK_ERRORS = "https://rtcstack.dev/errors/"
+# status -> (type slug, title). The first five are rtcstack's own (its clients may switch on them);
+# the others follow the same pattern for answers rtcstack never gave.
+RTCSTACK_TYPES = {
+    400: ("validation", "Validation Error"),
+    401: ("unauthorized", "Unauthorized"),
+    404: ("not-found", "Not Found"),
+    500: ("internal", "Internal Server Error"),
+    503: ("unavailable", "Service Unavailable"),
+    403: ("forbidden", "Forbidden"),
+    405: ("method-not-allowed", "Method Not Allowed"),
+    408: ("timeout", "Request Timeout"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition-failed", "Precondition Failed"),
+    413: ("payload-too-large", "Payload Too Large"),
+    415: ("unsupported-media-type", "Unsupported Media Type"),
+    422: ("validation", "Validation Error"),
+    429: ("rate-limited", "Too Many Requests"),
+    501: ("not-implemented", "Not Implemented"),
+    502: ("bad-gateway", "Bad Gateway"),
+    504: ("gateway-timeout", "Gateway Timeout"),
+}
+
+
+class RtcstackProblemDialect(Dialect):
+    """RFC 9457 problems with the rooms-API contract's type URIs (https://rtcstack.dev/errors/<slug>).
+
+    Used by every blueprint under /v1 (room, webhooks, recording, transcription). `title` is fixed per
+    type, as the contract's clients see it ("Not Found"); `detail` says what happened and, for invalid
+    input, names the field ("name: Shorter than minimum length 1."); `errors` repeats the messages per
+    field. Invalid input is a 400, as in the contract, not flask-smorest's 422.
+    """
+
+    validation_status = 400
+    schema_name = "RtcstackProblem"
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": "RFC 9457 problem details with the rooms-API contract's type URIs.",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "enum": sorted({RTCSTACK_ERRORS + s for s, _ in RTCSTACK_TYPES.values()} | {"about:blank"}),
+                "description": "The problem class: https://rtcstack.dev/errors/<slug>, e.g. not-found.",
+            },
+            "title": {"type": "string", "description": "Short summary of the problem class."},
+            "status": {"type": "integer", "description": "The HTTP status."},
+            "detail": {"type": "string", "description": "What went wrong, for people; names the field."},
+            "errors": {
+                "type": "object",
+                "description": "Invalid input: messages per field.",
+                "additionalProperties": True,
+            },
+            "request_id": {"type": "string", "description": "Quote it to the operator."},
+        },
+    }
+
+    def body(self, problem: Problem) -> dict[str, Any]:
+        out = super().body(problem)
+        slug, title = RTCSTACK_TYPES.get(problem.status, (None, problem.title))
+        out["type"] = RTCSTACK_ERRORS + slug if slug else "about:blank"
+        out["title"] = title
+        if not problem.detail:
+            out["detail"] = problem.title
+        return out
+
+
+RTCSTACK_PROBLEM = RtcstackProblemDialect()
+
+
 def summarize_field_errors(errors: dict, prefix: str = "") -> str:
     """{"json": {"metrics": {"0": {"x": ["bad"]}}}} -> "metrics[0].x: bad"."""
     parts = []

@@ -187,3 +187,42 @@ def test_an_exhausted_database_pool_is_a_503_with_retry_after(make_app, new_key)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     report_shape(response.get_json(), 503)
+
+
+def test_rtcstack_dialect_speaks_the_rooms_contract(app):
+    """The /v1 dialect: the contract's type URIs and titles, problem+json, the field named on bad input."""
+    import json
+
+    from werkzeug.exceptions import UnprocessableEntity
+
+    from core.errors import RTCSTACK_PROBLEM, Problem, problem_from_http
+
+    with app.test_request_context("/v1/rooms"):
+        response = RTCSTACK_PROBLEM.render(Problem(404, "Not found", "Room not found"))
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+        body = json.loads(response.get_data())
+        assert body == {
+            "type": "https://rtcstack.dev/errors/not-found",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "Room not found",
+        }
+        unavailable = RTCSTACK_PROBLEM.render(
+            Problem(503, "Service unavailable", "LiveKit is not configured", headers={"Retry-After": "30"})
+        )
+        assert unavailable.headers["Retry-After"] == "30"
+        assert json.loads(unavailable.get_data())["type"] == "https://rtcstack.dev/errors/unavailable"
+        # webargs' validation error, as flask-smorest raises it, names the field in `detail`.
+        error = UnprocessableEntity()
+        error.data = {"messages": {"json": {"name": ["Shorter than minimum length 1."]}}}
+        problem = problem_from_http(error)
+        problem.code = RTCSTACK_PROBLEM.validation_status
+        body = RTCSTACK_PROBLEM.body(problem)
+        assert body["type"] == "https://rtcstack.dev/errors/validation" and body["status"] == 400
+        assert body["title"] == "Validation Error"
+        assert body["detail"] == "name: Shorter than minimum length 1."
+        assert body["errors"] == {"name": ["Shorter than minimum length 1."]}
+        # Every documented type URI is one the dialect can send.
+        enum = RTCSTACK_PROBLEM.schema["properties"]["type"]["enum"]
+        for status in (400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 502, 503, 504, 418):
+            assert RTCSTACK_PROBLEM.body(Problem(status, "x"))["type"] in enum

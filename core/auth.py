@@ -27,6 +27,7 @@ TOKEN_RE = re.compile(r"^(mpk_[0-9a-f]{16})\.([A-Za-z0-9_\-]{20,128})$")
 SCOPE_RE = re.compile(r"^(\*|[a-z][a-z0-9_]*:(\*|[a-z][a-z0-9_]*))$")
 SIGNATURE_HEADER = "X-RTCstack-Signature"
 TIMESTAMP_HEADER = "X-RTCstack-Timestamp"
+EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,20 @@ def _check_lifetime(claims: dict, max_lifetime: int, leeway: int) -> None:
         )
 
 
+def _signed_paths() -> set[str]:
+    """The spellings of the request target a client may have signed.
+
+    rtcstack's server signs `req.url`: the target as sent, percent-encoding and query included. Others
+    sign the decoded path. Werkzeug decodes the path, so the raw target comes from the WSGI environ
+    (RAW_URI under gunicorn and werkzeug, REQUEST_URI elsewhere).
+    """
+    paths = {request.path, request.full_path.rstrip("?")}
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        paths |= {raw, raw.split("?", 1)[0]}
+    return paths
+
+
 def _from_signature(key_id: str) -> Actor:
     ts_header = request.headers.get(TIMESTAMP_HEADER, "")
     signature = request.headers.get(SIGNATURE_HEADER, "")
@@ -260,21 +275,28 @@ def _from_signature(key_id: str) -> Actor:
         raise _unauthorized("invalid API key")
     secret = _secret_of(key).encode()
     given = signature[len("sha256=") :].lower()
-    body = request.get_data(cache=True)
+    body_hash = hashlib.sha256(request.get_data(cache=True)).hexdigest()
     # The reference client hashes an empty body even when it sends one: accept both.
-    for body_hash in {hashlib.sha256(body).hexdigest(), hashlib.sha256(b"").hexdigest()}:
-        for path in {request.path, request.full_path.rstrip("?")}:
-            message = f"{request.method}\n{path}\n{ts_header}\n{body_hash}".encode()
+    for signed_hash in {body_hash, EMPTY_BODY_SHA256}:
+        for path in _signed_paths():
+            message = f"{request.method}\n{path}\n{ts_header}\n{signed_hash}".encode()
             if hmac.compare_digest(hmac.new(secret, message, hashlib.sha256).hexdigest(), given):
-                _refuse_replay(given, max_age)
+                _refuse_replay(given, body_hash, max_age)
                 return _actor(key)
     raise _unauthorized("request signature does not verify")
 
 
-def _refuse_replay(signature: str, max_age: int) -> None:
-    """A signature is good once: it is remembered (in Redis, for all workers) while its timestamp is valid."""
+def _refuse_replay(signature: str, body_hash: str, max_age: int) -> None:
+    """A signed request is good once: it is remembered (in Redis, for all workers) while its timestamp
+    is valid.
+
+    The request is the signature AND the body actually received. A signature over the empty-body hash
+    does not cover the body, so two different requests of the reference client to the same path in
+    the same second (Alice's and Bob's POST /v1/token) carry the same signature; both must pass, while
+    the same bytes sent again are still refused.
+    """
     redis = current_app.extensions["mediaplane"].redis
-    key = f"mediaplane:signature:{signature}"
+    key = f"mediaplane:signature:{signature}:{body_hash}"
     if not redis.set(key, 1, nx=True, ex=2 * max_age):
         raise _unauthorized("this request signature was used already; sign each request anew")
     g.signature_key = key

@@ -371,6 +371,42 @@ def test_signature_naming_an_unknown_key(client, reader):
     assert_401(client.get(PROBE, headers=headers), "invalid API key")
 
 
+def test_signature_over_the_percent_encoded_target(client, reader):
+    """rtcstack's server signs `req.url`, the target as sent: a room id with a space is signed as %20."""
+    key_id, secret = split(reader)
+    target = "/report/metrics/standup%20room?since=1"
+    response = client.get(target, headers=signed(key_id, secret, "GET", target))
+    assert response.status_code == 404, response.get_data(as_text=True)  # authenticated: no such room
+    decoded = "/report/metrics/standup room"
+    assert client.get(target, headers=signed(key_id, secret, "GET", decoded)).status_code == 404
+    assert_401(
+        client.get(target, headers=signed(key_id, secret, "GET", "/report/metrics/standup%20room2")),
+        "request signature does not verify",
+    )
+
+
+def test_empty_body_signatures_of_different_requests_in_one_second_both_pass(app, client, new_key):
+    """The reference client signs the empty-body hash: Alice's and Bob's reports sent in the same second
+    carry the same signature. Both are accepted; the same bytes sent again are refused as a replay."""
+    from plugins.report.models import Snapshot
+
+    key_id, secret = split(new_key("report:ingest"))
+    ts = int(time.time())
+    headers = {
+        **signed(key_id, secret, "POST", "/report/metrics", body_hash=EMPTY_SHA256, ts=ts),
+        "Content-Type": "application/json",
+    }
+    alice = json.dumps({**EXAMPLE_REPORT, "user_id": "alice"}).encode()
+    bob = json.dumps({**EXAMPLE_REPORT, "user_id": "bob"}).encode()
+    assert client.post("/report/metrics", data=alice, headers=headers).status_code == 200
+    assert client.post("/report/metrics", data=bob, headers=headers).status_code == 200
+    assert_401(
+        client.post("/report/metrics", data=bob, headers=headers),
+        "this request signature was used already; sign each request anew",
+    )
+    assert count_rows(app, Snapshot) == 2
+
+
 # -- revocation and scopes ------------------------------------------------------------------------
 
 

@@ -189,3 +189,13 @@ def count_rows(app, model: type[peewee.Model], *where) -> int:
         if where:
             query = query.where(*where)
         return query.count()
+
+
+@pytest.fixture
+def livekit():
+    """A LiveKit server double on a loopback port of its own (tests/livekit_double.py), with an API key
+    and a 48-character secret; `livekit.settings()` are the room plugin's settings for it."""
+    from tests.livekit_double import LiveKitDouble
+
+    with LiveKitDouble() as double:
+        yield double

@@ -471,3 +471,41 @@ def test_to_json_redacts_storage_credentials(lk):
     s3 = out["roomComposite"]["fileOutputs"][0]["s3"]
     assert s3["secret"] == "<redacted>" and s3["accessKey"] == "<redacted>" and s3["bucket"] == "recordings"
     assert "minio-secret-key" not in repr(out) and out["status"] == "EGRESS_STARTING"
+
+
+GEVENT_PROBE = """
+from gevent import monkey
+
+monkey.patch_all()
+import sys, time
+import gevent
+from plugins.room.livekit import LiveKitClient
+
+client = LiveKitClient(*sys.argv[1:4], timeout=5)
+started = time.monotonic()
+jobs = [gevent.spawn(client.list_rooms) for _ in range(4)]
+gevent.joinall(jobs, raise_error=True)
+print(round(time.monotonic() - started, 3), [len(job.value) for job in jobs])
+"""
+
+
+def test_greenlets_of_one_gevent_worker_call_livekit_concurrently(livekit):
+    """Under gevent's monkey patching (our web workers), four greenlets each wait 0.5 s for LiveKit
+    at the same time, not one after the other (the asyncio SDK fails here: reference §3.4)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    LiveKitClient(livekit.url, livekit.api_key, livekit.api_secret).create_room("standup")
+    livekit.delay(0.5)
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_PROBE, livekit.url, livekit.api_key, livekit.api_secret],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.returncode == 0, done.stderr
+    elapsed, counts = done.stdout.split(" ", 1)
+    assert counts.strip() == "[1, 1, 1, 1]"
+    assert 0.5 <= float(elapsed) < 1.5, elapsed  # one after the other would take 2 s

@@ -510,11 +510,15 @@ class LiveKitDouble:
 
     def _check_metadata(self, metadata: str) -> None:
         if len(metadata.encode()) > self.max_metadata_size:
-            raise TwirpError("invalid_argument", "metadata size exceeds limits")
+            # twirp.InvalidArgumentError(argument, validationMsg): "<argument> <validationMsg>" + meta.
+            argument = "metadata size exceeds limits"
+            raise TwirpError(
+                "invalid_argument", f"{argument} {self.max_metadata_size}", {"argument": argument}
+            )
 
     def _create_room(self, req: room_pb.CreateRoomRequest) -> models.Room:
         if not req.name:
-            raise TwirpError("invalid_argument", "room name is required")
+            raise TwirpError("invalid_argument", "no room name")
         self._check_metadata(req.metadata)
         existing = self.rooms.get(req.name)
         if existing is not None:  # LiveKit: "find existing room and update it"
@@ -588,7 +592,9 @@ class LiveKitDouble:
         return copy.deepcopy(self._member(req.room, req.identity))
 
     def _remove_participant(self, req: room_pb.RoomParticipantIdentity) -> room_pb.RemoveParticipantResponse:
-        self._member(req.room, req.identity)
+        if req.identity not in self.participants.get(req.room, {}):
+            # RemoveParticipant words it differently from GetParticipant (pkg/service/roomservice.go).
+            raise TwirpError("not_found", "participant not found")
         self._leave(req.room, req.identity, "PARTICIPANT_REMOVED")
         return room_pb.RemoveParticipantResponse()
 

@@ -15,10 +15,11 @@ roomAdmin + room, ingressAdmin, roomRecord) and answers livekit-protocol message
 
 Errors: every failure is a `LiveKitError` whose `.code` is the Twirp code. `LiveKitUnavailable` (code
 "unavailable") covers everything where no Twirp answer came back: connection refused, DNS, TLS,
-timeouts, a proxy's HTML page, a body that does not decode, and a server that says `unavailable`
-itself; its message names the cause and the URL, never the secret. A 401 with a plain-text body
-(LiveKit's answer to an unknown key or a bad signature) is code "unauthenticated", like a valid
-token lacking a grant (LiveKit answers that with 401 `unauthenticated` "permissions denied").
+timeouts, a proxy's HTML page, a body that does not decode; and a server that says `unavailable` or
+`deadline_exceeded` itself (that code kept). Its message names the cause and the URL, never the
+secret. A 401 with a plain-text body (LiveKit's answer to an unknown key or a bad signature) is code
+"unauthenticated", like a valid token lacking a grant (LiveKit answers that with 401
+`unauthenticated` "permissions denied").
 `requests` exceptions never escape.
 
 Timeouts: `timeout` seconds to connect and again between bytes of the answer (requests' semantics);
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,10 +96,14 @@ class LiveKitError(Exception):
 
 
 class LiveKitUnavailable(LiveKitError):
-    """No usable answer: down, unreachable, too slow, not a LiveKit server, or LiveKit said unavailable."""
+    """No usable answer: down, unreachable, too slow, not a LiveKit server, or LiveKit itself said
+    `unavailable` or `deadline_exceeded` (its answer when egress or a node did not respond in time).
+    `.code` is "unavailable" unless LiveKit said otherwise."""
 
-    def __init__(self, msg: str, http_status: int | None = None, meta: dict | None = None):
-        super().__init__("unavailable", msg, http_status, meta)
+    def __init__(
+        self, msg: str, http_status: int | None = None, meta: dict | None = None, code: str = "unavailable"
+    ):
+        super().__init__(code, msg, http_status, meta)
 
 
 class LiveKitNotConfigured(LiveKitUnavailable):
@@ -251,7 +257,7 @@ class LiveKitClient:
     def remove_participant(self, room: str, identity: str) -> None:
         """Disconnect a participant from the room.
 
-        :raises LiveKitError: not_found ("participant does not exist"); unavailable.
+        :raises LiveKitError: not_found ("participant not found"); unavailable.
         """
         room_pb, _, _, _ = _protocol()
         req = room_pb.RoomParticipantIdentity(room=room, identity=identity)
@@ -405,6 +411,19 @@ class LiveKitClient:
     def _call(
         self, service: str, method: str, request, answer_type, *, room: str | None = None, **grants: Any
     ):
+        started = time.perf_counter()
+        outcome = "error"  # anything but a LiveKit answer or error: a bug of ours
+        try:
+            answer = self._exchange(service, method, request, answer_type, room, grants)
+            outcome = "ok"
+            return answer
+        except LiveKitError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            _observe(f"{service}.{method}", outcome, time.perf_counter() - started)
+
+    def _exchange(self, service: str, method: str, request, answer_type, room: str | None, grants: dict):
         if room is not None:
             grants.update(room_admin=True, room=room)
         token = self.token(**grants)
@@ -497,9 +516,9 @@ class LiveKitClient:
         error = _twirp_error(data) if media == "application/json" or data[:1] == b"{" else None
         if error is not None:
             code, msg, meta = error
-            if code == "unavailable":
+            if code in ("unavailable", "deadline_exceeded"):
                 raise LiveKitUnavailable(
-                    f"LiveKit at {where} is unavailable: {msg}", http_status=status, meta=meta
+                    f"LiveKit at {where} is unavailable: {msg}", http_status=status, meta=meta, code=code
                 )
             raise LiveKitError(code, msg, http_status=status, meta=meta)
         if status == 401:
@@ -515,6 +534,34 @@ class LiveKitClient:
             "is the URL a LiveKit server, and is it healthy?",
             http_status=status,
         )
+
+
+_instruments = None
+
+
+def _observe(method: str, outcome: str, seconds: float) -> None:
+    """Count the call on /metrics: mediaplane_livekit_requests_total{method, outcome} and its latency."""
+    global _instruments
+    if _instruments is None:
+        # Created on first use, like core.metrics: prometheus_client picks its multi-process mode at
+        # import time, and nothing may be imported before a LiveKit call is made.
+        from prometheus_client import Counter, Histogram
+
+        _instruments = (
+            Counter(
+                "mediaplane_livekit_requests_total",
+                "Calls to the LiveKit server API by Twirp method and outcome (ok or the error code)",
+                ["method", "outcome"],
+            ),
+            Histogram(
+                "mediaplane_livekit_request_duration_seconds",
+                "Latency of calls to the LiveKit server API",
+                ["method"],
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            ),
+        )
+    _instruments[0].labels(method, outcome).inc()
+    _instruments[1].labels(method).observe(seconds)
 
 
 class _Retryable(Exception):

@@ -125,8 +125,9 @@ def test_rooms_create_list_update_delete(lk, livekit):
 
 def test_room_errors_from_livekit_keep_code_and_message(lk):
     err = expect("invalid_argument", 400, lk.create_room, "big", metadata="x" * 70000)
-    assert err.msg == "metadata size exceeds limits"
-    assert str(err) == "invalid_argument: metadata size exceeds limits"
+    assert err.msg == "metadata size exceeds limits 64000"
+    assert err.meta == {"argument": "metadata size exceeds limits"}
+    assert str(err) == "invalid_argument: metadata size exceeds limits 64000"
 
 
 def test_participants_list_get_mute_remove(lk, livekit):
@@ -159,9 +160,7 @@ def test_participants_list_get_mute_remove(lk, livekit):
 
     assert lk.remove_participant("standup", "bob") is None
     assert [p.identity for p in lk.list_participants("standup")] == ["alice"]
-    assert (
-        expect("not_found", 404, lk.remove_participant, "standup", "bob").msg == "participant does not exist"
-    )
+    assert expect("not_found", 404, lk.remove_participant, "standup", "bob").msg == "participant not found"
     expect("not_found", 404, lk.get_participant, "standup", "bob")
     # As LiveKit: listing the participants of a room it does not know is an empty list.
     assert lk.list_participants("nowhere") == []
@@ -429,6 +428,10 @@ def test_livekit_saying_unavailable_is_unavailable_and_other_twirp_errors_keep_t
     with pytest.raises(LiveKitUnavailable) as caught:
         lk.list_egress()
     assert caught.value.http_status == 503 and "no response from servers" in caught.value.msg
+    livekit.fail_next("deadline_exceeded", "request timed out")
+    with pytest.raises(LiveKitUnavailable) as caught:
+        lk.stop_egress("EG_x")
+    assert (caught.value.code, caught.value.http_status) == ("deadline_exceeded", 408)
     livekit.fail_next("internal", "egress not connected (redis required)")
     err = expect("internal", 500, lk.list_egress)
     assert err.msg == "egress not connected (redis required)" and not isinstance(err, LiveKitUnavailable)
@@ -509,3 +512,34 @@ def test_greenlets_of_one_gevent_worker_call_livekit_concurrently(livekit):
     elapsed, counts = done.stdout.split(" ", 1)
     assert counts.strip() == "[1, 1, 1, 1]"
     assert 0.5 <= float(elapsed) < 1.5, elapsed  # one after the other would take 2 s
+
+
+def test_calls_are_counted_on_metrics_by_method_and_outcome(livekit):
+    from prometheus_client import REGISTRY
+
+    def count(method, outcome):
+        labels = {"method": method, "outcome": outcome}
+        return REGISTRY.get_sample_value("mediaplane_livekit_requests_total", labels) or 0
+
+    def timed(method):
+        return (
+            REGISTRY.get_sample_value("mediaplane_livekit_request_duration_seconds_count", {"method": method})
+            or 0
+        )
+
+    lk = LiveKitClient(livekit.url, livekit.api_key, livekit.api_secret)
+    before = (count("RoomService.ListRooms", "ok"), count("RoomService.DeleteRoom", "not_found"))
+    before_unavailable, before_timed = (
+        count("RoomService.ListRooms", "unavailable"),
+        timed("RoomService.ListRooms"),
+    )
+    lk.list_rooms()
+    with pytest.raises(LiveKitError):
+        lk.delete_room("nope")
+    livekit.down()
+    with pytest.raises(LiveKitUnavailable):
+        lk.list_rooms()
+    after = (count("RoomService.ListRooms", "ok"), count("RoomService.DeleteRoom", "not_found"))
+    assert after == (before[0] + 1, before[1] + 1)
+    assert count("RoomService.ListRooms", "unavailable") == before_unavailable + 1
+    assert timed("RoomService.ListRooms") == before_timed + 2

@@ -362,6 +362,8 @@ class LiveKitDouble:
         with self._lock:
             info = self.ingresses[ingress_id]
             room = info.room_name
+            if not room:
+                raise ValueError(f"ingress {ingress_id} has no room to publish into")
             if room not in self.rooms:
                 self._create_room(room_pb.CreateRoomRequest(name=room))
             info.state.status = ingress_pb.IngressState.Status.Value("ENDPOINT_PUBLISHING")
@@ -626,20 +628,22 @@ class LiveKitDouble:
     # Ingress ---------------------------------------------------------------------------------
 
     def _create_ingress(self, req: ingress_pb.CreateIngressRequest) -> ingress_pb.IngressInfo:
+        # In livekit-server's order (pkg/service/ingress.go, protocol ingress/validate.go).
+        kind = ingress_pb.IngressInput.Name(req.input_type) if req.input_type in (0, 1, 2) else ""
+        if kind not in ("RTMP_INPUT", "WHIP_INPUT", "URL_INPUT"):
+            raise TwirpError("invalid_argument", "invalid ingress type")
         if not self.ingress_enabled:
             raise TwirpError("internal", "ingress not connected (redis required)")
-        kind = ingress_pb.IngressInput.Name(req.input_type)
         if kind == "URL_INPUT":
             if not req.url:
-                raise TwirpError("invalid_argument", "missing url")
+                raise TwirpError("invalid_argument", "invalid ingress: missing URL parameter")
             base = req.url
         else:
             base = self.rtmp_base_url if kind == "RTMP_INPUT" else self.whip_base_url
-        if not req.room_name:
-            raise TwirpError("invalid_argument", "missing room name")
         if not req.participant_identity:
-            raise TwirpError("invalid_argument", "missing participant identity")
-        self._check_metadata(req.participant_metadata)
+            raise TwirpError("invalid_argument", "invalid ingress: no participant identity")
+        if kind == "URL_INPUT" and not req.room_name:
+            raise TwirpError("invalid_argument", "invalid ingress: no room name")
         info = ingress_pb.IngressInfo(
             ingress_id=guid("IN_"),
             name=req.name,
@@ -653,26 +657,37 @@ class LiveKitDouble:
             reusable=kind != "URL_INPUT",
             state=ingress_pb.IngressState(status=ingress_pb.IngressState.Status.Value("ENDPOINT_INACTIVE")),
         )
-        if req.HasField("enable_transcoding"):
-            info.enable_transcoding = req.enable_transcoding
+        if req.HasField("audio"):
+            info.audio.CopyFrom(req.audio)
+        if req.HasField("video"):
+            info.video.CopyFrom(req.video)
         if req.HasField("enabled"):
             info.enabled = req.enabled
+        # updateEnableTranscoding: WHIP passes media through unless asked, the others transcode.
+        if req.HasField("enable_transcoding"):
+            info.enable_transcoding = req.enable_transcoding
+            info.bypass_transcoding = not req.enable_transcoding
+        elif kind == "WHIP_INPUT":
+            info.enable_transcoding, info.bypass_transcoding = False, True
+        else:
+            info.enable_transcoding = True
         self.ingresses[info.ingress_id] = info
         return copy.deepcopy(info)
 
     def _list_ingress(self, req: ingress_pb.ListIngressRequest) -> ingress_pb.ListIngressResponse:
-        items = [
-            i
-            for i in self.ingresses.values()
-            if (not req.room_name or i.room_name == req.room_name)
-            and (not req.ingress_id or i.ingress_id == req.ingress_id)
-        ]
+        if req.ingress_id:  # one ingress, whatever the room filter says; unknown: not_found
+            return ingress_pb.ListIngressResponse(items=[self._ingress(req.ingress_id)])
+        items = [i for i in self.ingresses.values() if not req.room_name or i.room_name == req.room_name]
         return ingress_pb.ListIngressResponse(items=items)
 
-    def _delete_ingress(self, req: ingress_pb.DeleteIngressRequest) -> ingress_pb.IngressInfo:
-        info = self.ingresses.get(req.ingress_id)
+    def _ingress(self, ingress_id: str) -> ingress_pb.IngressInfo:
+        info = self.ingresses.get(ingress_id)
         if info is None:
             raise TwirpError("not_found", "ingress does not exist")
+        return info
+
+    def _delete_ingress(self, req: ingress_pb.DeleteIngressRequest) -> ingress_pb.IngressInfo:
+        info = self._ingress(req.ingress_id)
         self._stop_ingress(info)
         del self.ingresses[req.ingress_id]
         return info
@@ -729,12 +744,18 @@ class LiveKitDouble:
         return copy.deepcopy(self._requests[egress_id])
 
     def _list_egress(self, req: egress_pb.ListEgressRequest) -> egress_pb.ListEgressResponse:
+        # As livekit-server's IOInfoService.ListEgress: an id wins over the other filters (unknown:
+        # not_found), and "active" is every status before EGRESS_COMPLETE, ENDING included.
+        if req.egress_id:
+            info = self.egresses.get(req.egress_id)
+            if info is None:
+                raise TwirpError("not_found", "egress does not exist")
+            return egress_pb.ListEgressResponse(items=[info])
+        complete = egress_pb.EgressStatus.Value("EGRESS_COMPLETE")
         items = [
             e
             for e in self.egresses.values()
-            if (not req.room_name or e.room_name == req.room_name)
-            and (not req.egress_id or e.egress_id == req.egress_id)
-            and (not req.active or e.status in ACTIVE_EGRESS)
+            if (not req.room_name or e.room_name == req.room_name) and (not req.active or e.status < complete)
         ]
         return egress_pb.ListEgressResponse(items=items)
 

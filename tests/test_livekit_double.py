@@ -245,6 +245,11 @@ def test_egress_official_client_and_ours_agree(livekit, ours):
         lambda lk: lk.egress.list_egress(egress_pb.ListEgressRequest(egress_id=mine_started.egress_id)),
     )
     assert list(listed.items) == [mine_started]
+    theirs = official_error(
+        livekit, lambda lk: lk.egress.list_egress(egress_pb.ListEgressRequest(egress_id="EG_x"))
+    )
+    mine = ours_error(ours.list_egress, None, "EG_x")
+    assert (theirs.code, theirs.message) == (mine.code, mine.msg) == ("not_found", "egress does not exist")
 
 
 def test_auth_failures_as_the_official_client_sees_them(livekit, ours):

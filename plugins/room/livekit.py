@@ -312,9 +312,9 @@ class LiveKitClient:
         return self._call("Ingress", "CreateIngress", req, ingress.IngressInfo, ingress_admin=True)
 
     def list_ingress(self, room_name: str | None = None, ingress_id: str | None = None) -> list:
-        """Ingresses, optionally of one room or one id -> list[IngressInfo].
+        """Ingresses, optionally of one room or one id -> list[IngressInfo]. An id wins over the room.
 
-        :raises LiveKitError: LiveKit refused or is unavailable.
+        :raises LiveKitError: not_found ("ingress does not exist") for an unknown id; unavailable.
         """
         _, _, ingress, _ = _protocol()
         req = ingress.ListIngressRequest(room_name=room_name or "", ingress_id=ingress_id or "")
@@ -359,9 +359,11 @@ class LiveKitClient:
     def list_egress(
         self, room_name: str | None = None, egress_id: str | None = None, active: bool | None = None
     ) -> list:
-        """Egresses, optionally of one room, one id, or only active ones -> list[EgressInfo].
+        """Egresses, optionally of one room, or only active ones -> list[EgressInfo]. LiveKit counts
+        every status before EGRESS_COMPLETE as active, EGRESS_ENDING included. An id wins over the
+        other filters.
 
-        :raises LiveKitError: LiveKit refused or is unavailable.
+        :raises LiveKitError: not_found ("egress does not exist") for an unknown id; unavailable.
         """
         _, _, _, egress = _protocol()
         req = egress.ListEgressRequest(

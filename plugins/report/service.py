@@ -536,6 +536,58 @@ def samples_between(account_id: int, room_id: str, since: int | None, until: int
     ]
 
 
+def samples_as_sent_between(
+    account_id: int, room_id: str, since: int | None, until: int | None
+) -> list[dict]:
+    """As samples_between, plus what each report sent beyond the stored columns (for analytics).
+
+    Each sample also has `sdk_version`, `sent` (the stream exactly as its report sent it, unknown
+    fields included: SDKs add e.g. freeze events or simulcast rids) and `report` (the report's
+    top-level fields other than `metrics`, e.g. a platform or network type). Reads the stored
+    snapshot bodies, so it costs more than samples_between: call it from jobs, on bounded windows.
+    """
+    query = Sample.select().where(Sample.account_id == account_id, Sample.room_id == room_id)
+    if since is not None:
+        query = query.where(Sample.report_time >= since)
+    if until is not None:
+        query = query.where(Sample.report_time < until)
+    samples = list(query.order_by(Sample.report_time, Sample.id))
+    bodies: dict[int, dict] = {}
+    ids = sorted({s.snapshot_id for s in samples})
+    for start in range(0, len(ids), SNAPSHOTS_PER_QUERY):
+        chosen = ids[start : start + SNAPSHOTS_PER_QUERY]
+        for row in Snapshot.select(Snapshot.id, Snapshot.body).where(Snapshot.id.in_(chosen)):
+            bodies[row.id] = _json_decoder.decode(row.body)
+    streams: dict[tuple[int, str, str, str], dict] = {}
+    tops: dict[int, dict] = {}
+    for snapshot_id, body in bodies.items():
+        tops[snapshot_id] = {k: v for k, v in body.items() if k != "metrics"}
+        for entry in body.get("metrics") or []:
+            for stream in entry.get("streams") or []:
+                key = (
+                    snapshot_id,
+                    entry.get("user_id"),
+                    stream.get("stream_id"),
+                    stream.get("direction", "send"),
+                )
+                streams[key] = stream  # a stream sent twice in one report: its last copy
+    out = []
+    for s in samples:
+        sent = streams.get((s.snapshot_id, s.user_id, s.stream_id, s.direction)) or {}
+        out.append(
+            {
+                "user_id": s.user_id,
+                "report_time": s.report_time,
+                "received_at": s.received_at,
+                "sdk_version": s.sdk_version,
+                **_stream_out(s),
+                "sent": sent,
+                "report": tops.get(s.snapshot_id) or {},
+            }
+        )
+    return out
+
+
 def mark_idle_rooms(live_window: int, now: float | None = None) -> list[Room]:
     """Flag rooms without a report for `live_window` s; returns the rooms that just went idle."""
     now = time.time() if now is None else now

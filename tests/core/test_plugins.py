@@ -20,7 +20,9 @@ def plugins_with(monkeypatch, *modules, **sections):
 
 def test_builtin_report_is_enabled_by_default_and_third_party_is_not(monkeypatch):
     plugins = plugins_with(monkeypatch, gadget)
-    assert plugins.order == ["report", "rtcstats"]
+    # Built-ins are on by default (each engineer's plugin joins the list); a third-party one is not.
+    assert {"analytics", "report", "rtcstats"} <= set(plugins.order)
+    assert "gadget" not in plugins.order
     assert plugins.known["gadget"].source.startswith("entry point")
     assert plugins.known["gadget"].version == "9.9.9"
 
@@ -75,10 +77,15 @@ def test_name_clash_with_a_builtin_is_refused(monkeypatch):
 
 def test_disabled_plugin_has_no_routes_jobs_schedules_tables_or_commands(make_app, monkeypatch):
     plugin_modules.install(monkeypatch, gadget)
-    app = make_app({"plugins": {"report": {"enabled": False}, "rtcstats": {"enabled": False}}})
+    from core.plugins import discover
+
+    builtins = [name for name, info in discover().items() if info.source == "builtin"]
+    app = make_app({"plugins": {name: {"enabled": False} for name in builtins}})
     state = app.extensions["mediaplane"]
     rules = {rule.rule for rule in app.url_map.iter_rules()}
-    assert not any(r.startswith(("/report", "/gadget", "/api/rtcstats", "/v1.0")) for r in rules)
+    assert not any(
+        r.startswith(("/report", "/gadget", "/api/rtcstats", "/v1.0", "/v2/analytics")) for r in rules
+    )
     assert state.jobs == {} and state.schedules == []
     from core.app import migration_packages
 
@@ -89,7 +96,7 @@ def test_disabled_plugin_has_no_routes_jobs_schedules_tables_or_commands(make_ap
     with app.app_context(), db.connection_context():
         tables = db.get_tables()
     assert "core_account" in tables
-    assert not any(t.startswith(("report_", "gadget_", "rtcstats_")) for t in tables)
+    assert not any(t.startswith(tuple(f"{name}_" for name in [*builtins, "gadget"])) for t in tables)
     assert app.test_client().get("/report/rooms").status_code == 404
 
 
@@ -97,7 +104,7 @@ def test_enabled_third_party_plugin_gets_everything(make_app, monkeypatch):
     plugin_modules.install(monkeypatch, gadget)
     app = make_app({"plugins": {"gadget": {"enabled": True, "greeting": "hi"}}})
     state = app.extensions["mediaplane"]
-    assert state.plugins.order == ["gadget", "report", "rtcstats"]
+    assert {"gadget", "report", "rtcstats"} <= set(state.plugins.order)
     assert state.plugins.settings("gadget")["greeting"] == "hi"
     assert "gadget.make_gadget" in state.jobs
     assert ("gadget.make_gadget", gadget.Schedule("make_gadget", 3600)) in state.schedules

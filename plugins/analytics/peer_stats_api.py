@@ -1,0 +1,68 @@
+"""GET /v2/analytics/peer-stats: 100ms-style peer quality time series, errors as {code, message}."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from core.auth import current_actor, require
+from core.errors import Dialect, Problem
+from core.openapi import errors
+from plugins.analytics import metrics, schemas, service
+
+
+class HmsDialect(Dialect):
+    """100ms errors: a JSON body with `code` (the HTTP status) and `message`; its server SDK shows
+    `message` to the developer."""
+
+    content_type = "application/json"
+    validation_status = 400
+    schema_name = "HmsError"
+    schema = {
+        "type": "object",
+        "description": "The 100ms error body.",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "integer", "description": "The HTTP status."},
+            "message": {"type": "string", "description": "What went wrong, for people."},
+        },
+    }
+
+    def body(self, problem: Problem) -> dict:
+        return {"code": problem.status, "message": problem.detail or problem.title}
+
+
+def make_blueprint(settings: dict) -> Blueprint:
+    blp = Blueprint(
+        "analytics",
+        __name__,
+        url_prefix="/v2/analytics",
+        description="100ms-style Peer Quality Stats: per-minute time series of a peer's published and "
+        "subscribed tracks (timestamps Unix ms, bitrate bps, loss percent, rtt/jitter ms). Bearer: a "
+        "management token (HS256 JWT with access_key = API key id, signed with its secret) or an API key.",
+    )
+    blp.error_dialect = HmsDialect()
+
+    @blp.route("/peer-stats")
+    class PeerStatsViews(MethodView):
+        @require("analytics:read")
+        @blp.arguments(schemas.PeerStatsQueryArgsSchema, location="query")
+        @blp.response(200, schemas.PeerStatsSchema)
+        @errors(
+            400,
+            _404="No such session or peer in this account, or the session is still running and live is "
+            "not true",
+        )
+        def get(self, args):
+            """Quality time series of one peer of an ended session (live=true: also a running one)."""
+            try:
+                body = service.peer_stats(
+                    current_actor().account_id, args["session_id"], args["peer_id"], args["live"]
+                )
+            except service.AnalyticsError:
+                metrics.peer_stats_answered("not_found")
+                raise
+            metrics.peer_stats_answered("ok")
+            return body
+
+    return blp

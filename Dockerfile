@@ -25,6 +25,10 @@ RUN if [ -f ca-certificates.crt ]; then export PIP_CERT=/src/ca-certificates.crt
  && /opt/mediaplane/bin/pip check
 
 FROM ${BASE}
+# ffmpeg decodes recordings for the transcription jobs (any container to 16 kHz mono PCM).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
 # A fixed uid/gid, so that volumes keep their owner across rebuilds.
 RUN groupadd --system --gid 10001 mediaplane \
  && useradd --system --uid 10001 --gid mediaplane --home-dir /var/lib/mediaplane --no-create-home \

@@ -1,0 +1,1 @@
+"""transcription plugin: post-call and live speech recognition with Vosk (/v1 transcriptions)."""

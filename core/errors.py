@@ -203,6 +203,8 @@ def problem_from_http(error: HTTPException) -> Problem:
         # webargs nests messages under the location; the fields are what users need to see
         if len(flat) == 1 and next(iter(flat)) in ("json", "query", "path", "form", "headers"):
             flat = next(iter(flat.values()))
+        if not isinstance(flat, dict):  # about the body as a whole (e.g. "Invalid JSON body.")
+            flat = {"body": flat}
         detail = summarize_field_errors(messages) if isinstance(messages, dict) else str(messages)
         return Problem(error.code, "Invalid request", detail, errors=flat, headers=headers)
     detail = data.get("message") or error.description or ""

@@ -1,1 +1,1 @@
-"""room plugin: LiveKit rooms, join tokens, participants, ingress and the LiveKit webhook receiver."""
+"""room plugin: LiveKit rooms, join tokens, participants and ingress under /v1 (rooms-api.md)."""

@@ -24,6 +24,7 @@ INVALID_REQUESTS = {
     ),
     "rtcstats_mcp_v1": ("POST", "/v1.0/mcp", {"data": "{not json", "content_type": "application/json"}, 400),
     # The viewer is opened by browsers with a signed token: a forged one is refused.
+    "room": ("POST", "/v1/rooms", {"json": {"name": ""}}, 400),
     "rtcstats_viewer": (
         "GET",
         f"/rtcstats/view/{uuid.uuid4()}?token=forged",
@@ -47,6 +48,11 @@ def jsonrpc_shape(body, status):
     assert body["jsonrpc"] == "2.0" and body["id"] is None and isinstance(body["error"]["code"], int)
 
 
+def rtcstack_shape(body, status):
+    assert body["type"].startswith("https://rtcstack.dev/errors/") and body["status"] == status
+    assert body["title"] and body["detail"] and body["request_id"]
+
+
 def html_shape(text, status):
     assert str(status) in text and "<html" in text.lower()
 
@@ -58,6 +64,7 @@ def error_code_shape(body, status):
 SHAPES = {
     "report": (report_shape, "application/json"),
     "gadget": (problem_shape, "application/problem+json"),
+    "room": (rtcstack_shape, "application/problem+json"),
     "rtcstats": (error_code_shape, "application/json"),
     "rtcstats_v1": (error_code_shape, "application/json"),
     "rtcstats_mcp": (jsonrpc_shape, "application/json"),

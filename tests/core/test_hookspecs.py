@@ -17,7 +17,13 @@ from core.queue import enqueue, set_worker_app
 from tests.core import plugin_modules
 from tests.core.gadget import plugin as gadget
 
-SPEC_MODULES = [hookspecs, events, "plugins.report.hookspecs", "plugins.rtcstats.hookspecs"]
+SPEC_MODULES = [
+    hookspecs,
+    events,
+    "plugins.report.hookspecs",
+    "plugins.rtcstats.hookspecs",
+    "plugins.room.hookspecs",
+]
 
 
 def all_specs():
@@ -308,3 +314,26 @@ def test_hook_rtcstats_session_analyzed():
     tests = Path(__file__).resolve().parents[1] / "plugins" / "rtcstats"
     firing = [p.name for p in tests.glob("test_*.py") if "rtcstats_session_analyzed" in p.read_text()]
     assert firing, "no rtcstats test asserts the rtcstats_session_analyzed event"
+
+
+def test_hook_room_capabilities(make_app):
+    """Plugins add capabilities to GET /v1/health; a later answer wins over the contract's defaults."""
+    app = make_app()
+
+    class Transcription:
+        @hookspecs.hookimpl
+        def room_capabilities(self):
+            return {"transcriptionLive": True, "transcriptionPost": False}
+
+    class Quiet:
+        @hookspecs.hookimpl
+        def room_capabilities(self):
+            return None
+
+    pm = app.extensions["mediaplane"].plugins.pm
+    before = app.test_client().get("/v1/health").get_json()["capabilities"]
+    assert before == {"transcriptionLive": False, "transcriptionPost": False, "livekit": False}
+    pm.register(Transcription())
+    pm.register(Quiet())
+    after = app.test_client().get("/v1/health").get_json()["capabilities"]
+    assert after == {"transcriptionLive": True, "transcriptionPost": False, "livekit": False}

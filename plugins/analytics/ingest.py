@@ -249,8 +249,9 @@ def ingest_dump(account_id: int, rtcstats_id: str, now: float) -> str:
             )
             summary = {name: stream.get(name) for name in STREAM_SUMMARY}
             Track.update(summary=json.dumps(summary)).where(Track.id == track.id).execute()
-        Call.update(last_activity_at=max(call.last_activity_at, min(ended, now))).where(
-            Call.id == call.id
-        ).execute()
+        # An ended call's rollups are redone with what the dump added (join times, peer, tracks).
+        Call.update(
+            last_activity_at=max(call.last_activity_at, min(ended, now)), final_roll_due=call.finished
+        ).where(Call.id == call.id).execute()
     metrics.dump_ingested("attached")
     return "attached"

@@ -31,6 +31,8 @@ class Call(BaseModel):
     livekit_active = peewee.BooleanField(default=False)  # room_started seen, room_finished not yet
     sources = peewee.CharField(max_length=64, default="")  # which plugins fed it: "report,room,rtcstats"
     rolled_until = peewee.BigIntegerField(default=0)  # report samples rolled up before this minute
+    # Set when the call ends, cleared by the rollup that redoes its minutes up to and past the end.
+    final_roll_due = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "analytics_call"

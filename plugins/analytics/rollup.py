@@ -286,10 +286,14 @@ def roll_call(call_pk: int, now: float) -> tuple[int, int, int] | None:
     cfg = plugin_settings("analytics")
     slack = cfg["call_match_slack_seconds"]
     start = floor_minute(call.started_at - slack)
-    if call.rolled_until:
+    if call.rolled_until and not call.finished:
         start = max(start, floor_minute(call.rolled_until - cfg["rollup_reprocess_seconds"]))
     end_time = call.ended_at + slack if call.finished else now
     end = floor_minute(end_time) + MINUTE
+    if call.finished:
+        # An ended call is redone whole, once (or again when a dump adds to it), including the minutes
+        # rolled while it ran after the end it was given since (they are emptied).
+        end = max(end, call.rolled_until + MINUTE)
     if current_plugins().is_enabled("report"):
         from plugins.report import interface as report
 
@@ -299,8 +303,10 @@ def roll_call(call_pk: int, now: float) -> tuple[int, int, int] | None:
             samples = report.samples_as_sent_between(call.account_id, call.room_name, chunk - cap, chunk_end)
             roll_samples(call, samples, chunk, chunk_end, cfg)
     # A finished call is done once rolled past its end; a running one restarts near its newest minute.
-    rolled = end if call.finished else floor_minute(now)
-    Call.update(rolled_until=rolled).where(Call.id == call.id).execute()
+    if call.finished:
+        Call.update(rolled_until=end, final_roll_due=False).where(Call.id == call.id).execute()
+    else:
+        Call.update(rolled_until=floor_minute(now)).where(Call.id == call.id).execute()
     return call.account_id, start, end
 
 
@@ -478,7 +484,7 @@ def rollup_all(now: float) -> dict:
     closed = close_idle_calls(now)
     pending = Call.select(Call.id).where(
         Call.finished == True,  # noqa: E712
-        Call.rolled_until <= Call.ended_at + slack,
+        (Call.final_roll_due == True) | (Call.rolled_until <= Call.ended_at + slack),  # noqa: E712
     )
     for call in pending:
         roll(call.id)

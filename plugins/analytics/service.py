@@ -106,7 +106,9 @@ def running_call(account_id: int, room_name: str) -> Call | None:
 def finish_call(call: Call, ended_at: float) -> None:
     """End a call: it leaves the room's open slot, and its peers still present leave with it."""
     with write_atomic():
-        Call.update(finished=True, open_key=None, ended_at=ended_at, livekit_active=False).where(
+        Call.update(
+            finished=True, open_key=None, ended_at=ended_at, livekit_active=False, final_roll_due=True
+        ).where(
             Call.id == call.id,
             Call.finished == False,  # noqa: E712 - peewee expression
         ).execute()
@@ -482,6 +484,7 @@ def now() -> float:
 # -- GET /v2/analytics/peer-stats -----------------------------------------------------------------
 
 RID_ORDER = {"h": 0, "m": 1, "l": 2, None: 3}
+SOURCE_RANK = {"report": 1, "room": 1, "rtcstats": 2}
 
 
 def _round(value, digits: int):
@@ -520,8 +523,9 @@ SUBSCRIBER_AUDIO = {
 def peer_stats(account_id: int, session_id: str, peer_id: str, live: bool = False) -> dict:
     """The 100ms peer-stats body of one peer of one session, from the per-minute track rollups.
 
-    Tracks with report samples come first-hand; a LiveKit- or dump-only track (no per-minute data)
-    is listed with empty series unless a report track of the same kind, direction and type exists.
+    Tracks with report samples carry series; a LiveKit- or dump-only track (no per-minute data) is
+    listed with empty series (the contract's "no data"), unless a track of the same kind, direction and
+    type has data.
 
     :raises NotFound: no such session in the account, or no such peer in it.
     :raises NotEnded: the session is still running and `live` is false.
@@ -544,9 +548,18 @@ def peer_stats(account_id: int, session_id: str, peer_id: str, live: bool = Fals
     by_track: dict[int, list[dict]] = {}
     for row in track_minutes(account_id, call.id, [peer.id]):
         by_track.setdefault(row["track_pk"], []).append(row)
-    measured = {(t["kind"], t["direction"], t["type"]) for t in tracks if t["pk"] in by_track}
+    # Per kind, direction and type: the tracks with per-minute data; else those of one source, LiveKit's
+    # (its track sids are the real track ids) before a dump's, so one track is not listed twice.
+    best: dict[tuple, int] = {}
+    for t in tracks:
+        rank = 0 if t["pk"] in by_track else SOURCE_RANK.get(t["source"], 3)
+        slot = (t["kind"], t["direction"], t["type"])
+        best[slot] = min(best.get(slot, 9), rank)
     shown = [
-        t for t in tracks if t["pk"] in by_track or (t["kind"], t["direction"], t["type"]) not in measured
+        t
+        for t in tracks
+        if (0 if t["pk"] in by_track else SOURCE_RANK.get(t["source"], 3))
+        == best[(t["kind"], t["direction"], t["type"])]
     ]
     shown.sort(key=lambda t: (t["type"] != "regular", t["track_id"], RID_ORDER.get(t["rid"], 3), t["pk"]))
     body = {

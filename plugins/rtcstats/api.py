@@ -272,9 +272,11 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
         @blp.alt_response(
             202,
             schema=schemas.AnalyzePendingSchema,
-            description="A dump larger than analyze_inline_max_bytes after gunzip: stored as a session "
-            "and analysed by a job; GET the Location (/sessions/{rtcstatsId}) after Retry-After seconds "
-            "(409 analysis_pending until it is ready)",
+            description="A dump larger than analyze_inline_max_bytes after gunzip (a gzip body is judged "
+            "from its size and trailer, decoding no more than that): stored as a session and analysed by "
+            "a job; GET the Location (/sessions/{rtcstatsId}) after Retry-After seconds (409 "
+            "analysis_pending until it is ready; 422 analysis_failed if the job finds the dump damaged "
+            "or a decompression bomb)",
             headers={
                 "Location": {"description": "The session to fetch", "schema": {"type": "string"}},
                 "Retry-After": {"description": "Seconds to wait first", "schema": {"type": "integer"}},
@@ -287,7 +289,9 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
             `?save=true` (or 1) also stores it as a session, like /upload. The dump may also come in
             chunks as for /upload (each answered {success: true}), then a JSON assemble request.
             A dump that expands to more than analyze_inline_max_bytes is stored and analysed in the
-            background instead: 202 with its rtcstatsId (also when save is not set).
+            background instead: 202 with its rtcstatsId (also when save is not set). Such a gzip body
+            is checked whole by the job, not here: if it is damaged, or a bomb whose gzip trailer
+            understates it, the session fails (GET /sessions/{id}: 422 with the reason).
             """
             chunk_answer, body, assemble = dump_or_chunk()
             if chunk_answer is not None:

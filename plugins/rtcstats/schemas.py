@@ -371,7 +371,8 @@ class RtcstatsConfigSchema(PluginConfigSchema):
     analyze_inline_max_bytes = int_setting(
         8 * MiB,
         "Largest dump (after gunzip) analysed within a POST /analyze or /enrich request; larger "
-        "ones are analysed by a job (/analyze answers 202) or refused (/enrich, 413).",
+        "ones are analysed by a job (/analyze answers 202) or refused (/enrich, 413). Also the most "
+        "of a gzip body or upload a request decompresses to judge it; a job checks larger ones whole.",
         0,
     )
     max_compression_ratio = int_setting(

@@ -31,7 +31,16 @@ from plugins.rtcstats.conventions import NO_CONNECTION, UNKNOWN_CONNECTIVITY, un
 from plugins.rtcstats.credits import InsufficientCredits
 from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge, Limits
-from plugins.rtcstats.parsing.gzip_stream import EMPTY_INSIDE, GZIP_MAGIC, check_gzip, gunzip_prefix
+from plugins.rtcstats.parsing.gzip_stream import (
+    BLOCK,
+    EMPTY_INSIDE,
+    GZIP_MAGIC,
+    TRAILER_BYTES,
+    check_gzip,
+    gunzip_prefix,
+    judge_gzip,
+    trailer_size,
+)
 from plugins.rtcstats.schemas import PagingSchema, SessionFiltersSchema
 
 __all__ = [
@@ -159,11 +168,15 @@ def sniff(head: bytes) -> str:
     return detect(head)
 
 
-def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = None) -> tuple[str, int]:
+def check_upload(
+    account_id: int, file_id: str, rows: list, cfg: dict | None = None
+) -> tuple[str, int | None]:
     """The format of a complete chunked upload and the size it expands to, judged before it costs a
     credit or its chunks are used up (so the client can still replace a bad chunk): from its first
-    bytes, and a gzip upload decoded whole, because a cut-off or damaged stream shows only at its end.
-    The output is counted, never kept; the bomb limits bound the work.
+    bytes, and a gzip upload as judge_gzip does, with analyze_inline_max_bytes as the budget: decoded
+    whole when it expands to no more (a cut-off or damaged stream shows only at its end), its output
+    counted, never kept. The size is None for a gzip upload that expands to more: a web request does
+    not decode it further; the job that analyses it checks it whole (check_whole).
 
     :raises DumpFormatError: not a dump format, damaged or truncated gzip (415).
     :raises DumpTooLarge: a gzip upload expands beyond the limits (413).
@@ -174,8 +187,9 @@ def check_upload(account_id: int, file_id: str, rows: list, cfg: dict | None = N
     head = store.get(uploads.chunk_key(account_id, file_id, rows[0].chunk_index))[:SNIFF_BYTES]
     expanded = sum(r.size for r in rows)
     if head[:2] == GZIP_MAGIC:
+        claimed = trailer_size(uploads.tail(store, account_id, file_id, rows, TRAILER_BYTES))
         blocks = uploads.read_blocks(store, account_id, file_id, rows)
-        expanded = check_gzip(blocks, expanded, limits(cfg))
+        expanded = judge_gzip(blocks, expanded, claimed, limits(cfg), cfg["analyze_inline_max_bytes"])
     return sniff(head), expanded
 
 
@@ -190,24 +204,49 @@ def _cooperative_blocks(file: BinaryIO):
         time.sleep(YIELD_SECONDS)
 
 
-def expanded_size(file: BinaryIO, size: int, cfg: dict) -> int:
-    """The size a dump file of `size` bytes expands to: a gzip file is decoded and counted block by
-    block, its output never kept, so a bomb is refused as soon as it crosses a cap, in about a
-    megabyte of memory. The file is left at its start.
+def _tail(file: BinaryIO, size: int) -> bytes:
+    file.seek(max(size - TRAILER_BYTES, 0))
+    return file.read(TRAILER_BYTES)
 
-    :raises DumpTooLarge: over max_uncompressed_bytes, or a gzip file beyond the ratio limit.
-    :raises DumpFormatError: damaged or truncated gzip.
+
+def expanded_size(file: BinaryIO, size: int, cfg: dict) -> int | None:
+    """The size a dump file of `size` bytes expands to, as far as a web request finds it out cheaply:
+    a plain file's own size; a gzip file's as judge_gzip judges it, with analyze_inline_max_bytes as
+    the budget: from its compressed size and its trailer, decoding at most that much output (counted
+    block by block, never kept; a bomb is refused as soon as it crosses a cap it can reach there).
+    None: a gzip file that expands to more than the budget, not decoded further (so a big dump costs
+    the web worker no decompression); whoever analyses it checks it whole first (check_whole). The
+    file is left at its start.
+
+    :raises DumpTooLarge: over max_uncompressed_bytes, or a gzip file beyond its cap (judge_gzip).
+    :raises DumpFormatError: damaged or truncated gzip, found within the budget.
     """
     file.seek(0)
     if file.read(2) == GZIP_MAGIC:
+        claimed = trailer_size(_tail(file, size))
         file.seek(0)
-        expanded = check_gzip(_cooperative_blocks(file), size, limits(cfg))
+        budget = cfg["analyze_inline_max_bytes"]
+        expanded = judge_gzip(_cooperative_blocks(file), size, claimed, limits(cfg), budget)
     else:
         expanded = size
     file.seek(0)
-    if expanded > cfg["max_uncompressed_bytes"]:
+    if expanded is not None and expanded > cfg["max_uncompressed_bytes"]:
         raise DumpTooLarge(f"the dump has {expanded} bytes; the limit is {cfg['max_uncompressed_bytes']}")
     return expanded
+
+
+def check_whole(data: bytes, cfg: dict | None = None) -> None:
+    """Check a whole dump before parse() runs on it: a gzip dump is decoded block by block and only
+    counted, so that a bomb or a damaged file that a request queued without decoding it (judge_gzip)
+    is refused here in about a megabyte, where parse() would first build its output up to the caps.
+
+    :raises DumpTooLarge: a gzip dump expands beyond the limits.
+    :raises DumpFormatError: damaged or truncated gzip.
+    """
+    if data[:2] == GZIP_MAGIC:
+        view = memoryview(data)
+        blocks = (view[start : start + BLOCK] for start in range(0, len(view), BLOCK))
+        check_gzip(blocks, len(data), limits(cfg))
 
 
 # -- wire helpers ---------------------------------------------------------------------------------
@@ -475,6 +514,7 @@ def analyze_stored(row: Session) -> bool:
         message = "the stored dump is missing"
     else:
         try:
+            check_whole(data)  # a queued body or upload was not decoded whole in its request
             result = run_analysis(data, row.file_name, uploaded_at=row.created_at)
         except (DumpFormatError, DumpTooLarge) as err:
             message = str(err)
@@ -556,8 +596,9 @@ def parse_assemble(body) -> tuple[str, str | None]:
     return file_id, uploads.check_file_name(body.get("fileName"))
 
 
-def _check_chunks(account_id: int, file_id: str, cfg: dict) -> int:
-    """The size the complete upload expands to.
+def _check_chunks(account_id: int, file_id: str, cfg: dict) -> int | None:
+    """The size the complete upload expands to (None: more than analyze_inline_max_bytes, see
+    check_upload).
 
     :raises: as uploads.check_complete and check_upload; uploads.UploadTooLarge over max_upload_bytes.
     """
@@ -761,7 +802,9 @@ def analyze_body(
 
     A dump that expands to at most analyze_inline_max_bytes is analysed now (analyze_now). A larger
     one is stored as a session and analysed by a job, whatever `save` says (the result has to be
-    kept somewhere to be fetched): queued is True and the answer is the 202 body.
+    kept somewhere to be fetched): queued is True and the answer is the 202 body. Whether a gzip
+    body is larger is judged without decoding more than that budget (expanded_size), so a bomb whose
+    trailer hides it is queued too: the job refuses it (the session fails, its credit given back).
 
     :raises: as analyze_now; DumpTooLarge and DumpFormatError before any credit is taken.
     """
@@ -770,7 +813,7 @@ def analyze_body(
     cfg = settings()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     expanded = expanded_size(file, size, cfg)
-    if expanded <= cfg["analyze_inline_max_bytes"]:
+    if expanded is not None and expanded <= cfg["analyze_inline_max_bytes"]:
         return analyze_now(account_id, file.read(), save=save, file_name=file_name), False
     sniff(file.read(SNIFF_BYTES))  # not a dump at all: 415 now, rather than a failed session later
     file.seek(0)
@@ -779,15 +822,17 @@ def analyze_body(
     return _pending_answer(rtcstats_id, expanded, cfg), True
 
 
-def _pending_answer(rtcstats_id: uuid.UUID, expanded: int, cfg: dict) -> dict:
+def _pending_answer(rtcstats_id: uuid.UUID, expanded: int | None, cfg: dict) -> dict:
+    inline_max = cfg["analyze_inline_max_bytes"]
+    size = "" if expanded is None else f"{expanded} bytes, "
     return {
         "data": None,
         "status": "pending",
         "rtcstatsId": str(rtcstats_id),
         **viewer_urls(rtcstats_id, cfg),
         "message": (
-            f"the dump expands to {expanded} bytes, more than the {cfg['analyze_inline_max_bytes']} "
-            "analysed within a request: it is stored and analysed in the background; "
+            f"the dump expands to {size}more than the {inline_max} bytes analysed within a request: "
+            "it is stored and analysed in the background; "
             f"GET /sessions/{rtcstats_id} answers 409 analysis_pending until the result is ready"
         ),
     }
@@ -803,7 +848,7 @@ def analyze_assembled(
     cfg = settings()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     expanded = _check_chunks(account_id, file_id, cfg)
-    if expanded <= cfg["analyze_inline_max_bytes"]:
+    if expanded is not None and expanded <= cfg["analyze_inline_max_bytes"]:
         data, assembled_name = _read_assembled(account_id, file_id)
         answer = analyze_now(account_id, data, save=save, file_name=file_name or assembled_name)
         return answer, False
@@ -812,11 +857,13 @@ def analyze_assembled(
     return _pending_answer(rtcstats_id, expanded, cfg), True
 
 
-def _check_inline(expanded: int, cfg: dict) -> None:
-    """:raises DumpTooLarge: /enrich answers only synchronously, up to analyze_inline_max_bytes."""
-    if expanded > cfg["analyze_inline_max_bytes"]:
+def _check_inline(expanded: int | None, cfg: dict) -> None:
+    """:raises DumpTooLarge: /enrich answers only synchronously, up to analyze_inline_max_bytes
+    (`expanded` None: more than that)."""
+    if expanded is None or expanded > cfg["analyze_inline_max_bytes"]:
+        size = "more than that" if expanded is None else f"{expanded} bytes"
         raise DumpTooLarge(
-            f"the dump expands to {expanded} bytes; /enrich analyses at most "
+            f"the dump expands to {size}; /enrich analyses at most "
             f"{cfg['analyze_inline_max_bytes']} within a request: send it to /analyze or /upload, "
             "which analyse larger dumps in the background"
         )
@@ -1095,21 +1142,30 @@ def fits_in_a_request(row: Session, cfg: dict | None = None) -> bool:
     :raises ObjectNotFound: the stored dump is gone (only asked when no analysis recorded the size).
     """
     cfg = cfg or settings()
+    budget = cfg["analyze_inline_max_bytes"]
     expanded = recorded_expansion(row)
     if expanded is None:
         with object_storage().open(row.dump_key) as dump:
             gzip = dump.read(2) == GZIP_MAGIC
-        if not gzip:
-            expanded = row.file_size
-        elif row.file_size > cfg["analyze_inline_max_bytes"]:
+            if not gzip:
+                expanded = row.file_size
+            elif row.file_size > budget:
+                return False
+            else:  # judged as a request body is, decoding at most the budget
+                claimed = trailer_size(_tail(dump, row.file_size))
+                dump.seek(0)
+                try:
+                    expanded = judge_gzip(
+                        _cooperative_blocks(dump), row.file_size, claimed, limits(cfg), budget
+                    )
+                except DumpFormatError:
+                    return True  # damaged within the budget: analysing it fails as cheaply
+                except DumpTooLarge:
+                    # Found by decoding within the budget (cheap to fail again), or only claimed.
+                    return limits(cfg).cap(row.file_size) <= budget
+        if expanded is None:
             return False
-        else:  # counted block by block, its output never kept
-            try:
-                with object_storage().open(row.dump_key) as dump:
-                    expanded = check_gzip(_cooperative_blocks(dump), row.file_size, limits(cfg))
-            except (DumpFormatError, DumpTooLarge):
-                return True  # refused within the first caps: cheap to analyse (it fails again)
-    return expanded <= cfg["analyze_inline_max_bytes"]
+    return expanded <= budget
 
 
 QUEUED_KEY = "mediaplane:rtcstats:queued:"

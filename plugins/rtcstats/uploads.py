@@ -206,6 +206,25 @@ def read_blocks(storage, account_id: int, file_id: str, rows: list[UploadChunk],
             raise MissingChunks([row.chunk_index]) from None
 
 
+def tail(storage, account_id: int, file_id: str, rows: list[UploadChunk], count: int) -> bytes:
+    """The last `count` bytes of the upload made of the chunks `rows` (fewer if it is shorter).
+
+    :raises MissingChunks: a chunk's object is gone.
+    """
+    out = b""
+    for row in reversed(rows):
+        need = count - len(out)
+        if need <= 0:
+            break
+        try:
+            with storage.open(chunk_key(account_id, file_id, row.chunk_index)) as part:
+                part.seek(max(row.size - need, 0))
+                out = part.read(need) + out
+        except ObjectNotFound:
+            raise MissingChunks([row.chunk_index]) from None
+    return out
+
+
 def assemble(storage, account_id: int, file_id: str, max_upload_bytes: int) -> Assembled:
     """Concatenate the chunks of an upload in index order (the chunks stay until discard()).
 

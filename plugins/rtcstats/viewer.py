@@ -230,6 +230,7 @@ def measure_series(row: Session) -> dict | None:
 
     try:
         data = service.object_storage().get(row.dump_key)
+        service.check_whole(data)  # a failed session's dump may be a bomb: refused before parse()
         block = timeseries_of(compute_metrics(parse(data, service.limits())))
     except (DumpFormatError, DumpTooLarge) as err:
         log.warning("viewer: no series for session %s: %s", row.rtcstats_id, err)

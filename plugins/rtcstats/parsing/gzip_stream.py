@@ -14,7 +14,18 @@ from dataclasses import dataclass
 
 from plugins.rtcstats.parsing.errors import DumpFormatError, DumpTooLarge
 
-__all__ = ["EMPTY_INSIDE", "GZIP_MAGIC", "GzipDecoder", "Limits", "check_gzip", "gunzip", "gunzip_prefix"]
+__all__ = [
+    "EMPTY_INSIDE",
+    "GZIP_MAGIC",
+    "TRAILER_BYTES",
+    "GzipDecoder",
+    "Limits",
+    "check_gzip",
+    "gunzip",
+    "gunzip_prefix",
+    "judge_gzip",
+    "trailer_size",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Said apart from an empty upload: the gzip stream is fine, the file that was compressed is not.
@@ -22,6 +33,7 @@ EMPTY_INSIDE = "the gzip stream is intact but the file inside it is empty"
 BLOCK = 1 << 20  # compressed bytes fed at a time
 STEP = 1 << 20  # most output bytes taken from zlib at a time
 MIN_CAP = 1024 * 1024  # tiny files may expand more than the ratio allows without being a bomb
+TRAILER_BYTES = 4  # ISIZE, the last field of a gzip member
 
 
 @dataclass(frozen=True)
@@ -178,3 +190,62 @@ def gunzip_prefix(head: bytes, max_bytes: int) -> bytes:
     :raises DumpFormatError: damaged gzip.
     """
     return GzipDecoder(max_bytes, prefix=True).feed(head)
+
+
+def trailer_size(tail: bytes) -> int | None:
+    """The size the gzip trailer at the end of a file gives for its last member (ISIZE: `tail`, the
+    file's last 4 bytes, little-endian), or None when the file is shorter than that.
+
+    A hint, never a proof that a file is small: ISIZE is the size modulo 2**32, of the last member
+    only; NUL padding after the last member (which gzip(1) and GzipDecoder accept) shifts it down;
+    and a forged one is found out only when zlib reaches the member's end. Each of these understates,
+    none overstates: a file that decodes to its end expands to at least this much (its last member to
+    ISIZE plus a multiple of 2**32, which zlib checks), so a file that claims more than it holds is
+    damaged.
+    """
+    if len(tail) < TRAILER_BYTES:
+        return None
+    return int.from_bytes(tail[-TRAILER_BYTES:], "little")
+
+
+def judge_gzip(
+    blocks: Iterable[bytes], compressed_bytes: int, claimed: int | None, limits: Limits, budget: int
+) -> int | None:
+    """The size a gzip file expands to, judged from cheap facts with at most `budget` bytes of output
+    decoded (and counted, never kept), for a web request that must not spend more on a file.
+
+    `claimed` is the file's trailer_size. The cap (limits.cap of the compressed size) bounds what the
+    file may expand to, whatever its trailer says:
+
+    - cap <= budget: the file is decoded whole, exactly as check_gzip does;
+    - budget < claimed <= cap: nothing is decoded; None (a big file, as its trailer says);
+    - otherwise (no claim, a claim within the budget, or one beyond the cap) the file is decoded up to
+      `budget` bytes: if it ends there, its exact size; if not, None, except that a file claiming
+      more than the cap is then refused: decoded to its end it is a bomb, and if it is not, it is
+      damaged past the first `budget` bytes.
+
+    None means "more than `budget`, not judged": neither a bomb nor damage further on is ruled out;
+    whoever analyses the file must check it whole first (check_gzip).
+
+    :raises DumpFormatError: damaged or truncated gzip, found within the budget.
+    :raises DumpTooLarge: expands beyond the cap (found within the budget, or claimed as said above).
+    """
+    cap = limits.cap(compressed_bytes)
+    if claimed is not None and budget < claimed <= cap:
+        return None
+    decoder = GzipDecoder(min(cap, budget))
+    try:
+        for block in blocks:
+            decoder.feed(block, keep=False)
+    except DumpTooLarge:
+        if cap <= budget:
+            raise
+        if claimed is not None and claimed > cap:
+            raise DumpTooLarge(
+                f"the gzip file expands beyond {cap} bytes: its trailer gives its size as {claimed} "
+                f"bytes (a file cut off or damaged after its first {budget} decoded bytes may also end "
+                "so: send it whole)"
+            ) from None
+        return None
+    decoder.finish()
+    return decoder.bytes_out

@@ -9,7 +9,17 @@ import tracemalloc
 import pytest
 
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge, Limits, parse
-from plugins.rtcstats.parsing.gzip_stream import EMPTY_INSIDE, STEP, check_gzip, gunzip, gunzip_prefix
+from plugins.rtcstats.parsing.gzip_stream import (
+    EMPTY_INSIDE,
+    STEP,
+    check_gzip,
+    gunzip,
+    gunzip_prefix,
+    judge_gzip,
+    trailer_size,
+)
+
+pytest_plugins = ("tests.plugins.rtcstats.probes",)
 
 DUMP = b'{"PeerConnections": {}, "UserAgent": "Mozilla/5.0"}'
 GZ = gzip.compress(DUMP)
@@ -151,3 +161,77 @@ def test_checking_keeps_no_output_in_memory():
     finally:
         tracemalloc.stop()
     assert peak < 4 * STEP, peak
+
+
+# -- judging a file cheaply (a web request's budget) -------------------------------------------------
+
+BUDGET = 64 * 1024
+
+
+def judge(data: bytes, limits: Limits = Limits(), budget: int = BUDGET) -> int | None:
+    blocks = (data[i : i + 4096] for i in range(0, len(data), 4096))
+    return judge_gzip(blocks, len(data), trailer_size(data[-4:]), limits, budget)
+
+
+def test_the_trailer_gives_the_size_of_the_last_member_and_nothing_after_padding():
+    assert trailer_size(gzip.compress(noisy(100_000))[-4:]) == len(noisy(100_000))
+    assert trailer_size(GZ[-2:]) is None  # too short to hold one
+    # NUL padding after the last member (a valid file) shifts the bytes read down: an understatement.
+    padded = gzip.compress(noisy(100_000)) + b"\0\0"
+    assert check_gzip([padded], len(padded), Limits()) == len(noisy(100_000))
+    assert trailer_size(padded[-4:]) == len(noisy(100_000)) >> 16
+    # Of two members, only the last one's size: a trailer understates a file, never overstates it.
+    assert trailer_size((gzip.compress(noisy(100_000)) + gzip.compress(b"x"))[-4:]) == 1
+
+
+def test_a_file_within_the_budget_is_judged_whole_like_check_gzip(gzip_probe):
+    # Its cap (1 MiB at least) is within a budget of 4 MiB: everything is found, whatever the trailer.
+    budget = 4 << 20
+    data = gzip.compress(noisy(200_000))
+    assert judge(data, budget=budget) == len(noisy(200_000))
+    with pytest.raises(DumpFormatError, match="truncated gzip"):
+        judge(data[:-500], budget=budget)
+    bomb = gzip.compress(b" " * (8 << 20))
+    with pytest.raises(DumpTooLarge, match="expands beyond 1048576 bytes"):
+        judge(bomb, Limits(max_ratio=10), budget=budget)
+    assert gzip_probe.decoded <= 2 * len(noisy(200_000)) + (1 << 20)
+
+
+def test_a_big_file_whose_trailer_says_so_is_not_decoded(gzip_probe):
+    data = gzip.compress(noisy(200_000))  # 200 KB, more than the budget, and far below its cap
+    assert judge(data) is None
+    assert gzip_probe.decoders == []
+
+
+def test_a_trailer_that_understates_the_file_costs_only_the_budget(gzip_probe):
+    # Two members, the last one tiny: the trailer says 1 byte; decoding stops after the budget.
+    data = gzip.compress(noisy(200_000)) + gzip.compress(b" ")
+    assert judge(data) is None
+    assert gzip_probe.decoded <= BUDGET
+    # The same with NUL padding (the trailer read shifted down), and with a forged trailer.
+    gzip_probe.clear()
+    assert judge(gzip.compress(noisy(200_000)) + b"\0\0\0\0") is None
+    forged = gzip.compress(noisy(200_000))[:-4] + (100).to_bytes(4, "little")
+    assert judge(forged) is None
+    assert gzip_probe.decoded <= 2 * BUDGET
+    # Whoever analyses such a file checks it whole: the forged trailer is damage.
+    with pytest.raises(DumpFormatError, match="length mismatch"):
+        check_gzip([forged], len(forged), Limits())
+
+
+def test_a_file_claiming_more_than_its_cap_is_refused_after_the_budget(gzip_probe):
+    bomb = gzip.compress(bytes(64 << 20))  # 64 MiB of zeros in ~65 KB: its cap is 13 MB
+    with pytest.raises(DumpTooLarge) as caught:
+        judge(bomb)
+    cap = Limits().cap(len(bomb))
+    assert str(caught.value).startswith(
+        f"the gzip file expands beyond {cap} bytes: its trailer gives its size"
+    )
+    assert str(64 << 20) in str(caught.value)
+    assert gzip_probe.decoded <= BUDGET
+    # Damage within the budget is named as damage, whatever the trailer claims.
+    damaged = bytearray(gzip.compress(noisy(200_000)))
+    damaged[10:74] = b"\xff" * 64
+    damaged[-4:] = (0xFFFFFFF0).to_bytes(4, "little")
+    with pytest.raises(DumpFormatError, match="damaged gzip stream"):
+        judge(bytes(damaged))

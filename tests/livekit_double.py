@@ -19,7 +19,8 @@ instead. It speaks the real wire format, as livekit/livekit and livekit/protocol
   `activate_egress`, `finish_egress`, `fail_egress`; StopEgress -> EGRESS_ENDING).
 - LiveKit webhooks: every event is kept in `events`; when `webhook_url` is set they are also POSTed
   in order from a sender thread, signed as LiveKit signs them (`sign_webhook`).
-- Faults: `down()` / `up()` (connection refused, same port), `delay(seconds)` before each answer
+- Faults: `down()` / `up()` (connection refused, same port), `restart()` (rooms and participants
+  forgotten, as a LiveKit without Redis restarts), `delay(seconds)` before each answer
   (the call still takes effect, as on a slow server), `answer_garbage()` (a proxy's page),
   `fail_next(code, msg)` (one Twirp error), `normal()`.
 
@@ -252,6 +253,15 @@ class LiveKitDouble:
                     pass
         if self._thread is not None:
             self._thread.join(5)
+
+    def restart(self) -> None:
+        """LiveKit restarted without Redis: same port, rooms and participants forgotten, no webhooks
+        for them (ingresses and egresses, which LiveKit keeps in Redis, stay)."""
+        self.down()
+        with self._lock:
+            self.rooms.clear()
+            self.participants.clear()
+        self.up()
 
     def up(self) -> None:
         """Listen again (on the same port after `down()`)."""

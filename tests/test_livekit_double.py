@@ -401,6 +401,43 @@ def test_down_refuses_connections_and_up_listens_again_on_the_same_port(livekit,
     assert livekit.port == port and [r.name for r in ours.list_rooms()] == ["standup"]
 
 
+def test_restart_forgets_rooms_and_participants_but_not_ingress(livekit, ours):
+    livekit.join("standup", "alice")
+    ingress = ours.create_ingress("rtmp", "standup", "obs", "OBS")
+    events = len(livekit.events)
+    livekit.restart()
+    assert ours.list_rooms() == [] and ours.list_participants("standup") == []
+    assert [i.ingress_id for i in ours.list_ingress()] == [ingress.ingress_id]
+    assert len(livekit.events) == events  # a crash sends no room_finished
+
+
+def test_tokens_outside_their_validity_are_refused(livekit):
+    import jwt
+
+    now = int(time.time())
+    path = f"{livekit.url}/twirp/livekit.RoomService/ListRooms"
+    for claims in ({"nbf": now + 300, "exp": now + 600}, {"nbf": now - 600, "exp": now - 300}, {"nbf": now}):
+        token = jwt.encode(
+            {"iss": livekit.api_key, "sub": "", "video": {"roomList": True}, **claims},
+            livekit.api_secret,
+            "HS256",
+        )
+        answer = requests.post(
+            path, data=b"{}", headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 401 and answer.text.startswith("invalid token: "), claims
+    # Within LiveKit's one-minute leeway a token is still good.
+    token = jwt.encode(
+        {"iss": livekit.api_key, "video": {"roomList": True}, "nbf": now + 30, "exp": now - 30 + 90},
+        livekit.api_secret,
+        "HS256",
+    )
+    answer = requests.post(
+        path, data=b"{}", headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200
+
+
 def test_delay_and_garbage(livekit, ours):
     livekit.delay(0.3)
     started = time.monotonic()

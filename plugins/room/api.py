@@ -250,8 +250,9 @@ def make_blueprint(settings: dict) -> Blueprint:
                 _settings(),
                 _account(),
                 _room_id(roomId),
-                input_type=body["type"],
-                participant_name=body["participantName"],
+                # null is absent, as JavaScript clients send for fields they leave unset
+                input_type=body.get("type") or "rtmp",
+                participant_name=body.get("participantName") or "Ingress Stream",
                 participant_identity=body.get("participantIdentity"),
             )
             return jsonify(info), 201

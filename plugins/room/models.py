@@ -15,8 +15,10 @@ class Room(BaseModel):
     """A room name of one account and its latest LiveKit session (sid, started/finished)."""
 
     account_id = peewee.IntegerField()
-    name = peewee.CharField(max_length=512)
-    livekit_name = peewee.CharField(max_length=600, unique=True)
+    # Text, not bounded columns: names and identities also arrive from LiveKit's webhooks, whose
+    # lengths our request limits do not bound.
+    name = peewee.TextField()
+    livekit_name = peewee.TextField(unique=True)
     sid = peewee.CharField(max_length=64, default="")
     metadata = peewee.TextField(default="")
     max_participants = peewee.BigIntegerField(null=True)
@@ -42,8 +44,8 @@ class Participant(BaseModel):
     account_id = peewee.IntegerField()
     room_sid = peewee.CharField(max_length=64, default="")
     sid = peewee.CharField(max_length=64)
-    identity = peewee.CharField(max_length=512)
-    name = peewee.CharField(max_length=1024, default="")
+    identity = peewee.TextField()
+    name = peewee.TextField(default="")
     joined_at = peewee.DoubleField(null=True)
     left_at = peewee.DoubleField(null=True)
     # Whether LiveKit's participant_joined / participant_left of this session was recorded (left_at
@@ -62,9 +64,9 @@ class Ingress(BaseModel):
     room = peewee.ForeignKeyField(Room, on_delete="CASCADE", index=True)
     account_id = peewee.IntegerField()
     ingress_id = peewee.CharField(max_length=64, unique=True)
-    input_type = peewee.CharField(max_length=16)
-    participant_identity = peewee.CharField(max_length=512)
-    participant_name = peewee.CharField(max_length=1024)
+    input_type = peewee.CharField(max_length=32)
+    participant_identity = peewee.TextField()
+    participant_name = peewee.TextField()
     created_at = peewee.DoubleField()
     started_at = peewee.DoubleField(null=True)
     stopped_at = peewee.DoubleField(null=True)

@@ -97,6 +97,17 @@ def problem_from_exception(exception):
         code = exception.code or "unknown"
         status = TWIRP_STATUS.get(code, 502)
         log = logging.getLogger("plugins.room")
+        if "not connected" in (exception.msg or ""):
+            # "ingress not connected (redis required)": LiveKit runs without its ingress or egress
+            # service (or without the Redis they need), a deployment matter like LiveKit being down.
+            log.error("LiveKit lacks a service: %s", exception.msg)
+            return Problem(
+                503,
+                "Service unavailable",
+                f"LiveKit cannot serve this: {exception.msg}; the operator must run LiveKit's ingress "
+                "and egress services (which need LiveKit with Redis)",
+                headers=_retry_after(),
+            )
         if code in ("unauthenticated", "permission_denied"):
             log.error(
                 "LiveKit refused our credentials (%s: %s): check plugins.room.livekit_api_key/secret",

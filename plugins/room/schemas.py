@@ -108,6 +108,7 @@ def token_schema(limits: Limits) -> type[ma.Schema]:
         )
         metadata = fields.Dict(
             keys=fields.String(),
+            allow_none=True,
             validate=JsonObjectSize(limits.participant_metadata),
             metadata=describe(
                 "Any JSON object; the participant's metadata in LiveKit is its JSON text "
@@ -136,11 +137,13 @@ def room_create_schema(limits: Limits) -> type[ma.Schema]:
         name = segment(limits.room_name, "Room name (its id in every other route).", required=True)
         maxParticipants = fields.Integer(  # noqa: N815
             strict=True,
+            allow_none=True,
             validate=validate.Range(0, UINT32_MAX),
             metadata=describe("Most participants at once; 0 or absent: LiveKit's limit."),
         )
         emptyTimeout = fields.Integer(  # noqa: N815
             strict=True,
+            allow_none=True,
             validate=validate.Range(0, UINT32_MAX),
             metadata=describe(
                 "Seconds an empty room stays open before anyone joined; 0 or absent: LiveKit's default "
@@ -148,6 +151,7 @@ def room_create_schema(limits: Limits) -> type[ma.Schema]:
             ),
         )
         metadata = fields.String(
+            allow_none=True,
             validate=Utf8Length(limits.room_metadata),
             metadata=describe(
                 f"Any text stored on the room (at most {limits.room_metadata} bytes: "
@@ -177,14 +181,20 @@ def ingress_create_schema(limits: Limits) -> type[ma.Schema]:
 
         type = fields.String(
             load_default="rtmp",
+            allow_none=True,
             validate=validate.OneOf(INGRESS_TYPES),
             metadata=describe("Ingress protocol: rtmp or whip."),
         )
         participantName = text(  # noqa: N815
-            limits.display_name, "Display name of the stream in the room.", load_default="Ingress Stream"
+            limits.display_name,
+            "Display name of the stream in the room.",
+            load_default="Ingress Stream",
+            allow_none=True,
         )
         participantIdentity = segment(  # noqa: N815
-            limits.identity, "Identity of the stream in the room; absent: ingress-<random hex>."
+            limits.identity,
+            "Identity of the stream in the room; absent: ingress-<random hex>.",
+            allow_none=True,
         )
 
     return IngressCreateSchema

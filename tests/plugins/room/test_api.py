@@ -503,3 +503,16 @@ def test_metrics(room_client, admin, livekit):
     text = room_client.get("/metrics").get_data(as_text=True)
     assert re.search(r"^mediaplane_room_rooms_created_total [1-9]", text, re.M)
     assert re.search(r'^mediaplane_room_tokens_issued_total\{role="viewer"\} [1-9]', text, re.M)
+
+
+def test_null_optional_fields_are_absent(room_client, admin, livekit):
+    """JavaScript clients send null for what they leave unset: the defaults apply."""
+    body = {"roomId": "r", "userId": "u", "name": "U", "role": "host", "metadata": None}
+    token = room_client.post("/v1/token", json=body, headers=admin).get_json()["token"]
+    assert jwt.decode(token, options={"verify_signature": False}).get("metadata", "") == ""
+    body = {"name": "r", "maxParticipants": None, "emptyTimeout": None, "metadata": None}
+    assert room_client.post("/v1/rooms", json=body, headers=admin).status_code == 201
+    body = {"type": None, "participantName": None, "participantIdentity": None}
+    ingress = room_client.post("/v1/rooms/r/ingress", json=body, headers=admin).get_json()
+    assert ingress["inputType"] == "RTMP_INPUT" and ingress["participantName"] == "Ingress Stream"
+    assert ingress["participantIdentity"].startswith("ingress-")

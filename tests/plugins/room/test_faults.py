@@ -124,3 +124,10 @@ def test_metadata_refused_by_livekit_is_a_400(make_app, new_key):
             headers={"X-API-Key": new_key("room:admin")},
         )
     assert "metadata" in problem(response, 400, "validation")["detail"]
+
+
+def test_livekit_without_its_ingress_service_is_503(room_client, admin, livekit):
+    livekit.ingress_enabled = False
+    response = room_client.post("/v1/rooms/r/ingress", json={}, headers=admin)
+    answer = problem(response, 503, "unavailable")
+    assert "ingress not connected" in answer["detail"] and response.headers["Retry-After"]

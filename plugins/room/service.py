@@ -17,7 +17,7 @@ from typing import Any
 
 import peewee
 
-from core.db import db
+from core.db import write_atomic
 from plugins.room import metrics
 from plugins.room.livekit import LiveKitClient, LiveKitError, LiveKitNotConfigured, LiveKitUnavailable
 from plugins.room.models import Ingress, Participant, Room
@@ -153,7 +153,7 @@ def _room_row(account_id: int, name: str, livekit_room: str, now: float) -> Room
     if row is not None:
         return row
     try:
-        with db.atomic():
+        with write_atomic():
             return Room.create(account_id=account_id, name=name, livekit_name=livekit_room, created_at=now)
     except peewee.IntegrityError:  # another request or webhook created it in between
         return Room.get(Room.account_id == account_id, Room.name == name)
@@ -199,7 +199,7 @@ def create_room(
         metadata=metadata,
     )
     now = time.time()
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, name, livekit_room, now)
         changes = {
             "metadata": room.metadata,
@@ -240,7 +240,7 @@ def _reconcile(account_id: int, prefix: str, rooms: list) -> None:
     stale = list(
         Room.select().where(Room.account_id == account_id, Room.active == True)  # noqa: E712
     )
-    with db.atomic():
+    with write_atomic():
         for row in stale:
             if row.livekit_name not in listed:
                 Room.update(active=False, finished_at=now).where(Room.id == row.id).execute()
@@ -285,7 +285,7 @@ def delete_room(settings: dict, account_id: int, name: str) -> None:
     now = time.time()
     row = Room.get_or_none(Room.account_id == account_id, Room.name == name)
     if row is not None:
-        with db.atomic():
+        with write_atomic():
             Room.update(active=False, finished_at=now).where(Room.id == row.id).execute()
             _close_participants(row, None, now)
 
@@ -364,7 +364,7 @@ def create_ingress(
     identity = participant_identity or f"ingress-{secrets.token_hex(6)}"
     info = client(settings).create_ingress(input_type, livekit_room, identity, participant_name)
     now = time.time()
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, room, livekit_room, now)
         Ingress.insert(
             room=row,
@@ -496,7 +496,7 @@ def record_room_started(
     if owner is None:
         return None
     account_id, name = owner
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, name, livekit_room, started_at)
         changed = row.started_sid != sid
         changes: dict[str, Any] = {"started_sid": sid}
@@ -527,7 +527,7 @@ def record_room_finished(
     if owner is None:
         return None
     account_id, name = owner
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, name, livekit_room, finished_at)
         changed = row.finished_sid != sid
         changes: dict[str, Any] = {"finished_sid": sid}
@@ -566,7 +566,7 @@ def record_participant_joined(
     if owner is None:
         return None
     account_id, room_name = owner
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, room_name, livekit_room, joined_at)
         changed = _upsert_participant(row, room_sid, sid, identity, name, joined_at=joined_at)
     return {
@@ -596,7 +596,7 @@ def record_participant_left(
     if owner is None:
         return None
     account_id, room_name = owner
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, room_name, livekit_room, left_at)
         changed = _upsert_participant(row, room_sid, sid, identity, name, left_at=left_at)
     return {
@@ -624,7 +624,7 @@ def _upsert_participant(
     row = Participant.get_or_none(Participant.room == room, Participant.sid == sid)
     if row is None:
         try:
-            with db.atomic():
+            with write_atomic():
                 Participant.create(
                     room=room,
                     account_id=room.account_id,
@@ -676,7 +676,7 @@ def _record_ingress(ingress_id: str, livekit_room: str, settings, info: dict, **
         return None
     account_id, room_name = owner
     ((field, at),) = times.items()
-    with db.atomic():
+    with write_atomic():
         row = _room_row(account_id, room_name, livekit_room, at)
         Ingress.insert(
             room=row,

@@ -76,4 +76,18 @@ class Ingress(BaseModel):
         table_name = "room_ingress"
 
 
-MODELS = [Room, Participant, Ingress]
+class LiveKitEvent(BaseModel):
+    """A LiveKit webhook acted on (plugins/room/livekit_webhook.py): its id drops LiveKit's retries and
+    replays. Written in the transaction of the state it changed; kept livekit_webhook_dedupe_seconds."""
+
+    event_id = peewee.CharField(max_length=128, primary_key=True)
+    event = peewee.CharField(max_length=64)
+    account_id = peewee.IntegerField()
+    livekit_room = peewee.CharField(max_length=600)
+    received_at = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "room_livekit_event"
+
+
+MODELS = [Room, Participant, Ingress, LiveKitEvent]

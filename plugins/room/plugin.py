@@ -59,8 +59,24 @@ def register_migrations():
 def register_blueprints():
     from core.plugins import plugin_settings
     from plugins.room.api import make_blueprint
+    from plugins.room.livekit_webhook import make_blueprint as make_webhook_blueprint
 
-    return [make_blueprint(plugin_settings("room"))]
+    settings = plugin_settings("room")
+    return [make_blueprint(settings), make_webhook_blueprint(settings)]
+
+
+@hookimpl
+def register_jobs():
+    from plugins.room import jobs
+
+    return {"purge_livekit_events": jobs.purge_livekit_events}
+
+
+@hookimpl
+def register_schedules(settings):
+    from core.queue import Schedule
+
+    return [Schedule("purge_livekit_events", settings["livekit_webhook_purge_interval_seconds"])]
 
 
 @hookimpl

@@ -333,6 +333,30 @@ class RoomConfigSchema(PluginConfigSchema):
         0,
     )
 
+    livekit_webhook_max_bytes = int_setting(
+        1048576,
+        "Largest body of POST /v1/livekit/webhook, bytes (413 beyond; LiveKit's events are a few KB).",
+        1024,
+    )
+    livekit_webhook_dedupe_seconds = int_setting(
+        86400,
+        "LiveKit webhook event ids are kept this long to drop LiveKit's retries and replays, seconds; a "
+        "webhook token valid for longer is refused (LiveKit's live 5 minutes).",
+        600,
+        30 * 86400,
+    )
+    livekit_webhook_leeway_seconds = int_setting(
+        60,
+        "Clock difference allowed between LiveKit and this server when checking webhook tokens, seconds.",
+        0,
+        600,
+    )
+    livekit_webhook_purge_interval_seconds = int_setting(
+        3600,
+        "How often a worker forgets LiveKit webhook event ids older than livekit_webhook_dedupe_seconds.",
+        60,
+    )
+
     @ma.validates_schema
     def credentials_with_url(self, data, **kwargs):
         if data.get("livekit_url"):

@@ -26,6 +26,9 @@ BODY_ROUTES = [
     ("/v1.0/enrich", "application/octet-stream", "rtcstats"),
     (f"{API}/mcp", "application/json", "mcp"),
     ("/v1.0/mcp", "application/json", "mcp"),
+    ("/v1/rooms", "application/json", "rtcstack"),
+    ("/v1/token", "application/json", "rtcstack"),
+    ("/v1/livekit/webhook", "application/webhook+json", "rtcstack"),
 ]
 BAD_CHUNKS = {
     "size zz": b"zz\r\nabc\r\n0\r\n\r\n",
@@ -59,6 +62,9 @@ def error_message(dialect: str, body: dict) -> str:
     if dialect == "rtcstats":
         assert body["errorCode"] == "invalid_request", body
         return body["error"]
+    if dialect == "rtcstack":
+        assert body["type"] == "https://rtcstack.dev/errors/validation" and body["status"] == 400, body
+        return body["detail"]
     assert body["jsonrpc"] == "2.0" and body["id"] is None, body
     return body["error"]["message"]
 

@@ -60,6 +60,16 @@ def _fernet() -> Fernet:
     return Fernet(current_app.extensions["mediaplane"].secret_key)
 
 
+def seal(text: str) -> str:
+    """Encrypt a secret the server must read back later (to sign with it) under the server key."""
+    return _fernet().encrypt(text.encode()).decode()
+
+
+def unseal(token: str) -> str:
+    """Decrypt what `seal` made. :raises cryptography.fernet.InvalidToken: the server key changed."""
+    return _fernet().decrypt(token.encode()).decode()
+
+
 def known_scopes() -> dict[str, str]:
     """Scopes declared by the enabled plugins (INFO["scopes"]) plus "*"."""
     from core.plugins import current_plugins

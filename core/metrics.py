@@ -55,6 +55,18 @@ def observe(response: Response) -> Response:
     return response
 
 
+# Collectors computed when /metrics is scraped (objects with a prometheus `collect()`), added by
+# plugins at startup: figures that live in the database or Redis, not in this process's counters
+# (e.g. work done by job workers, whose counters no web process holds).
+_scrape_collectors: list = []
+
+
+def add_scrape_collector(collector) -> None:
+    """Have /metrics include `collector` (its `collect()` yields metric families; once per object)."""
+    if collector not in _scrape_collectors:
+        _scrape_collectors.append(collector)
+
+
 def render(redis_conn, queue_names: list[str]) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
     from prometheus_client.core import GaugeMetricFamily
@@ -84,4 +96,6 @@ def render(redis_conn, queue_names: list[str]) -> Response:
     output = generate_latest(registry)
     extra = CollectorRegistry()
     extra.register(QueueDepth())
+    for collector in _scrape_collectors:
+        extra.register(collector)
     return Response(output + generate_latest(extra), content_type=CONTENT_TYPE_LATEST)

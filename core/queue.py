@@ -280,6 +280,15 @@ class UnknownJob(LookupError):
 
 def enqueue(name: str, *args, **kwargs):
     """Queue registered job `name` ("<plugin>.<job>") with JSON arguments; returns the RQ job."""
+    return _enqueue(name, args, kwargs)
+
+
+def enqueue_in(seconds: float, name: str, *args, **kwargs):
+    """Queue registered job `name` to run in `seconds` (not earlier; workers run RQ's scheduler)."""
+    return _enqueue(name, args, kwargs, delay=seconds)
+
+
+def _enqueue(name: str, args: tuple, kwargs: dict, delay: float | None = None):
     state = current_app.extensions["mediaplane"]
     spec = state.jobs.get(name)
     if spec is None:
@@ -288,15 +297,21 @@ def enqueue(name: str, *args, **kwargs):
     retries = core["job_retries"] if spec.retries is None else spec.retries
     retry = JobRetry(max=retries, interval=core["job_retry_intervals"]) if retries else None
     queue = Queue(spec.queue, connection=state.redis)
-    return queue.enqueue(
-        run_job,
-        name,
-        list(args),
-        kwargs,
-        retry=retry,
-        job_timeout=spec.timeout or core["job_timeout_seconds"],
-        description=name,
-    )
+    options = {
+        "retry": retry,
+        "job_timeout": spec.timeout or core["job_timeout_seconds"],
+        "description": name,
+    }
+    if delay is not None and delay > 0:
+        from datetime import UTC, datetime, timedelta
+
+        # RQ keeps scheduled times in whole seconds, truncated: a job due at 12:00:00.6 would run at
+        # 12:00:00, early. Rounding up makes it run at most a second late instead.
+        at = datetime.now(UTC) + timedelta(seconds=delay)
+        if at.microsecond:
+            at = at.replace(microsecond=0) + timedelta(seconds=1)
+        return queue.enqueue_at(at, run_job, name, list(args), kwargs, **options)
+    return queue.enqueue(run_job, name, list(args), kwargs, **options)
 
 
 _worker_app = None

@@ -23,6 +23,8 @@ INVALID_REQUESTS = {
         400,
     ),
     "rtcstats_mcp_v1": ("POST", "/v1.0/mcp", {"data": "{not json", "content_type": "application/json"}, 400),
+    # A body that is no JSON at all: messages about the whole body, still an object under `errors`.
+    "webhooks": ("POST", "/v1/webhooks", {"data": "{not json", "content_type": "application/json"}, 400),
     # The viewer is opened by browsers with a signed token: a forged one is refused.
     "room": ("POST", "/v1/rooms", {"json": {"name": ""}}, 400),
     "rtcstats_viewer": (
@@ -42,6 +44,12 @@ def report_shape(body, status):
 def problem_shape(body, status):
     assert body["type"] == "about:blank" and body["status"] == status and body["title"]
     assert body["request_id"]
+
+
+def rtcstack_shape(body, status):
+    assert body["type"].startswith("https://rtcstack.dev/errors/") and body["status"] == status
+    assert body["title"] and body["detail"] and body["request_id"]
+    assert isinstance(body.get("errors", {}), dict)
 
 
 def jsonrpc_shape(body, status):
@@ -70,6 +78,7 @@ SHAPES = {
     "rtcstats_mcp": (jsonrpc_shape, "application/json"),
     "rtcstats_mcp_v1": (jsonrpc_shape, "application/json"),
     "rtcstats_viewer": (html_shape, "text/html"),
+    "webhooks": (rtcstack_shape, "application/problem+json"),
 }
 
 

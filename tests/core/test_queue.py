@@ -10,7 +10,7 @@ from rq import Queue, SimpleWorker
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from core.queue import UnknownJob, enqueue, run_job, set_worker_app
+from core.queue import UnknownJob, enqueue, enqueue_in, run_job, set_worker_app
 from tests.core import plugin_modules
 from tests.core.gadget import plugin as gadget
 
@@ -100,6 +100,20 @@ def test_failed_job_is_retried_after_its_backoff_interval(job_app):
     work_until(job_app, job, JobStatus.FINISHED)
     assert job.return_value() == 2
     assert int(redis.get(ATTEMPTS_KEY)) == 2
+
+
+def test_a_delayed_job_is_scheduled_never_early_and_then_runs(job_app):
+    before = datetime.now(UTC)
+    with job_app.app_context():
+        job = enqueue_in(1.2, "jobs.count_accounts")
+    registry = ScheduledJobRegistry("default", connection=job_app.extensions["mediaplane"].redis)
+    assert job.id in registry
+    # whole seconds, rounded up: not before the 1.2 s asked for
+    assert registry.get_scheduled_time(job).timestamp() >= before.timestamp() + 1.2
+    work(job_app)
+    job.refresh()
+    assert job.get_status() == JobStatus.SCHEDULED  # not due yet
+    work_until(job_app, job, JobStatus.FINISHED)
 
 
 def test_job_failing_every_retry_ends_failed(job_app):

@@ -56,11 +56,6 @@ def jsonrpc_shape(body, status):
     assert body["jsonrpc"] == "2.0" and body["id"] is None and isinstance(body["error"]["code"], int)
 
 
-def rtcstack_shape(body, status):
-    assert body["type"].startswith("https://rtcstack.dev/errors/") and body["status"] == status
-    assert body["title"] and body["detail"] and body["request_id"]
-
-
 def html_shape(text, status):
     assert str(status) in text and "<html" in text.lower()
 

@@ -52,7 +52,8 @@ class ReferenceClient:
 
 @pytest.fixture
 def world(room_app, room_client, new_key, livekit):
-    """Account acme with a room `standup` holding alice (microphone) and an ingress; its reference client."""
+    """Account acme with a room `standup` holding alice (microphone), an ingress and a webhook; its
+    reference client."""
     token = new_key("*", account="acme")
     reference = ReferenceClient(room_client, token)
     assert reference.call("POST", "/v1/rooms", {"name": "standup"}).status_code == 201
@@ -61,6 +62,10 @@ def world(room_app, room_client, new_key, livekit):
     alice = livekit.join(livekit_room(room_app, "acme", "standup"), "alice", name="Alice", tracks=["audio"])
     ingress = reference.call("POST", "/v1/rooms/standup/ingress", {"type": "whip"})
     assert ingress.status_code == 201, ingress.get_data(as_text=True)
+    # A name, not an address: saved without resolving it. Nothing listens there (the test route
+    # reports it undelivered).
+    webhook = reference.call("POST", "/v1/webhooks", {"url": "http://receiver.invalid/hook"})
+    assert webhook.status_code == 201, webhook.get_data(as_text=True)
     return {
         "client": reference,
         "token": token,
@@ -69,6 +74,7 @@ def world(room_app, room_client, new_key, livekit):
             "participantId": "alice",
             "ingressId": ingress.get_json()["ingressId"],
             "trackSid": alice.tracks[0].sid,
+            "webhook_id": webhook.get_json()["id"],
         },
     }
 
@@ -129,6 +135,11 @@ def test_every_v1_route_takes_the_reference_clients_signed_requests_without_a_bo
     assert seen["POST /v1/rooms/{roomId}/ingress"] == 201  # no body: the defaults (rtmp)
     assert seen["DELETE /v1/rooms/{roomId}/participants/{participantId}"] == 204
     assert seen["DELETE /v1/rooms/{roomId}"] == 204
+    assert seen["GET /v1/webhooks/{webhook_id}"] == 200
+    assert seen["POST /v1/webhooks"] == 400  # url is required
+    assert seen["PATCH /v1/webhooks/{webhook_id}"] == 200  # nothing to change
+    assert seen["POST /v1/webhooks/{webhook_id}/test"] == 200  # {delivered: false}: nobody listens
+    assert seen["DELETE /v1/webhooks/{webhook_id}"] == 204
 
 
 @pytest.mark.parametrize("sign_body", [False, True], ids=["empty-body hash", "real-body hash"])

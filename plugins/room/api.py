@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from flask import Response, jsonify
@@ -21,6 +22,9 @@ SCOPE = "room:admin"
 # Bodies are JSON; clients that send none, or no Content-Type, or text/plain, are read the same.
 JSON_TYPES = {"application/json", "text/plain", ""}
 SEGMENT_RE = re.compile(schemas.SEGMENT_PATTERN)
+# A \uD800-\uDFFF escape: half of a surrogate pair (fine) or a lone surrogate, which decodes to a
+# str that neither LiveKit's protobuf nor the database can encode.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 INGRESS_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 UNAVAILABLE = (
     "LiveKit is not configured, unreachable, or refuses this server's credentials; the detail says "
@@ -39,7 +43,24 @@ class TolerantJsonParser(FlaskParser):
             return webargs_core.missing
         if not (req.mimetype in JSON_TYPES or req.mimetype.endswith("+json")):
             raise Problem(415, "Unsupported media type", f"send JSON (application/json), not {req.mimetype}")
-        return webargs_core.parse_json(body)
+        try:
+            data = webargs_core.parse_json(body)
+        except json.JSONDecodeError:
+            raise  # webargs answers it: 400, invalid JSON
+        except RecursionError:
+            raise Problem(400, "Invalid request", "body: JSON nested too deeply") from None
+        except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+            raise Problem(400, "Invalid request", "body: a number has too many digits") from None
+        if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
+            try:
+                json.dumps(data, ensure_ascii=False).encode()
+            except UnicodeEncodeError:
+                raise Problem(
+                    400,
+                    "Invalid request",
+                    "body: a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)",
+                ) from None
+        return data
 
 
 class RoomBlueprint(Blueprint):

@@ -111,7 +111,7 @@ def resolve_livekit_room(livekit_room: str, settings: dict | None = None) -> tup
     if not livekit_room.startswith(prefix):
         return None
     digits, sep, name = livekit_room[len(prefix) :].partition("_")
-    if not sep or not name or not digits.isdigit() or digits != str(int(digits)):
+    if not sep or not name or "\x00" in name or not digits.isdigit() or digits != str(int(digits)):
         return None
     account_id = int(digits)
     if not Account.select().where(Account.id == account_id).exists():
@@ -159,6 +159,11 @@ def _room_row(account_id: int, name: str, livekit_room: str, now: float) -> Room
         return Room.get(Room.account_id == account_id, Room.name == name)
 
 
+def _stored(text: str | None) -> str:
+    """Text as a column can hold it: PostgreSQL text cannot hold NUL, which LiveKit's values may."""
+    return (text or "").replace("\x00", "")
+
+
 def _seconds(value: Any) -> float | None:
     """LiveKit's int64 seconds (int, or a string in JSON) -> float; 0 or absent -> None."""
     try:
@@ -202,7 +207,7 @@ def create_room(
     with write_atomic():
         row = _room_row(account_id, name, livekit_room, now)
         changes = {
-            "metadata": room.metadata,
+            "metadata": _stored(room.metadata),
             "max_participants": room.max_participants or None,
             "empty_timeout": room.empty_timeout or None,
         }
@@ -224,21 +229,27 @@ def list_rooms(settings: dict, account_id: int) -> list[dict]:
     :raises LiveKitNotConfigured, LiveKitUnavailable, LiveKitError
     """
     prefix = _prefix(settings, account_id)
+    asked_at = time.time()
     rooms = [
         r for r in client(settings).list_rooms() if r.name.startswith(prefix) and len(r.name) > len(prefix)
     ]
     rooms.sort(key=lambda r: (int(r.creation_time_ms or 0) or int(r.creation_time or 0) * 1000, r.name))
-    _reconcile(account_id, prefix, rooms)
+    _reconcile(account_id, prefix, rooms, asked_at)
     return [room_json(r, r.name[len(prefix) :]) for r in rooms]
 
 
-def _reconcile(account_id: int, prefix: str, rooms: list) -> None:
+def _reconcile(account_id: int, prefix: str, rooms: list, asked_at: float) -> None:
     """Store rooms LiveKit has and we missed (opened by a token's join before any webhook), and close
-    the rows of rooms LiveKit no longer has (closed while its webhooks were lost)."""
+    the rows of rooms LiveKit no longer has (closed while its webhooks were lost). A room that started
+    after LiveKit was asked (created meanwhile by another request) is left alone."""
     now = time.time()
     listed = {r.name: r for r in rooms}
     stale = list(
-        Room.select().where(Room.account_id == account_id, Room.active == True)  # noqa: E712
+        Room.select().where(
+            Room.account_id == account_id,
+            Room.active == True,  # noqa: E712
+            Room.started_at.is_null() | (Room.started_at < asked_at),
+        )
     )
     with write_atomic():
         for row in stale:
@@ -253,7 +264,7 @@ def _reconcile(account_id: int, prefix: str, rooms: list) -> None:
                     active=True,
                     started_at=_seconds(room.creation_time) or now,
                     finished_at=None,
-                    metadata=room.metadata,
+                    metadata=_stored(room.metadata),
                 ).where(Room.id == row.id).execute()
 
 
@@ -507,7 +518,7 @@ def record_room_started(
         elif row.started_at is None or started_at >= row.started_at:
             changes.update(sid=sid, active=True, started_at=started_at, finished_at=None)
             if metadata:
-                changes["metadata"] = metadata
+                changes["metadata"] = _stored(metadata)
         Room.update(**changes).where(Room.id == row.id).execute()
     return {
         "account_id": account_id,
@@ -630,8 +641,8 @@ def _upsert_participant(
                     account_id=room.account_id,
                     room_sid=room_sid or "",
                     sid=sid,
-                    identity=identity,
-                    name=name or "",
+                    identity=_stored(identity),
+                    name=_stored(name),
                     joined_at=joined_at,
                     left_at=left_at,
                     join_recorded=joined_at is not None,
@@ -646,7 +657,7 @@ def _upsert_participant(
     if left_at is not None and not row.leave_recorded:
         changes.update(leave_recorded=True, left_at=left_at)
     if name and not row.name:
-        changes["name"] = name
+        changes["name"] = _stored(name)
     if room_sid and not row.room_sid:
         changes["room_sid"] = room_sid
     if changes:
@@ -682,9 +693,9 @@ def _record_ingress(ingress_id: str, livekit_room: str, settings, info: dict, **
             room=row,
             account_id=account_id,
             ingress_id=ingress_id,
-            input_type=info.get("input_type", ""),
-            participant_identity=info.get("participant_identity", ""),
-            participant_name=info.get("participant_name", ""),
+            input_type=_stored(info.get("input_type"))[:32],
+            participant_identity=_stored(info.get("participant_identity")),
+            participant_name=_stored(info.get("participant_name")),
             created_at=at,
         ).on_conflict_ignore().execute()
         ingress = Ingress.get(Ingress.ingress_id == ingress_id)

@@ -532,3 +532,33 @@ def test_concurrent_creations_of_one_room_store_it_once(room_app, admin, livekit
     assert {status for status, _ in answers} == {201}
     assert len({sid for _, sid in answers}) == 1
     assert count_rows(room_app, Room) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b'{"roomId": "\\ud800", "userId": "u", "name": "U", "role": "host"}', "surrogate"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested"),
+        (
+            b'{"roomId": "r", "userId": "u", "name": "U", "role": "host", "metadata": {"n": 1'
+            + b"0" * 5000
+            + b"}}",
+            "digits",
+        ),
+        (b"\xff\xfe{}", "JSON"),
+    ],
+)
+def test_hostile_json_is_a_400(room_client, admin, raw, words):
+    response = room_client.post("/v1/token", data=raw, headers={**admin, "Content-Type": "application/json"})
+    assert words in problem(response, 400, "validation")["detail"]
+
+
+def test_nul_in_livekit_values_is_kept_out_of_the_database(room_app, room_client, admin, livekit):
+    """Room metadata is any text: LiveKit keeps a NUL, the stored copy (PostgreSQL text) drops it."""
+    response = room_client.post("/v1/rooms", json={"name": "r", "metadata": "a\x00b"}, headers=admin)
+    assert response.status_code == 201 and response.get_json()["metadata"] == "a\x00b"
+    from core.db import db
+    from plugins.room.models import Room
+
+    with room_app.app_context(), db.connection_context():
+        assert Room.get().metadata == "ab"

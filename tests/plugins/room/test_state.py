@@ -195,3 +195,13 @@ def test_resolve_room(room_app, ctx, acme, livekit):
 def test_interface_client(room_app, ctx, livekit):
     assert interface.livekit_configured() is True
     assert interface.livekit_client().list_rooms() == []
+
+
+def test_a_list_does_not_close_a_room_created_while_it_asked(ctx, acme):
+    """GET /v1/rooms asked LiveKit before another request created a room: that room stays open."""
+    name = f"mp{acme}_new"
+    service.record_room_started(name, "RM_new", 1000.0)
+    service._reconcile(acme, f"mp{acme}_", [], asked_at=999.0)
+    assert [r["name"] for r in interface.rooms(acme, active_only=True)] == ["new"]
+    service._reconcile(acme, f"mp{acme}_", [], asked_at=1001.0)
+    assert interface.rooms(acme, active_only=True) == []

@@ -27,6 +27,9 @@ INVALID_REQUESTS = {
     "webhooks": ("POST", "/v1/webhooks", {"data": "{not json", "content_type": "application/json"}, 400),
     # The viewer is opened by browsers with a signed token: a forged one is refused.
     "room": ("POST", "/v1/rooms", {"json": {"name": ""}}, 400),
+    # LiveKit's webhooks: a body that is not LiveKit's application/webhook+json.
+    "room_livekit_webhook": ("POST", "/v1/livekit/webhook", {"data": "{}", "content_type": "text/html"}, 415),
+    "analytics": ("GET", "/v2/analytics/peer-stats", {}, 400),
     "rtcstats_viewer": (
         "GET",
         f"/rtcstats/view/{uuid.uuid4()}?token=forged",
@@ -39,6 +42,10 @@ INVALID_REQUESTS = {
 def report_shape(body, status):
     assert set(body) == {"code", "message", "data"}
     assert body["code"] == status and body["data"] is None and body["message"]
+
+
+def hms_shape(body, status):
+    assert set(body) == {"code", "message"} and body["code"] == status and body["message"]
 
 
 def problem_shape(body, status):
@@ -74,6 +81,8 @@ SHAPES = {
     "rtcstats_mcp_v1": (jsonrpc_shape, "application/json"),
     "rtcstats_viewer": (html_shape, "text/html"),
     "webhooks": (rtcstack_shape, "application/problem+json"),
+    "room_livekit_webhook": (rtcstack_shape, "application/problem+json"),
+    "analytics": (hms_shape, "application/json"),
 }
 
 

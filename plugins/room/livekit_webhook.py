@@ -353,18 +353,25 @@ def receive(event, dedupe_key: str, redis, settings: dict) -> str:
         return "unknown_room"
     account_id, room_name = owner
     redis.ping()  # the handlers enqueue in Redis: refuse (503) rather than lose their work
-    try:
-        with write_atomic():
-            LiveKitEvent.create(
+    with write_atomic():
+        # ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits for this one's
+        # commit and then inserts nothing. Only this row decides "duplicate"; any other error
+        # rolls everything back.
+        inserted = (
+            LiveKitEvent.insert(
                 event_id=dedupe_key[:128],
                 event=event.event,
                 account_id=account_id,
                 livekit_room=livekit_name[:600],
                 received_at=time.time(),
             )
-            to_fire = _apply(event, account_id, room_name, settings)
-    except peewee.IntegrityError:
-        return "duplicate"
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute()
+        )
+        if not inserted:
+            return "duplicate"
+        to_fire = _apply(event, account_id, room_name, settings)
     for hook, kwargs in to_fire:
         fire(hook, **kwargs)
     return "processed"

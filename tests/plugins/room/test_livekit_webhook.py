@@ -367,6 +367,32 @@ def test_duplicates_are_dropped_across_apps_sharing_the_database(make_app, hook_
     assert recorder.names() == ["room_started"] and other_recorder.calls == []
 
 
+def test_concurrent_deliveries_of_one_event_fire_once(make_app, hook_app, account_id, recorder):
+    """LiveKit's retry can arrive while the first delivery is still being processed, at another web
+    process: eight at once, on two apps sharing the database; exactly one acts."""
+    import threading
+
+    other = make_app(room_settings())
+    other_recorder = Recorder(other)
+    body = body_of(room_event("track_published", account_id, "EV_race", **REPLAYED["track_published"]))
+    outcomes = []
+    start = threading.Barrier(8)
+
+    def deliver(app):
+        client = app.test_client()
+        start.wait()
+        response = post(client, body)
+        outcomes.append((response.status_code, response.get_json().get("outcome")))
+
+    threads = [threading.Thread(target=deliver, args=(app,)) for app in [hook_app, other] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == [(200, "duplicate")] * 7 + [(200, "processed")]
+    assert len(recorder.calls) + len(other_recorder.calls) == 1
+
+
 def test_old_event_ids_are_purged_by_the_scheduled_job(hook_app, account_id):
     from plugins.room.jobs import purge_livekit_events
     from plugins.room.models import LiveKitEvent

@@ -56,6 +56,22 @@ EXCLUDED["POST /v1/webhooks"] = {
     "is refused (400, SSRF): whether a host is public is no property a schema can state; "
     "tests/plugins/webhooks/test_api.py covers both sides"
 }
+AGORA_WINDOW = (
+    "a valid request needs start_ts or its newer spelling startTs (one of two parameters), before "
+    "end_ts, within the contract's look-back from the server clock (3 days, 7 days or 1 hour), and the "
+    "account's own appid: relations between parameters, the clock and the database that OpenAPI cannot "
+    "express; tests/plugins/analytics/test_agora_params.py drives accepted and refused windows"
+)
+for _path in (
+    "/beta/analytics/call/lists",
+    "/beta/analytics/call/details",
+    "/beta/insight/usage/by_time",
+    "/beta/live/scale/by_time",
+    "/beta/live/experience/by_time",
+    "/beta/live/net/by_time",
+    "/beta/live/diagnosis",
+):
+    EXCLUDED[f"GET {_path}"] = {"positive_data_acceptance": AGORA_WINDOW}
 EXCLUDED["GET /report/history/{room_id}"] = {
     "positive_data_acceptance": "`since` must be before `until` (400 otherwise): a relation between "
     "two parameters that OpenAPI cannot express"
@@ -64,16 +80,20 @@ EXCLUDED["GET /report/history/{room_id}"] = {
 
 @pytest.fixture
 def fuzz_app(make_app, livekit):
-    # A high ingest limit: the point is the answers to generated reports, not the 429 (which
-    # test_ratelimit covers and the document declares); the same for the webhook test route (which only
-    # reaches unknown webhooks here: 404). The room plugin talks to the LiveKit double: without a
-    # LiveKit every room route answers 503, which the checks rightly call a server error.
+    # High rate limits: the point is the answers to generated requests, not the 429 (which
+    # test_ratelimit and test_agora_limits cover and the document declares); the same for the webhook
+    # test route (which only reaches unknown webhooks here: 404). The room plugin talks to the LiveKit
+    # double: without a LiveKit every room route answers 503, which the checks rightly call a server
+    # error.
+    high = "100000/second"
+    agora = ("call_lists", "call_details", "insight", "live")
     return make_app(
         {
             "plugins": {
-                "report": {"ingest_rate_limit": "100000/second"},
+                "report": {"ingest_rate_limit": high},
+                "analytics": {f"agora_{name}_rate_limit": high for name in agora},
                 "room": livekit.settings(),
-                "webhooks": {"test_rate_limit": "100000/second"},
+                "webhooks": {"test_rate_limit": high},
             }
         }
     )

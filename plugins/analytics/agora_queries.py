@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from plugins.analytics.models import AccountDay, AccountMinute, Call, Peer, Track, TrackMinute
+from plugins.analytics import service
+from plugins.analytics.models import Call, Peer, Track, TrackMinute
 
 MINUTE = 60
 DAY = 86400
@@ -95,21 +96,14 @@ def call_list(
 ) -> tuple[list[dict], bool]:
     """Calls of the account active at some time in [start, end), latest start first, at most `limit`;
     and whether more matched."""
-    query = Call.select().where(
-        Call.account_id == account_id,
-        Call.started_at < end,
-        Call.ended_at.is_null() | (Call.ended_at >= start),
-    )
-    if cname is not None:
-        query = query.where(Call.room_name == cname)
-    rows = list(query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1))
+    rows = service.calls_between(account_id, start, end, room_name=cname, limit=limit + 1)
     calls = [
         {
-            "call_id": call.call_id,
-            "cname": call.room_name,
-            "created_ts": int(call.started_at),
-            "destroyed_ts": int(call.ended_at) if call.finished and call.ended_at is not None else 0,
-            "finished": bool(call.finished),
+            "call_id": call["call_id"],
+            "cname": call["room_name"],
+            "created_ts": int(call["started_at"]),
+            "destroyed_ts": int(call["ended_at"]) if call["finished"] and call["ended_at"] is not None else 0,
+            "finished": bool(call["finished"]),
         }
         for call in rows[:limit]
     ]
@@ -139,35 +133,33 @@ END_TO_END = {  # the user's sent media as each receiver got it: peer_uid is the
 }
 
 
-def is_server_user(peer: Peer, prefixes: list[str]) -> bool:
-    """A participant run by the server side (egress recorder, ingress, agent): identities with one
-    of the configured prefixes, Agora's "Linux (server) users"."""
-    return any(peer.user_id.startswith(prefix) for prefix in prefixes)
+def is_server_user(user_id: str, prefixes) -> bool:
+    """A participant run by the server side (egress recorder, ingress, agent): an identity with one
+    of the configured prefixes, our equivalent of Agora's "Linux (server) users"."""
+    return any(user_id.startswith(prefix) for prefix in prefixes)
 
 
-def _user_info(call: Call, peer: Peer, speaker: bool) -> dict:
-    left = peer.left_at is not None or call.finished
-    leave = peer.left_at if peer.left_at is not None else (call.ended_at if call.finished else None)
+def _user_info(call: dict, peer: dict, speaker: bool) -> dict:
+    finished = bool(peer["finished"])
+    leave = peer["left_at"] if peer["left_at"] is not None else call["ended_at"]
     return {
-        "sid": peer.sid,
-        "cname": call.room_name,
-        "uid": int(peer.uid),
-        "user_account": peer.user_id,
-        "network": peer.network or "",
-        "platform": peer.platform or "",
+        "sid": peer["sid"],
+        "cname": call["room_name"],
+        "uid": int(peer["uid"]),
+        "user_account": peer["user_id"],
+        "network": peer["network"] or "",
+        "platform": peer["platform"] or peer["os"] or "",
         "speaker": speaker,
-        "sdk_version": peer.sdk_version or "",
-        "device_type": peer.device_type or peer.browser or "",
-        "join_ts": int(peer.joined_at) if peer.joined_at is not None else 0,
-        "leave_ts": int(leave) if left and leave is not None else 0,
-        "finished": bool(left),
+        "sdk_version": peer["sdk_version"] or "",
+        "device_type": peer["device_type"] or peer["browser"] or "",
+        "join_ts": int(peer["joined_at"]) if peer["joined_at"] is not None else 0,
+        "leave_ts": int(leave) if finished and leave is not None else 0,
+        "finished": finished,
     }
 
 
-def _combine(values: list[tuple[float, int]], how: str) -> float | None:
-    """values: (value, weight ms) of several tracks in one minute."""
-    if not values:
-        return None
+def _combine(values: list[tuple[float, int]], how: str) -> float:
+    """One minute's value from those of several tracks: (value, media ms) pairs."""
     if how == "sum":
         return sum(v for v, _ in values)
     if how == "max":
@@ -176,6 +168,10 @@ def _combine(values: list[tuple[float, int]], how: str) -> float | None:
     if weight <= 0:
         return sum(v for v, _ in values) / len(values)
     return sum(v * w for v, w in values) / weight
+
+
+HOW = {mid: spec[3] for mid, spec in {**PUBLISHED, **RECEIVED}.items()} | dict.fromkeys(END_TO_END, "mean")
+SCALE = {mid: spec[4] for mid, spec in {**PUBLISHED, **RECEIVED}.items()} | dict.fromkeys(END_TO_END, 1)
 
 
 def call_details(
@@ -187,109 +183,71 @@ def call_details(
     exclude_server_users: bool,
     with_metrics: bool,
     max_users: int,
-    server_user_prefixes: list[str] = (),
+    server_user_prefixes=(),
 ) -> dict:
     """{call_info, metrics?} of the call: its users (latest join first, at most `max_users`) and, per
-    user, series by mid of the minutes in [start, end).
+    user, series by mid over the minutes of [start, end) (the mid table is in docs/analytics.md).
 
     :raises CallNotFound: no such call in the account.
     """
-    call = Call.get_or_none(Call.account_id == account_id, Call.call_id == call_id)
-    if call is None:
-        raise CallNotFound(f"call '{call_id}' not found")
+    try:
+        call = service.get_call(account_id, call_id)
+    except service.NotFound:
+        raise CallNotFound(f"call '{call_id}' not found") from None
+    everyone = service.call_peers(account_id, call["pk"])  # latest join first
     peers = [
         p
-        for p in Peer.select().where(Peer.call == call.id)
-        if not (exclude_server_users and is_server_user(p, server_user_prefixes))
-    ]
-    peers.sort(key=lambda p: (p.joined_at or 0, p.id), reverse=True)
-    peers = peers[:max_users]
-    all_peers = {
-        p.user_id: p for p in Peer.select(Peer.id, Peer.user_id, Peer.uid).where(Peer.call == call.id)
-    }
-    uid_of_user = {user: int(p.uid) for user, p in all_peers.items()}
-    peer_ids = [p.id for p in peers]
-    tracks = {
-        t.id: t
-        for t in Track.select(Track.id, Track.peer, Track.kind, Track.direction, Track.remote_user_id).where(
-            Track.call == call.id
-        )
-    }
-    speakers = {t.peer_id for t in tracks.values() if t.kind == "audio" and t.direction == "publish"}
-    info = [_user_info(call, p, p.id in speakers) for p in peers]
+        for p in everyone
+        if not (exclude_server_users and is_server_user(p["user_id"], server_user_prefixes))
+    ][:max_users]
+    tracks = {t["pk"]: t for t in service.peer_tracks(account_id, [p["pk"] for p in everyone])}
+    speakers = {t["peer_pk"] for t in tracks.values() if t["kind"] == "audio" and t["direction"] == "publish"}
+    info = [_user_info(call, p, p["pk"] in speakers) for p in peers]
     if not with_metrics:
         return {"call_info": info}
 
-    first_minute = start - start % MINUTE
-    shown_users = {p.user_id for p in peers}
-    # Rows of the shown users' own tracks, plus the subscribed tracks of anyone receiving a shown user
-    # (end-to-end loss of what the shown user sent).
-    wanted = [
-        tid
-        for tid, t in tracks.items()
-        if t.peer_id in peer_ids or (t.direction == "subscribe" and t.remote_user_id in shown_users)
-    ]
-    columns = (
-        TrackMinute.track,
-        TrackMinute.peer,
-        TrackMinute.minute,
-        TrackMinute.duration_ms,
-        TrackMinute.bitrate_bps,
-        TrackMinute.fps,
-        TrackMinute.packet_loss_pct,
-        TrackMinute.width,
-        TrackMinute.height,
-        TrackMinute.freeze_ms,
-    )
-    names = ("track", "peer", "minute", "duration_ms", "bitrate_bps", "fps", "packet_loss_pct", "width",
-             "height", "freeze_ms")  # fmt: skip
-    # (peer id, mid, peer_uid) -> minute -> [(value, weight)]
+    shown = {p["pk"]: p for p in peers}
+    sender_of_user = {p["user_id"]: p["pk"] for p in peers}
+    uid_of_user = {p["user_id"]: int(p["uid"]) for p in everyone}
+    uid_of_peer = {p["pk"]: int(p["uid"]) for p in everyone}
+    # The shown users' own tracks, and those of anyone receiving a shown user (end-to-end loss of what
+    # the shown user sent).
+    receivers = {
+        t["peer_pk"]
+        for t in tracks.values()
+        if t["direction"] == "subscribe" and t["remote_user_id"] in sender_of_user
+    }
+    # (peer pk, mid, peer_uid) -> minute -> [(value, media ms)]
     series: dict[tuple[int, int, int], dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    peer_of_user = {p.user_id: p.id for p in peers}
-    uid_of_peer = {p.id: int(p.uid) for p in all_peers.values()}
-    for chunk_start in range(0, len(wanted), 500):
-        chunk = wanted[chunk_start : chunk_start + 500]
-        rows = (
-            TrackMinute.select(*columns)
-            .where(
-                TrackMinute.call == call.id,
-                TrackMinute.track.in_(chunk),
-                TrackMinute.minute >= first_minute,
-                TrackMinute.minute < end,
-            )
-            .tuples()
-        )
-        for row in rows:
-            r = dict(zip(names, row, strict=True))
-            track = tracks[r["track"]]
-            weight = r["duration_ms"] or 0
-            if r["peer"] in peer_ids:
-                if track.direction == "publish":
-                    table, peer_uid = PUBLISHED, 0
-                else:
-                    table, peer_uid = RECEIVED, uid_of_user.get(track.remote_user_id or "", 0)
-                for mid, (kind, direction, column, _how, _scale) in table.items():
-                    if kind == track.kind and direction == track.direction and r[column] is not None:
-                        series[(r["peer"], mid, peer_uid)][r["minute"]].append((r[column], weight))
-            if track.direction == "subscribe" and track.remote_user_id in peer_of_user:
-                sender = peer_of_user[track.remote_user_id]
-                for mid, (kind, column) in END_TO_END.items():
-                    if kind == track.kind and r[column] is not None:
-                        receiver_uid = uid_of_peer.get(r["peer"], 0)
-                        series[(sender, mid, receiver_uid)][r["minute"]].append((r[column], weight))
+    rows = service.track_minutes(account_id, call["pk"], set(shown) | receivers, start, end)
+    for r in rows:
+        track = tracks.get(r["track_pk"])
+        if track is None:
+            continue
+        weight = r["duration_ms"] or 0
+        if r["peer_pk"] in shown:
+            if track["direction"] == "publish":
+                table, peer_uid = PUBLISHED, 0
+            else:
+                table, peer_uid = RECEIVED, uid_of_user.get(track["remote_user_id"] or "", 0)
+            for mid, (kind, direction, column, _how, _scale) in table.items():
+                if kind == track["kind"] and direction == track["direction"] and r[column] is not None:
+                    series[(r["peer_pk"], mid, peer_uid)][r["minute"]].append((r[column], weight))
+        if track["direction"] == "subscribe" and track["remote_user_id"] in sender_of_user:
+            sender = sender_of_user[track["remote_user_id"]]
+            for mid, (kind, column) in END_TO_END.items():
+                if kind == track["kind"] and r[column] is not None:
+                    receiver_uid = uid_of_peer.get(r["peer_pk"], 0)
+                    series[(sender, mid, receiver_uid)][r["minute"]].append((r[column], weight))
 
-    how = {mid: spec[3] for mid, spec in {**PUBLISHED, **RECEIVED}.items()} | dict.fromkeys(
-        END_TO_END, "mean"
-    )
-    scale = {mid: spec[4] for mid, spec in {**PUBLISHED, **RECEIVED}.items()} | dict.fromkeys(END_TO_END, 1)
     per_peer: dict[int, list[dict]] = defaultdict(list)
-    for (peer_id, mid, peer_uid), minutes in sorted(series.items()):
+    for (peer_pk, mid, peer_uid), minutes in sorted(series.items()):
         kvs = [
-            [minute, number(_combine(values, how[mid]) * scale[mid])]
+            [minute, number(_combine(values, HOW[mid]) * SCALE[mid])]
             for minute, values in sorted(minutes.items())
         ]
-        per_peer[peer_id].append({"mid": mid, "peer_uid": peer_uid, "kvs": kvs})
-    metrics = [{"sid": p.sid, "data": per_peer.get(p.id, [])} for p in peers]
+        per_peer[peer_pk].append({"mid": mid, "peer_uid": peer_uid, "kvs": kvs})
+    metrics = [{"sid": p["sid"], "data": per_peer.get(p["pk"], [])} for p in peers]
     return {"call_info": info, "metrics": metrics}
 
 
@@ -300,34 +258,21 @@ def usage_by_day(account_id: int, start: int, end: int, metrics: list[str]) -> l
     """Per complete UTC day inside [start, end) that the daily rollup has counted: the requested
     metrics among userCount, sessionCount, channelCount. A window shorter than a day holds none."""
     first_day = -(-start // DAY) * DAY
-    rows = AccountDay.select().where(
-        AccountDay.account_id == account_id, AccountDay.day >= first_day, AccountDay.day + DAY <= end
-    )
     column = {"userCount": "user_count", "sessionCount": "session_count", "channelCount": "channel_count"}
     return [
-        {"ts": row.day, **{metric: getattr(row, column[metric]) for metric in metrics}}
-        for row in rows.order_by(AccountDay.day)
+        {"ts": row["day"], **{metric: row[column[metric]] for metric in metrics}}
+        for row in service.account_days(account_id, first_day, end)
+        if row["day"] + DAY <= end
     ]
 
 
-def _minutes(account_id: int, start: int, end: int):
-    return (
-        AccountMinute.select()
-        .where(
-            AccountMinute.account_id == account_id,
-            AccountMinute.minute >= start - start % MINUTE,
-            AccountMinute.minute < end,
-        )
-        .order_by(AccountMinute.minute)
-    )
-
-
 def scale_by_minute(account_id: int, start: int, end: int, metrics: list[str]) -> list[dict]:
-    """pcu (users present) and pcc (channels running) per rolled-up minute of [start, end)."""
+    """pcu (users present) and pcc (channels running) per rolled-up minute of [start, end); minutes
+    without any call are absent."""
     column = {"pcu": "users", "pcc": "channels"}
     return [
-        {"ts": row.minute, **{metric: getattr(row, column[metric]) for metric in metrics}}
-        for row in _minutes(account_id, start, end)
+        {"ts": row["minute"], **{metric: row[column[metric]] for metric in metrics}}
+        for row in service.account_minutes(account_id, start, end)
     ]
 
 
@@ -347,11 +292,11 @@ NET = {
 
 def _rates(account_id: int, start: int, end: int, metrics: list[str], table: dict) -> list[dict]:
     out = []
-    for row in _minutes(account_id, start, end):
-        point = {"ts": row.minute}
+    for row in service.account_minutes(account_id, start, end):
+        point = {"ts": row["minute"]}
         for metric in metrics:
             part, whole = table[metric]
-            point[metric] = percent(getattr(row, part), getattr(row, whole))
+            point[metric] = percent(row[part], row[whole])
         if any(point[metric] is not None for metric in metrics):
             out.append(point)
     return out

@@ -111,6 +111,19 @@ def account_for(args: dict) -> int:
     return account_id
 
 
+def diagnosis(account_id: int, args: dict) -> list[dict]:
+    cfg = plugin_settings("analytics")
+    return agora_queries.diagnosis(
+        account_id,
+        args["start"],
+        args["end"],
+        cfg["agora_max_diagnoses"],
+        cfg["agora_server_user_prefixes"],
+        join_window=cfg["join_success_window_seconds"],
+        loss_threshold=cfg["excellent_loss_percent"],
+    )
+
+
 def make_blueprint(settings: dict) -> Blueprint:
     blp = Blueprint(
         "analytics_agora",
@@ -237,13 +250,7 @@ def make_blueprint(settings: dict) -> Blueprint:
         "diagnosis",
         schemas.DiagnosisArgsSchema,
         schemas.DiagnosisResponseSchema,
-        lambda account_id, args: agora_queries.diagnosis(
-            account_id,
-            args["start"],
-            args["end"],
-            plugin_settings("analytics")["agora_max_diagnoses"],
-            plugin_settings("analytics")["agora_server_user_prefixes"],
-        ),
+        lambda account_id, args: diagnosis(account_id, args),
         "Users with video freezes (exp_id 4), audio freezes (5) or slow joins (6), with their likely causes.",
     )
 

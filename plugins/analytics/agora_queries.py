@@ -339,13 +339,22 @@ def _observation_factors(account_id: int, peer: Peer, kind: str, *, join: bool) 
     return out
 
 
-def diagnosis(account_id: int, start: int, end: int, limit: int, server_user_prefixes=()) -> list[dict]:
+def diagnosis(
+    account_id: int,
+    start: int,
+    end: int,
+    limit: int,
+    server_user_prefixes=(),
+    *,
+    join_window: float = JOIN_DELAY_S,
+    loss_threshold: float = CAUSE_LOSS_PCT,
+) -> list[dict]:
     """Users with a video freeze (exp_id 4), audio freeze (5) or a join slower than 5 s (6) in a minute
     of [start, end), newest first, at most `limit`; each with up to three causes (cause_tags):
 
     - from the minute's rollups: the user's own downstream loss, latency and jitter (host_user ""),
       and the upstream loss, latency and jitter of the remote user whose media froze (host_user =
-      that user's uid), each when above CAUSE_LOSS_PCT / CAUSE_RTT_MS / CAUSE_JITTER_MS;
+      that user's uid), each when above loss_threshold / CAUSE_RTT_MS / CAUSE_JITTER_MS;
     - from the rtcstats observations of the user's analysed dump (OBSERVATION_FACTORS).
     """
     first_minute = start - start % MINUTE
@@ -381,7 +390,7 @@ def diagnosis(account_id: int, start: int, end: int, limit: int, server_user_pre
         Peer.joined_at < end,
     )
     for peer in joins:
-        if peer.joined_at - peer.join_started_at > JOIN_DELAY_S:
+        if peer.joined_at - peer.join_started_at > join_window:
             minute = int(peer.joined_at) - int(peer.joined_at) % MINUTE
             events[(minute, peer.id, EXP_JOIN_DELAY)] = {
                 "minute": minute, "peer": peer.id, "exp": EXP_JOIN_DELAY, "kind": None, "rows": [],
@@ -402,7 +411,7 @@ def diagnosis(account_id: int, start: int, end: int, limit: int, server_user_pre
     for event in chosen:
         peer = peers[event["peer"]]
         call = calls[peer.call_id]
-        tags = _cause_tags(account_id, call, peer, event)
+        tags = _cause_tags(account_id, call, peer, event, loss_threshold)
         out.append(
             {
                 "ts": event["minute"],
@@ -415,14 +424,14 @@ def diagnosis(account_id: int, start: int, end: int, limit: int, server_user_pre
     return out
 
 
-def _cause_tags(account_id: int, call: Call, peer: Peer, event: dict) -> list[dict]:
+def _cause_tags(account_id: int, call: Call, peer: Peer, event: dict, loss_threshold: float) -> list[dict]:
     """Up to three {factor_id, host_user} for one abnormality, strongest first."""
     scored: list[tuple[float, int, str]] = []  # (how far past the threshold, factor, host_user)
     kind = event["kind"]
     if kind is not None:
         for row in event["rows"]:
-            if row.packet_loss_pct is not None and row.packet_loss_pct > CAUSE_LOSS_PCT:
-                scored.append((row.packet_loss_pct / CAUSE_LOSS_PCT, F_DOWN_LOSS[kind], ""))
+            if row.packet_loss_pct is not None and row.packet_loss_pct > loss_threshold:
+                scored.append((row.packet_loss_pct / loss_threshold, F_DOWN_LOSS[kind], ""))
             if row.rtt_ms is not None and row.rtt_ms > CAUSE_RTT_MS:
                 scored.append((row.rtt_ms / CAUSE_RTT_MS, F_DOWN_LATENCY[kind], ""))
             if row.jitter_ms is not None and row.jitter_ms > CAUSE_JITTER_MS:
@@ -446,8 +455,8 @@ def _cause_tags(account_id: int, call: Call, peer: Peer, event: dict) -> list[di
                 )
                 for row in sent:
                     host = str(senders[row.peer].uid)
-                    if row.packet_loss_pct is not None and row.packet_loss_pct > CAUSE_LOSS_PCT:
-                        scored.append((row.packet_loss_pct / CAUSE_LOSS_PCT, F_UP_LOSS[kind], host))
+                    if row.packet_loss_pct is not None and row.packet_loss_pct > loss_threshold:
+                        scored.append((row.packet_loss_pct / loss_threshold, F_UP_LOSS[kind], host))
                     if row.rtt_ms is not None and row.rtt_ms > CAUSE_RTT_MS:
                         scored.append((row.rtt_ms / CAUSE_RTT_MS, F_UP_LATENCY[kind], host))
                     if row.jitter_ms is not None and row.jitter_ms > CAUSE_JITTER_MS:

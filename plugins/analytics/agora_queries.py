@@ -66,9 +66,10 @@ OBSERVATION_FACTORS: dict[str, int | dict[str, int]] = {
     "highSTUNDelay": F_JOIN_TIMEOUT,
     "highTURNDelay": F_JOIN_TIMEOUT,
 }
-JOIN_OBSERVATIONS = {
+# What can delay a join; the setup-time ones among them name no cause of a freeze.
+JOIN_ONLY_OBSERVATIONS = {"highConnectionTime", "highSignalingTime", "highSTUNDelay", "highTURNDelay"}
+JOIN_OBSERVATIONS = JOIN_ONLY_OBSERVATIONS | {
     "iceFailure", "dtlsFailure", "udpBlocked", "turnUnreachable", "negotiationFailure",
-    "highConnectionTime", "highSignalingTime", "highSTUNDelay", "highTURNDelay",
 }  # fmt: skip
 
 
@@ -333,7 +334,11 @@ def _observation_factors(account_id: int, peer: Peer, kind: str, *, join: bool) 
     out = []
     for obs in observations:
         factor = OBSERVATION_FACTORS.get(obs.get("type"))
-        if factor is None or (join and obs.get("type") not in JOIN_OBSERVATIONS):
+        if factor is None:
+            continue
+        if (join and obs.get("type") not in JOIN_OBSERVATIONS) or (
+            not join and obs.get("type") in JOIN_ONLY_OBSERVATIONS
+        ):
             continue
         out.append(factor[kind] if isinstance(factor, dict) else factor)
     return out

@@ -6,7 +6,7 @@ import functools
 import time
 
 import msgspec
-from flask import Response
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -15,7 +15,7 @@ from core.errors import Dialect, Problem
 from core.openapi import add_errors, errors
 from core.plugins import plugin_settings
 from core.ratelimit import enforce
-from plugins.analytics import agora_queries
+from plugins.analytics import agora_metrics, agora_queries
 from plugins.analytics import agora_schemas as schemas
 from plugins.analytics.agora_projects import UnknownAppId, check_appid
 
@@ -52,20 +52,31 @@ class AgoraDialect(Dialect):
 _encode = msgspec.json.Encoder().encode
 
 
-def answer(body: dict) -> Response:
+def answer(body: dict, points: int) -> Response:
     """A 200 JSON answer encoded by msgspec: call details carry tens of thousands of [ts, value] pairs,
     which a marshmallow dump would take most of the request's time to serialise (the schemas still
-    document the shapes)."""
+    document the shapes). `points`: data points in it, for the metrics."""
+    agora_metrics.answered(g.agora_endpoint, "ok")
+    agora_metrics.points(g.agora_endpoint, points)
     return Response(_encode(body), mimetype="application/json")
 
 
-def rate_limited(setting: str, namespace: str):
-    """Count the call against `setting` (a limit per API key, in Redis: all processes share it)."""
+def rate_limited(setting: str, endpoint: str):
+    """Count the call against `setting` (a limit per API key and endpoint, in Redis: all processes
+    share it); `endpoint` also labels the domain metrics."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            enforce(plugin_settings("analytics")[setting], namespace, current_actor().key_id)
+            g.agora_endpoint = endpoint
+            try:
+                enforce(
+                    plugin_settings("analytics")[setting], f"analytics-{endpoint}", current_actor().key_id
+                )
+            except Problem as err:
+                if err.status == 429:
+                    agora_metrics.answered(endpoint, "rate_limited")
+                raise
             return view(*args, **kwargs)
 
         add_errors(wrapper, {429: f"Rate limit of this key exceeded ({setting}); retry after Retry-After"})
@@ -107,6 +118,7 @@ def account_for(args: dict) -> int:
     try:
         check_appid(account_id, args["appid"])
     except UnknownAppId as err:
+        agora_metrics.answered(g.agora_endpoint, "appid_refused")
         raise Problem(403, "Forbidden", f"appid: {err}") from None
     return account_id
 
@@ -140,7 +152,7 @@ def make_blueprint(settings: dict) -> Blueprint:
     @blp.route("/analytics/call/lists")
     class CallListsViews(MethodView):
         @require(SCOPE)
-        @rate_limited("agora_call_lists_rate_limit", "analytics-call-lists")
+        @rate_limited("agora_call_lists_rate_limit", "call-lists")
         @blp.arguments(schemas.CallListsArgsSchema, location="query")
         @blp.response(200, schemas.CallListsResponseSchema)
         def get(self, args):
@@ -151,12 +163,12 @@ def make_blueprint(settings: dict) -> Blueprint:
             calls, has_more = agora_queries.call_list(
                 account_id, args["start"], args["end"], args.get("cname"), cfg["agora_max_calls"]
             )
-            return answer({"code": 200, "message": "", "has_more": has_more, "call_lists": calls})
+            return answer({"code": 200, "message": "", "has_more": has_more, "call_lists": calls}, len(calls))
 
     @blp.route("/analytics/call/details")
     class CallDetailsViews(MethodView):
         @require(SCOPE)
-        @rate_limited("agora_call_details_rate_limit", "analytics-call-details")
+        @rate_limited("agora_call_details_rate_limit", "call-details")
         @blp.arguments(schemas.CallDetailsArgsSchema, location="query")
         @blp.response(200, schemas.CallDetailsResponseSchema)
         @errors(_404="No call with this call_id in this account")
@@ -182,13 +194,15 @@ def make_blueprint(settings: dict) -> Blueprint:
                     server_user_prefixes=cfg["agora_server_user_prefixes"],
                 )
             except agora_queries.CallNotFound as err:
+                agora_metrics.answered(g.agora_endpoint, "call_not_found")
                 raise Problem(404, "Not found", f"call_id: {err}") from None
-            return answer({"code": 200, "message": "", "call_id": args["call_id"], **details})
+            pairs = sum(len(series["kvs"]) for user in details.get("metrics", []) for series in user["data"])
+            return answer({"code": 200, "message": "", "call_id": args["call_id"], **details}, pairs)
 
     @blp.route("/insight/usage/by_time")
     class UsageViews(MethodView):
         @require(SCOPE)
-        @rate_limited("agora_insight_rate_limit", "analytics-insight-usage")
+        @rate_limited("agora_insight_rate_limit", "insight-usage")
         @blp.arguments(schemas.UsageArgsSchema, location="query")
         @blp.response(200, schemas.UsageResponseSchema)
         def get(self, args):
@@ -199,18 +213,18 @@ def make_blueprint(settings: dict) -> Blueprint:
             data = agora_queries.usage_by_day(
                 account_id, args["start"], args["end"], schemas.metric_names(args["metric"])
             )
-            return answer({"code": 200, "message": "success", "data": data})
+            return answer({"code": 200, "message": "success", "data": data}, len(data))
 
     def live_view(path: str, name: str, args_schema, response_schema, query, doc: str) -> None:
         @require(SCOPE)
-        @rate_limited("agora_live_rate_limit", f"analytics-live-{name}")
+        @rate_limited("agora_live_rate_limit", f"live-{name}")
         @blp.arguments(args_schema, location="query")
         @blp.response(200, response_schema)
         def get(self, args):
             cfg = plugin_settings("analytics")
             check_window(args, max_age=cfg["agora_live_window_seconds"], what="realtime statistics")
             data = query(account_for(args), args)
-            return answer({"code": 200, "message": "success", "data": data})
+            return answer({"code": 200, "message": "success", "data": data}, len(data))
 
         get.__doc__ = doc  # flask-smorest reads the summary from the docstring when the route is added
         blp.route(f"/live/{path}")(type(f"Live{name.title()}Views", (MethodView,), {"get": get}))

@@ -231,3 +231,46 @@ def test_replaced_appid_stops_working(env):
     assert new != appid and len(new) == 32
     assert_error(get(client, "scale", query("scale", appid), auth), 403, "appid")
     assert get(client, "scale", query("scale", new), auth).status_code == 200
+
+
+def counter(client, name: str, **labels) -> float:
+    """The value of one labelled sample on /metrics (0 when absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_answers_and_points_are_counted_on_metrics(env):
+    app, client, auth, appid = env
+    before_ok = counter(
+        client, "mediaplane_analytics_agora_answers_total", endpoint="live-scale", outcome="ok"
+    )
+    before_refused = counter(
+        client, "mediaplane_analytics_agora_answers_total", endpoint="live-scale", outcome="appid_refused"
+    )
+    before_missing = counter(
+        client, "mediaplane_analytics_agora_answers_total", endpoint="call-details", outcome="call_not_found"
+    )
+    assert get(client, "scale", query("scale", appid), auth).status_code == 200
+    assert get(client, "scale", query("scale", "0" * 32), auth).status_code == 403
+    assert get(client, "call/details", query("call/details", appid), auth).status_code == 404
+    assert counter(
+        client, "mediaplane_analytics_agora_answers_total", endpoint="live-scale", outcome="ok"
+    ) == (before_ok + 1)
+    assert (
+        counter(
+            client, "mediaplane_analytics_agora_answers_total", endpoint="live-scale", outcome="appid_refused"
+        )
+        == before_refused + 1
+    )
+    assert (
+        counter(
+            client,
+            "mediaplane_analytics_agora_answers_total",
+            endpoint="call-details",
+            outcome="call_not_found",
+        )
+        == before_missing + 1
+    )

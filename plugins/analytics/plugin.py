@@ -17,16 +17,21 @@ INFO = {
 
 @hookimpl
 def register_config_schema():
+    from plugins.analytics.agora_schemas import AgoraSettingsMixin
     from plugins.analytics.schemas import AnalyticsConfigSchema
 
-    return AnalyticsConfigSchema
+    class AnalyticsSettingsSchema(AnalyticsConfigSchema, AgoraSettingsMixin):
+        """The plugin's settings and those of its Agora-style endpoints (agora_*)."""
+
+    return AnalyticsSettingsSchema
 
 
 @hookimpl
 def register_models():
+    from plugins.analytics.agora_models import MODELS as AGORA_MODELS
     from plugins.analytics.models import MODELS
 
-    return MODELS
+    return MODELS + AGORA_MODELS
 
 
 @hookimpl
@@ -39,9 +44,18 @@ def register_migrations():
 @hookimpl
 def register_blueprints():
     from core.plugins import plugin_settings
+    from plugins.analytics import agora_api
     from plugins.analytics.peer_stats_api import make_blueprint
 
-    return [make_blueprint(plugin_settings("analytics"))]
+    settings = plugin_settings("analytics")
+    return [make_blueprint(settings), agora_api.make_blueprint(settings)]
+
+
+@hookimpl
+def register_cli_commands():
+    from plugins.analytics.agora_cli import analytics
+
+    return [analytics]
 
 
 @hookimpl

@@ -113,7 +113,10 @@ def _duration(seconds: int) -> str:
 
 
 def account_for(args: dict) -> int:
-    """The caller's account, once `appid` is its project. :raises UnknownAppId: (403)."""
+    """The caller's account, once `appid` is its project.
+
+    :raises Problem: 403 when it is not (unknown, replaced or another account's: one answer for all).
+    """
     account_id = current_actor().account_id
     try:
         check_appid(account_id, args["appid"])
@@ -124,6 +127,7 @@ def account_for(args: dict) -> int:
 
 
 def diagnosis(account_id: int, args: dict) -> list[dict]:
+    """live/diagnosis with this server's thresholds (the same settings the rollups use)."""
     cfg = plugin_settings("analytics")
     return agora_queries.diagnosis(
         account_id,

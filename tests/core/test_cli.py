@@ -264,6 +264,7 @@ EVERY_COMMAND = {
     ("rtcstats", "analyze"): (__file__,),
     ("rtcstats", "reprocess"): ("--dry-run",),
     ("rtcstats", "grant-credits"): ("acme", "5"),
+    ("analytics", "appid"): ("--account", "acme"),
 }
 
 

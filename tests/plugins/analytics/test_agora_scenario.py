@@ -432,3 +432,38 @@ def test_server_users_are_left_out_unless_asked(events_only):
     assert default["call_info"][0]["speaker"] is False  # published no audio
     everyone = get(app, "call/details", auth, exclude_server_user="false", **window)
     assert {u["user_account"] for u in everyone["call_info"]} == {"alice", "EG_9xKq2"}
+
+
+def test_answers_with_data_conform_to_the_openapi_document(scenario):
+    """Every endpoint's 200 answer over real data passes schemathesis' response checks against the
+    document the app serves (shapes, types and content type as documented)."""
+    import schemathesis
+
+    app, auth, appid, base = scenario
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    call_id = get(app, "call/lists", auth, start_ts=base, end_ts=base + 600, appid=appid)["call_lists"][0][
+        "call_id"
+    ]
+    day = base // 86400 * 86400
+    window = {"start_ts": base, "end_ts": base + SECONDS, "appid": appid}
+    requests = {
+        "call/lists": window,
+        "call/details": {**window, "call_id": call_id},
+        "usage": {"start_ts": day, "end_ts": day + 86400, "appid": appid, "metric": "userCount,sessionCount"},
+        "scale": {**window, "metric": "pcu,pcc"},
+        "experience": {**window, "metric": "joinSuccessRate,joinSuccess5SecsRate,videoFreezeRate"},
+        "net": {**window, "metric": "videoUpstreamExcellentTransRate,audioEnd2EndExcellentTransRate"},
+        "diagnosis": window,
+    }
+    for endpoint, query in requests.items():
+        case = schema[ENDPOINTS[endpoint]]["GET"].Case(query={k: str(v) for k, v in query.items()})
+        response = case.call(headers=auth)
+        assert response.status_code == 200, (endpoint, response.text)
+        case.validate_response(response, headers=auth, excluded_checks=_positive_acceptance())
+
+
+def _positive_acceptance():
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    load_all_checks()
+    return [check for check in CHECKS.get_all() if check.__name__ == "positive_data_acceptance"]

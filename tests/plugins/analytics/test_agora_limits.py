@@ -150,3 +150,26 @@ def test_redis_down_is_503_with_retry_after_in_the_envelope(make_app, own_redis,
     own_redis.start()
     response = client.get(ENDPOINTS[endpoint], query_string=params(endpoint, appid), headers=auth)
     assert response.status_code == (404 if endpoint == "call/details" else 200), response.data
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_database_down_is_503_with_retry_after_in_the_envelope(tmp_path, redis_url, endpoint):
+    """PostgreSQL unreachable (nothing listens on its port): the key cannot be checked, the answer is a
+    503 with Retry-After in Agora's envelope, never a 500."""
+    from core.app import create_app
+    from tests.faults import free_port
+
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    app = create_app(
+        config={
+            "core": {"data_dir": str(tmp_path / "d"), "database_url": down, "redis_url": redis_url},
+            **analytics_config(),
+        },
+        environ={},
+    )
+    token = basic("mpk_0123456789abcdef", "a" * 43)
+    response = app.test_client().get(
+        ENDPOINTS[endpoint], query_string=params(endpoint, "0" * 32), headers=token
+    )
+    assert_error(response, 503, "database", "retry")
+    assert int(response.headers["Retry-After"]) >= 1

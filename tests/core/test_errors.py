@@ -30,6 +30,8 @@ INVALID_REQUESTS = {
     # LiveKit's webhooks: a body that is not LiveKit's application/webhook+json.
     "room_livekit_webhook": ("POST", "/v1/livekit/webhook", {"data": "{}", "content_type": "text/html"}, 415),
     "analytics": ("GET", "/v2/analytics/peer-stats", {}, 400),
+    # Agora-style analytics: a time frame without its start.
+    "analytics_agora": ("GET", "/beta/live/scale/by_time?end_ts=1&appid=x&metric=pcu", {}, 400),
     "rtcstats_viewer": (
         "GET",
         f"/rtcstats/view/{uuid.uuid4()}?token=forged",
@@ -40,6 +42,11 @@ INVALID_REQUESTS = {
 
 
 def report_shape(body, status):
+    assert set(body) == {"code", "message", "data"}
+    assert body["code"] == status and body["data"] is None and body["message"]
+
+
+def agora_shape(body, status):
     assert set(body) == {"code", "message", "data"}
     assert body["code"] == status and body["data"] is None and body["message"]
 
@@ -83,6 +90,7 @@ SHAPES = {
     "webhooks": (rtcstack_shape, "application/problem+json"),
     "room_livekit_webhook": (rtcstack_shape, "application/problem+json"),
     "analytics": (hms_shape, "application/json"),
+    "analytics_agora": (agora_shape, "application/json"),
 }
 
 

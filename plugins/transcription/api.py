@@ -58,6 +58,13 @@ def _transcription_id(value: str) -> str:
     return value
 
 
+def _recording_id(value: str) -> str:
+    # Ids are one path segment without NUL (which PostgreSQL text cannot hold): others name nothing.
+    if not value or len(value) > 255 or "\x00" in value or "/" in value:
+        raise service.NotFound("Recording not found")
+    return value
+
+
 def model_required(view):
     """Every route answers 503 while no usable model is configured (nothing can be transcribed)."""
 
@@ -130,7 +137,7 @@ def make_blueprint(settings: dict) -> Blueprint:
             queued = service.queue_transcription(
                 _settings(),
                 _account(),
-                recordingId,
+                _recording_id(recordingId),
                 language=body.get("language"),
                 participants=body.get("participants"),
                 phrases=body.get("phrases"),

@@ -138,8 +138,12 @@ class PhraseListSchema(ma.Schema):
 
 def list_args_schema(limits: Limits) -> type[ma.Schema]:
     class TranscriptionQueryArgsSchema(ma.Schema):
-        recordingId = fields.String(validate=validate.Length(1, 255))
-        roomId = fields.String(validate=validate.Length(1, 255))
+        recordingId = fields.String(
+            validate=[validate.Length(1, 255), validate.Regexp(ID_PATTERN, error="must hold no NUL or /")]
+        )
+        roomId = fields.String(
+            validate=[validate.Length(1, 255), validate.Regexp(ID_PATTERN, error="must hold no NUL or /")]
+        )
         status = fields.String(validate=validate.OneOf(STATUSES))
         limit = fields.Integer(
             load_default=limits.list_default,

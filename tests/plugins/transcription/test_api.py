@@ -376,6 +376,8 @@ def test_other_bad_input(tx_app, tx_client, admin, recordings, speech):
         ("offset=-1", "offset"),
         ("status=done", "status"),
         ("limit=x", "limit"),
+        ("recordingId=a%00b", "recordingId"),
+        ("roomId=a%00b", "roomId"),
     ]:
         answer = problem(tx_client.get(f"/v1/transcriptions?{query}", headers=admin), 400, "validation")
         assert answer["detail"].startswith(field), answer["detail"]
@@ -386,7 +388,9 @@ def test_other_bad_input(tx_app, tx_client, admin, recordings, speech):
         "validation",
     )
     assert answer["detail"].startswith("format")
-    for bad in ("tr_nothex", "x" * 300, "tr_" + "0" * 24):
+    problem(tx_client.post("/v1/recordings/a%00b/transcribe", headers=admin), 404, "not-found")
+    problem(tx_client.post(f"/v1/recordings/{'x' * 256}/transcribe", headers=admin), 404, "not-found")
+    for bad in ("tr_nothex", "x" * 300, "tr_" + "0" * 24, "tr_%00"):
         problem(tx_client.get(f"/v1/transcriptions/{bad}", headers=admin), 404, "not-found")
         problem(tx_client.delete(f"/v1/transcriptions/{bad}", headers=admin), 404, "not-found")
     answer = problem(tx_client.put("/v1/transcription/phrases", json={}, headers=admin), 400, "validation")

@@ -21,10 +21,20 @@ MAX_FILE_ID = 200
 
 
 class QueryList(fields.List):
-    """A list given as repeated keys, comma-separated, or both ("a,b" and ?x=a&x=b); JSON lists too."""
+    """A list given as repeated keys, comma-separated, or both ("a,b" and ?x=a&x=b); JSON lists too.
+
+    `max_sent` bounds the values as sent (the document's maxItems), before commas split them: a
+    client within the documented limit is never refused because its values hold commas.
+    """
+
+    def __init__(self, *args, max_sent: int | None = None, **kwargs):
+        self.max_sent = max_sent
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         items = value if isinstance(value, (list, tuple)) else [value]
+        if self.max_sent is not None and len(items) > self.max_sent:
+            raise ma.ValidationError(f"Longer than maximum length {self.max_sent}.")
         flat = []
         for item in items:
             if isinstance(item, str):
@@ -60,8 +70,8 @@ def _text_item() -> fields.String:
 def _text_list(description: str, **kwargs) -> QueryList:
     return QueryList(
         _text_item(),
-        validate=validate.Length(max=MAX_FILTER_VALUES),
-        metadata=describe(description),
+        max_sent=MAX_FILTER_VALUES,
+        metadata={**describe(description), "maxItems": MAX_FILTER_VALUES},
         **kwargs,
     )
 

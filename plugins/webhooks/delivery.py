@@ -250,9 +250,11 @@ def send(
 
     try:
         target = parse_url(url)
-        addresses = checked_addresses(target, allowed)
+        addresses = _within(deadline, checked_addresses, target, allowed)
     except UrlRefused as err:
         return done("refused", error=str(err))
+    except _Timeout:
+        return done("timeout", error=f"resolving {urlsplit(url).hostname} took over {total_timeout:g} s")
     except OSError as err:
         return done("connection_error", error=f"cannot resolve {urlsplit(url).hostname}: {err}")
     headers = {**headers, "Host": target.host_header}
@@ -290,6 +292,27 @@ def send(
                 return done("timeout", error=f"no answer within {total_timeout:g} s")
             return done("connection_error", error=f"{type(err).__name__}: {err}")
     return done("connection_error", error=last_error)
+
+
+def _within(deadline: float, func, *args):
+    """func(*args), or _Timeout at the deadline. Name resolution has no timeout of its own (the
+    system resolver retries for many seconds): it runs in a thread that is left behind if it is late."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = func(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, name="webhook-resolve", daemon=True)
+    thread.start()
+    thread.join(max(0.0, deadline - time.monotonic()))
+    if thread.is_alive():
+        raise _Timeout()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 class _HttpError(Exception):

@@ -15,7 +15,8 @@ import peewee
 
 import core
 from core.auth import seal, unseal
-from core.db import db, utcnow
+from core.db import db, utcnow, write_atomic
+from core.models import Account
 from plugins.webhooks import delivery as http
 from plugins.webhooks import metrics
 from plugins.webhooks.models import Delivery, Webhook
@@ -102,7 +103,11 @@ def create(account_id: int, body: dict, settings: dict) -> dict:
     _check_url(body["url"], settings)
     secret = body.get("secret") or new_secret()
     now = utcnow()
-    with db.atomic():
+    with write_atomic():
+        if not isinstance(db.obj, peewee.SqliteDatabase):
+            # Concurrent creations of one account queue on its row, so the count below stays true
+            # (SQLite's write lock, taken at BEGIN by write_atomic, does the same there).
+            Account.select(Account.id).where(Account.id == account_id).for_update().execute()
         count = Webhook.select().where(Webhook.account_id == account_id).count()
         if count >= settings["max_webhooks_per_account"]:
             raise TooMany(
@@ -191,6 +196,8 @@ def publish(account_id: int, event: str, data: dict, occurred_at: float) -> list
     Runs inside the request that fired the event (the LiveKit webhook): one query, one insert, one
     enqueue per delivery. The rows are written first: a delivery whose job could not be queued
     (Redis down) stays pending and the sweep queues it later, so an accepted event is not lost.
+    Fire events after committing: a job that runs before the rows are visible finds nothing, and
+    the delivery waits for the sweep (stuck_after_seconds).
 
     :returns: the ids of the deliveries made.
     """

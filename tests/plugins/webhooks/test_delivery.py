@@ -491,3 +491,42 @@ def test_deleting_a_webhook_drops_its_pending_deliveries(hook_app, client, recei
     assert client.delete(f"/v1/webhooks/{hook['id']}", headers=headers).status_code == 204
     work_until(hook_app, lambda: hook_app.extensions["mediaplane"].redis.llen("rq:queue:webhooks") == 0)
     assert delivery_rows(hook_app) == [] and receiver.requests == []
+
+
+def test_slow_name_resolution_counts_against_the_total_timeout(monkeypatch):
+    monkeypatch.setattr(http, "resolve", lambda host, port: time.sleep(5) or ["93.184.216.34"])
+    started = time.monotonic()
+    outcome = http.send(
+        "https://slow-dns.example.com/",
+        b"{}",
+        {},
+        allowed=[],
+        connect_timeout=0.5,
+        total_timeout=1.0,
+        max_response_bytes=10,
+    )
+    assert outcome.kind == "timeout" and "resolving slow-dns.example.com" in outcome.error
+    assert time.monotonic() - started < 2
+
+
+def test_old_finished_deliveries_are_purged_by_the_scheduled_job(hook_app, client):
+    import datetime as dt
+
+    from core.db import db, utcnow
+    from core.queue import enqueue
+    from plugins.webhooks.models import Delivery
+
+    headers, account = account_headers(hook_app)
+    subscribe(client, headers, "https://hooks.example.com/all")
+    for index in range(3):
+        fire_in(hook_app, "room_started", account_id=account, room_name=f"r{index}", started_at=T0)
+    rows = delivery_rows(hook_app)
+    old = dt.datetime(2020, 1, 1)
+    with hook_app.app_context(), db.connection_context():
+        Delivery.update(status="succeeded", completed_at=old).where(Delivery.id == rows[0].id).execute()
+        Delivery.update(status="failed", completed_at=utcnow()).where(Delivery.id == rows[1].id).execute()
+        hook_app.extensions["mediaplane"].redis.delete("rq:queue:webhooks")  # not to deliver them here
+        job = enqueue("webhooks.purge_deliveries")
+    work_until(hook_app, lambda: job.refresh() or job.get_status() == "finished")
+    assert job.return_value() == 1
+    assert {r.id for r in delivery_rows(hook_app)} == {rows[1].id, rows[2].id}  # recent and pending kept

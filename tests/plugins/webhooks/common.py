@@ -16,7 +16,7 @@ FAST = {
     "retry_base_seconds": 1,
     "retry_max_seconds": 2,
     "connect_timeout_seconds": 1.0,
-    "timeout_seconds": 1.5,
+    "timeout_seconds": 2.5,
     "max_response_bytes": 64,
 }
 

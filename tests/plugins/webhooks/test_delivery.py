@@ -207,7 +207,7 @@ def _sample(text: str, name: str) -> float:
 
 
 def test_a_receiver_slower_than_the_timeout_is_retried(hook_app, client, receiver):
-    receiver.script = [("sleep", 4, 200)]
+    receiver.script = [("sleep", 5, 200)]
     headers, account = account_headers(hook_app)
     hook = subscribe(client, headers, receiver.url)
     fire_in(hook_app, "room_started", account_id=account, room_name="r", started_at=T0)

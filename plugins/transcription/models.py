@@ -6,8 +6,6 @@ import peewee
 
 from core.db import BaseModel
 
-STATUSES = ("queued", "processing", "completed", "failed")
-
 
 class Transcription(BaseModel):
     """One post-call transcription of one recording; times are epoch seconds."""

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.config import PluginConfigSchema, describe, int_setting
-from plugins.transcription.models import STATUSES
+from plugins.transcription.statuses import STATUSES
 
 FORMATS = ("json", "text", "srt", "vtt")
 # BCP-47 as clients send it: "en-US", "ko", "zh-Hant-TW"; the model decides what is recognised.

@@ -142,3 +142,55 @@ def test_a_new_report_after_the_call_ended_opens_a_new_call(session):
     in_db(app, ingest.report_room_started, in_db(app, lambda: Call.get().account_id), ROOM, time.time())
     assert count_rows(app, Call) == 2
     assert count_rows(app, Call, Call.finished == False) == 1  # noqa: E712
+
+
+def test_with_only_report_enabled_sessions_and_peer_stats_work(make_app, new_key):
+    from core.config import deep_merge
+    from core.plugins import discover
+
+    others = {n: {"enabled": False} for n, i in discover().items() if i.source == "builtin"}
+    others.pop("report"), others.pop("analytics")
+    app = make_app(deep_merge(CONFIG, {"plugins": others}))
+    assert app.extensions["mediaplane"].plugins.order == ["analytics", "report"]
+    key = new_key("report:ingest", "analytics:read")
+    base = aligned_base(5)
+    post_reports(
+        app.test_client(), key, [report("u1", ROOM, t, [send_stream()]) for t in range(base, base + 61)]
+    )
+    rollup(app)
+    call = in_db(app, lambda: Call.get())
+    response = app.test_client().get(
+        "/v2/analytics/peer-stats",
+        query_string={"peer_id": "u1", "session_id": call.call_id, "live": "1"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200
+    assert response.get_json()["publisher"]["video"][0]["time_series"]["bitrate"] == [1_000_000, 1_000_000]
+
+
+def test_report_room_idle_rolls_the_call_up_in_a_job(session):
+    """The report plugin's idle job fires report_room_idle; analytics queues the call's rollup."""
+    import time
+
+    from core.queue import enqueue
+    from plugins.report.models import Room
+    from tests.plugins.analytics.helpers import run_worker
+
+    app, _, base = session
+    assert count_rows(app, TrackMinute) == 0
+    with app.app_context():
+        from core.db import db
+
+        with db.connection_context():
+            Room.update(last_seen_at=time.time() - 1000).execute()
+            enqueue("report.mark_idle_rooms")
+    run_worker(app)  # report.mark_idle_rooms, then analytics.rollup_call
+    assert count_rows(app, TrackMinute) == 36
+
+
+def test_domain_metrics_are_on_metrics(session):
+    app, key, _ = session
+    rollup(app)
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'mediaplane_analytics_calls_opened_total{source="report"}' in text
+    assert "mediaplane_analytics_track_minutes_written_total" in text

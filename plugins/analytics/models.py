@@ -132,7 +132,7 @@ class TrackMinute(BaseModel):
         table_name = "analytics_track_minute"
         indexes = (
             (("track", "minute"), True),
-            (("call", "minute"), False),
+            (("call", "peer", "minute"), False),
             (("account_id", "minute"), False),
         )
 

@@ -543,22 +543,33 @@ def samples_as_sent_between(
 
     Each sample also has `sdk_version`, `sent` (the stream exactly as its report sent it, unknown
     fields included: SDKs add e.g. freeze events or simulcast rids) and `report` (the report's
-    top-level fields other than `metrics`, e.g. a platform or network type). Reads the stored
-    snapshot bodies, so it costs more than samples_between: call it from jobs, on bounded windows.
+    top-level fields other than `metrics`, e.g. a platform or network type). Its video, audio and
+    network values are those of the body, as the read routes answer them. Reads the stored snapshot
+    bodies, so it costs more than samples_between: call it from jobs, on bounded windows.
     """
-    query = Sample.select().where(Sample.account_id == account_id, Sample.room_id == room_id)
+    query = Sample.select(
+        Sample.snapshot,
+        Sample.user_id,
+        Sample.report_time,
+        Sample.received_at,
+        Sample.sdk_version,
+        Sample.stream_id,
+        Sample.direction,
+    ).where(Sample.account_id == account_id, Sample.room_id == room_id)
     if since is not None:
         query = query.where(Sample.report_time >= since)
     if until is not None:
         query = query.where(Sample.report_time < until)
-    samples = list(query.order_by(Sample.report_time, Sample.id))
+    # Tuples, not models: a job reads tens of thousands of samples at a time.
+    samples = list(query.order_by(Sample.report_time, Sample.id).tuples())
     bodies: dict[int, dict] = {}
-    ids = sorted({s.snapshot_id for s in samples})
+    ids = sorted({row[0] for row in samples})
     for start in range(0, len(ids), SNAPSHOTS_PER_QUERY):
         chosen = ids[start : start + SNAPSHOTS_PER_QUERY]
-        for row in Snapshot.select(Snapshot.id, Snapshot.body).where(Snapshot.id.in_(chosen)):
-            bodies[row.id] = _json_decoder.decode(row.body)
-    streams: dict[tuple[int, str, str, str], dict] = {}
+        rows = Snapshot.select(Snapshot.id, Snapshot.body).where(Snapshot.id.in_(chosen)).tuples()
+        for snapshot_id, body in rows:
+            bodies[snapshot_id] = _json_decoder.decode(body)
+    streams: dict[tuple, dict] = {}
     tops: dict[int, dict] = {}
     for snapshot_id, body in bodies.items():
         tops[snapshot_id] = {k: v for k, v in body.items() if k != "metrics"}
@@ -570,19 +581,31 @@ def samples_as_sent_between(
                     stream.get("stream_id"),
                     stream.get("direction", "send"),
                 )
-                streams[key] = stream  # a stream sent twice in one report: its last copy
+                streams[key] = stream  # a stream sent twice in one report: its last copy, as in the columns
+
+    def part(sent: dict, name: str, columns: dict) -> dict | None:
+        given = sent.get(name)
+        if not isinstance(given, dict):
+            return None
+        values = {key: given.get(key) for key in columns}
+        return values if any(v is not None for v in values.values()) else None
+
     out = []
-    for s in samples:
-        sent = streams.get((s.snapshot_id, s.user_id, s.stream_id, s.direction)) or {}
+    for snapshot_id, user_id, report_time, received_at, sdk_version, stream_id, direction in samples:
+        sent = streams.get((snapshot_id, user_id, stream_id, direction)) or {}
         out.append(
             {
-                "user_id": s.user_id,
-                "report_time": s.report_time,
-                "received_at": s.received_at,
-                "sdk_version": s.sdk_version,
-                **_stream_out(s),
+                "user_id": user_id,
+                "report_time": report_time,
+                "received_at": received_at,
+                "sdk_version": sdk_version,
+                "stream_id": stream_id,
+                "direction": direction,
+                "video": part(sent, "video", VIDEO_COLUMNS),
+                "audio": part(sent, "audio", AUDIO_COLUMNS),
+                "network": part(sent, "network", NETWORK_COLUMNS),
                 "sent": sent,
-                "report": tops.get(s.snapshot_id) or {},
+                "report": tops.get(snapshot_id) or {},
             }
         )
     return out

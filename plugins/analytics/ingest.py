@@ -46,7 +46,13 @@ def participant_joined(account_id: int, room_name: str, identity: str, joined_at
 
 
 def participant_left(account_id: int, room_name: str, identity: str, left_at: float) -> None:
-    call = service.open_call(account_id, room_name, left_at, "room")
+    call = service.running_call(account_id, room_name)
+    if call is None:
+        # Webhooks may arrive out of order: a leave after room_finished belongs to the call that just
+        # ended, and must not open a new one.
+        call = service.latest_call(account_id, room_name, ended_since=left_at - 3600)
+        if call is None:
+            return
     service.peer_left(call, identity, left_at, "room")
 
 

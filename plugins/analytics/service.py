@@ -103,6 +103,16 @@ def running_call(account_id: int, room_name: str) -> Call | None:
     return Call.get_or_none(Call.account_id == account_id, Call.open_key == room_name)
 
 
+def latest_call(account_id: int, room_name: str, ended_since: float) -> Call | None:
+    """The room's most recent call that ended at or after `ended_since`, if any."""
+    return (
+        Call.select()
+        .where(Call.account_id == account_id, Call.room_name == room_name, Call.ended_at >= ended_since)
+        .order_by(Call.started_at.desc())
+        .first()
+    )
+
+
 def finish_call(call: Call, ended_at: float) -> None:
     """End a call: it leaves the room's open slot, and its peers still present leave with it."""
     with write_atomic():

@@ -167,3 +167,13 @@ def test_a_dump_of_a_call_nothing_else_saw_makes_an_ended_call(make_app, new_key
     call = in_db(app, lambda: Call.get())
     assert (call.room_name, call.finished, call.sources) == (ROOM, True, "rtcstats")
     assert abs(call.started_at - DUMP_START) < 1e-3 and abs(call.ended_at - DUMP_END) < 1e-3
+
+
+def test_a_leave_that_arrives_after_room_finished_does_not_open_a_call(make_app, new_key):
+    app = make_app(CONFIG)
+    account = account_id(app, new_key("analytics:read"))
+    livekit_call(app, account)
+    fire_in(app, "room_finished", account_id=account, room_name=ROOM, finished_at=T0 + 200)
+    fire_in(app, "participant_left", account_id=account, room_name=ROOM, identity=USER, left_at=T0 + 150)
+    assert in_db(app, lambda: Call.select().count()) == 1
+    assert in_db(app, lambda: Peer.get(Peer.user_id == USER)).left_at == T0 + 150

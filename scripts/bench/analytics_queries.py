@@ -203,9 +203,7 @@ def main() -> int:
             call = Call.get_by_id(call.id)
             minutes = TrackMinute.select().where(TrackMinute.call == call.id).count()
             peers = service.call_peers(account.id, call.id)
-        print(
-            f"rollup of the whole ended call in one run: {rollup_s:.1f} s: {minutes:,} track minutes"
-        )
+        print(f"rollup of the whole ended call in one run: {rollup_s:.1f} s: {minutes:,} track minutes")
 
         client = app.test_client()
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

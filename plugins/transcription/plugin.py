@@ -67,7 +67,8 @@ def problem_from_exception(exception):
     return None
 
 
-@hookimpl
+# Optional: with the room plugin disabled its hookspec is absent, and this one must not stop startup.
+@hookimpl(optionalhook=True)
 def room_capabilities():
     from plugins.transcription import service
 

@@ -120,3 +120,15 @@ def test_plugins_command_lists_versions_and_state(monkeypatch):
     lines = {line.split()[0]: line.split() for line in result.output.splitlines()}
     assert lines["gadget"][1:3] == ["9.9.9", "enabled"]
     assert lines["report"][1:3] == ["0.1.0", "enabled"]
+
+
+def test_each_builtin_plugin_can_be_disabled_alone(make_app):
+    """Hooks that one plugin implements for another (e.g. transcription's room_capabilities) are
+    optional: disabling any single built-in plugin leaves the others starting."""
+    from core.plugins import discover
+
+    builtins = [name for name, info in discover().items() if info.source == "builtin"]
+    for name in builtins:
+        requiring = [other for other, info in discover().items() if name in info.requires]
+        app = make_app({"plugins": {n: {"enabled": False} for n in [name, *requiring]}})
+        assert not app.extensions["mediaplane"].plugins.is_enabled(name)

@@ -241,7 +241,7 @@ def test_default_and_largest_page_are_settings(make_app, new_key, fake_analyzer)
         ("?limit=-5", "limit"),
         ("?offset=-1", "offset"),
         ("?offset=1.5", "offset"),
-        ("?name=" + ",".join(f"n{i}" for i in range(21)), "name"),
+        ("?" + "&".join(f"name=n{i}" for i in range(21)), "name"),  # past maxItems (20) as sent
         ("?name=" + "x" * 201, "name"),
         ("?" + "&".join(f"os=o{i}" for i in range(21)), "os"),
         ("?userId=" + "u" * 201, "userId"),

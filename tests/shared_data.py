@@ -39,6 +39,14 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+def skip_unless_ci(message: str) -> None:
+    """A test needs something this machine lacks: skip it with `message`, or fail it under CI=true,
+    where everything the suite needs must be installed."""
+    if in_ci():
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
 def available(path: Path) -> bool:
     """Whether `path` exists; a missing one is noted for the summary line. For collection time, where a
     test can be neither skipped nor failed."""

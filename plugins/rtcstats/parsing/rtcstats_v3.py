@@ -23,6 +23,9 @@ File layout (rtcstats-dumps.md §2.2)::
 * SDP sections compressed by rtcstats-js (`v=` / `m=` placeholders) are restored from the description
   they were compressed against (the last local/remote description of the PC, or the last created
   offer/answer before the first setLocalDescription).
+* A line without a time (3 elements ``[method, pcId, value]`` whose last is not a number, or a null last
+  element) has no sample time: it is skipped, counted in `format_detail["lines_without_time"]` and named
+  in one warning; it never makes the file unreadable.
 * A final line cut off mid-JSON is skipped with a warning (lines.read_json_lines); every other defect
   raises DumpFormatError naming the line.
 """
@@ -235,6 +238,7 @@ class _Reader:
         self.descriptions: dict[str, _Descriptions] = {}
         self.time: float | None = None
         self.warned: set[str] = set()
+        self.untimed_first: int | None = None  # the first line without a time, for the warning
 
     def warn_once(self, kind: str, message: str) -> None:
         if kind not in self.warned:
@@ -252,8 +256,14 @@ class _Reader:
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as err:
                 # Defensive: whatever the content, the caller only ever sees DumpFormatError.
                 raise DumpFormatError(f"unreadable line ({type(err).__name__}: {err})", line=number) from None
+        skipped = self.dump.format_detail.get("lines_without_time", 0)
+        if skipped:
+            self.dump.warnings.append(
+                f"line {self.untimed_first}: a line without a timestamp was skipped"
+                + (f" ({skipped} lines)" if skipped > 1 else "")
+            )
         self.dump.format_detail.update(
-            event_lines=lines,
+            event_lines=lines - skipped,
             getstats_lines_complete=self.decoder.complete_lines,
             getstats_lines_delta=self.decoder.delta_lines,
         )
@@ -263,6 +273,9 @@ class _Reader:
             raise DumpFormatError(
                 "the line must be a JSON array [method, pcId, value, ..., timeDelta]", line=number
             )
+        if (len(record) == 3 and as_number(record[-1]) is None) or (len(record) > 3 and record[-1] is None):
+            self.untimed(number)
+            return
         if len(record) < 4:
             raise DumpFormatError(
                 f"the line has {len(record)} elements; [method, pcId, value, ..., timeDelta] needs 4",
@@ -311,6 +324,13 @@ class _Reader:
             if pc.url is None:
                 # Chrome's writer puts the page url after the value of `create`.
                 pc.url = next((x for x in extra if isinstance(x, str) and "://" in x), None)
+
+    def untimed(self, number: int) -> None:
+        """A line without a time delta (``[method, pcId, value]``, or a null last element) has no sample
+        time: skipped and counted in the parse report, the running time unchanged."""
+        detail = self.dump.format_detail
+        detail["lines_without_time"] = detail.get("lines_without_time", 0) + 1
+        self.untimed_first = self.untimed_first or number
 
     def stats(self, number: int, pc_id: str | None, value: Any, extra: list) -> None:
         if pc_id is None:

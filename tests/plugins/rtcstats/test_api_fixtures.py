@@ -160,6 +160,31 @@ def test_analyze_gives_the_same_analysis_as_the_stored_upload(app, client, auth)
     assert client.get(f"{API}/quota", headers=auth).get_json()["remainingCredits"] == 998
 
 
+def test_a_line_without_a_timestamp_does_not_refuse_the_file(client, auth):
+    """A real jitsi dump with a client-level e2eRtt line that has no timestamp (3 elements) is analysed
+    like the file without it (it used to be a 415); the skipped line is named in the warnings."""
+    name = "jitsi_legacy_chrome-relay.jsonl"
+    lines = dump_bytes(name).split(b"\n")
+    e2e = b'["e2eRtt",null,{"remoteEndpointId":"3e4a1c9b","remoteRegion":"eu-west-1","rtt":54.3}]'
+    with_line = b"\n".join([lines[0], e2e, *lines[1:]])
+    answers = [
+        client.post(f"{API}/analyze?fileName={name}", data=raw, headers=auth)
+        for raw in (with_line, dump_bytes(name))
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    skipped, plain = (a.get_json()["data"] for a in answers)
+    assert skipped["metadata"].pop("warnings") == ["line 2: a line without a timestamp was skipped"]
+    assert plain["metadata"].pop("warnings") == []
+    assert (
+        skipped["metadata"].pop("bytesUncompressed")
+        == plain["metadata"].pop("bytesUncompressed") + len(e2e) + 1
+    )
+    drop = {"id", "fileSize", "uploadTimestamp"}
+    assert {k: v for k, v in skipped.items() if k not in drop} == {
+        k: v for k, v in plain.items() if k not in drop
+    }
+
+
 def test_observation_catalogue(client, auth):
     response = client.get(f"{API}/observations", headers=auth)
     assert response.status_code == 200

@@ -689,10 +689,9 @@ BAD_LINES = {
     "cut in the middle of the file": b'["getstats","PC_0",{"AP":{"timestamp":0}',
     "not an array": b'{"method": "create", "pcId": "PC_0"}',
     "a string": b'"getstats"',
-    "too short": b'["getstats","PC_0",{}]',
+    "too short": b'["getstats","PC_0"]',
     "empty array": b"[]",
     "timestamp a string": b'["create","PC_0",{},"1697705722108"]',
-    "timestamp null": b'["create","PC_0",{},null]',
     "timestamp boolean": b'["create","PC_0",{},true]',
     "timestamp NaN": b'["create","PC_0",{},NaN]',
     "timestamp object": b'["create","PC_0",{},{"t":1}]',
@@ -714,6 +713,42 @@ def test_bad_line_names_its_number(kind, number):
         parse_legacy(raw)
     assert caught.value.line == number
     assert f"(line {number})" in str(caught.value)
+
+
+# jitsi clients write client-level entries such as e2eRtt ({remoteEndpointId, remoteRegion, rtt}); a line
+# of them without its timestamp made a whole unseen dump a 415 (issue 13).
+UNTIMED_LINES = [
+    b'["e2eRtt",null,{"remoteEndpointId":"3e4a1c9b","remoteRegion":"eu-west-1","rtt":54.3}]',
+    b'["getstats","PC_0",{"AP":{"timestamp":0}}]',
+    b'["create","PC_0",{},null]',
+]
+
+
+def test_lines_without_a_timestamp_are_skipped_and_counted():
+    lines = raw_lines(SMALL)
+    # one after the header, one amid the getstats lines, one at the very end (where the truncation policy
+    # looks): nothing else of the file may change
+    raw = b"\n".join(
+        [lines[0], UNTIMED_LINES[0], *lines[1:20], UNTIMED_LINES[1], *lines[20:], UNTIMED_LINES[2]]
+    )
+    dump = parse_legacy(raw)
+    assert dump.format_detail == {**parsed(SMALL).format_detail, "lines_without_time": 3}
+    assert dump.warnings == ["line 2: a line without a timestamp was skipped (3 lines)"]
+    assert {**summary(dump), "format_detail": None} == {**summary(parsed(SMALL)), "format_detail": None}
+    assert not any(e.name == "e2ertt" for e in dump.client_events)
+    assert (
+        "lines_without_time" not in parsed(SMALL).format_detail
+    )  # the report names it only when it happened
+
+
+def test_connection_info_without_a_timestamp_still_fills_the_metadata():
+    lines = raw_lines(SMALL)
+    header = json.loads(lines[0])
+    assert header[0] == "connectionInfo"
+    dump = parse_legacy(b"\n".join([json.dumps(header[:3]).encode(), *lines[1:]]))
+    assert dump.metadata == parsed(SMALL).metadata
+    assert dump.format_detail["has_connectionInfo"] is True and "lines_without_time" not in dump.format_detail
+    assert summary(dump) == summary(parsed(SMALL))
 
 
 def test_bad_getstats_line_in_other_fixtures():

@@ -771,6 +771,25 @@ def test_cut_off_last_line_is_skipped_with_a_warning():
     assert dump.warnings == ["line 6: the last line is cut off (incomplete JSON); it was skipped"]
 
 
+def test_lines_without_a_time_are_skipped_and_counted():
+    """The GUM file with client-level lines that carry no time delta (3 elements whose last is the value,
+    or a null delta) inserted: each is skipped and counted, the running time and every event unchanged."""
+    lines = dump_bytes(GUM).split(b"\n")
+    untimed = [
+        b'["e2eRtt",null,{"remoteEndpointId":"3e4a1c9b","rtt":54.3}]',
+        b'[60,null,{"audio":true},null]',
+    ]
+    raw = b"\n".join([*lines[:4], untimed[0], *lines[4:], untimed[1]])
+    dump = parse_v3(raw)
+    reference = parse_v3(dump_bytes(GUM))
+    assert [(e.name, e.time, e.value) for e in dump.client_events] == [
+        (e.name, e.time, e.value) for e in reference.client_events
+    ]
+    assert dump.format_detail == {**reference.format_detail, "lines_without_time": 2}
+    assert dump.warnings == ["line 5: a line without a timestamp was skipped (2 lines)"]
+    assert "lines_without_time" not in reference.format_detail
+
+
 def test_line_ends_and_trailing_newline_do_not_matter():
     raw = dump_bytes(GUM)
     reference = [(e.name, e.time, e.value) for e in parse_v3(raw).client_events]

@@ -386,12 +386,16 @@ def merge_candidates(events: list[dict], tracks: list[StatTrack], side: str) -> 
 # -- selected pairs and RTT (D6, D7) ---------------------------------------------------------------
 
 
-def _goog_pair_candidate(pair: StatTrack, side: str, cand_id: Any) -> Candidate:
+def _goog_pair_candidate(ctx: PcContext, pair: StatTrack, side: str, cand_id: Any, t: float) -> Candidate:
     prefix = "googLocal" if side == "local" else "googRemote"
+
+    def at_t(prop: str) -> Any:
+        return ctx.value_at(pair, t, prop) or pair.last(prop)
+
     return Candidate(
         id=cand_id if isinstance(cand_id, str) else f"{pair.id}-{side}",
-        type=candidate_type(pair.last(prefix + "CandidateType")),
-        protocol=_lower(pair.last("googTransportType")),
+        type=candidate_type(at_t(prefix + "CandidateType")),
+        protocol=_lower(at_t("googTransportType")),
         address_family=None,
     )
 
@@ -456,7 +460,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
         for pair_id in ids:
             found = pairs.get(pair_id)
             if found is None:
-                pairs[pair_id] = _make_pair(ctx, pair_id, selection, t)
+                pairs[pair_id] = _make_pair(pair_id, selection, t)
             else:
                 found.last_seen_ms = t
             report = reports[pair_id]
@@ -476,6 +480,11 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
             if bitrate is not None:
                 available_times.append(t)
                 available.append(bitrate / 1000.0)
+    for pair in pairs.values():
+        # A pair can stay selected while its candidates change under it: legacy goog pairs are named by
+        # slot (Conn-audio-1-0), and a peer-reflexive remote candidate is replaced by the host candidate
+        # once signaling delivers it. The candidates are those of the pair's last selected sample.
+        pair.local, pair.remote = _pair_candidates(ctx, pair.pair_id, pair.last_seen_ms)
     # Series.add per point, in one go (a long call has thousands of snapshots)
     pcm.rtt_ms.add_all(rtt_times, rtt_values)
     pcm.available_outgoing_kbps.add_all(available_times, available)
@@ -508,7 +517,14 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
     ctx.rtt = TimeLookup.of(pcm.rtt_ms.times, pcm.rtt_ms.values) if pcm.rtt_ms else None
 
 
-def _make_pair(ctx: PcContext, pair_id: str, selection: str, t: float) -> SelectedPair:
+def _make_pair(pair_id: str, selection: str, t: float) -> SelectedPair:
+    """A newly selected pair; its candidates are filled in once its last selected sample is known."""
+    unknown = Candidate(id="", type=None)
+    return SelectedPair(pair_id, selection, unknown, unknown, t, t)
+
+
+def _pair_candidates(ctx: PcContext, pair_id: str, t: float) -> tuple[Candidate, Candidate]:
+    """(local, remote) candidates of pair `pair_id` as its sample at snapshot `t` names them."""
     pair = ctx.pc.stats.get(pair_id)
     sides = {}
     for side in ("local", "remote"):
@@ -519,10 +535,10 @@ def _make_pair(ctx: PcContext, pair_id: str, selection: str, t: float) -> Select
         if cand_track is not None:
             sides[side] = candidate_from_track(cand_track)
         elif pair is not None and stat_type(pair) == "googCandidatePair":
-            sides[side] = _goog_pair_candidate(pair, side, cand_id)
+            sides[side] = _goog_pair_candidate(ctx, pair, side, cand_id, t)
         else:
             sides[side] = Candidate(id=cand_id if isinstance(cand_id, str) else "", type=None)
-    return SelectedPair(pair_id, selection, sides["local"], sides["remote"], t, t)
+    return sides["local"], sides["remote"]
 
 
 def data_channels(ctx: PcContext, events: list[dict]) -> list[dict]:

@@ -162,6 +162,63 @@ def test_stale_selected_pair_is_not_seen_after_its_report_was_removed():
     assert pair.last_seen_ms == json.loads(lines[91])[3] == 1646901914003
 
 
+def test_legacy_goog_pair_keeps_its_slot_while_the_remote_candidate_changes():
+    """google-legacy-screenshare-msessions, PC_0: the goog pair `Conn-audio-1-0` is named by its slot,
+    not by its candidates. In the first getstats line it names the peer-reflexive remote candidate
+    Cand-pvFfhqxY (not yet active); from the second line on the host candidate Cand-GGaiPN2b (signaling
+    caught up) and it is active. Marked active already in the first line (one value changed), the pair is
+    selected while its remote candidate changes, and the final candidate is the last sample's (host)."""
+    name = "jitsi_legacy_google-legacy-screenshare-msessions.jsonl"
+    lines = dump_bytes(name).split(b"\n")
+    number = next(i for i, line in enumerate(lines) if line.startswith(b'["getstats","PC_0"'))
+    first = json.loads(lines[number])
+    pair = first[2]["Conn-audio-1-0"]
+    assert (pair["googActiveConnection"], pair["remoteCandidateId"]) == ("false", "Cand-pvFfhqxY")
+    assert (pair["googRemoteCandidateType"], first[2]["Cand-pvFfhqxY"]["candidateType"]) == (
+        "prflx",
+        "peerreflexive",
+    )
+    pair["googActiveConnection"] = "true"
+    lines[number] = json.dumps(first).encode()
+    pcm = compute_metrics(parse(b"\n".join(lines))).pcs["PC_0"]
+    [selected] = pcm.selected_pairs
+    assert selected.pair_id == "Conn-audio-1-0" and selected.first_seen_ms == first[3]
+    assert (selected.remote.id, selected.remote.type, selected.remote.port) == (
+        "Cand-GGaiPN2b",
+        "host",
+        65267,
+    )
+    assert pcm.final_selected_pairs == [selected]
+    # the unchanged file selects the pair only once the host candidate is known: the same final answer
+    assert metrics_of(name).pcs["PC_0"].final_selected_pairs[0].remote == selected.remote
+
+
+def test_standard_pair_that_stays_selected_takes_the_candidates_of_its_last_sample():
+    """google-standard-stats-p2p, PC_0 selects RTCIceCandidatePair_RTKTApnA_wcpOWLrv (remote peer-reflexive
+    RTCIceCandidate_wcpOWLrv, getstats lines 94-97), then RTCIceCandidatePair_RTKTApnA_WfUa5C2W (the same
+    port as a host candidate, from line 112). Browsers whose pair ids do not spell the candidates (Firefox,
+    Safari) keep one pair id instead: the second pair renamed to the first gives a pair that stays
+    selected while its remoteCandidateId changes from the prflx to the host candidate."""
+    name = "jitsi_legacy_google-standard-stats-p2p.jsonl"
+    first, second = "RTCIceCandidatePair_RTKTApnA_wcpOWLrv", "RTCIceCandidatePair_RTKTApnA_WfUa5C2W"
+    original = metrics_of(name).pcs["PC_0"]
+    assert [p.pair_id for p in original.selected_pairs] == [first, second]
+    assert [p.remote.type for p in original.selected_pairs] == ["prflx", "host"]
+    pcm = compute_metrics(parse(dump_bytes(name).replace(second.encode(), first.encode()))).pcs["PC_0"]
+    [selected] = pcm.selected_pairs
+    assert selected.pair_id == first and pcm.selected_pair_switches == 0
+    assert (selected.first_seen_ms, selected.last_seen_ms) == (
+        original.selected_pairs[0].first_seen_ms,
+        original.selected_pairs[1].last_seen_ms,
+    )
+    assert (selected.local, selected.remote) == (
+        original.selected_pairs[1].local,
+        original.selected_pairs[1].remote,
+    )
+    assert (selected.remote.id, selected.remote.type) == ("RTCIceCandidate_WfUa5C2W", "host")
+    assert pcm.final_selected_pairs == [selected]
+
+
 # -- D7 RTT ---------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from plugins.rtcstats.model import Dump
 
 # Bumped whenever a change alters results: stored sessions analysed by an older version are
 # re-analysed when read (or in bulk by `mediaplane rtcstats reprocess`).
-PROCESSOR_VERSION = "1.2.0"
+PROCESSOR_VERSION = "1.3.0"
 
 
 def analyze(dump: Dump, *, file_name: str = "", file_size: int = 0, uploaded_ms: float | None = None) -> dict:

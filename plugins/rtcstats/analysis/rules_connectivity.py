@@ -74,6 +74,33 @@ def relay_protocol(candidate: Candidate) -> str | None:
     return None
 
 
+def _server_host(url: str) -> str:
+    """The host of a STUN/TURN url, lower-cased: 'turn:Example.org:3478?transport=udp' -> 'example.org'."""
+    rest = url.strip().lower().partition(":")[2].split("?")[0]
+    if rest.startswith("["):  # [IPv6]:port
+        return rest[1:].partition("]")[0]
+    return rest.rpartition(":")[0] if rest.count(":") == 1 else rest
+
+
+def _lookup_failed_hosts(pc: PcMetrics) -> set[str]:
+    """Servers whose host name did not resolve: icecandidateerror 701 "STUN host lookup received error"
+    (Chrome writes "TURN host lookup ..." for TURN urls). Such a server was never asked, so its missing
+    candidate says nothing about the network's UDP."""
+    return {
+        _server_host(str(err.get("url")))
+        for err in pc.candidate_errors
+        if _error_code(err) == 701 and "lookup" in str(err.get("errorText") or "").lower() and err.get("url")
+    }
+
+
+def _udp_pair_used(pc: PcMetrics) -> bool:
+    """Whether a selected pair sent from a host/srflx/prflx candidate over UDP: UDP passed on this network."""
+    return any(
+        p.local.type in ("host", "srflx", "prflx") and (p.local.protocol or "").lower() == "udp"
+        for p in pc.selected_pairs
+    )
+
+
 def _gathering_phases(pc: PcMetrics) -> tuple[float | None, float | None]:
     """(start of the first gathering phase, start of the second one - an ICE restart - or None)."""
     starts = [t for t, s in pc.gathering_states if s == "gathering" and finite(t)]
@@ -199,15 +226,22 @@ def high_turn_delay(metrics: CallMetrics) -> Iterator[dict]:
     "probably blocks UDP, so media must go over TCP/TLS relays or cannot flow at all.",
     threshold="a STUN or TURN/UDP server is configured, gathering finished, host candidates exist, "
     "no srflx candidate and no UDP relay candidate, and either a TCP/TLS relay candidate proves the TURN "
-    "server reachable or no TURN server is configured; ignored with iceTransportPolicy relay",
+    "server reachable or no TURN server is configured; ignored with iceTransportPolicy relay, when a "
+    "selected pair used a local UDP candidate (host/srflx/prflx), and for servers whose host name did not "
+    "resolve (icecandidateerror 701 host lookup)",
     advice="Provide TURN over TCP and TLS (port 443) for such networks, or ask the user's IT to allow UDP.",
     reason="Medium: media falls back to TCP/TLS with worse latency; "
     "high when the connection never connected.",
 )
 def udp_blocked(metrics: CallMetrics) -> Iterator[dict]:
     for pc in _pcs(metrics):
-        if not _udp_server_urls(pc) or (pc.ice_transport_policy or "").lower() == "relay":
+        unresolved = _lookup_failed_hosts(pc)
+        # a server that was never reached (DNS failure) proves nothing about UDP
+        servers = [u for u in _udp_server_urls(pc) if _server_host(u) not in unresolved]
+        if not servers or (pc.ice_transport_policy or "").lower() == "relay":
             continue
+        if _udp_pair_used(pc):
+            continue  # media went over UDP: whatever held the srflx candidate back, UDP was not blocked
         cands = _first_phase_candidates(pc)
         if not any(c.type == "host" for c in cands) or not _gathering_done(pc):
             continue
@@ -227,7 +261,7 @@ def udp_blocked(metrics: CallMetrics) -> Iterator[dict]:
             source=pc_source(pc),
             tags=("connectivity", "network"),
             first_seen=complete if finite(complete) else (max(times) if times else None),
-            url=_udp_server_urls(pc)[0],
+            url=servers[0],
             meaning="STUN/TURN over UDP was configured but no server-reflexive candidate was gathered: "
             "UDP looks blocked on this network"
             + (", and the connection did not succeed." if failed else ", so media had to use another path."),

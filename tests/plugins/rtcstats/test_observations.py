@@ -205,13 +205,64 @@ case(
     {"severity": "medium", "durationInMs": 3000, "property": "relayProtocol=tls"},
     lambda: call(gathering(pc(), cand("relay", T0 + 499, url="turns:t.example.org:443?transport=tcp"))),
 )
+# Connected over ICE-TCP (a host candidate over TCP): what a network without UDP leaves.
+TCP_PAIR = [pair(cand("host", protocol="tcp"), cand("host", protocol="tcp"))]
+STUN_LOOKUP_ERROR = {
+    "time": T0 + 40,
+    "url": "stun:s.example.org:3478",
+    "errorCode": 701,
+    "errorText": "STUN host lookup received error.",
+}
 case(
     "udp-blocked-stun-only",
     "udpBlocked",
-    lambda: call(gathering(pc(ice_servers=["stun:s.example.org:3478"]), cand("host", T0 + 5))),
+    lambda: call(
+        gathering(pc(ice_servers=["stun:s.example.org:3478"], selected_pairs=TCP_PAIR), cand("host", T0 + 5))
+    ),
     {"severity": "medium", "firstSeenAt": int(T0 + 3000), "url": "stun:s.example.org:3478"},
     lambda: call(
-        gathering(pc(ice_servers=["stun:s.example.org:3478"]), cand("host", T0 + 5), cand("srflx", T0 + 50))
+        gathering(
+            pc(ice_servers=["stun:s.example.org:3478"], selected_pairs=TCP_PAIR),
+            cand("host", T0 + 5),
+            cand("srflx", T0 + 50),
+        )
+    ),
+)
+case(
+    "udp-blocked-unless-media-went-over-udp",
+    "udpBlocked",
+    lambda: call(
+        gathering(pc(ice_servers=["stun:s.example.org:3478"], selected_pairs=TCP_PAIR), cand("host", T0 + 5))
+    ),
+    {"severity": "medium"},
+    # the default pair sends from a host candidate over UDP: UDP was not blocked, whatever kept the
+    # srflx candidate back
+    lambda: call(gathering(pc(ice_servers=["stun:s.example.org:3478"]), cand("host", T0 + 5))),
+)
+case(
+    "udp-blocked-unless-the-server-name-did-not-resolve",
+    "udpBlocked",
+    lambda: call(
+        gathering(
+            pc(
+                ice_servers=["stun:s.example.org:3478", "stun:other.example.org:3478"],
+                selected_pairs=TCP_PAIR,
+                candidate_errors=[STUN_LOOKUP_ERROR],
+            ),
+            cand("host", T0 + 5),
+        )
+    ),
+    {"severity": "medium", "url": "stun:other.example.org:3478"},  # the server that was asked
+    # a DNS failure (701 host lookup) for the only server: it was never asked, nothing is known of UDP
+    lambda: call(
+        gathering(
+            pc(
+                ice_servers=["stun:S.example.org:19302"],
+                selected_pairs=TCP_PAIR,
+                candidate_errors=[STUN_LOOKUP_ERROR],
+            ),
+            cand("host", T0 + 5),
+        )
     ),
 )
 case(

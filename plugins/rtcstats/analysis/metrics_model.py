@@ -224,6 +224,9 @@ class PcMetrics:
     rtt_ms: Series = field(default_factory=Series)  # selected pair currentRoundTripTime per snapshot
     rtt_mean_ms: float | None = None
     rtt_source: str | None = None  # "selected-pair" | "remote-inbound-rtp"
+    # the stat the RTT values were read from: currentRoundTripTime (candidate-pair), googRtt (legacy goog
+    # pair) or roundTripTime (remote-inbound-rtp)
+    rtt_property: str | None = None
     available_outgoing_kbps: Series = field(default_factory=Series)
     data_channels: list[dict] = field(
         default_factory=list

@@ -444,6 +444,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
             reports[pair_id] = None
     previous: tuple = ()
     final: list[str] = []
+    goog_rtts = 0  # how many RTT values came from legacy googRtt (the others: currentRoundTripTime)
     for t in times:
         selection, ids = chosen[t]
         # A selected id whose candidate-pair report is absent from this snapshot is stale: delta
@@ -474,6 +475,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
             if rtt is not None:
                 rtt_values.append(rtt)
                 rtt_times.append(t)
+                goog_rtts += goog
             bitrate = None
             if bitrate_column is not None and i < len(bitrate_column):
                 bitrate = num(bitrate_column[i])
@@ -492,6 +494,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
     pcm.final_selected_pairs = [pairs[i] for i in final]
     if rtt_values:
         pcm.rtt_source = "selected-pair"
+        pcm.rtt_property = "googRtt" if goog_rtts * 2 > len(rtt_values) else "currentRoundTripTime"
     else:
         for track in ctx.tracks("remote-inbound-rtp"):
             for t, value in zip(track.times, column(track, "roundTripTime"), strict=True):
@@ -501,6 +504,7 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
                     pcm.rtt_ms.add(t, seconds * 1000.0)
         if rtt_values:
             pcm.rtt_source = "remote-inbound-rtp"
+            pcm.rtt_property = "roundTripTime"
             ordered = sorted(zip(pcm.rtt_ms.times, pcm.rtt_ms.values, strict=True))
             pcm.rtt_ms = Series([t for t, _ in ordered], [v for _, v in ordered])
     if rtt_values:

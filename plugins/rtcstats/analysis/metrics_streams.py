@@ -66,6 +66,10 @@ _VIDEO_HINTS = (
 )
 # contentType (standard) / googContentType (legacy goog) values of a screen capture
 _SCREEN_CONTENT = frozenset(("screenshare", "screen", "screencast"))
+# Legacy goog audioOutputLevel (peak, 0-32767) at or below which the played-out audio is silence or a noise
+# floor: 1 % of full scale, -40 dBFS. Ours: in the fixtures speech peaks at 379-21959 and silent remotes
+# sit at 0-154 (comfort noise 2-8).
+SILENT_OUTPUT_LEVEL = 327
 _AUDIO_HINTS = (
     "audioOutputLevel",
     "audioInputLevel",
@@ -618,7 +622,18 @@ class StreamPass:
                 concealed -= silent
             sm.concealed_pct = min(max(concealed / total * 100.0, 0.0), 100.0)
         elif self.goog and has(track, "googExpandRate"):
-            mean = _mean(self.kept_num("googExpandRate"), iv.carried.tolist())
+            # The legacy counterpart of leaving out silentConcealedSamples: googSpeechExpandRate (the
+            # expansion of speech, without the noise expansion) where the dump has it, and a sample whose
+            # output level shows silence concealed silence (a muted or quiet remote), which nobody hears:
+            # it counts as no concealment, not as a gap.
+            levels = self.kept_num("audioOutputLevel")
+            heard = [
+                0.0 if rate is not None and level is not None and level <= SILENT_OUTPUT_LEVEL else rate
+                for rate, level in zip(
+                    self.kept_num("googSpeechExpandRate", "googExpandRate"), levels, strict=True
+                )
+            ]
+            mean = _mean(heard, iv.carried.tolist())
             sm.concealed_pct = mean * 100.0 if mean is not None else None
         if has(track, "jitterBufferEmittedCount"):
             emitted = _array_deltas(self.kept_arr("jitterBufferEmittedCount"))

@@ -751,7 +751,8 @@ def ice_transport_policy_relay(metrics: CallMetrics) -> Iterator[dict]:
     tags=("network", "connectivity"),
     meaning="Packets took long to go to the other side and back: people talk over each other and "
     "recovery from loss is slow.",
-    threshold=f"mean RTT of the selected pair > {RTT_MEDIUM_MS} ms (medium), > {RTT_HIGH_MS} ms (high)",
+    threshold=f"mean RTT of the selected pair (else of the remote-inbound-rtp reports) > {RTT_MEDIUM_MS} ms "
+    f"(medium), > {RTT_HIGH_MS} ms (high); `property` names the stat read",
     advice="Use media servers/TURN closer to the users; check for VPNs, TCP relays and congested uplinks.",
     reason="Above 150 ms conversation becomes noticeably harder (ITU-T G.114); above 300 ms it is "
     "problematic.",
@@ -771,7 +772,9 @@ def high_rtt(metrics: CallMetrics) -> Iterator[dict]:
             averageInMs=avg,
             maxInMs=series_max(pc.rtt_ms),
             durationInPercent=share,
-            property="currentRoundTripTime",
+            # the stat the values came from: a candidate pair's currentRoundTripTime, a legacy pair's
+            # googRtt, or (Firefox, no pair RTT) the RTCP-measured remote-inbound-rtp roundTripTime
+            property=pc.rtt_property or "currentRoundTripTime",
             indicators=indicators(pc.rtt_ms),
             meaning=f"The round trip time averaged {fmt_num(avg, 0)} ms (above {RTT_MEDIUM_MS} ms): "
             "conversation feels delayed and people talk over each other.",

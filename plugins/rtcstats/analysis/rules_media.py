@@ -314,7 +314,8 @@ def no_audio_playout(metrics: CallMetrics) -> Iterator[dict]:
     "were missing: the user heard glitches and gaps.",
     threshold="(concealedSamples - silentConcealedSamples) / totalSamplesReceived "
     f"> {CONCEALMENT_MEDIUM_PCT:g} % (high above {CONCEALMENT_HIGH_PCT:g} %); "
-    "legacy goog stats: mean googExpandRate",
+    "legacy goog stats: mean googSpeechExpandRate (else googExpandRate), samples whose audioOutputLevel "
+    "shows silence (<= 327 of 32767) counting 0",
     advice="Usually loss or jitter on the path; see the loss and jitter findings of the same stream.",
     reason="Concealment above 3 % is audible (ObserveRTC default); above 10 % speech is hard to follow.",
 )

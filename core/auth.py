@@ -197,6 +197,22 @@ def _from_token(token: str) -> Actor:
     return _actor(key)
 
 
+def actor_from_token(token: str) -> Actor:
+    """The Actor of an API key token (`mpk_....secret`), for a sign-in form.
+
+    :raises Problem: 401 when the token is malformed, unknown or revoked.
+    """
+    return _from_token(token.strip())
+
+
+def actor_of_key(key_id: str) -> Actor | None:
+    """The Actor of an active key by its id, or None when it is unknown or revoked. For credentials
+    the server issued itself after checking the key's secret (the console's signed session cookie):
+    a revoked key stops them within KEY_CACHE_SECONDS."""
+    key = _active_key(key_id)
+    return _actor(key) if key is not None else None
+
+
 def _from_basic(value: str) -> Actor:
     try:
         decoded = base64.b64decode(value, validate=True).decode()

@@ -103,6 +103,29 @@ def register_mcp_tools():
     """
 
 
+@hookspec
+def register_console_pages():
+    """Provide this plugin's pages of the operator console (the ``console`` plugin serves it at ``/``).
+
+    Called once by the console plugin while it mounts its blueprints, for enabled plugins only; when
+    the console is disabled nobody calls it. Pages are ordinary views: they call
+    ``core.auth.current_actor`` and check scopes like the API views do, because the console turns its
+    session cookie into the same ``Actor`` (``actor_from_request``). So scopes and tenancy apply to
+    every page exactly as on the API, and another account's object is a 404.
+
+    Templates extend ``console/base.html`` (navigation, sign out, the CSRF token as
+    ``csrf_token()``); scripts and styles come from the plugin's own static files, with no build step.
+
+    :returns: a dict with
+        ``blueprint`` (a ``flask_smorest.Blueprint`` of the pages, url_prefix ``/console/<plugin>``;
+        the console mounts it and gives it its HTML error dialect unless it has one),
+        ``nav`` (a list of ``{"title", "endpoint", "scope", "order"}``: links of the navigation, shown
+        only to a caller holding ``scope``; lower ``order`` first),
+        ``panels`` (optional: a list of ``(scope, callable(actor) -> str)``: cards of the overview
+        page, rendered HTML, shown only to a caller holding ``scope``).
+    """
+
+
 @hookspec(firstresult=True)
 def actor_from_request(request):
     """Authenticate a request in a way the core does not know.

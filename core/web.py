@@ -37,14 +37,17 @@ READINESS_SCHEMA = {
     },
 }
 
-# Where `GET /` sends a browser. The API docs until a console exists; then point this at the console.
+# Where `GET /` sends a browser: the operator console when its plugin is enabled, else the API docs.
+CONSOLE_HOME = "/console/"
 HOME = "/docs"
 
 
 @docs_blueprint.get("/")
 def home():
     """Something useful at the bare address: the page a new user wants first (302, not cached)."""
-    return redirect(HOME, code=302)
+    from core.plugins import current_plugins
+
+    return redirect(CONSOLE_HOME if current_plugins().is_enabled("console") else HOME, code=302)
 
 
 def _json(schema: dict, description: str) -> dict:

@@ -75,3 +75,10 @@ def problem_from_exception(exception):
     if isinstance(exception, TooLarge):
         return Problem(413, "Payload too large", str(exception))
     return None
+
+
+@hookimpl
+def register_console_pages():
+    from plugins.report.pages import console_pages
+
+    return console_pages()

@@ -121,3 +121,10 @@ def problem_from_exception(exception):
             headers = {"Retry-After": "2"} if status == 409 else None
             return Problem(status, title, str(exception), code=code, headers=headers)
     return None
+
+
+@hookimpl
+def register_console_pages():
+    from plugins.rtcstats.pages import console_pages
+
+    return console_pages()

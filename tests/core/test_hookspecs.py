@@ -141,6 +141,25 @@ def test_hook_register_mcp_tools(gadget_app):
     assert tools[0]["handler"]({}) == {"count": 0}
 
 
+def test_hook_register_console_pages(gadget_app):
+    client = gadget_app.test_client()
+    # The gadget's pages are mounted by the console, behind the gadget's own scope and authentication.
+    response = client.get("/console/gadget/gadgets", headers={"X-Gadget-Account": "4"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Gadgets of account 4" in page
+    assert '<a href="/console/gadget/gadgets" aria-current="page">Gadgets</a>' in page  # in the navigation
+    overview = client.get("/console/", headers={"X-Gadget-Account": "4"}).get_data(as_text=True)
+    assert '<p id="gadget-card">account 4</p>' in overview
+    assert client.get("/console/gadget/gadgets").status_code == 401
+
+
+def test_without_the_console_nobody_mounts_console_pages(make_app, monkeypatch):
+    plugin_modules.install(monkeypatch, gadget)
+    app = make_app({"plugins": {"gadget": {"enabled": True}, "console": {"enabled": False}}})
+    assert "/console/gadget/gadgets" not in {r.rule for r in app.url_map.iter_rules()}
+
+
 def test_hook_actor_from_request(gadget_app):
     client = gadget_app.test_client()
     assert client.get("/gadget/items?size=1").status_code == 401

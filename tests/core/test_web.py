@@ -183,12 +183,20 @@ def test_docs_page_uses_only_local_assets(client):
     assert kinds == {"css", "js"}
 
 
-def test_the_bare_address_redirects_to_the_docs(client):
+def test_the_bare_address_redirects_to_the_console(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/console/"
+    assert client.get("/", follow_redirects=True).mimetype == "text/html"
+    assert client.post("/").status_code == 405
+
+
+def test_without_the_console_the_bare_address_redirects_to_the_docs(make_app):
+    client = make_app({"plugins": {"console": {"enabled": False}}}).test_client()
     response = client.get("/")
     assert response.status_code == 302
     assert response.headers["Location"] == "/docs"
-    assert client.get("/", follow_redirects=True).mimetype == "text/html"
-    assert client.post("/").status_code == 405
+    assert client.get("/console/").status_code == 404
 
 
 def test_docs_assets_outside_the_bundle_are_404(client):

@@ -118,6 +118,30 @@ def register_mcp_tools():
 
 
 @hookimpl
+def register_console_pages():
+    from flask import render_template
+
+    from plugins.console.interface import page
+
+    blp = Blueprint("gadget_console", __name__, url_prefix="/console/gadget", template_folder="templates")
+
+    @blp.route("/gadgets")
+    class GadgetPageViews(MethodView):
+        @require("gadget:read")
+        def get(self):
+            """The gadgets page."""
+            return page("gadget/console_gadgets.html", account_id=current_actor().account_id)
+
+    def card(actor):
+        return render_template("gadget/console_card.html", account_id=actor.account_id)
+
+    nav = [
+        {"title": "Gadgets", "endpoint": "gadget_console.GadgetPageViews", "scope": "gadget:read", "order": 5}
+    ]
+    return {"blueprint": blp, "nav": nav, "panels": [("gadget:read", card)]}
+
+
+@hookimpl
 def actor_from_request(request):
     value = request.headers.get("X-Gadget-Account")
     if value:

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from markupsafe import Markup
 
 from core.auth import current_actor
-from core.errors import Dialect, Problem
+from core.errors import Dialect, Problem, problem_from_dependency
 from core.openapi import errors
 from plugins.console import signin
 
@@ -90,10 +90,11 @@ def _registry() -> dict:
 
 
 def quiet_actor():
-    """The signed-in caller for page chrome (navigation), or None; never raises."""
+    """The signed-in caller for page chrome (navigation), or None; never raises: an error page is drawn
+    with it, also when the database that resolves the cookie is what failed."""
     try:
         return current_actor()
-    except Problem:
+    except Exception:  # noqa: BLE001 - no navigation is better than an error inside the error page
         return None
 
 
@@ -113,7 +114,9 @@ def overview_cards(actor) -> list[Markup]:
             html = panel(actor)
         except Problem:
             raise
-        except Exception:  # noqa: BLE001 - one broken card must not take the overview down
+        except Exception as err:  # noqa: BLE001 - one broken card must not take the overview down
+            if problem_from_dependency(err) is not None:
+                raise  # the database or Redis is down: the whole page is a 503, as the API would answer
             log.exception("console: overview card of %s failed", plugin)
             html = render_template("console/card_failed.html", plugin=plugin)
         if html:

@@ -14,15 +14,17 @@ def analyze(dump: Dump, *, file_name: str = "", file_size: int = 0, uploaded_ms:
     """The AnalyzeResponseData of a dump (see specs/rtcstats-api.md); pure, no I/O. `uploaded_ms`
     (epoch ms) dates a dump that recorded no event; else the time of the analysis does."""
     from plugins.rtcstats.analysis.metrics import compute_metrics
-    from plugins.rtcstats.analysis.observations import detect
+    from plugins.rtcstats.analysis.observations import detect, merge_repeats
     from plugins.rtcstats.analysis.response import build_response
     from plugins.rtcstats.analysis.scores import score
     from plugins.rtcstats.analysis.summary import summarize
 
     with paused_gc():
         metrics = compute_metrics(dump)
-        observations = detect(metrics)
-        scores = score(metrics, observations)
+        occurrences = detect(metrics)
+        # scored per occurrence (the same findings cost the same), listed merged (one entry with a count)
+        scores = score(metrics, occurrences)
+        observations = merge_repeats(occurrences)
         rule_summary = summarize(metrics, observations, scores)
         return build_response(
             dump,

@@ -6,7 +6,9 @@ detects it. The rules live in `rules_connectivity`, `rules_media` and `rules_cli
 vocabulary, the registry, the helpers that build observation dicts in the contract shape
 (specs/vendor/rtcstats-openapi.yml, `observations[]`) and the two entry points:
 
-* `detect(metrics)` -> the observations of one call, sorted by severity, then time.
+* `detect(metrics)` -> the observations of one call, one per occurrence, sorted by severity, then time.
+* `merge_repeats(observations)` -> the same with identical observations merged into one with a count
+  (what the API lists; the scores are computed on the occurrences).
 * `catalogue()` -> the list served by GET /observations.
 
 Thresholds and severities are documented in docs/rtcstats-scoring.md (sources: rtcstats-dumps.md 4.3).
@@ -15,6 +17,7 @@ Thresholds and severities are documented in docs/rtcstats-scoring.md (sources: r
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import math
 import statistics
@@ -184,6 +187,64 @@ def sort_observations(observations: Iterable[dict]) -> list[dict]:
         )
 
     return sorted(observations, key=key)
+
+
+# Where a merged observation lists the places it occurred, at most this many are named.
+MERGED_NAMED_MAX = 8
+
+
+def merge_repeats(observations: list[dict]) -> list[dict]:
+    """Identical observations merged into one, in the place of the first, with the count in valueInCount.
+
+    Identical: every field equal except `source` and `firstSeenAt` (e.g. "Connection failed to establish"
+    on four peer connections). Observations that carry a valueInCount of their own (a count of errors,
+    restarts...) are never merged: the contract has one count field and it is taken. The merged one keeps
+    the first occurrence's source, the earliest firstSeenAt, and its meaning names where it occurred.
+    """
+    groups: dict[str, list[dict]] = {}
+    order: list[str | dict] = []
+    for obs in observations:
+        if "valueInCount" in obs:
+            order.append(obs)
+            continue
+        key = json.dumps(
+            {k: v for k, v in obs.items() if k not in ("source", "firstSeenAt")}, sort_keys=True, default=str
+        )
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(obs)
+    return [item if isinstance(item, dict) else _merged(groups[item]) for item in order]
+
+
+def _merged(group: list[dict]) -> dict:
+    if len(group) == 1:
+        return group[0]
+    first = dict(group[0])
+    times = [o["firstSeenAt"] for o in group if "firstSeenAt" in o]
+    if times:
+        first["firstSeenAt"] = min(times)
+    first["valueInCount"] = len(group)
+    places = list(dict.fromkeys(_place(o.get("source") or {}) for o in group))
+    named = ", ".join(places[:MERGED_NAMED_MAX]) + (
+        f" and {len(places) - MERGED_NAMED_MAX} more" if len(places) > MERGED_NAMED_MAX else ""
+    )
+    meaning = str(first.get("meaning") or "").rstrip()
+    where = f" ({named})" if len(places) > 1 else ""
+    first["meaning"] = f"{meaning} Seen {len(group)} times{where}."
+    return first
+
+
+def _place(source: dict) -> str:
+    """Where an observation occurred, briefly: 'PC_1', 'PC_0 ssrc 1234', 'PC_0 pair CP1', 'request 2'."""
+    pid = str(source.get("pid", ""))
+    if "ssrcId" in source or "sid" in source:
+        return f"{pid} ssrc {source['ssrcId']}" if "ssrcId" in source else f"{pid} {source['sid']}"
+    if "cpid" in source:
+        return f"{pid} pair {source['cpid']}"
+    if "rid" in source:
+        return f"request {source['rid']}"
+    return pid or "?"
 
 
 # --- building observations -----------------------------------------------------------------------

@@ -1143,6 +1143,31 @@ def test_a_failing_rule_is_skipped_unless_strict(monkeypatch):
         detect(m, strict=True)
 
 
+def test_merge_repeats_merges_identical_observations_only():
+    from plugins.rtcstats.analysis.observations import merge_repeats
+
+    many = []
+    for i in range(10):  # failed at different times: PC_9 first
+        many.append(failed_pc(f"PC_{i}"))
+        many[-1].ice_states = [(T0 + 10, "checking"), (T0 + 900 - i, "failed")]
+    found = detect(call(*many, pc("PC_X", ice_restarts=1), pc("PC_Y", ice_restarts=2)), strict=True)
+    merged = merge_repeats(found)
+    [failure] = [o for o in merged if o["type"] == "iceFailure"]
+    assert failure["valueInCount"] == 10 and failure["firstSeenAt"] == int(T0 + 891)
+    assert failure["source"] == found[0]["source"] == {"pid": "PC_9"}  # the earliest comes first
+    assert failure["meaning"].endswith(
+        " Seen 10 times (PC_9, PC_8, PC_7, PC_6, PC_5, PC_4, PC_3, PC_2 and 2 more)."
+    )
+    # iceRestart carries its own valueInCount (the number of restarts): never merged
+    assert [o["valueInCount"] for o in merged if o["type"] == "iceRestart"] == [1, 2]
+    # one place twice: the count without a list of places; a different value: not merged
+    twice = merge_repeats([found[0], dict(found[0])])
+    assert len(twice) == 1 and twice[0]["meaning"].endswith(" Seen 2 times.")
+    other = dict(found[0], url="turn:elsewhere.example.org")
+    assert merge_repeats([found[0], other]) == [found[0], other]
+    assert merge_repeats([]) == []
+
+
 def test_make_rejects_severity_or_tag_outside_the_catalogue():
     observation_types()
     with pytest.raises(ValueError):

@@ -191,3 +191,63 @@ def test_goog_concealment_while_sound_is_played_out_still_counts():
     speech part (19.6 %) is an interruption: 0.75 %, below the 3 % threshold."""
     assert _concealment(_with_output_level("1000", speech_rate=False)) == [(SILENT_SLOT, "medium", 3.74)]
     assert round(_slot_concealment(_with_output_level("1000")), 2) == round(19.6228 / 26, 2)
+
+
+# --- identical observations merged into one with a count --------------------------------------------
+
+MULTIPLE_P2P = "jitsi_legacy_chrome-standard-multiple-p2p.jsonl"
+
+
+def test_identical_observations_are_one_with_a_count():
+    """chrome-standard-multiple-p2p: four P2P connections (PC_1, PC_2, PC_5, PC_6, STUN only) failed.
+    The rules find "Connection failed to establish" and "No TURN server configured" once per connection;
+    the analysis lists each once, with valueInCount 4 (the contract's count field), the first source, the
+    earliest time and the connections named in the meaning. The scores still count every occurrence."""
+    from plugins.rtcstats.analysis import analyze
+    from plugins.rtcstats.analysis.scores import observations_score
+
+    dump = parse(dump_bytes(MULTIPLE_P2P))
+    occurrences = detect(compute_metrics(dump), strict=True)
+    assert [o["source"]["pid"] for o in occurrences if o["type"] == "iceFailure"] == [
+        "PC_1",
+        "PC_2",
+        "PC_5",
+        "PC_6",
+    ]
+    data = analyze(dump, file_name=MULTIPLE_P2P, uploaded_ms=1.7e12)
+    listed = data["observations"]
+    [failure] = [o for o in listed if o["type"] == "iceFailure"]
+    [no_turn] = [o for o in listed if o["type"] == "turnNoConfig"]
+    for merged, type in ((failure, "iceFailure"), (no_turn, "turnNoConfig")):
+        repeats = [o for o in occurrences if o["type"] == type]
+        assert merged["valueInCount"] == 4 and merged["source"] == {"pid": "PC_1"}
+        assert merged["firstSeenAt"] == min(o["firstSeenAt"] for o in repeats)
+        assert merged["meaning"] == repeats[0]["meaning"] + " Seen 4 times (PC_1, PC_2, PC_5, PC_6)."
+        assert {k: v for k, v in merged.items() if k not in ("valueInCount", "meaning", "firstSeenAt")} == {
+            k: v for k, v in repeats[0].items() if k not in ("meaning", "firstSeenAt")
+        }
+    # the three qualityLimitationBandwidth of PC_3's simulcast layers carry their own valueInCount: kept
+    assert (
+        len([o for o in listed if o["type"] == "qualityLimitationBandwidth" and o["severity"] == "high"]) == 3
+    )
+    assert len(listed) == len(occurrences) - 6
+    assert data["observationsCount"] == {"critical": 1, "high": 4, "medium": 3, "low": 0, "info": 0}
+    assert data["observationsScore"] == observations_score(occurrences) == 0
+
+
+def test_merged_observations_cost_the_same_as_their_occurrences():
+    """internals_chrome144_p2p_audio_video: "Can't establish connection to TURN" on both tabs' connections
+    (92-1, 94-1, the same TURN url) is listed once with valueInCount 2; observationsScore stays 28 (the
+    second occurrence still costs half), not the 30 the merged list alone would give."""
+    from plugins.rtcstats.analysis import analyze
+    from plugins.rtcstats.analysis.scores import observations_score
+
+    name = "internals_chrome144_p2p_audio_video.txt"
+    dump = parse(dump_bytes(name))
+    occurrences = detect(compute_metrics(dump), strict=True)
+    data = analyze(dump, file_name=name, uploaded_ms=1.7e12)
+    [unreachable] = [o for o in data["observations"] if o["type"] == "turnUnreachable"]
+    assert (unreachable["valueInCount"], unreachable["source"]) == (2, {"pid": "92-1"})
+    assert unreachable["meaning"].endswith(" Seen 2 times (92-1, 94-1).")
+    assert data["observationsScore"] == observations_score(occurrences) == 28
+    assert observations_score(data["observations"]) == 30

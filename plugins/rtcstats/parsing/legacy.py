@@ -27,8 +27,10 @@ Every line is a JSON array ``[method, pcId, value, absoluteTimestampMs, ...extra
   of the whole file, found by a cheap pre-scan (regular expressions, JSON-parsing only candidate lines)
   before the real pass. Values are kept as written (legacy goog stats hold numbers as strings).
 
-Memory: the input is read line by line (no list of lines or of parsed lines); per peer connection only the
-previous full snapshot is kept, every snapshot goes straight into the column-wise stat tracks.
+Memory and speed: the input is read line by line (no list of lines or of parsed lines). The stat tracks
+are built from the deltas as written (legacy_tracks.py): each value of the file is noted once, and the
+columns are filled when the file is read, so the cost follows the file's size, not the number of
+values the decompressed snapshots hold (five to ten times more).
 
 Lines without a timestamp (3 elements such as jitsi's ``["e2eRtt", null, {...}]``, or a null 4th element)
 carry no sample time: they are skipped, counted in ``format_detail["lines_without_time"]`` and in one
@@ -54,6 +56,7 @@ from typing import Any
 
 from plugins.rtcstats.model import Dump, PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
+from plugins.rtcstats.parsing.legacy_tracks import LegacyStats
 from plugins.rtcstats.parsing.lines import add_event, as_number, is_client_method, make_event, read_json_lines
 
 __all__ = ["FORMAT", "parse_legacy", "detect_delta_semantics"]
@@ -185,7 +188,7 @@ class _LegacyParser:
         self.raw = raw
         self.dump = Dump(format=FORMAT)
         self.semantics = "v1"
-        self.bases: dict[str, dict[str, dict]] = {}  # pcId -> previous full snapshot {stat id: report}
+        self.stats: dict[str, LegacyStats] = {}  # pcId -> its stat tracks while they are built
         self.last_stats_time: dict[str, float] = {}
         self.client_user_agent: str | None = None
         self.info_user_agent: str | None = None
@@ -221,6 +224,8 @@ class _LegacyParser:
 
     def _finish(self) -> None:
         dump = self.dump
+        for stats in self.stats.values():
+            stats.finish()
         dump.user_agent = self.client_user_agent or self.info_user_agent or dump.user_agent
         for text, (count, first) in self.counts.items():
             dump.warnings.append(f"line {first}: {text}" + (f" ({count} lines)" if count > 1 else ""))
@@ -353,42 +358,7 @@ class _LegacyParser:
         self.last_stats_time[pc.id] = time
 
         top = _epoch_ms(value.get("timestamp"))
-        stamp = top if top is not None else time
-        base = self.bases.get(pc.id)
-        if base is None:
-            base = self.bases[pc.id] = {}
-        elif self.semantics == "v2":
-            for stat_id in [s for s in base if s not in value]:
-                del base[stat_id]
-        for stat_id, report in value.items():
-            if stat_id == "timestamp":
-                continue
-            if report is None:  # an explicit tombstone (v3 style); harmless in legacy files
-                base.pop(stat_id, None)
-                continue
-            if not isinstance(report, dict):
-                self._count("a getstats report that is not an object was skipped", lineno)
-                continue
-            own = report.get("timestamp")
-            zero = own == 0 and isinstance(own, (int, float)) and not isinstance(own, bool)
-            known = base.get(stat_id)
-            if known is None:
-                base[stat_id] = report
-                if own is None or zero:
-                    report["timestamp"] = stamp
-            else:
-                kept = known.get("timestamp")
-                known.update(report)
-                if zero:
-                    known["timestamp"] = stamp
-                elif own is None:  # absent (or null): the report keeps its previous timestamp
-                    known["timestamp"] = kept
-
-        pc.snapshot_times.append(time)
-        stats = pc.stats
-        for stat_id, report in base.items():
-            track = stats.get(stat_id)
-            if track is None:
-                kind = report.get("type")
-                track = pc.track(stat_id, kind if isinstance(kind, str) else None)
-            track.append(time, report)
+        stats = self.stats.get(pc.id)
+        if stats is None:
+            stats = self.stats[pc.id] = LegacyStats(pc, self._count)
+        stats.add(lineno, value, time, top if top is not None else time, self.semantics == "v2")

@@ -1,0 +1,189 @@
+"""Stat tracks of legacy getstats lines built from the deltas: work per value written, not per value held.
+
+A legacy getstats line holds only what changed since the PC's previous line (rtcstats-dumps.md 2.3, D5):
+a report the line leaves out is carried forward unchanged (v1) or removed (v2), a report in the line
+updates the properties it names. Appending every merged report to its StatTrack after every line (what
+the generic ``StatTrack.append`` does) costs a Python step per property per sample, five to ten times the
+values in the file. Here each value of the file is noted once, as a change at its sample index, and the
+columns are written when the PC is complete with C-speed list fills between the changes.
+
+The result is the StatTrack that appending the merged reports one by one would give, exactly: the same
+times, report times, column values and column lengths (a column ends at the last sample that had the
+property; see ``StatTrack._column``), the same track and property order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import repeat
+from typing import Any
+
+from plugins.rtcstats.model import PeerConnection
+
+__all__ = ["LegacyStats"]
+
+# A property the merged report no longer has (the report was removed, then sent again without it).
+_ABSENT = object()
+# Keys of a report that are not property columns (StatTrack.append takes them out).
+_NOT_COLUMNS = frozenset(("timestamp", "id", "type"))
+
+
+class _Stat:
+    """One report id of one PC while its lines are read."""
+
+    __slots__ = ("track", "alive_from", "done", "runs", "changes", "stamp", "stamps", "sent_again")
+
+    def __init__(self, track):
+        self.track = track
+        self.alive_from = -1  # snapshot index where the current run of samples began; -1 while removed
+        self.done = 0  # samples in the runs that ended (the report was removed)
+        self.runs: list[tuple[int, int]] = []  # [start, end) snapshot indexes of the ended runs
+        self.changes: dict[str, list] = {}  # property -> [index, value, index, value, ...]
+        self.stamp: Any = _ABSENT  # the merged report's `timestamp` as written (none yet)
+        self.stamps: list = []  # report time changes: [index, float | None, ...]
+        self.sent_again = False  # removed and sent again: its columns may have absent runs
+
+
+class LegacyStats:
+    """The stat tracks of one peer connection, fed one getstats line at a time, written by finish()."""
+
+    def __init__(self, pc: PeerConnection, count: Callable[[str, int], None]):
+        self.pc = pc
+        self.count = count  # notes a counted warning: (text, line number)
+        self.stats: dict[str, _Stat] = {}
+        self.alive: dict[str, _Stat] = {}
+
+    def _remove(self, stat: _Stat, snapshot: int) -> None:
+        stat.done += snapshot - stat.alive_from
+        stat.runs.append((stat.alive_from, snapshot))
+        stat.alive_from = -1
+
+    def add(self, lineno: int, value: dict, time: float, stamp: float, remove_absent: bool) -> None:
+        """One getstats line: `value` maps report ids to deltas; `stamp` replaces a report timestamp 0.
+
+        `remove_absent` is the v2 convention (a report the line leaves out is removed).
+        """
+        snapshot = len(self.pc.snapshot_times)
+        alive = self.alive
+        if remove_absent:
+            for stat_id in [s for s in alive if s not in value]:
+                self._remove(alive.pop(stat_id), snapshot)
+        for stat_id, report in value.items():
+            if stat_id == "timestamp":
+                continue
+            if report is None:  # an explicit tombstone (v3 style); harmless in legacy files
+                gone = alive.pop(stat_id, None)
+                if gone is not None:
+                    self._remove(gone, snapshot)
+                continue
+            if not isinstance(report, dict):
+                self.count("a getstats report that is not an object was skipped", lineno)
+                continue
+            own = report.get("timestamp")
+            # own == 0 as JavaScript's rtcstats wrote it: a number, not false
+            zero = own == 0 and own.__class__ is not bool and isinstance(own, (int, float))
+            stat = alive.get(stat_id)
+            if stat is None:  # a new report, or one sent again after it was removed
+                stat = self.stats.get(stat_id)
+                if stat is None:
+                    kind = report.get("type")
+                    track = self.pc.track(stat_id, kind if isinstance(kind, str) else None)
+                    stat = self.stats[stat_id] = _Stat(track)
+                else:
+                    stat.sent_again = True
+                    index = stat.done
+                    for prop, changes in stat.changes.items():
+                        if prop not in report:
+                            changes += (index, _ABSENT)
+                stat.alive_from = snapshot
+                alive[stat_id] = stat
+                written = stamp if own is None or zero else own
+            elif zero:
+                written = stamp
+            else:  # absent (or null): the report keeps its previous timestamp
+                written = stat.stamp if own is None else own
+            index = stat.done + snapshot - stat.alive_from
+            if written is not stat.stamp:
+                report_time = float(written) if isinstance(written, (int, float)) else None
+                stamps = stat.stamps
+                if not stamps or stamps[-1] != report_time:
+                    stamps += (index, report_time)
+                stat.stamp = written
+            if len(report) == 1 and own is not None:
+                continue  # {"timestamp": ...} only: the usual line of an unchanged report
+            track = stat.track
+            if track.type is None and report.get("type") is not None:
+                track.type = str(report["type"])
+            changes_of = stat.changes
+            for key, prop_value in report.items():
+                if key in _NOT_COLUMNS:
+                    continue
+                changes = changes_of.get(key)
+                if changes is None:
+                    changes_of[key] = [index, prop_value]
+                else:
+                    changes += (index, prop_value)
+        self.pc.snapshot_times.append(time)
+
+    def finish(self) -> None:
+        """Write every track's times, report times and columns."""
+        snapshots = self.pc.snapshot_times
+        end = len(snapshots)
+        for stat in self.stats.values():
+            runs = stat.runs
+            if stat.alive_from >= 0:
+                runs = [*runs, (stat.alive_from, end)]
+            total = stat.done + (end - stat.alive_from if stat.alive_from >= 0 else 0)
+            track = stat.track
+            if len(runs) == 1:
+                track.times = snapshots[runs[0][0] : runs[0][1]]
+            else:
+                times: list[float] = []
+                for start, stop in runs:
+                    times += snapshots[start:stop]
+                track.times = times
+            track.report_times = _fill(stat.stamps, total)
+            props = track.props
+            fill = _fill if stat.sent_again else _fill_present
+            for prop, changes in stat.changes.items():
+                props[prop] = fill(changes, total)
+        self.stats = {}
+        self.alive = {}
+
+
+def _fill_present(changes: list, total: int) -> list:
+    """_fill without absent runs, with C-speed paths for the usual columns: set once (ids, types, codec
+    lines) or changed at every sample from its first (counters of a busy stream)."""
+    first = changes[0]
+    count = len(changes) // 2
+    if count == 1:
+        return [None] * first + [changes[1]] * (total - first)
+    last = changes[-2]
+    if last - first == count - 1:  # indexes only grow, so this means one change per sample
+        column = [None] * first + changes[1::2]
+        if last < total - 1:
+            column += repeat(changes[-1], total - 1 - last)
+        return column
+    return _fill(changes, total)
+
+
+def _fill(changes: list, total: int) -> list:
+    """A column of `total` samples from [index, value, ...] changes: None before the first, each value held
+    until the next change. Trailing absent runs are cut off: StatTrack.append leaves such a column ending
+    at the last sample that had the property."""
+    count = len(changes)
+    while count > 2 and changes[count - 1] is _ABSENT:
+        count -= 2
+        total = changes[count]
+    column: list = [None] * changes[0]
+    for position in range(0, count, 2):
+        value = changes[position + 1]
+        stop = changes[position + 2] if position + 2 < count else total
+        if value is _ABSENT:
+            value = None
+        size = stop - changes[position]
+        if size == 1:
+            column.append(value)
+        elif size > 1:
+            column += repeat(value, size)
+    return column

@@ -31,17 +31,23 @@ _NOT_COLUMNS = frozenset(("timestamp", "id", "type"))
 class _Stat:
     """One report id of one PC while its lines are read."""
 
-    __slots__ = ("track", "alive_from", "done", "runs", "changes", "stamp", "stamps", "sent_again")
+    __slots__ = ("track", "alive_from", "offset", "runs", "changes", "stamp", "stamps", "sent_again")
 
     def __init__(self, track):
         self.track = track
         self.alive_from = -1  # snapshot index where the current run of samples began; -1 while removed
-        self.done = 0  # samples in the runs that ended (the report was removed)
+        self.offset = 0  # sample index = offset + snapshot index, in the current run
         self.runs: list[tuple[int, int]] = []  # [start, end) snapshot indexes of the ended runs
         self.changes: dict[str, list] = {}  # property -> [index, value, index, value, ...]
         self.stamp: Any = _ABSENT  # the merged report's `timestamp` as written (none yet)
         self.stamps: list = []  # report time changes: [index, float | None, ...]
         self.sent_again = False  # removed and sent again: its columns may have absent runs
+
+    def samples(self, snapshot: int) -> int:
+        """The number of samples before snapshot index `snapshot` (while alive), or in all (removed)."""
+        if self.alive_from >= 0:
+            return self.offset + snapshot
+        return sum(stop - start for start, stop in self.runs)
 
 
 class LegacyStats:
@@ -53,8 +59,8 @@ class LegacyStats:
         self.stats: dict[str, _Stat] = {}
         self.alive: dict[str, _Stat] = {}
 
-    def _remove(self, stat: _Stat, snapshot: int) -> None:
-        stat.done += snapshot - stat.alive_from
+    @staticmethod
+    def _remove(stat: _Stat, snapshot: int) -> None:
         stat.runs.append((stat.alive_from, snapshot))
         stat.alive_from = -1
 
@@ -68,48 +74,35 @@ class LegacyStats:
         if remove_absent:
             for stat_id in [s for s in alive if s not in value]:
                 self._remove(alive.pop(stat_id), snapshot)
+        stamp_time = float(stamp)
         for stat_id, report in value.items():
-            if stat_id == "timestamp":
-                continue
-            if report is None:  # an explicit tombstone (v3 style); harmless in legacy files
-                gone = alive.pop(stat_id, None)
-                if gone is not None:
-                    self._remove(gone, snapshot)
-                continue
-            if not isinstance(report, dict):
-                self.count("a getstats report that is not an object was skipped", lineno)
-                continue
-            own = report.get("timestamp")
-            # own == 0 as JavaScript's rtcstats wrote it: a number, not false
-            zero = own == 0 and own.__class__ is not bool and isinstance(own, (int, float))
             stat = alive.get(stat_id)
-            if stat is None:  # a new report, or one sent again after it was removed
-                stat = self.stats.get(stat_id)
-                if stat is None:
-                    kind = report.get("type")
-                    track = self.pc.track(stat_id, kind if isinstance(kind, str) else None)
-                    stat = self.stats[stat_id] = _Stat(track)
+            if stat is not None and report.__class__ is dict:  # the usual case: a known report's delta
+                own = report.get("timestamp")
+                # JavaScript's number 0 (the only JSON values == 0 are 0, 0.0 and false)
+                if own == 0 and own is not False:
+                    written = stamp
+                elif own is None:  # absent (or null): the report keeps its previous timestamp
+                    written = stat.stamp
                 else:
-                    stat.sent_again = True
-                    index = stat.done
-                    for prop, changes in stat.changes.items():
-                        if prop not in report:
-                            changes += (index, _ABSENT)
-                stat.alive_from = snapshot
-                alive[stat_id] = stat
-                written = stamp if own is None or zero else own
-            elif zero:
-                written = stamp
-            else:  # absent (or null): the report keeps its previous timestamp
-                written = stat.stamp if own is None else own
-            index = stat.done + snapshot - stat.alive_from
+                    written = own
+            else:
+                if stat_id == "timestamp":
+                    continue
+                stat, written = self._other(lineno, stat_id, report, stamp, snapshot)
+                if stat is None:
+                    continue
+            index = stat.offset + snapshot
             if written is not stat.stamp:
-                report_time = float(written) if isinstance(written, (int, float)) else None
+                if written is stamp:
+                    report_time = stamp_time
+                else:
+                    report_time = float(written) if isinstance(written, (int, float)) else None
                 stamps = stat.stamps
                 if not stamps or stamps[-1] != report_time:
                     stamps += (index, report_time)
                 stat.stamp = written
-            if len(report) == 1 and own is not None:
+            if len(report) == 1 and "timestamp" in report:
                 continue  # {"timestamp": ...} only: the usual line of an unchanged report
             track = stat.track
             if track.type is None and report.get("type") is not None:
@@ -125,6 +118,35 @@ class LegacyStats:
                     changes += (index, prop_value)
         self.pc.snapshot_times.append(time)
 
+    def _other(self, lineno: int, stat_id: str, report: Any, stamp: float, snapshot: int) -> tuple:
+        """A tombstone, a report that is not an object, or a new report (or one sent again after it was
+        removed): (the stat, its written timestamp), or (None, None) when nothing is sampled."""
+        alive = self.alive
+        if report is None:  # an explicit tombstone (v3 style); harmless in legacy files
+            gone = alive.pop(stat_id, None)
+            if gone is not None:
+                self._remove(gone, snapshot)
+            return None, None
+        if not isinstance(report, dict):
+            self.count("a getstats report that is not an object was skipped", lineno)
+            return None, None
+        stat = self.stats.get(stat_id)
+        if stat is None:
+            kind = report.get("type")
+            track = self.pc.track(stat_id, kind if isinstance(kind, str) else None)
+            stat = self.stats[stat_id] = _Stat(track)
+        else:
+            stat.sent_again = True
+            index = stat.samples(snapshot)
+            for prop, changes in stat.changes.items():
+                if prop not in report:
+                    changes += (index, _ABSENT)
+        stat.offset = stat.samples(snapshot) - snapshot
+        stat.alive_from = snapshot
+        alive[stat_id] = stat
+        own = report.get("timestamp")
+        return stat, stamp if own is None or (own == 0 and own is not False) else own
+
     def finish(self) -> None:
         """Write every track's times, report times and columns."""
         snapshots = self.pc.snapshot_times
@@ -133,7 +155,7 @@ class LegacyStats:
             runs = stat.runs
             if stat.alive_from >= 0:
                 runs = [*runs, (stat.alive_from, end)]
-            total = stat.done + (end - stat.alive_from if stat.alive_from >= 0 else 0)
+            total = stat.samples(end)
             track = stat.track
             if len(runs) == 1:
                 track.times = snapshots[runs[0][0] : runs[0][1]]

@@ -53,15 +53,19 @@ def num(value: Any) -> float | None:
 
 
 _NUMBER_CLASSES = frozenset((int, float))  # exact classes: bool and str take num()'s slow path
+_NUMBERS_OR_NONE = frozenset((int, float, type(None)))
+_STRINGS = frozenset((str,))
 
 
 def nums(values: list) -> list[float | None]:
-    """[num(v) for v in values]. A column is nearly always plain finite numbers: then it is converted
-    at C speed (any inf, nan or overflow makes the sum non-finite or raises, and takes the exact way)."""
-    if set(map(type, values)) <= _NUMBER_CLASSES:
+    """[num(v) for v in values]. A column is nearly always plain finite numbers, or numeric strings
+    (legacy goog stats): then float() of every value is num() of it, at C speed (any inf, nan or
+    overflow makes the sum non-finite or raises, and takes the exact way)."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMBER_CLASSES or kinds == _STRINGS:
         try:
             floats = list(map(float, values))
-        except OverflowError:
+        except (OverflowError, ValueError):
             floats = []
         if len(floats) == len(values) and _isfinite(sum(floats)):
             return floats
@@ -69,14 +73,17 @@ def nums(values: list) -> list[float | None]:
 
 
 def num_array(values: list) -> np.ndarray:
-    """nums(values) as a float64 array, NaN for None. A column of plain finite numbers goes straight
-    into the array; anything else (strings, bools, inf, nan, huge ints) takes nums()."""
-    if set(map(type, values)) <= _NUMBER_CLASSES:
+    """nums(values) as a float64 array, NaN for None. Numbers and None go straight into the array (None
+    becomes NaN there, and so must inf and nan); anything else (strings, bools, huge ints) takes nums()."""
+    if set(map(type, values)) <= _NUMBERS_OR_NONE:
         try:
             array = np.array(values, dtype=float)
         except OverflowError:
             array = None
-        if array is not None and np.isfinite(array).all():
+        if array is not None:
+            finite = np.isfinite(array)
+            if not finite.all():
+                array[~finite] = np.nan
             return array
     return np.array(nums(values), dtype=float)
 

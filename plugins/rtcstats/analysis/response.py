@@ -55,6 +55,9 @@ _MAX_LIST = 200  # candidates, errors, state changes per PC in the response
 # -- value helpers ----------------------------------------------------------------------------------
 
 
+_isfinite = math.isfinite
+
+
 def iso_ms(ms: float | None) -> str | None:
     """Epoch ms -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC); None when missing or out of range."""
     if ms is None or not isinstance(ms, (int, float)) or not math.isfinite(ms):
@@ -74,16 +77,74 @@ def _epoch(ms: float | None) -> int | None:
 
 
 def _clean(value: Any) -> Any:
-    """Strict-JSON copy: floats rounded to 2 decimals, NaN/inf -> None, tuples -> lists, keys -> str."""
+    """Strict-JSON copy: floats rounded to 2 decimals, NaN/inf -> None, tuples -> lists, keys -> str.
+
+    The exact classes of JSON values are dispatched first, without a call per float or string: the
+    response of a long call holds thousands of them. Anything else takes _clean_other."""
+    kind = value.__class__
+    if kind is float:
+        return _clean_float(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return _clean_dict(value)
+    if kind is list or kind is tuple:
+        return _clean_list(value)
+    return _clean_other(value)
+
+
+_AS_IS = frozenset((str, int, bool, type(None)))
+
+
+def _clean_float(value: float) -> float | None:
+    if not _isfinite(value):
+        return None
+    rounded = round(value, 2)
+    return 0.0 if rounded == 0 else rounded
+
+
+def _clean_dict(value: dict) -> dict:
+    out = {}
+    for key, item in value.items():
+        kind = item.__class__
+        if kind is float:
+            if _isfinite(item):
+                rounded = round(item, 2)
+                item = 0.0 if rounded == 0 else rounded
+            else:
+                item = None
+        elif kind not in _AS_IS:
+            item = _clean(item)
+        out[key if key.__class__ is str else str(key)] = item
+    return out
+
+
+def _clean_list(value: list | tuple) -> list:
+    out = []
+    append = out.append
+    for item in value:
+        kind = item.__class__
+        if kind is float:
+            if _isfinite(item):
+                rounded = round(item, 2)
+                append(0.0 if rounded == 0 else rounded)
+            else:
+                append(None)
+        elif kind in _AS_IS:
+            append(item)
+        else:
+            append(_clean(item))
+    return out
+
+
+def _clean_other(value: Any) -> Any:
+    """_clean of subclasses (numpy floats, enums...) and other types, by isinstance."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        rounded = round(value, 2)
-        return 0.0 if rounded == 0 else rounded
+        return _clean_float(value)
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):

@@ -6,7 +6,7 @@
 // "@@bench " (the extractor's own logger also writes to stdout, so answers are marked):
 //   {"op": "load", "path": P} -> {"ok": true} or {"ok": false, "error": "..."}: reads P into memory as
 //       lines and extracts once (warm-up; a dump the extractor refuses is reported here, not timed).
-//   {"op": "run", "path": P}  -> {"ms": <wall ms of one extraction>}
+//   {"op": "run", "path": P}  -> {"ms": <wall ms of one extraction>, "cpuMs": <CPU ms of this process then>}
 // One extraction is what the server's DumpFileProcessor.processStatsFile does for a dump, minus the disk:
 // a new DumpFileProcessor, processEntry(line, sizeof(line)) for every line, then extract(). The lines are
 // in memory already because our side also starts from bytes in memory.
@@ -62,11 +62,15 @@ async function handle(command) {
         if (!file) {
             return { error: `not loaded: ${command.path}` };
         }
+        const cpu = process.cpuUsage();
         const start = process.hrtime.bigint();
 
         await extractOnce(file);
 
-        return { ms: Number(process.hrtime.bigint() - start) / 1e6 };
+        const wall = Number(process.hrtime.bigint() - start) / 1e6;
+        const used = process.cpuUsage(cpu);
+
+        return { ms: wall, cpuMs: (used.user + used.system) / 1e3 };
     }
 
     return { error: `unknown op ${command.op}` };

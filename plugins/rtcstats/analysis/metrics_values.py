@@ -3,6 +3,7 @@ types, candidate normalisation (dump-facts.md D6), ICE candidate lines, columns 
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -126,10 +127,16 @@ def stat_type(track: StatTrack) -> str | None:
     raw = track.type
     if not isinstance(raw, str):
         return None
-    kind = _TYPE_ALIASES.get(raw.replace("-", "").replace("_", "").lower(), raw)
-    if kind in ("inbound-rtp", "outbound-rtp") and truthy(track.last("isRemote")):
+    kind = _normal_type(raw)
+    if (kind == "inbound-rtp" or kind == "outbound-rtp") and truthy(track.last("isRemote")):
         return "remote-" + kind
     return kind
+
+
+@functools.lru_cache(maxsize=512)
+def _normal_type(raw: str) -> str:
+    """The W3C spelling of a stats type (cached: a dump has a few dozen types and thousands of tracks)."""
+    return _TYPE_ALIASES.get(raw.replace("-", "").replace("_", "").lower(), raw)
 
 
 def column(track: StatTrack, *names: str) -> list:

@@ -21,6 +21,7 @@ The whole API:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -217,14 +218,27 @@ def normalize_state(value: Any) -> Any:
 
 def is_client_method(name: str) -> bool:
     """True for client-level methods (navigator.*, MediaStreamTrack.*, HTMLMediaElement.*), any case."""
+    if name.__class__ is str:
+        return _is_client_method(name)
     return str(name).lower().startswith(CLIENT_EVENT_PREFIXES)
+
+
+# A dump names a few dozen methods and states over thousands of lines: their normal forms are cached
+# (bounded, since the names come from the file).
+@functools.lru_cache(maxsize=1024)
+def _is_client_method(name: str) -> bool:
+    return name.lower().startswith(CLIENT_EVENT_PREFIXES)
+
+
+_event_name = functools.lru_cache(maxsize=1024)(normalize_event_name)
+_state = functools.lru_cache(maxsize=1024)(normalize_state)
 
 
 def make_event(raw_name: str, value: Any, extra: list, time: float | None) -> Event:
     """An Event named by `normalize_event_name(raw_name)`; state events get `normalize_state(value)`."""
-    name = normalize_event_name(raw_name)
+    name = _event_name(raw_name) if raw_name.__class__ is str else normalize_event_name(raw_name)
     if name in STATE_EVENTS:
-        value = normalize_state(value)
+        value = _state(value) if value.__class__ is str else normalize_state(value)
     return Event(time=time, name=name, raw_name=raw_name, value=value, extra=list(extra))
 
 

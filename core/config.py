@@ -88,6 +88,14 @@ class StorageSchema(SettingsSchema):
     bucket = fields.String(load_default="mediaplane", metadata=describe("Bucket for all stored objects."))
     region = fields.String(load_default="", metadata=describe("S3 region, empty for MinIO."))
     secure = fields.Boolean(load_default=True, metadata=describe("Use HTTPS to reach the S3 endpoint."))
+    timeout_seconds = fields.Float(
+        load_default=10.0,
+        validate=validate.Range(0.5, 300),
+        metadata=describe(
+            "Time limit to connect to the S3 endpoint and for each read from it, seconds (a failed "
+            "attempt is tried twice more)."
+        ),
+    )
 
     @ma.validates_schema
     def s3_needs_endpoint(self, data, **kwargs):

@@ -73,6 +73,22 @@ def recording_stopped(account_id, room_name, recording_id, egress_id, stopped_at
 
 
 @hookspec
+def recording_ready(account_id, room_name, recording_id, file_key, size, duration, ready_at):
+    """A recording's file is complete in the object storage and can be read (recording plugin), once
+    per recording, right after its recording_stopped with status "complete".
+
+    Fired from a LiveKit webhook request or the reconcile job: a handler only enqueues work (the
+    transcription plugin queues a post-call transcription when auto_transcribe is on).
+
+    :param recording_id: the recording's id (LiveKit's egress id); read it through
+        ``plugins.recording.interface`` (get_recording, open_recording).
+    :param file_key: its object key; :param size: bytes (None if LiveKit did not say);
+    :param duration: seconds (None if LiveKit did not say); :param ready_at: epoch seconds.
+    Returns nothing.
+    """
+
+
+@hookspec
 def transcription_completed(account_id, transcription_id, recording_id, room_name, completed_at):
     """A post-call transcription finished (transcription plugin). Returns nothing."""
 

@@ -199,3 +199,23 @@ def livekit():
 
     with LiveKitDouble() as double:
         yield double
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """host:port of an S3 server on 127.0.0.1 (moto's server mode, a free port) for the whole run.
+
+    No MinIO server installs on this machine: moto speaks the S3 HTTP protocol (signed requests, XML
+    answers, S3 error codes) and the production minio client talks to it as it would to MinIO. Use a
+    bucket of the test's own.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()

@@ -16,7 +16,8 @@ instead. It speaks the real wire format, as livekit/livekit and livekit/protocol
   methods, UpdateRoomMetadata), ingressAdmin (Ingress), roomRecord (Egress).
 - State in memory: rooms (CreateRoom is create-or-update), participants (test helper `join`),
   ingresses (url + a random stream key like LiveKit's), egresses (status moved by helpers
-  `activate_egress`, `finish_egress`, `fail_egress`; StopEgress -> EGRESS_ENDING).
+  `activate_egress`, `finish_egress` (which can upload the file to the request's S3 output, as the
+  egress does), `fail_egress`; StopEgress -> EGRESS_ENDING).
 - LiveKit webhooks: every event is kept in `events`; when `webhook_url` is set they are also POSTed
   in order from a sender thread, signed as LiveKit signs them (`sign_webhook`).
 - Faults: `down()` / `up()` (connection refused, same port), `restart()` (rooms and participants
@@ -407,9 +408,17 @@ class LiveKitDouble:
             return copy.deepcopy(info)
 
     def finish_egress(
-        self, egress_id: str, size: int = 1_048_576, duration: float = 60.0
+        self, egress_id: str, size: int = 1_048_576, duration: float = 60.0, content: bytes | None = None
     ) -> egress_pb.EgressInfo:
-        """The file of `size` bytes and `duration` seconds is uploaded (EGRESS_COMPLETE, egress_ended)."""
+        """The file of `size` bytes and `duration` seconds is uploaded (EGRESS_COMPLETE, egress_ended).
+
+        With `content`, the file is really uploaded, as LiveKit's egress does: a PUT of `content` to
+        the request's S3 output (endpoint, bucket, key = filepath, its credentials and region, path-style
+        when force_path_style) with the minio client; `size` is then its length.
+        """
+        if content is not None:
+            self._upload(egress_id, content)
+            size = len(content)
         with self._lock:
             info = self.egresses[egress_id]
             ended = now_ns()
@@ -432,6 +441,29 @@ class LiveKitDouble:
             self._recording_stopped(info.room_name)
             self._emit("egress_ended", egress_info=info)
             return copy.deepcopy(info)
+
+    def _upload(self, egress_id: str, content: bytes) -> None:
+        import io
+        from urllib.parse import urlsplit as split
+
+        from minio import Minio
+
+        output = self._requests[egress_id].file_outputs[0]
+        s3 = output.s3
+        where = split(s3.endpoint)
+        if not s3.force_path_style:
+            # Without path-style the egress puts the bucket into the host name ("<bucket>.minio:9000"),
+            # which does not resolve on a MinIO deployment (livekit/protocol#223).
+            raise RuntimeError(f"egress cannot reach {s3.bucket}.{where.netloc}: no such host")
+        client = Minio(
+            where.netloc,
+            access_key=s3.access_key,
+            secret_key=s3.secret,
+            session_token=s3.session_token or None,
+            secure=where.scheme == "https",
+            region=s3.region or None,
+        )
+        client.put_object(s3.bucket, output.filepath, io.BytesIO(content), len(content), "video/mp4")
 
     def fail_egress(
         self, egress_id: str, error: str = "pipeline failed", error_code: int = 500

@@ -322,6 +322,26 @@ def test_hook_recording_stopped(gadget_app):
     assert _fired_to_listener(gadget_app, "recording_stopped", **sent) == [sent]
 
 
+def test_hook_recording_ready(gadget_app):
+    """Fired by the recording plugin once a recording's file is complete; the flow test asserts it is
+    fired exactly once with the file's key, size and duration."""
+    from tests.plugins.recording import test_flow
+
+    sent = dict(
+        account_id=1,
+        room_name="r",
+        recording_id="EG_1",
+        file_key="recordings/1/r/x.mp4",
+        size=1024,
+        duration=60.0,
+        ready_at=8.5,
+    )
+    assert _fired_to_listener(gadget_app, "recording_ready", **sent) == [sent]
+    assert "recording_ready" in inspect.getsource(
+        test_flow.test_a_recording_lands_in_s3_and_is_downloaded_and_deleted
+    )
+
+
 def test_hook_transcription_completed(gadget_app):
     sent = dict(account_id=1, transcription_id="tr_1", recording_id="rec_1", room_name="r", completed_at=9.0)
     assert _fired_to_listener(gadget_app, "transcription_completed", **sent) == [sent]

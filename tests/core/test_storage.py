@@ -8,6 +8,7 @@ MinIO (signed HTTP requests, XML answers, S3 error codes).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import uuid
@@ -234,6 +235,138 @@ def test_s3_open_returns_a_readable_file(s3_endpoint):
     fh = storage.open("doc")
     assert fh.read(4) == b"0123"
     assert fh.read() == b"456789"
+
+
+def test_s3_open_streams_instead_of_reading_the_whole_object(s3_endpoint):
+    """open() hands back the HTTP body as it arrives: a 24 MB object is read in 1 MB pieces, and
+    open() itself reads nothing (the bytes stay on the wire until the caller asks)."""
+    storage = S3Storage(s3_endpoint, ACCESS_KEY, SECRET_KEY, new_bucket(), secure=False)
+    size = 24 * 1024 * 1024
+    blob = bytes(range(256)) * (size // 256)
+    put(storage, "big.mp4", blob)
+    with storage.open("big.mp4") as fh:
+        raw = fh.raw
+        assert raw._response.tell() == 0  # nothing read from the body yet
+        first = fh.read(1024 * 1024)
+        assert first == blob[: 1024 * 1024]
+        assert raw._response.tell() < size // 2  # still streaming, not buffered whole
+        rest = bytearray(first)
+        while chunk := fh.read(1024 * 1024):
+            rest += chunk
+    assert bytes(rest) == blob
+    assert raw.closed
+
+
+def test_s3_presigned_get_works_over_plain_http(s3_endpoint):
+    import urllib.request
+
+    storage = S3Storage(s3_endpoint, ACCESS_KEY, SECRET_KEY, new_bucket(), region="us-east-1", secure=False)
+    put(storage, "rec/a.mp4", b"movie-bytes", "video/mp4")
+    url = storage.presigned_get("rec/a.mp4", 120, filename="a.mp4")
+    assert url.startswith(f"http://{s3_endpoint}/") and "X-Amz-Expires=120" in url
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.read() == b"movie-bytes"
+        assert answer.headers["Content-Disposition"] == 'attachment; filename="a.mp4"'
+
+
+def test_list_and_size(storage):
+    put(storage, "recordings/1/a.mp4", b"aaa")
+    put(storage, "recordings/1/b.mp4", b"bbbbb")
+    put(storage, "recordings/2/c.mp4", b"c")
+    put(storage, "other/d", b"d")
+    assert storage.list("recordings/1/") == ["recordings/1/a.mp4", "recordings/1/b.mp4"]
+    assert storage.list() == ["other/d", "recordings/1/a.mp4", "recordings/1/b.mp4", "recordings/2/c.mp4"]
+    assert storage.size("recordings/1/b.mp4") == 5
+    with pytest.raises(ObjectNotFound):
+        storage.size("recordings/1/none.mp4")
+    storage.delete("recordings/1/a.mp4")
+    assert storage.list("recordings/") == ["recordings/1/b.mp4", "recordings/2/c.mp4"]
+
+
+def test_s3_missing_bucket_reads_as_empty_and_check_creates_it(s3_endpoint):
+    bucket = new_bucket()
+    storage = S3Storage(s3_endpoint, ACCESS_KEY, SECRET_KEY, bucket, secure=False)
+    assert storage.list() == []
+    with pytest.raises(ObjectNotFound):
+        storage.size("x")
+    with pytest.raises(ObjectNotFound):
+        storage.open("x")
+    storage.delete("x")  # nothing to delete: no error
+    assert s3_client(s3_endpoint).bucket_exists(bucket) is False
+    storage.check()
+    assert s3_client(s3_endpoint).bucket_exists(bucket) is True
+
+
+def test_s3_unreachable_is_storage_unavailable_within_its_timeout():
+    import socket
+    import time
+
+    from core.storage import StorageUnavailable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    storage = S3Storage(f"127.0.0.1:{port}", ACCESS_KEY, SECRET_KEY, new_bucket(), secure=False, timeout=1.0)
+    began = time.monotonic()
+    for action in (
+        storage.check,
+        lambda: storage.open("k"),
+        lambda: storage.list(),
+        lambda: storage.size("k"),
+    ):
+        with pytest.raises(StorageUnavailable, match=rf"127.0.0.1:{port}.*unreachable: connection refused"):
+            action()
+    assert time.monotonic() - began < 20
+
+
+@pytest.fixture
+def authenticating_s3(s3_endpoint):
+    """The S3 server with request authentication on for one test (moto checks signatures against the IAM
+    users it knows, as MinIO does): yields a valid (access key, secret key). moto's switch is
+    process-wide; it is restored after the test."""
+    import json
+
+    import boto3
+    from moto import settings
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=f"http://{s3_endpoint}",
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    user = f"mp-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    try:
+        yield key["AccessKeyId"], key["SecretAccessKey"]
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+
+
+def test_s3_wrong_credentials_are_a_clear_error(s3_endpoint, authenticating_s3):
+    from core.storage import StorageUnavailable
+
+    access, secret = authenticating_s3
+    bucket = new_bucket()
+    good = S3Storage(s3_endpoint, access, secret, bucket, secure=False)
+    put(good, "k", b"v")
+    assert good.get("k") == b"v"
+    wrong_secret = S3Storage(s3_endpoint, access, "not-the-secret", bucket, secure=False)
+    unknown_key = S3Storage(s3_endpoint, "AKIANOSUCHKEY", secret, bucket, secure=False)
+    for storage, code in ((wrong_secret, "SignatureDoesNotMatch"), (unknown_key, "InvalidAccessKeyId")):
+        for action in (
+            storage.check,
+            functools.partial(storage.open, "k"),
+            functools.partial(storage.size, "k"),
+        ):
+            with pytest.raises(StorageUnavailable, match=rf"refused this server's credentials \({code}\)"):
+                action()
 
 
 # -- open_storage ---------------------------------------------------------------------------------

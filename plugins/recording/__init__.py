@@ -1,0 +1,1 @@
+"""recording plugin: LiveKit room-composite egress recordings stored in MinIO / S3."""

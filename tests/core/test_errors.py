@@ -32,6 +32,8 @@ INVALID_REQUESTS = {
     "analytics": ("GET", "/v2/analytics/peer-stats", {}, 400),
     # Transcription (model configured: without one every route is a 503): a phrase list without phrases.
     "transcription": ("PUT", "/v1/transcription/phrases", {"json": {}}, 400),
+    # Recordings: a page of no rows.
+    "recording": ("GET", "/v1/recordings?limit=0", {}, 400),
     # Agora-style analytics: a time frame without its start.
     "analytics_agora": ("GET", "/beta/live/scale/by_time?end_ts=1&appid=x&metric=pcu", {}, 400),
     "rtcstats_viewer": (
@@ -94,6 +96,7 @@ SHAPES = {
     "analytics": (hms_shape, "application/json"),
     "analytics_agora": (agora_shape, "application/json"),
     "transcription": (rtcstack_shape, "application/problem+json"),
+    "recording": (rtcstack_shape, "application/problem+json"),
 }
 
 

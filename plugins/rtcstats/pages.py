@@ -11,18 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import uuid
+from collections import Counter
 
-from flask import render_template, request
+from flask import current_app, jsonify, render_template, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.auth import current_actor, require
+from core.errors import Problem
 from core.openapi import errors
-from plugins.rtcstats import service
+from plugins.rtcstats import explorer, service
 from plugins.rtcstats.api import PREFIX as API_PREFIX
 from plugins.rtcstats.models import READY, Session
 from plugins.rtcstats.schemas import OBSERVATION_TAGS, sessions_query_args
 from plugins.rtcstats.viewer import PREFIX as VIEWER_PREFIX
+from plugins.rtcstats.viewer import fmt_offset
 
 log = logging.getLogger("rtcstats")
 
@@ -123,11 +127,7 @@ def overview_numbers(account_id: int, now: dt.datetime | None = None, days: int 
 
 
 def _titles() -> dict[str, str]:
-    try:
-        return {e["type"]: e.get("title") or e["type"] for e in service.observation_catalogue()["data"]}
-    except Exception:  # noqa: BLE001 - titles are a nicety; the type is shown instead
-        log.exception("console: observation catalogue unavailable")
-        return {}
+    return {kind: entry.get("title") or kind for kind, entry in _catalogue().items()}
 
 
 def overview_card(actor) -> str:
@@ -141,6 +141,134 @@ def overview_card(actor) -> str:
         titles=_titles(),
         viewer=VIEWER_PREFIX + "/view/",
     )
+
+
+# -- dump explorer --------------------------------------------------------------------------------
+
+EXPLORE_CACHE_SECONDS = 3600
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+def _own_row(account_id: int, rtcstats_id: str) -> Session:
+    """:raises Problem: 404 for a malformed id or another account's session."""
+    try:
+        wanted = uuid.UUID(str(rtcstats_id))
+    except ValueError:
+        raise Problem(404, "Not found", "no such session") from None
+    row = Session.get_or_none(Session.rtcstats_id == wanted, Session.account_id == account_id)
+    if row is None:
+        raise Problem(404, "Not found", "no such session")
+    return row
+
+
+def _cache_key(row: Session) -> str:
+    analysed = row.analyzed_at.isoformat() if row.analyzed_at else "-"
+    return f"mediaplane:rtcstats:explore:{row.rtcstats_id}:{analysed}"
+
+
+def _parse(row: Session):
+    """The session's dump, parsed. :raises Problem: 413 when it is too large to parse in a request."""
+    from plugins.rtcstats.parsing import parse
+
+    if not service.fits_in_a_request(row):
+        raise Problem(
+            413,
+            "Too large to explore here",
+            "this dump expands beyond analyze_inline_max_bytes, too much to parse within a page "
+            "request; its analysis and the viewer still work",
+        )
+    data = service.object_storage().get(row.dump_key)
+    service.check_whole(data)
+    return parse(data, service.limits())
+
+
+def explorer_data(row: Session) -> tuple[dict, object | None]:
+    """(the explorer's index, the parsed dump or None when the index came from the cache)."""
+    from redis.exceptions import RedisError
+
+    redis = current_app.extensions["mediaplane"].redis
+    key = _cache_key(row)
+    try:
+        cached = redis.hget(key, "index")
+    except RedisError:
+        cached = None
+    if cached:
+        return json.loads(cached), None
+    dump = _parse(row)
+    index = explorer.explore(dump)
+    try:
+        # The series of every stat go in with the index: the page asks for them one by one.
+        fields = {"index": json.dumps(index, separators=(",", ":"))}
+        for pc in dump.peer_connections.values():
+            for track in pc.stats.values():
+                fields[f"s:{pc.id}\x00{track.id}"] = json.dumps(
+                    explorer.stat_series(track), separators=(",", ":")
+                )
+        with redis.pipeline() as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, EXPLORE_CACHE_SECONDS)
+            pipe.execute()
+    except RedisError as err:
+        log.warning("explorer: session %s not cached: %s", row.rtcstats_id, err)
+    return index, dump
+
+
+def series_of(row: Session, pc_id: str, stat_id: str) -> dict:
+    """{t, props} of one stat. :raises Problem: 404 when the dump has no such stat."""
+    from redis.exceptions import RedisError
+
+    try:
+        cached = current_app.extensions["mediaplane"].redis.hget(_cache_key(row), f"s:{pc_id}\x00{stat_id}")
+    except RedisError:
+        cached = None
+    if cached:
+        return json.loads(cached)
+    _index, dump = explorer_data(row)
+    dump = dump or _parse(row)
+    pc = dump.peer_connections.get(pc_id)
+    track = pc.stats.get(stat_id) if pc else None
+    if track is None:
+        raise Problem(404, "Not found", "the dump has no such stat")
+    return explorer.stat_series(track)
+
+
+def grouped_observations(row: Session) -> list[dict]:
+    """The analysis' observations grouped by type: {type, title, severity, count, first, meaning}."""
+    if row.status != READY or not row.result:
+        return []
+    titles = _catalogue()
+    groups: dict[str, dict] = {}
+    counts: Counter = Counter()
+    for item in json.loads(row.result).get("observations") or []:
+        if not isinstance(item, dict):
+            continue
+        kind = str(item.get("type") or "observation")
+        counts[kind] += 1
+        entry = titles.get(kind, {})
+        group = groups.setdefault(
+            kind,
+            {
+                "type": kind,
+                "title": item.get("title") or entry.get("title") or kind,
+                "severity": item.get("severity") if item.get("severity") in SEVERITY_RANK else "info",
+                "meaning": item.get("meaning") or entry.get("meaning") or "",
+                "first": item.get("firstSeenAt"),
+            },
+        )
+        first = item.get("firstSeenAt")
+        if isinstance(first, (int, float)) and (group["first"] is None or first < group["first"]):
+            group["first"] = first
+    out = [{**g, "count": counts[k]} for k, g in groups.items()]
+    return sorted(out, key=lambda g: (SEVERITY_RANK[g["severity"]], -g["count"], g["type"]))
+
+
+def _catalogue() -> dict[str, dict]:
+    try:
+        return {e["type"]: e for e in service.observation_catalogue()["data"]}
+    except Exception:  # noqa: BLE001 - titles are a nicety; the type is shown instead
+        log.exception("console: observation catalogue unavailable")
+        return {}
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -211,7 +339,93 @@ def make_pages_blueprint() -> Blueprint:
                 chunk_bytes=min(UPLOAD_CHUNK_BYTES, settings["max_chunk_bytes"]),
                 max_upload_bytes=settings["max_upload_bytes"],
                 viewer=VIEWER_PREFIX + "/view/__ID__",
+                explorer=PREFIX + "/sessions/__ID__/explore",
             )
+
+    session_path = [
+        {
+            "in": "path",
+            "name": "rtcstatsId",
+            "required": True,
+            "description": "The session's id (a UUID; anything else is a 404).",
+            "schema": {"type": "string"},
+        }
+    ]
+
+    @blp.route("/sessions/<string:rtcstatsId>/explore", parameters=session_path)
+    class ExplorerViews(MethodView):
+        @require(READ)
+        @blp.doc(
+            parameters=[
+                {
+                    "in": "query",
+                    "name": "category",
+                    "required": False,
+                    "schema": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": list(explorer.CATEGORIES)},
+                    },
+                    "explode": True,
+                    "description": "Show only events of these categories (all when absent).",
+                }
+            ],
+            responses={"200": {"description": "Dump explorer page", **HTML}},
+        )
+        @errors(
+            _404="No such session in this account (HTML)",
+            _413="The dump is too large to parse within a page request (HTML)",
+            _415="The stored dump cannot be parsed (HTML)",
+        )
+        def get(self, rtcstatsId):  # noqa: N803 - the API's name
+            """Dump explorer: events and states, ICE candidates and pairs, every stat chartable,
+            observations grouped with counts."""
+            row = _own_row(current_actor().account_id, rtcstatsId)
+            index, _dump = explorer_data(row)
+            wanted = [c for c in request.args.getlist("category") if c in explorer.CATEGORIES]
+            events = [e for e in index["events"] if not wanted or e["category"] in wanted]
+            return _page(
+                "rtcstats/console_explorer.html",
+                row=row,
+                index=index,
+                events=events,
+                wanted=wanted,
+                categories=explorer.CATEGORIES,
+                observations=grouped_observations(row),
+                viewer=VIEWER_PREFIX + "/view/",
+                offset=lambda ms: fmt_offset(ms, index["startMs"]),
+                assets=VIEWER_PREFIX + "/assets/",
+            )
+
+    @blp.route("/sessions/<string:rtcstatsId>/stats", parameters=session_path)
+    class StatSeriesViews(MethodView):
+        @require(READ)
+        @blp.doc(
+            parameters=[
+                {"in": "query", "name": "pc", "required": True, "schema": {"type": "string"}},
+                {"in": "query", "name": "id", "required": True, "schema": {"type": "string"}},
+            ],
+            responses={
+                "200": {
+                    "description": "One stat's chartable properties: {t: [epoch ms], props: {name: [..]}}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        )
+        @errors(
+            _400="pc or id is missing (HTML)",
+            _404="No such session, or no such stat in its dump (HTML)",
+            _413="The dump is too large to parse within a request (HTML)",
+            _415="The stored dump cannot be parsed (HTML)",
+        )
+        def get(self, rtcstatsId):  # noqa: N803
+            """The series of one stat of the dump (the explorer page charts them)."""
+            pc_id, stat_id = request.args.get("pc"), request.args.get("id")
+            if not pc_id or not stat_id:
+                raise Problem(400, "Invalid request", "pc and id: name the peer connection and the stat")
+            row = _own_row(current_actor().account_id, rtcstatsId)
+            response = jsonify(series_of(row, pc_id, stat_id))
+            response.headers["Cache-Control"] = "no-store"
+            return response
 
     return blp
 

@@ -123,8 +123,10 @@
         if (answer.status === 200) {
           say("Ready", "ready");
           result.hidden = false;
-          var link = result.querySelector("a");
+          var link = result.querySelector("#open-analysis");
           link.href = viewer; link.textContent = "Open the analysis of " + id;
+          var explore = result.querySelector("#open-explorer");
+          if (explore) explore.href = root.dataset.explorer.replace("__ID__", encodeURIComponent(id));
           return;
         }
         say("Analysis failed: " + errorOf(answer), "failed");
@@ -181,4 +183,5 @@
   if (room) roomCharts(room);
   var up = document.getElementById("upload");
   if (up) uploader(up);
+  document.body.dataset.consoleReady = "1";  // handlers are attached (tests wait for it)
 })();

@@ -79,15 +79,23 @@ def shoot(driver, name: str) -> None:
 
 
 def wait(driver, condition, seconds: float = 20):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)
+    # While a form's answer loads, an element found a moment ago may belong to the page being left.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, poll_frequency=0.1, ignored_exceptions=ignored).until(condition)
 
 
 def by_id(driver, element_id: str):
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.ID, element_id)
+
+
+def ready(driver) -> bool:
+    """The page's scripts ran (their handlers are attached): console.js marks the body last."""
+    return driver.execute_script("return document.body.dataset.consoleReady") == "1"
 
 
 def assert_labelled(driver) -> None:
@@ -97,6 +105,7 @@ def assert_labelled(driver) -> None:
 def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     client = console_app.test_client()
     headers = {"X-API-Key": token}
@@ -164,9 +173,39 @@ def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, brow
         assert row.find_elements(By.CSS_SELECTOR, "span.badge")  # score band (and observations)
         shoot(browser, "04-sessions")
 
+        # -- the dump explorer: pairs, states, events, any stat charted ----------------------------------
+        row.find_element(By.CSS_SELECTOR, "a.explore").click()
+        wait(browser, lambda d: d.find_elements(By.ID, "stat-select") and ready(d))
+        wait(browser, lambda d: d.find_element(By.ID, "stats").get_attribute("data-ready") == "1")
+        assert browser.find_element(By.CSS_SELECTOR, 'tr.selected[data-pair="CPfJfiL0UU_pjplYfUx"]')
+        Select(by_id(browser, "stat-select")).select_by_value("0|CPfJfiL0UU_pjplYfUx")
+        stats = by_id(browser, "stats")
+        wait(browser, lambda d: stats.get_attribute("data-state") == "loaded")
+        tick = browser.find_element(By.CSS_SELECTOR, '#stat-props input[value="bytesSent"]')
+        tick.send_keys(Keys.SPACE)  # a checkbox ticked from the keyboard
+        tick = browser.find_element(By.CSS_SELECTOR, '#stat-props input[value="currentRoundTripTime"]')
+        tick.send_keys(Keys.SPACE)
+        wait(browser, lambda d: stats.get_attribute("data-charts") == "2")
+        by_id(browser, "stat-rate").send_keys(Keys.SPACE)  # bytesSent per second
+        captions = "#stat-charts figcaption"
+        wait(browser, lambda d: "per second" in d.find_elements(By.CSS_SELECTOR, captions)[0].text)
+        # RTT is no counter: it stays as it is
+        assert browser.find_elements(By.CSS_SELECTOR, captions)[1].text == "currentRoundTripTime"
+        painted = browser.execute_script(PAINTED, by_id(browser, "stat-charts"))
+        assert len(painted) == 2 and all(count > 500 for count in painted), painted
+        assert_labelled(browser)
+        shoot(browser, "05-explorer")
+        browser.find_element(By.CSS_SELECTOR, '#events input[value="ice"]').send_keys(Keys.SPACE)
+        by_id(browser, "filter-events").click()
+        wait(browser, lambda d: "category=ice" in d.current_url)
+        categories = {
+            r.get_attribute("class") for r in browser.find_elements(By.CSS_SELECTOR, "table.events tbody tr")
+        }
+        assert categories == {"cat-ice"}
+
         # -- upload by drag and drop: chunks with progress, then the analysis state ----------------------
         browser.find_element(By.LINK_TEXT, "Upload a dump").click()
-        wait(browser, lambda d: d.find_elements(By.ID, "upload"))
+        wait(browser, lambda d: d.find_elements(By.ID, "upload") and ready(d))
         assert_labelled(browser)
         browser.execute_script(DROP, dump_bytes(DROPPED).decode(), DROPPED)
         upload = by_id(browser, "upload")
@@ -177,16 +216,16 @@ def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, brow
         steps = sorted(set(seen))
         assert len(steps) >= size // CHUNK, seen  # the bar moved at least once per chunk
         assert steps[-1] == size and all(0 <= value <= size for value in seen)
-        shoot(browser, "05-upload-analysing")
+        shoot(browser, "06-upload-analysing")
         run_worker(console_app)  # a real RQ worker analyses the assembled dump
         wait(browser, lambda d: upload.get_attribute("data-state") == "ready", 30)
-        shoot(browser, "06-upload-ready")
+        shoot(browser, "07-upload-ready")
 
         # -- the viewer of the uploaded session, opened by the console's cookie --------------------------
-        by_id(browser, "upload-result").find_element(By.TAG_NAME, "a").click()
+        by_id(browser, "open-analysis").click()
         wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts-drawn"), 30)
         assert "/rtcstats/view/" in browser.current_url and "token=" not in browser.current_url
-        shoot(browser, "07-viewer")
+        shoot(browser, "08-viewer")
 
         # -- sign out -------------------------------------------------------------------------------------
         browser.get(base + "/console/")

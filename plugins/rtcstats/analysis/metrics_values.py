@@ -127,7 +127,7 @@ def stat_type(track: StatTrack) -> str | None:
     raw = track.type
     if not isinstance(raw, str):
         return None
-    kind = _normal_type(raw)
+    kind = _normal_type(raw) if len(raw) <= 100 else _normal_type.__wrapped__(raw)
     if (kind == "inbound-rtp" or kind == "outbound-rtp") and truthy(track.last("isRemote")):
         return "remote-" + kind
     return kind

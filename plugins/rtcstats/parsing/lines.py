@@ -195,8 +195,14 @@ def normalize_state(value: Any) -> Any:
     'kICEConnectionStateConnected' -> 'connected'; 'SignalingStateHaveLocalOffer' -> 'have-local-offer';
     'Checking' -> 'checking'. Anything else (not a string, or not a known state) is returned as given.
     """
+    if value.__class__ is str and len(value) <= _CACHED_LENGTH:
+        return _normalize_state_text(value)
     if not isinstance(value, str):
         return value
+    return _normalize_state_uncached(value)
+
+
+def _normalize_state_uncached(value: str) -> Any:
     text = value.strip()
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
         try:
@@ -218,27 +224,37 @@ def normalize_state(value: Any) -> Any:
 
 def is_client_method(name: str) -> bool:
     """True for client-level methods (navigator.*, MediaStreamTrack.*, HTMLMediaElement.*), any case."""
-    if name.__class__ is str:
+    if name.__class__ is str and len(name) <= _CACHED_LENGTH:
         return _is_client_method(name)
     return str(name).lower().startswith(CLIENT_EVENT_PREFIXES)
 
 
-# A dump names a few dozen methods and states over thousands of lines: their normal forms are cached
-# (bounded, since the names come from the file).
+# A dump names a few dozen methods and states over thousands of lines: their normal forms are cached,
+# for short strings only and a bounded number of them, since the names come from the file.
+_CACHED_LENGTH = 100
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalize_state_text(value: str) -> Any:
+    return _normalize_state_uncached(value)
+
+
 @functools.lru_cache(maxsize=1024)
 def _is_client_method(name: str) -> bool:
     return name.lower().startswith(CLIENT_EVENT_PREFIXES)
 
 
 _event_name = functools.lru_cache(maxsize=1024)(normalize_event_name)
-_state = functools.lru_cache(maxsize=1024)(normalize_state)
 
 
 def make_event(raw_name: str, value: Any, extra: list, time: float | None) -> Event:
     """An Event named by `normalize_event_name(raw_name)`; state events get `normalize_state(value)`."""
-    name = _event_name(raw_name) if raw_name.__class__ is str else normalize_event_name(raw_name)
+    if raw_name.__class__ is str and len(raw_name) <= _CACHED_LENGTH:
+        name = _event_name(raw_name)
+    else:
+        name = normalize_event_name(raw_name)
     if name in STATE_EVENTS:
-        value = _state(value) if value.__class__ is str else normalize_state(value)
+        value = normalize_state(value)
     return Event(time=time, name=name, raw_name=raw_name, value=value, extra=list(extra))
 
 

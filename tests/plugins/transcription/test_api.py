@@ -208,7 +208,7 @@ def test_recording_gone_before_the_job_fails_it(tx_app, tx_client, admin, record
     acme = account_id(tx_app, "acme")
     recording = recordings.add(tx_app, acme, speech.path)
     queued = transcribe(tx_client, admin, recording)
-    del recordings.rows[(acme, recording)]
+    recordings.remove(tx_app, acme, recording)
     run_worker(tx_app)
     failed = tx_client.get(f"/v1/transcriptions/{queued['transcriptionId']}", headers=admin).get_json()
     assert (failed["status"], failed["error"]) == ("failed", "the recording no longer exists")

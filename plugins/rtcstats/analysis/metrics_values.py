@@ -294,7 +294,22 @@ def address_family(address: Any) -> str | None:
 
 def parse_candidate_line(line: Any) -> dict | None:
     """An ICE candidate attribute ("candidate:<foundation> <component> <protocol> <priority> <address>
-    <port> typ <type> [raddr ..] [rport ..] [tcptype ..] ...") as a dict, or None."""
+    <port> typ <type> [raddr ..] [rport ..] [tcptype ..] ...") as a dict (the caller's own), or None.
+
+    The same lines come back in every renegotiated SDP and in the trickled events: parses of short
+    lines are cached (bounded) and copied out (the values are strings and numbers)."""
+    if line.__class__ is str and len(line) <= 512:
+        parsed = _parse_candidate_cached(line)
+        return dict(parsed) if parsed is not None else None
+    return _parse_candidate_line(line)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_candidate_cached(line: str) -> dict | None:
+    return _parse_candidate_line(line)
+
+
+def _parse_candidate_line(line: Any) -> dict | None:
     if not isinstance(line, str):
         return None
     body = line.strip()

@@ -135,13 +135,14 @@ class LegacyStats:
             kind = report.get("type")
             track = self.pc.track(stat_id, kind if isinstance(kind, str) else None)
             stat = self.stats[stat_id] = _Stat(track)
+            stat.offset = -snapshot  # its first sample is this snapshot's
         else:
             stat.sent_again = True
             index = stat.samples(snapshot)
             for prop, changes in stat.changes.items():
                 if prop not in report:
                     changes += (index, _ABSENT)
-        stat.offset = stat.samples(snapshot) - snapshot
+            stat.offset = index - snapshot
         stat.alive_from = snapshot
         alive[stat_id] = stat
         own = report.get("timestamp")
@@ -166,9 +167,17 @@ class LegacyStats:
                 track.times = times
             track.report_times = _fill(stat.stamps, total)
             props = track.props
-            fill = _fill if stat.sent_again else _fill_present
+            if stat.sent_again:
+                for prop, changes in stat.changes.items():
+                    props[prop] = _fill(changes, total)
+                continue
             for prop, changes in stat.changes.items():
-                props[prop] = fill(changes, total)
+                if len(changes) == 2:  # most columns: written once (ids, types, codec details, flags)
+                    first = changes[0]
+                    column = [changes[1]] * (total - first)
+                    props[prop] = [None] * first + column if first else column
+                else:
+                    props[prop] = _fill_present(changes, total)
         self.stats = {}
         self.alive = {}
 

@@ -36,6 +36,11 @@ INVALID_REQUESTS = {
     "recording": ("GET", "/v1/recordings?limit=0", {}, 400),
     # Agora-style analytics: a time frame without its start.
     "analytics_agora": ("GET", "/beta/live/scale/by_time?end_ts=1&appid=x&metric=pcu", {}, 400),
+    # Console pages (HTML): a form without its CSRF token, a bad filter, an unknown room, a bad argument.
+    "console": ("POST", "/console/sign-in", {"data": {"api_key": "x"}}, 403),
+    "rtcstats_console": ("GET", f"/console/rtcstats/sessions/{uuid.uuid4()}/stats", {}, 400),
+    "report_console": ("GET", "/console/report/rooms/no-such-room", {}, 404),
+    "gadget_console": ("GET", "/console/gadget/gadgets?size=99", {}, 400),
     "rtcstats_viewer": (
         "GET",
         f"/rtcstats/view/{uuid.uuid4()}?token=forged",
@@ -91,6 +96,10 @@ SHAPES = {
     "rtcstats_mcp": (jsonrpc_shape, "application/json"),
     "rtcstats_mcp_v1": (jsonrpc_shape, "application/json"),
     "rtcstats_viewer": (html_shape, "text/html"),
+    "console": (html_shape, "text/html"),
+    "report_console": (html_shape, "text/html"),
+    "rtcstats_console": (html_shape, "text/html"),
+    "gadget_console": (html_shape, "text/html"),
     "webhooks": (rtcstack_shape, "application/problem+json"),
     "room_livekit_webhook": (rtcstack_shape, "application/problem+json"),
     "analytics": (hms_shape, "application/json"),

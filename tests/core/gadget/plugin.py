@@ -32,6 +32,10 @@ class GadgetConfigSchema(PluginConfigSchema):
     fail_check = ma.fields.Boolean(load_default=False)
 
 
+class PageQueryArgsSchema(ma.Schema):
+    size = ma.fields.Integer(validate=ma.validate.Range(1, 10))
+
+
 class ItemQueryArgsSchema(ma.Schema):
     size = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 10))
 
@@ -128,7 +132,8 @@ def register_console_pages():
     @blp.route("/gadgets")
     class GadgetPageViews(MethodView):
         @require("gadget:read")
-        def get(self):
+        @blp.arguments(PageQueryArgsSchema, location="query")
+        def get(self, args):
             """The gadgets page."""
             return page("gadget/console_gadgets.html", account_id=current_actor().account_id)
 

@@ -460,8 +460,22 @@ def render_session(rtcstats_id: str, settings: dict, embed: bool) -> Response:
     timeseries = data.get("timeseries") if isinstance(data.get("timeseries"), dict) else None
     if timeseries is None:
         timeseries = stored_timeseries(account_id, rtcstats_id)
-    html = render_template("rtcstats_viewer.html", view=view_model(session, timeseries), embed=embed)
+    html = render_template(
+        "rtcstats_viewer.html",
+        view=view_model(session, timeseries),
+        embed=embed,
+        explore=_explore_url(rtcstats_id),
+    )
     return _security_headers(Response(html, content_type="text/html; charset=utf-8"), embed)
+
+
+def _explore_url(rtcstats_id: str) -> str | None:
+    """The console's dump explorer of the session, when the console is enabled (it asks for sign-in)."""
+    from flask import url_for
+
+    if "rtcstats_console" not in current_app.blueprints:
+        return None
+    return url_for("rtcstats_console.ExplorerViews", rtcstatsId=rtcstats_id)
 
 
 class ViewerDialect(Dialect):

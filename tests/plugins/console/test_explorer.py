@@ -106,9 +106,11 @@ def test_the_explorer_page_shows_observations_pairs_states_and_filters_events(ap
         as_text=True
     )
     assert 0 < ice_only.count('<tr class="cat-') == ice_only.count('<tr class="cat-ice"')
-    # the list links to it
+    # the list and the viewer link to it
     listing = client.get("/console/rtcstats/sessions").get_data(as_text=True)
     assert f'href="/console/rtcstats/sessions/{session_id}/explore"' in listing
+    viewer = client.get(f"/rtcstats/view/{session_id}").get_data(as_text=True)
+    assert f'id="explore-link" href="/console/rtcstats/sessions/{session_id}/explore"' in viewer
 
 
 def test_stat_series_answers_and_refusals(app, client, new_key):

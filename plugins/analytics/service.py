@@ -375,7 +375,7 @@ def track_minutes(
     names = ("track_pk", "peer_pk", "minute", *MINUTE_FIELDS)
     out = [
         dict(zip(names, row, strict=True))
-        for row in _raw_rows(query.order_by(TrackMinute.track, TrackMinute.minute))
+        for row in raw_rows(query.order_by(TrackMinute.track, TrackMinute.minute))
     ]
     for row in out:
         row["freeze_estimated"] = bool(row["freeze_estimated"])  # SQLite answers 0/1
@@ -443,10 +443,10 @@ def peer_minutes(
         "concealed_samples",
         "total_samples",
     )
-    return [dict(zip(names, row, strict=True)) for row in _raw_rows(query)]
+    return [dict(zip(names, row, strict=True)) for row in raw_rows(query)]
 
 
-def _raw_rows(query) -> list[tuple]:
+def raw_rows(query) -> list[tuple]:
     """The rows of a peewee query as the driver returns them: the reads of a 3-hour call return
     thousands of rows, and peewee's per-value conversion cost more than the query itself."""
     sql, params = query.sql()

@@ -254,6 +254,7 @@ def _from_jwt(token: str) -> Actor:
     except jwt.PyJWTError:
         raise _unauthorized("JWT signature does not verify") from None
     _check_lifetime(claims, core_settings["jwt_max_lifetime_seconds"], leeway)
+    g.jwt_claims = claims
     return _actor(key)
 
 
@@ -376,6 +377,16 @@ def current_actor() -> Actor:
     if g.actor is None:
         raise _unauthorized("send an API key (X-API-Key, Authorization: Bearer or Basic)")
     return g.actor
+
+
+def token_claims() -> dict | None:
+    """The verified claims of the JWT this request authenticated with; None for any other credential.
+
+    For contracts that give a claim a meaning beyond authentication (100ms accepts only tokens of
+    `type` "management" on its REST API). Authenticates the request first (401 without credentials).
+    """
+    current_actor()
+    return g.get("jwt_claims")
 
 
 def require(scope: str):

@@ -6,7 +6,7 @@ from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.auth import current_actor, require
+from core.auth import current_actor, require, token_claims
 from core.errors import Dialect, Problem
 from core.openapi import errors
 from plugins.analytics import metrics, schemas, service
@@ -33,6 +33,27 @@ class HmsDialect(Dialect):
         return {"code": problem.status, "message": problem.detail or problem.title}
 
 
+MANAGEMENT = "management"
+
+
+def check_token_type() -> None:
+    """100ms's REST API takes management tokens only: a JWT of another `type` (an app/auth token meant
+    for a client SDK to join a room) is refused like a token that does not verify, 401, and its server
+    SDK mints a new management token on a 401. Plain API keys (our addition) carry no type.
+
+    :raises Problem: 401 when the request's JWT is not a management token.
+    """
+    claims = token_claims()
+    if claims is not None and claims.get("type") != MANAGEMENT:
+        metrics.peer_stats_answered("token_refused")
+        raise Problem(
+            401,
+            "Unauthorized",
+            f"JWT type must be '{MANAGEMENT}' (got {claims.get('type')!r}): this API takes management "
+            "tokens, not the app tokens clients join rooms with",
+        )
+
+
 def make_blueprint(settings: dict) -> Blueprint:
     blp = Blueprint(
         "analytics",
@@ -56,6 +77,7 @@ def make_blueprint(settings: dict) -> Blueprint:
         )
         def get(self, args):
             """Quality time series of one peer of an ended session (live=true: also a running one)."""
+            check_token_type()
             try:
                 body = service.peer_stats(
                     current_actor().account_id, args["session_id"], args["peer_id"], args["live"]

@@ -286,3 +286,38 @@ def test_plain_bearer_api_keys_work_and_credentials_are_checked(ended, new_key):
         assert response.status_code == status
         body = response.get_json()
         assert body["code"] == status and body["message"]  # the SDK shows `message`
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        # What a 100ms app (auth) token carries: it lets a client SDK join a room, not call the REST API.
+        {"type": "app", "room_id": "room-1", "user_id": "alice", "role": "host"},
+        {"type": None},
+        {"type": "Management"},
+    ],
+)
+def test_a_jwt_that_is_not_a_management_token_is_refused(ended, claims):
+    app, key, _, call = ended
+    client = app.test_client()
+    query = {"peer_id": "alice", "session_id": call.call_id}
+    response = client.get(URL, query_string=query, headers=sdk_headers(key, **claims))
+    assert response.status_code == 401
+    body = response.get_json()
+    assert body["code"] == 401 and "management" in body["message"]
+    # The same key's management token still works: the type is what was refused.
+    assert client.get(URL, query_string=query, headers=sdk_headers(key)).status_code == 200
+
+
+def test_a_jwt_without_a_type_claim_is_refused(ended):
+    app, key, _, call = ended
+    key_id, secret = key.split(".", 1)
+    iat = int(time.time()) - 10
+    token = jwt.encode({"access_key": key_id, "iat": iat, "exp": iat + 600}, secret, algorithm="HS256")
+    response = app.test_client().get(
+        URL,
+        query_string={"peer_id": "alice", "session_id": call.call_id},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 401
+    assert "management" in response.get_json()["message"]

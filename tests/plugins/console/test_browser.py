@@ -102,7 +102,7 @@ def assert_labelled(driver) -> None:
     assert driver.execute_script(UNLABELLED) == [], driver.current_url
 
 
-def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, browser):  # noqa: F811
+def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
@@ -226,6 +226,21 @@ def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, brow
         wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts-drawn"), 30)
         assert "/rtcstats/view/" in browser.current_url and "token=" not in browser.current_url
         shoot(browser, "08-viewer")
+
+        # -- the same through the file chooser (no drag and drop), then on to the explorer ---------------
+        chosen = tmp_path / LISTED
+        chosen.write_bytes(dump_bytes(LISTED))
+        browser.get(base + "/console/rtcstats/upload")
+        wait(browser, ready)
+        by_id(browser, "dump-file").send_keys(str(chosen))
+        upload = by_id(browser, "upload")
+        wait(browser, lambda d: upload.get_attribute("data-state") in ("analysing", "ready", "failed"), 60)
+        assert upload.get_attribute("data-state") == "analysing", by_id(browser, "upload-state").text
+        run_worker(console_app)
+        wait(browser, lambda d: upload.get_attribute("data-state") == "ready", 30)
+        by_id(browser, "open-explorer").click()
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#observations") and ready(d))
+        assert LISTED in browser.find_element(By.TAG_NAME, "main").text
 
         # -- sign out -------------------------------------------------------------------------------------
         browser.get(base + "/console/")

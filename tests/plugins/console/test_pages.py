@@ -81,6 +81,7 @@ def test_the_room_page_charts_each_users_history(client, headers, new_key):
     signed_in(client, new_key("report:read"))
     page = client.get("/console/report/rooms/room-1").get_data(as_text=True)
     assert 'data-url="/console/report/rooms/room-1/series"' in page and "uPlot.iife.min.js" in page
+    assert '<a href="/console/report/rooms" class="within">Rooms</a>' in page  # the section it is in
     data = client.get("/console/report/rooms/room-1/series").get_json()
     assert data["live"] is True
     assert [m["key"] for m in data["metrics"]] == ["bitrate", "loss", "rtt", "jitter", "fps"]

@@ -253,3 +253,21 @@ def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, brow
             p for p in browser_problems(browser) if "(CONFLICT)" not in p and "(UNAUTHORIZED)" not in p
         ]
         assert problems == [], problems
+
+
+def test_a_file_that_is_no_dump_says_why_it_failed(console_app, token, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    with serving(console_app) as base:
+        browser.get(base + "/console/sign-in")
+        by_id(browser, "api_key").send_keys(token)
+        by_id(browser, "sign-in").click()
+        wait(browser, lambda d: d.find_elements(By.ID, "sign-out"))
+        browser.get(base + "/console/rtcstats/upload")
+        wait(browser, ready)
+        browser.execute_script(DROP, "this is not a WebRTC stats dump\n" * 10, "notes.txt")
+        upload = by_id(browser, "upload")
+        wait(browser, lambda d: upload.get_attribute("data-state") == "failed", 30)
+        state = by_id(browser, "upload-state").text
+        assert state.startswith("Upload failed: ") and len(state) > len("Upload failed: ") + 10, state
+        assert by_id(browser, "upload-result").get_attribute("hidden") is not None

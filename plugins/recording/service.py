@@ -210,6 +210,8 @@ def start_recording(account_id: int, room_name: str) -> tuple[dict, bool]:
         active = [e for e in client.list_egress(room_name=livekit_room, active=True) if e.status in (0, 1)]
         if active:
             known = Recording.get_or_none(Recording.id == active[0].egress_id)
+            if known is None:
+                known = _adopt(settings, account_id, room_name, livekit_room, active[0])
             if known is not None and known.account_id == account_id:
                 return _already(known), False
             return {
@@ -259,6 +261,34 @@ def start_recording(account_id: int, room_name: str) -> tuple[dict, bool]:
         "status": "recording",
         "startedAt": iso(now),
     }, True
+
+
+def _adopt(settings: dict, account_id: int, room_name: str, livekit_room: str, info) -> Recording | None:
+    """The row of an egress this server started but did not store (the database failed right after
+    LiveKit started it): recognised by its file under this account's key prefix. None for an egress
+    started by someone else, which this server only reports."""
+    outputs = list(info.room_composite.file_outputs) if info.HasField("room_composite") else []
+    key = outputs[0].filepath if outputs else ""
+    if not key.startswith(f"{settings['key_prefix']}/{account_id}/"):
+        return None
+    now = time.time()
+    Recording.insert(
+        id=info.egress_id,
+        account_id=account_id,
+        room_name=room_name,
+        livekit_room=livekit_room,
+        status=STARTING,
+        file_key=key,
+        storage="s3",
+        bucket=outputs[0].s3.bucket,
+        created_at=now,
+        started_at=_ns(info.started_at) or now,
+        updated_at=now,
+    ).on_conflict_ignore().execute()
+    log.warning(
+        "recording %s of room %s was not stored when it started; adopted", info.egress_id, livekit_room
+    )
+    return Recording.get_or_none(Recording.id == info.egress_id)
 
 
 def _already(row: Recording) -> dict:

@@ -155,3 +155,24 @@ def test_s3_refusing_credentials_is_503_naming_them(
         "secret key",
     )
     assert livekit.egresses == {}
+
+
+def test_redis_down_on_start_is_503_and_no_egress_is_made(make_app, livekit, s3_server, bucket, new_key):
+    """The start lock lives in Redis: without it no egress is started (two could otherwise race)."""
+    from tests.faults import OwnRedis
+
+    with OwnRedis() as own:
+        app = make_app(
+            {
+                "core": {"redis_url": own.url, "storage": s3_storage(s3_server, bucket)},
+                "plugins": {"room": livekit.settings()},
+            }
+        )
+        headers = {"X-API-Key": new_key("recording:admin", "room:admin", account="acme")}
+        client = app.test_client()
+        create_room(client, headers)
+        own.stop()
+        body = unavailable(client.post("/v1/rooms/standup/recording/start", headers=headers), "Redis")
+    assert body["status"] == 503
+    assert livekit.egresses == {}
+    assert rows(app) == 0

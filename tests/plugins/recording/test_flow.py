@@ -317,3 +317,27 @@ def test_metrics_count_recordings(rec_app, client, admin, livekit, webhooks):
     text = client.get("/metrics").get_data(as_text=True)
     assert re.search(r"^mediaplane_recording_started_total [1-9]", text, re.M)
     assert re.search(r'^mediaplane_recording_finished_total\{status="complete"\} [1-9]', text, re.M)
+
+
+def test_an_egress_started_but_not_stored_is_adopted_by_the_next_start(
+    rec_app, client, admin, livekit, webhooks
+):
+    """The database failed right after LiveKit started the egress: the next start finds it in LiveKit
+    (its file is under this account's key prefix), stores it and answers already_recording; it can then
+    be stopped and completes as any other."""
+    from plugins.recording.models import Recording
+
+    create_room(client, admin)
+    egress_id = start(client, admin).get_json()["egressId"]
+    with rec_app.app_context(), db.connection_context():
+        Recording.delete().where(Recording.id == egress_id).execute()
+    again = start(client, admin)
+    assert again.status_code == 200 and again.get_json()["egressId"] == egress_id
+    assert (
+        recording_row(rec_app, egress_id).file_key
+        == livekit.egress_request(egress_id).file_outputs[0].filepath
+    )
+    assert client.post("/v1/rooms/standup/recording/stop", headers=admin).status_code == 200
+    livekit.finish_egress(egress_id, content=MP4)
+    webhooks.deliver()
+    assert recording_row(rec_app, egress_id).status == "complete"

@@ -341,3 +341,40 @@ def test_an_egress_started_but_not_stored_is_adopted_by_the_next_start(
     livekit.finish_egress(egress_id, content=MP4)
     webhooks.deliver()
     assert recording_row(rec_app, egress_id).status == "complete"
+
+
+def test_the_webhooks_plugin_delivers_the_recording_events(make_app, new_key, livekit, s3_server, bucket):
+    """A customer's webhook subscribed to recording_started and recording_stopped gets one delivery of
+    each, in the contract's payload shape (the deliveries are queued; their HTTP sending is the webhooks
+    plugin's, tested there)."""
+    import json
+
+    from plugins.webhooks.models import Delivery
+    from tests.plugins.recording.conftest import Webhooks, s3_storage
+
+    app = make_app(
+        {
+            "core": {"storage": s3_storage(s3_server, bucket)},
+            "plugins": {"room": livekit.settings(), "webhooks": {"allow_private_cidrs": ["127.0.0.1/32"]}},
+        }
+    )
+    client = app.test_client()
+    headers = {"X-API-Key": new_key("recording:admin", "room:admin", "webhooks:admin", account="acme")}
+    subscribed = client.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["recording_started", "recording_stopped"]},
+        headers=headers,
+    )
+    assert subscribed.status_code == 201, subscribed.get_json()
+    create_room(client, headers)
+    egress_id = start(client, headers).get_json()["egressId"]
+    livekit.activate_egress(egress_id)
+    livekit.finish_egress(egress_id, content=MP4)
+    Webhooks(client, livekit).deliver()
+
+    with app.app_context(), db.connection_context():
+        rows = list(Delivery.select().order_by(Delivery.seq))
+    assert [r.event for r in rows] == ["recording_started", "recording_stopped"]
+    started, stopped = (json.loads(r.payload)["data"] for r in rows)
+    assert started["recordingId"] == started["egressId"] == egress_id and started["roomId"] == "standup"
+    assert stopped["recordingId"] == egress_id and stopped["status"] == "complete"

@@ -24,7 +24,7 @@ from pathlib import Path
 from flask import Response, current_app, render_template, request, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 
 from core.auth import current_actor
 from core.errors import Dialect, Problem
@@ -33,14 +33,18 @@ from core.storage import ObjectNotFound
 from plugins.rtcstats import service
 from plugins.rtcstats.conventions import unrated
 from plugins.rtcstats.models import Session
+from plugins.rtcstats.viewer_tokens import (  # noqa: F401 - viewer_token, signed_url: the viewer's API
+    TOKEN_MAX_AGE_SECONDS,
+    TOKEN_PARAM,
+    serializer,
+    signed_url,
+    viewer_token,
+)
 
 log = logging.getLogger("rtcstats")
 
 PREFIX = "/rtcstats"
 SCOPE = "rtcstats:read"
-TOKEN_PARAM = "token"
-TOKEN_SALT = "rtcstats.viewer"
-TOKEN_MAX_AGE_SECONDS = 7 * 86400  # default; the setting viewer_token_max_age_seconds overrides it
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_POINTS = 600  # per chart series: more points than pixels only make the page heavier
 SERIES_CACHE_SECONDS = 3600
@@ -64,35 +68,13 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 # -- authorisation --------------------------------------------------------------------------------
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.extensions["mediaplane"].secret_key, salt=TOKEN_SALT)
-
-
-def viewer_token(account_id: int, rtcstats_id, key_id: str | None = None) -> str:
-    """A URL-safe token opening the viewer of one session of one account (inside an app context).
-
-    With `key_id` (the API key that asked for the URL) the token stops working when that key is
-    revoked. It expires after the viewer_token_max_age_seconds setting (default 7 days).
-    """
-    payload = {"a": int(account_id), "s": str(rtcstats_id)}
-    if key_id:
-        payload["k"] = key_id
-    return _serializer().dumps(payload)
-
-
-def signed_url(url: str, account_id: int, rtcstats_id, key_id: str | None = None) -> str:
-    """`url` (an rtcstatsUrl or embedUrl) with the viewer token appended."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}{TOKEN_PARAM}={viewer_token(account_id, rtcstats_id, key_id)}"
-
-
 def _not_found() -> Problem:
     return Problem(404, "Not found", "no such session")
 
 
 def _account_from_token(token: str, rtcstats_id: str, max_age: int) -> int:
     try:
-        payload = _serializer().loads(token, max_age=max_age)
+        payload = serializer().loads(token, max_age=max_age)
     except SignatureExpired:
         raise Problem(
             401, "Link expired", "this viewer link has expired; get a fresh rtcstatsUrl from the API"

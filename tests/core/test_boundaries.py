@@ -73,3 +73,57 @@ def test_every_module_starts_with_a_docstring():
             if path.stat().st_size and ast.get_docstring(ast.parse(path.read_text())) is None:
                 missing.append(str(path.relative_to(ROOT)))
     assert missing == []
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(plugin_dir: Path, root: Path) -> list[list[str]]:
+    """Groups of the plugin's modules that import one another in a circle, counting imports inside
+    functions too (a deferred import hides a cycle from Python, not from a reader). A package naming
+    its own submodules in __init__.py is not a cycle."""
+    modules = {module_name(p, root): p for p in plugin_dir.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in imported_modules(path):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name and not imported.startswith(f"{name}."):
+                targets.add(imported)
+        graph[name] = targets
+    cycles, seen = [], set()
+    for start in sorted(graph):
+        stack, path = [(start, iter(sorted(graph[start])))], [start]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+            elif child == start:
+                key = frozenset(path)
+                if key not in seen:
+                    seen.add(key)
+                    cycles.append([*path, start])
+            elif child not in path and child > start:
+                stack.append((child, iter(sorted(graph[child]))))
+                path.append(child)
+    return cycles
+
+
+def test_rtcstats_modules_import_one_another_without_cycles():
+    """The service layer never imports the viewer or the blueprint back (issue 13: service <-> viewer)."""
+    assert import_cycles(ROOT / "plugins" / "rtcstats", ROOT) == []
+
+
+def test_the_cycle_rule_catches_a_deferred_import(tmp_path):
+    plugin = tmp_path / "plugins" / "spy"
+    plugin.mkdir(parents=True)
+    (plugin / "service.py").write_text('"""s."""\nfrom plugins.spy.viewer import page\n')
+    (plugin / "viewer.py").write_text('"""v."""\n\n\ndef page():\n    from plugins.spy import service\n')
+    assert import_cycles(plugin, tmp_path) == [
+        ["plugins.spy.service", "plugins.spy.viewer", "plugins.spy.service"]
+    ]

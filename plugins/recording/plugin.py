@@ -58,6 +58,13 @@ def register_schedules(settings):
 
 
 @hookimpl
+def register_console_pages():
+    from plugins.recording.pages import console_pages
+
+    return console_pages()
+
+
+@hookimpl
 def egress_updated(account_id, room_name, egress_id, status, info, updated_at):
     # A quick row update; events it leads to are fired by the service (their handlers only enqueue).
     from plugins.recording import service

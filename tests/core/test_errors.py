@@ -41,6 +41,7 @@ INVALID_REQUESTS = {
     "rtcstats_console": ("GET", f"/console/rtcstats/sessions/{uuid.uuid4()}/stats", {}, 400),
     "report_console": ("GET", "/console/report/rooms/no-such-room", {}, 404),
     "gadget_console": ("GET", "/console/gadget/gadgets?size=99", {}, 400),
+    "recording_console": ("GET", "/console/recording/recordings?status=paused", {}, 400),
     "rtcstats_viewer": (
         "GET",
         f"/rtcstats/view/{uuid.uuid4()}?token=forged",
@@ -100,6 +101,7 @@ SHAPES = {
     "report_console": (html_shape, "text/html"),
     "rtcstats_console": (html_shape, "text/html"),
     "gadget_console": (html_shape, "text/html"),
+    "recording_console": (html_shape, "text/html"),
     "webhooks": (rtcstack_shape, "application/problem+json"),
     "room_livekit_webhook": (rtcstack_shape, "application/problem+json"),
     "analytics": (hms_shape, "application/json"),

@@ -33,7 +33,12 @@ def store(client, headers, name: str) -> str:
 @pytest.mark.parametrize(
     ("scopes", "nav", "allowed", "forbidden"),
     [
-        (["*"], ["Overview", "Rooms", "Sessions", "Upload a dump"], ["rooms", "sessions", "upload"], []),
+        (
+            ["*"],
+            ["Overview", "Rooms", "Sessions", "Upload a dump", "Recordings"],
+            ["rooms", "sessions", "upload"],
+            [],
+        ),
         (["report:read"], ["Overview", "Rooms"], ["rooms"], ["sessions", "upload"]),
         (["rtcstats:read"], ["Overview", "Sessions"], ["sessions"], ["rooms", "upload"]),
         (["report:ingest"], ["Overview"], [], ["rooms", "sessions", "upload"]),
@@ -71,7 +76,7 @@ def test_a_disabled_plugin_adds_no_pages(make_app):
         create_account("acme")
         token = create_key("acme", ["*"])[1]
     client = signed_in(app.test_client(), token)
-    assert nav_of(client) == ["Overview", "Sessions", "Upload a dump"]
+    assert nav_of(client) == ["Overview", "Sessions", "Upload a dump", "Recordings"]
     assert client.get("/console/report/rooms").status_code == 404
     assert 'id="card-report"' not in client.get("/console/").get_data(as_text=True)
 

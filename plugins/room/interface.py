@@ -22,6 +22,7 @@ __all__ = [
     "resolve_livekit_room",
     "rooms",
     "participants",
+    "listener_token",
 ]
 
 
@@ -78,3 +79,29 @@ def participants(account_id: int, room_name: str) -> list[dict]:
     :raises NotFound: the account has no such room stored.
     """
     return service.stored_participants(account_id, room_name)
+
+
+def listener_token(livekit_room: str, identity: str, ttl_seconds: int) -> tuple[str, str]:
+    """(LiveKit URL, join token) for a hidden, subscribe-only participant of `livekit_room`: a server
+    process that listens to the room (live transcription). The URL is the one this server uses
+    (livekit_url), as ws:// or wss://.
+
+    :raises LiveKitNotConfigured: no LiveKit URL, key or secret.
+    """
+    from plugins.room.tokens import mint_hidden_subscriber
+
+    settings = _settings()
+    service._require_configured(settings)
+    token = mint_hidden_subscriber(
+        settings["livekit_api_key"],
+        settings["livekit_api_secret"],
+        livekit_room=livekit_room,
+        identity=identity,
+        name="mediaplane transcriber",
+        ttl_seconds=ttl_seconds,
+    )
+    url = settings["livekit_url"]
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if url.startswith(http):
+            url = ws + url[len(http) :]
+    return url, token

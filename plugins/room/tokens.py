@@ -66,3 +66,29 @@ def mint(
     # expiresAt is the token's own exp claim, not a second clock reading that could differ by a second.
     exp = jwt.decode(encoded, options={"verify_signature": False})["exp"]
     return encoded, int(exp)
+
+
+def mint_hidden_subscriber(
+    api_key: str, api_secret: str, *, livekit_room: str, identity: str, name: str, ttl_seconds: int
+) -> str:
+    """A join token for a server-side listener (the live transcription worker): hidden from other
+    participants, subscribe only (no publishing, no data), flagged as an agent."""
+    from livekit.api import AccessToken, VideoGrants
+
+    grants = VideoGrants(
+        room_join=True,
+        room=livekit_room,
+        can_publish=False,
+        can_subscribe=True,
+        can_publish_data=False,
+        hidden=True,
+        agent=True,
+    )
+    return (
+        AccessToken(api_key, api_secret)
+        .with_identity(identity)
+        .with_name(name)
+        .with_grants(grants)
+        .with_ttl(dt.timedelta(seconds=ttl_seconds))
+        .to_jwt()
+    )

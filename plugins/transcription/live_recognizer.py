@@ -192,11 +192,7 @@ class TrackRecognizer:
 
     def _partial(self) -> SegmentUpdate | None:
         raw = json.loads(self.transcriber.recognizer.PartialResult())
-        words = [
-            w
-            for w in raw.get("partial_result") or []
-            if not engine.NON_WORD.match(w.get("word", ""))
-        ]
+        words = [w for w in raw.get("partial_result") or [] if not engine.NON_WORD.match(w.get("word", ""))]
         text = " ".join(w["word"] for w in words)
         if not words or text == self.last_partial_text:
             return None

@@ -23,9 +23,10 @@ def register_config_schema():
 
 @hookimpl
 def register_models():
+    from plugins.transcription.live_models import LIVE_MODELS
     from plugins.transcription.models import MODELS
 
-    return MODELS
+    return MODELS + LIVE_MODELS
 
 
 @hookimpl
@@ -39,8 +40,17 @@ def register_migrations():
 def register_blueprints():
     from core.plugins import plugin_settings
     from plugins.transcription.api import make_blueprint
+    from plugins.transcription.live_api import make_live_blueprint
 
-    return [make_blueprint(plugin_settings("transcription"))]
+    settings = plugin_settings("transcription")
+    return [make_blueprint(settings), make_live_blueprint(settings)]
+
+
+@hookimpl
+def register_cli_commands():
+    from plugins.transcription.live_cli import transcribe_live
+
+    return [transcribe_live]
 
 
 @hookimpl
@@ -53,13 +63,13 @@ def register_jobs():
 @hookimpl
 def problem_from_exception(exception):
     from core.errors import Problem
-    from plugins.transcription import engine, service
+    from plugins.transcription import engine, live_service, service
 
     if isinstance(exception, service.NotFound):
         return Problem(404, "Not found", str(exception))
     if isinstance(exception, service.NotReady | service.NotCompleted):
         return Problem(409, "Conflict", str(exception))
-    if isinstance(exception, engine.ModelUnavailable):
+    if isinstance(exception, engine.ModelUnavailable | live_service.LiveUnavailable):
         from core.plugins import plugin_settings
 
         retry = str(plugin_settings("transcription")["retry_after_seconds"])
@@ -70,9 +80,9 @@ def problem_from_exception(exception):
 # Optional: with the room plugin disabled its hookspec is absent, and this one must not stop startup.
 @hookimpl(optionalhook=True)
 def room_capabilities():
-    from plugins.transcription import service
+    from plugins.transcription import live_api, service
 
-    return {"transcriptionPost": service.post_call_usable()}
+    return {"transcriptionPost": service.post_call_usable(), "transcriptionLive": live_api.live_usable()}
 
 
 @hookimpl

@@ -64,6 +64,52 @@ class TranscriptionConfigSchema(PluginConfigSchema):
             "plugin's recording_ready event), with the account's phrase list and default_language."
         ),
     )
+    # Live transcription (the `mediaplane transcribe-live` worker and the /v1/rooms/{id}/transcription routes)
+    live_heartbeat_seconds = fields.Float(
+        load_default=15,
+        validate=validate.Range(1, 3600),
+        metadata=describe(
+            "The live worker's heartbeat in Redis lives this long (it beats every third of it); without a "
+            "live heartbeat, starting live transcription answers 503 and transcriptionLive is false."
+        ),
+    )
+    live_poll_seconds = fields.Float(
+        load_default=5,
+        validate=validate.Range(0.2, 3600),
+        metadata=describe(
+            "The live worker re-reads the active transcriptions this often, besides the wake-ups the API "
+            "sends through Redis."
+        ),
+    )
+    live_partial_interval_seconds = fields.Float(
+        load_default=0.5,
+        validate=validate.Range(0.1, 60),
+        metadata=describe(
+            "Seconds of audio between two partial segments of a track (when the words changed)."
+        ),
+    )
+    live_max_rooms_per_worker = int_setting(
+        20, "Rooms one live worker serves at most (one Vosk recognizer per audio track); run more workers.", 1
+    )
+    live_join_timeout_seconds = fields.Float(
+        load_default=10,
+        validate=validate.Range(1, 300),
+        metadata=describe("How long the live worker waits to join a room before trying again later."),
+    )
+    live_retry_seconds = fields.Float(
+        load_default=10,
+        validate=validate.Range(1, 3600),
+        metadata=describe("Pause before the live worker joins a room again after failing to (or losing it)."),
+    )
+    live_token_ttl_seconds = int_setting(
+        600, "Lifetime of the live worker's join token (LiveKit refreshes it while connected).", 60, 86400
+    )
+    live_segments_max = int_setting(
+        1000,
+        "Most segments one GET /v1/rooms/{id}/transcription returns (page on with since=until).",
+        1,
+        100000,
+    )
 
     @ma.validates_schema
     def default_page_fits(self, data, **kwargs):

@@ -8,6 +8,7 @@ track is one participant, so its speaker is known.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,6 +142,9 @@ class TrackRecognizer:
         self.last_partial_at = 0.0  # seconds of audio
         self.resampler: StreamingResampler | None = None
         self.buffer = bytearray()
+        # Kaldi aborts the whole process when one recognizer is used by two threads at once: the worker
+        # calls it from a thread pool, and a cancelled call may still be running when finish() comes.
+        self.lock = threading.Lock()
 
     @property
     def ignored_words(self) -> list[str]:
@@ -164,6 +168,10 @@ class TrackRecognizer:
     def push(
         self, pcm: bytes, sample_rate: int = engine.SAMPLE_RATE, channels: int = 1
     ) -> list[SegmentUpdate | Retraction]:
+        with self.lock:
+            return self._push(pcm, sample_rate, channels)
+
+    def _push(self, pcm: bytes, sample_rate: int, channels: int) -> list[SegmentUpdate | Retraction]:
         self.buffer += self._to_16k_mono(pcm, sample_rate, channels)
         chunk = int(CHUNK_SECONDS * engine.BYTES_PER_SECOND)
         updates: list[SegmentUpdate | Retraction] = []
@@ -239,6 +247,10 @@ class TrackRecognizer:
 
     def finish(self) -> list[SegmentUpdate | Retraction]:
         """Feed what is buffered and flush the utterance in progress as final."""
+        with self.lock:
+            return self._finish()
+
+    def _finish(self) -> list[SegmentUpdate | Retraction]:
         updates: list[SegmentUpdate | Retraction] = []
         if self.buffer:
             updates += self._feed(bytes(self.buffer))

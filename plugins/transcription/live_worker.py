@@ -288,21 +288,14 @@ class LiveWorker:
         stopped = threading.Event()
         listener = threading.Thread(target=self._listen, args=(loop, stopped), daemon=True, name="live-wake")
         listener.start()
-        beat_every = self.settings["live_heartbeat_seconds"] / 3
         poll_every = self.settings["live_poll_seconds"]
-        next_beat = next_poll = 0.0
+        next_poll = 0.0
+        # The heartbeat has a task of its own: a slow database read never delays it past its TTL.
+        heart = asyncio.ensure_future(self.beat_until(stopping))
         log.info("live transcription worker %s started", self.worker_id)
         try:
             while not stopping.is_set():
                 now = time.monotonic()
-                if now >= next_beat:
-                    next_beat = now + beat_every
-                    try:
-                        for transcription_id in await self.in_redis(self.refresh):
-                            log.warning("claim of %s lost: leaving its room", transcription_id)
-                            await self.drop(transcription_id, release=False)
-                    except Exception as error:  # noqa: BLE001 - Redis down: no heartbeat, so the API says 503
-                        log.warning("heartbeat failed: %s", error)
                 if now >= next_poll or self.wake.is_set():
                     self.wake.clear()
                     next_poll = now + poll_every
@@ -310,7 +303,7 @@ class LiveWorker:
                         await self.reconcile()
                     except Exception as error:  # noqa: BLE001 - database or Redis down: try again later
                         log.warning("reading live transcriptions failed: %s", error)
-                timeout = max(0.05, min(next_beat, next_poll) - time.monotonic())
+                timeout = max(0.05, next_poll - time.monotonic())
                 waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self.wake.wait())]
                 await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
@@ -319,6 +312,8 @@ class LiveWorker:
             stopped.set()
             for transcription_id in list(self.sessions):
                 await self.drop(transcription_id)
+            heart.cancel()
+            await asyncio.gather(heart, return_exceptions=True)
             try:
                 await self.in_redis(live_service.retire, self.redis_conn, self.worker_id)
             except Exception as error:  # noqa: BLE001
@@ -327,6 +322,21 @@ class LiveWorker:
             for pool in (self.vosk_pool, self.db_pool, self.redis_pool):
                 pool.shutdown(wait=True)
             log.info("live transcription worker %s stopped", self.worker_id)
+
+    async def beat_until(self, stopping: asyncio.Event) -> None:
+        """Beat every third of the heartbeat TTL (claims are extended with it) until stopping."""
+        every = self.settings["live_heartbeat_seconds"] / 3
+        while not stopping.is_set():
+            try:
+                for transcription_id in await self.in_redis(self.refresh):
+                    log.warning("claim of %s lost: leaving its room", transcription_id)
+                    await self.drop(transcription_id, release=False)
+            except Exception as error:  # noqa: BLE001 - Redis down: no heartbeat, so the API says 503
+                log.warning("heartbeat failed: %s", error)
+            try:
+                await asyncio.wait_for(stopping.wait(), every)
+            except TimeoutError:
+                pass
 
     async def reconcile(self) -> None:
         """Leave rooms whose transcription stopped; join active ones nobody serves (up to the limit)."""

@@ -91,6 +91,12 @@ def update(track, speaker, utterance, part, final, start, end, text, confidence=
     )
 
 
+def started_at(app, transcription_id: str) -> float:
+    """The stored start (the answer's startedAt is cut to the millisecond)."""
+    with app.app_context(), db.connection_context():
+        return LiveTranscription.get_by_id(transcription_id).started_at
+
+
 def capability(client) -> bool:
     return client.get("/v1/health").get_json()["capabilities"]["transcriptionLive"]
 
@@ -156,7 +162,7 @@ def test_segments_per_speaker_partials_replaced_by_finals_since_and_text(live_ap
     beat(live_app)
     body = client.post(f"/v1/rooms/{ROOM}/transcription/start", headers=acme).get_json()
     tid = body["transcriptionId"]
-    t0 = dt.datetime.fromisoformat(body["startedAt"].replace("Z", "+00:00")).timestamp()
+    t0 = started_at(live_app, tid)
     with live_app.app_context(), db.connection_context():
         live_service.write_updates(
             tid,

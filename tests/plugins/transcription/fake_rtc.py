@@ -1,4 +1,4 @@
-"""A stand-in for the `livekit.rtc` module, for the live worker's room glue (plugins/transcription/live_room.py).
+"""A stand-in for the `livekit.rtc` module, for the live worker's room glue (transcription/live_room.py).
 
 No LiveKit server runs here (../shared/reference/stack.md), and the SDK's Room talks to one through its
 native library, so a room is faked at the SDK's own surface, the only part the adapter uses:

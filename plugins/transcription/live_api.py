@@ -88,8 +88,10 @@ def live_usable() -> bool:
 
 
 def _participants_field(limits: schemas.Limits, required: bool = False) -> fields.Dict:
+    # Keys are not checked beyond being strings: OpenAPI 3.0 cannot declare a key's length, and a key
+    # that is no identity or track sid simply never names a speaker.
     return fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 255)),
+        keys=fields.String(),
         values=fields.String(validate=validate.Length(1, 255)),
         validate=validate.Length(max=limits.participants),
         required=required,

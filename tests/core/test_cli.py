@@ -265,6 +265,7 @@ EVERY_COMMAND = {
     ("rtcstats", "reprocess"): ("--dry-run",),
     ("rtcstats", "grant-credits"): ("acme", "5"),
     ("analytics", "appid"): ("--account", "acme"),
+    ("transcribe-live",): (),
 }
 
 

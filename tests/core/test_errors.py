@@ -34,6 +34,8 @@ INVALID_REQUESTS = {
     "transcription": ("PUT", "/v1/transcription/phrases", {"json": {}}, 400),
     # Recordings: a page of no rows.
     "recording": ("GET", "/v1/recordings?limit=0", {}, 400),
+    # Live transcription: a speaker rename without its map.
+    "transcription_live": ("PATCH", "/v1/rooms/standup/transcription/speakers", {"json": {}}, 400),
     # Agora-style analytics: a time frame without its start.
     "analytics_agora": ("GET", "/beta/live/scale/by_time?end_ts=1&appid=x&metric=pcu", {}, 400),
     # Console pages (HTML): a form without its CSRF token, a bad filter, an unknown room, a bad argument.
@@ -108,6 +110,7 @@ SHAPES = {
     "analytics_agora": (agora_shape, "application/json"),
     "transcription": (rtcstack_shape, "application/problem+json"),
     "recording": (rtcstack_shape, "application/problem+json"),
+    "transcription_live": (rtcstack_shape, "application/problem+json"),
 }
 
 

@@ -66,6 +66,10 @@ def world(room_app, room_client, new_key, livekit):
     # reports it undelivered).
     webhook = reference.call("POST", "/v1/webhooks", {"url": "http://receiver.invalid/hook"})
     assert webhook.status_code == 201, webhook.get_data(as_text=True)
+    # Live transcription answers once a live worker beats (the heartbeat `mediaplane transcribe-live` writes).
+    from plugins.transcription import live_service
+
+    live_service.beat(room_app.extensions["mediaplane"].redis, "compat", 3600)
     return {
         "client": reference,
         "token": token,

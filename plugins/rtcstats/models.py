@@ -53,7 +53,9 @@ class Session(BaseModel):
 
     class Meta:
         table_name = "rtcstats_session"
-        indexes = ((("account_id", "created_at"), False), (("status", "processor_version"), False))
+        # The list's index (account_id, created_at, id), covering the filtered columns on PostgreSQL,
+        # is made by migrations/0002_session_list_indexes.py: peewee cannot declare INCLUDE.
+        indexes = ((("status", "processor_version"), False),)
 
 
 class SessionLabel(BaseModel):
@@ -66,7 +68,7 @@ class SessionLabel(BaseModel):
 
     class Meta:
         table_name = "rtcstats_session_label"
-        indexes = ((("account_id", "kind", "value"), False),)
+        indexes = ((("account_id", "kind", "value", "session"), False),)  # session: index-only filters
 
 
 class CreditUsage(BaseModel):

@@ -10,13 +10,25 @@ from itsdangerous import URLSafeTimedSerializer
 
 TOKEN_PARAM = "token"
 TOKEN_SALT = "rtcstats.viewer"
+SERIALIZER_KEY = "rtcstats.viewer_serializer"  # in app.extensions
 TOKEN_MAX_AGE_SECONDS = 7 * 86400  # default; the setting viewer_token_max_age_seconds overrides it
 
 
 def serializer() -> URLSafeTimedSerializer:
+    """The app's token serializer, made once per app (a session list signs a token per item)."""
     from flask import current_app  # the app's secret; imported here so the service layer imports no Flask
 
-    return URLSafeTimedSerializer(current_app.extensions["mediaplane"].secret_key, salt=TOKEN_SALT)
+    made = current_app.extensions.get(SERIALIZER_KEY)
+    if made is None:
+        secret = current_app.extensions["mediaplane"].secret_key
+        made = current_app.extensions[SERIALIZER_KEY] = URLSafeTimedSerializer(secret, salt=TOKEN_SALT)
+    return made
+
+
+def with_token(url: str, token: str) -> str:
+    """`url` with a viewer token appended."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{TOKEN_PARAM}={token}"
 
 
 def viewer_token(account_id: int, rtcstats_id, key_id: str | None = None) -> str:
@@ -33,5 +45,4 @@ def viewer_token(account_id: int, rtcstats_id, key_id: str | None = None) -> str
 
 def signed_url(url: str, account_id: int, rtcstats_id, key_id: str | None = None) -> str:
     """`url` (an rtcstatsUrl or embedUrl) with the viewer token appended."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}{TOKEN_PARAM}={viewer_token(account_id, rtcstats_id, key_id)}"
+    return with_token(url, viewer_token(account_id, rtcstats_id, key_id))

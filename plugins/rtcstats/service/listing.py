@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 
 import marshmallow as ma
+from peewee import fn
 
 from core.errors import summarize_field_errors
 from plugins.rtcstats.models import READY, Session, SessionLabel
@@ -151,7 +152,43 @@ def list_sessions(account_id: int, filters: dict, limit: int, offset: int) -> tu
     of all matches in the X-Total-Count header.
     """
     cfg = settings()
-    query = _filtered(account_id, filters)
-    total = query.count()
-    rows = query.order_by(Session.created_at.desc(), Session.id.desc()).limit(limit).offset(offset)
+    total = count_query(account_id, filters).scalar()
+    rows = page_query(account_id, filters, limit, offset, total) if offset < total else []
     return total, [list_item(row, cfg) for row in rows]
+
+
+LIST_COLUMNS = (
+    Session.id,
+    Session.rtcstats_id,
+    Session.created_at,
+    Session.session_start,
+    Session.session_end,
+    Session.title,
+    Session.status,
+    Session.abstract,
+)
+NEWEST_FIRST = (Session.created_at.desc(), Session.id.desc())
+OLDEST_FIRST = (Session.created_at, Session.id)
+
+
+def count_query(account_id: int, filters: dict):
+    """The number of the account's sessions matching `filters` (from the list index alone on
+    PostgreSQL: migrations/0002_session_list_indexes.py)."""
+    return _filtered(account_id, filters).select(fn.COUNT(Session.id))
+
+
+def page_query(account_id: int, filters: dict, limit: int, offset: int, total: int):
+    """The rows of this page (newest first) of the `total` sessions matching `filters`.
+
+    The page's ids are found first, from the list index alone, so that an offset skips index
+    entries rather than table rows, and from whichever end of the matches is nearer (the last page
+    of 100,000 skips none); then only those rows are read, and only the columns a list item shows
+    (not the stored analysis).
+    """
+    matches = _filtered(account_id, filters).select(Session.id)
+    after = total - offset - limit  # matches older than this page
+    if after < offset:
+        ids = matches.order_by(*OLDEST_FIRST).limit(limit + min(after, 0)).offset(max(after, 0))
+    else:
+        ids = matches.order_by(*NEWEST_FIRST).limit(limit).offset(offset)
+    return Session.select(*LIST_COLUMNS).where(Session.id.in_(ids)).order_by(*NEWEST_FIRST)

@@ -114,7 +114,8 @@ def register_console_pages():
     every page exactly as on the API, and another account's object is a 404.
 
     Templates extend ``console/base.html`` (navigation, sign out, the CSRF token as
-    ``csrf_token()``); scripts and styles come from the plugin's own static files, with no build step.
+    ``csrf_token()``); scripts and styles come from the plugin's own static files, with no build step;
+    shared libraries (uPlot) from the core's ``/vendor/`` (``url_for('core.vendor_assets', ...)``).
 
     :returns: a dict with
         ``blueprint`` (a ``flask_smorest.Blueprint`` of the pages, url_prefix ``/console/<plugin>``;

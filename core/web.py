@@ -1,6 +1,9 @@
-"""The core's own routes: the home redirect, health, readiness, metrics, and the API docs assets."""
+"""The core's own routes: the home redirect, health, readiness, metrics, the API docs assets and the
+vendored front-end libraries that several plugins' pages share."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from flask import Blueprint as FlaskBlueprint
 from flask import current_app, jsonify, redirect, send_from_directory
@@ -8,6 +11,7 @@ from flask_smorest import Blueprint
 
 from core import metrics
 from core.db import db, pending
+from core.openapi import errors
 from core.queue import queue_names
 
 blueprint = Blueprint(
@@ -36,6 +40,10 @@ READINESS_SCHEMA = {
         },
     },
 }
+
+# Front-end libraries vendored once with their licenses (uPlot: MIT): the console and the rtcstats viewer
+# both load them from here, so neither plugin has to be enabled for the other's pages to draw charts.
+VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
 
 # Where `GET /` sends a browser: the operator console when its plugin is enabled, else the API docs.
 CONSOLE_HOME = "/console/"
@@ -106,6 +114,24 @@ def readyz():
 def prometheus_metrics():
     """Prometheus text format."""
     return metrics.render(current_app.extensions["mediaplane"].redis, queue_names(current_app))
+
+
+@blueprint.route("/vendor/<path:filename>", methods=["GET"])
+@blueprint.doc(
+    security=[],
+    responses={
+        "200": {
+            "description": "A vendored script, style sheet or license file (uPlot.iife.min.js, "
+            "uPlot.min.css, uPlot.LICENSE)"
+        }
+    },
+)
+@errors(_404="No such file")
+def vendor_assets(filename):
+    """Vendored front-end libraries (no CDN), shared by every plugin's pages."""
+    response = send_from_directory(VENDOR_DIR, filename, max_age=86400)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @docs_blueprint.get("/docs/assets/<path:filename>")

@@ -164,9 +164,11 @@ def test_the_printable_rule_is_the_one_the_code_applies(client, new_key, documen
 def test_viewer_assets_need_no_key(client, document):
     operation = document["paths"]["/rtcstats/assets/{filename}"]["get"]
     assert operation["security"] == []
-    listing = client.get("/rtcstats/assets/uPlot.LICENSE")
+    listing = client.get("/rtcstats/assets/viewer.js")
     assert listing.status_code == 200, listing.data
     assert client.get("/rtcstats/assets/nope.js").status_code == 404
+    assert document["paths"]["/vendor/{filename}"]["get"]["security"] == []
+    assert client.get("/vendor/uPlot.LICENSE").status_code == 200
     # A page needs credentials or a token, as documented.
     page = document["paths"]["/rtcstats/view/{rtcstatsId}"]["get"]
     assert {"ApiKey": []} in page["security"]

@@ -73,6 +73,24 @@ def path_of(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
+def test_the_viewer_draws_without_the_console_plugin(make_app):
+    """The viewer's chart library comes from the core, so the page is whole with the console disabled."""
+    app = make_app({"plugins": {"console": {"enabled": False}}})
+    client = app.test_client()
+    from core.auth import create_account, create_key
+
+    with app.app_context(), db.connection_context():
+        create_account("acme")
+        key = create_key("acme", ["rtcstats:read", "rtcstats:write"])[1]
+    stored = store(client, {"Authorization": f"Bearer {key}"}, SMALL_DUMP)
+    page = client.get(path_of(stored["rtcstatsUrl"]))
+    assert page.status_code == 200, page.data
+    assets = re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css))"', page.get_data(as_text=True))
+    assert "/vendor/uPlot.iife.min.js" in assets and "/vendor/uPlot.min.css" in assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+
+
 @pytest.fixture
 def live_server(app):
     with serving(app) as url:
@@ -336,16 +354,21 @@ def test_a_pending_session_shows_a_reloading_page_and_a_failed_one_says_why(app,
 
 
 def test_assets_are_served_from_the_package_with_the_license(client):
-    script = client.get("/rtcstats/assets/uPlot.iife.min.js")
+    # uPlot is vendored once, in the core (/vendor/...): the console's pages load the same copy.
+    script = client.get("/vendor/uPlot.iife.min.js")
     assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
     assert b"uPlot" in script.data[:200]
-    assert client.get("/rtcstats/assets/uPlot.min.css").mimetype == "text/css"
-    assert b"MIT License" in client.get("/rtcstats/assets/uPlot.LICENSE").data
+    assert client.get("/vendor/uPlot.min.css").mimetype == "text/css"
+    assert b"MIT License" in client.get("/vendor/uPlot.LICENSE").data
+    assert client.get("/rtcstats/assets/uPlot.iife.min.js").status_code == 404  # no second copy
     assert client.get("/rtcstats/assets/viewer.js").status_code == 200
     for bad in (
         "/rtcstats/assets/../viewer.py",
         "/rtcstats/assets/nope.js",
         "/rtcstats/assets/%2e%2e/mcp.py",
+        "/vendor/../web.py",
+        "/vendor/%2e%2e/web.py",
+        "/vendor/nope.js",
     ):
         assert client.get(bad).status_code == 404, bad
 

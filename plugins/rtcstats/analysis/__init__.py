@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plugins.rtcstats.gc_pause import paused_gc
-from plugins.rtcstats.model import Dump
+from plugins.rtcstats.parsed_dump import Dump
 
 # Bumped whenever a change alters results: stored sessions analysed by an older version are
 # re-analysed when read (or in bulk by `mediaplane rtcstats reprocess`).

@@ -37,7 +37,7 @@ from plugins.rtcstats.analysis.metrics_pc import (
     selected_pairs,
 )
 from plugins.rtcstats.analysis.metrics_streams import PcContext, compute_streams
-from plugins.rtcstats.model import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 
 __all__ = ["compute_metrics", "pc_metrics"]
 

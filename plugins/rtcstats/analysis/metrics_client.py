@@ -8,7 +8,7 @@ from typing import Any
 from plugins.rtcstats.analysis.metrics_model import ClientMetrics
 from plugins.rtcstats.analysis.metrics_values import as_int, column, num, stat_type
 from plugins.rtcstats.analysis.useragent import parse_user_agent
-from plugins.rtcstats.model import Dump, Event
+from plugins.rtcstats.parsed_dump import Dump, Event
 
 _REQUEST_KINDS = {"getusermedia": "getUserMedia", "getdisplaymedia": "getDisplayMedia"}
 # rtcstats-js compresses cpuState (rtcstats-dumps.md section 2.2): nominal 4, fair 3, serious 2, critical 1.

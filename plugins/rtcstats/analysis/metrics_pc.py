@@ -24,7 +24,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     text,
     truthy,
 )
-from plugins.rtcstats.model import Event, StatTrack
+from plugins.rtcstats.parsed_dump import Event, StatTrack
 from plugins.rtcstats.parsing.lines import normalize_state
 
 _STATE_TARGETS = {

@@ -48,7 +48,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     truthy,
 )
 from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all
-from plugins.rtcstats.model import PeerConnection, StatTrack
+from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 
 _AUDIO_CODECS = frozenset(
     ("opus", "pcmu", "pcma", "g722", "isac", "ilbc", "cn", "telephone-event", "red", "g729", "l16")

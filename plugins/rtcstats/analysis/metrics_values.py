@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from plugins.rtcstats.model import StatTrack
+from plugins.rtcstats.parsed_dump import StatTrack
 
 # Epoch-ms plausibility window of a report's own timestamp (D9: 1e12..4e12).
 EPOCH_MIN_MS = 1e12

@@ -28,7 +28,7 @@ from plugins.rtcstats.analysis.metrics_model import (
 )
 from plugins.rtcstats.analysis.useragent import parse_user_agent
 from plugins.rtcstats.conventions import NO_CONNECTION, UNKNOWN_CONNECTIVITY
-from plugins.rtcstats.model import Dump
+from plugins.rtcstats.parsed_dump import Dump
 
 __all__ = ["AGGREGATES", "METRIC_UNITS", "SCOPES", "aggregated_stats", "build_response", "iso_ms"]
 

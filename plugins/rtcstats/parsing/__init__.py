@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plugins.rtcstats.model import Dump
+from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing.errors import DumpFormatError, DumpTooLarge
 from plugins.rtcstats.parsing.gzip_stream import EMPTY_INSIDE, GZIP_MAGIC, Limits, gunzip
 

@@ -1,4 +1,4 @@
-"""Chrome chrome://webrtc-internals "Create dump" JSON (M86 ... M149) -> model.Dump.
+"""Chrome chrome://webrtc-internals "Create dump" JSON (M86 ... M149) -> parsed_dump.Dump.
 
 Layout (rtcstats-dumps.md section 1): a JSON object with `getUserMedia` (request/response records),
 `PeerConnections` (`"<pid>-<lid>"` -> {url, rtcConfiguration, constraints?, updateLog, stats}),
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from plugins.rtcstats.gc_pause import paused_gc
-from plugins.rtcstats.model import Dump, Event, normalize_event_name
+from plugins.rtcstats.parsed_dump import Dump, Event, normalize_event_name
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.internals_scan import PcSpans, ScanError, raw_line, scan
 from plugins.rtcstats.parsing.internals_stats import DictSource, build_stats

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from plugins.rtcstats.model import PeerConnection
+from plugins.rtcstats.parsed_dump import PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.internals_values import iso_to_ms
 

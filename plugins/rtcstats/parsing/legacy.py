@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from plugins.rtcstats.model import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.legacy_tracks import LegacyStats
 from plugins.rtcstats.parsing.lines import add_event, as_number, is_client_method, make_event, read_json_lines

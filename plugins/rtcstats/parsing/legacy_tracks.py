@@ -18,7 +18,7 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
-from plugins.rtcstats.model import PeerConnection
+from plugins.rtcstats.parsed_dump import PeerConnection
 
 __all__ = ["LegacyStats"]
 

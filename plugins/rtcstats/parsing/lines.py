@@ -11,7 +11,7 @@ The whole API:
   (`"\\"connected\\""`, `ICEConnectionStateConnected`, `SignalingStateHaveLocalOffer` -> `connected`,
   `have-local-offer`); values that are not a known state name are returned unchanged.
 * `is_client_method(name)`: navigator.* / MediaStreamTrack.* / HTMLMediaElement.* (dump-facts.md D2).
-* `make_event(raw_name, value, extra, time)` -> model.Event with the normalised name and, for state
+* `make_event(raw_name, value, extra, time)` -> parsed_dump.Event with the normalised name and, for state
   events, the normalised value.
 * `add_event(dump, pc_id, event)`: file the event under the client (pc_id None or a client method, even
   with a pcId such as Chrome's "<rid>-0") or under the peer connection `pc_id` (created on first use, so
@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from plugins.rtcstats.model import CLIENT_EVENT_PREFIXES, Dump, Event, normalize_event_name
+from plugins.rtcstats.parsed_dump import CLIENT_EVENT_PREFIXES, Dump, Event, normalize_event_name
 from plugins.rtcstats.parsing.errors import DumpFormatError
 
 __all__ = [
@@ -140,7 +140,7 @@ def as_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-# Events whose value is a state name (normalised event names, see model.normalize_event_name).
+# Events whose value is a state name (normalised event names, see parsed_dump.normalize_event_name).
 STATE_EVENTS = frozenset(
     {
         "signalingstatechange",

@@ -38,7 +38,7 @@ import math
 import re
 from typing import Any
 
-from plugins.rtcstats.model import Dump
+from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing.compression import (
     StatsDeltaDecoder,
     StatsDeltaError,

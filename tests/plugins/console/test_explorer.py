@@ -70,7 +70,7 @@ def test_every_stat_is_listed_with_its_numeric_properties_and_its_series():
 
 
 def test_long_series_are_thinned_to_the_point_cap():
-    from plugins.rtcstats.model import StatTrack
+    from plugins.rtcstats.parsed_dump import StatTrack
 
     track = StatTrack("x", "inbound-rtp")
     for i in range(5000):

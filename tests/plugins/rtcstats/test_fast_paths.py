@@ -15,7 +15,7 @@ from plugins.rtcstats.analysis.metrics_model import Series, _pstdev
 from plugins.rtcstats.analysis.metrics_values import TimeLookup, distinct_samples, num, nums, sample_times
 from plugins.rtcstats.analysis.scores import value_at, values_at
 from plugins.rtcstats.gc_pause import paused_gc
-from plugins.rtcstats.model import StatTrack
+from plugins.rtcstats.parsed_dump import StatTrack
 from plugins.rtcstats.parsing.internals_stats import _compact, _constant_values
 
 

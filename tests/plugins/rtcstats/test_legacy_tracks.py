@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from plugins.rtcstats.model import PeerConnection
+from plugins.rtcstats.parsed_dump import PeerConnection
 from plugins.rtcstats.parsing.legacy import parse_legacy
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
 

@@ -29,7 +29,7 @@ from plugins.rtcstats.analysis.metrics_values import (
 )
 from plugins.rtcstats.analysis.mos import audio_mos, bpl_for, interval_mos, r_to_mos
 from plugins.rtcstats.analysis.useragent import parse_ua_data, parse_ua_string, parse_user_agent
-from plugins.rtcstats.model import Dump, Event
+from plugins.rtcstats.parsed_dump import Dump, Event
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import (
     dump_bytes,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plugins.rtcstats.model import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing import DumpFormatError, parse
 from plugins.rtcstats.parsing import internals as internals_module
 from plugins.rtcstats.parsing.internals import parse_internals

@@ -22,7 +22,7 @@ import random
 
 import pytest
 
-from plugins.rtcstats.model import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing import DumpFormatError, detect, parse
 from plugins.rtcstats.parsing.legacy import detect_delta_semantics, parse_legacy
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, require_shared_facts, truth

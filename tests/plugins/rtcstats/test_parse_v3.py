@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from plugins.rtcstats.model import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing import parse
 from plugins.rtcstats.parsing.compression import (
     StatsDeltaDecoder,

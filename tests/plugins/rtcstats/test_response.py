@@ -24,7 +24,7 @@ from plugins.rtcstats.analysis.response import (
     observation_counts,
     tag_clouds,
 )
-from plugins.rtcstats.model import Dump
+from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, truth
 

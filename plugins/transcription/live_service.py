@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 import time
 
@@ -175,6 +176,21 @@ def stop(account_id: int, room_name: str) -> dict:
         "stoppedAt": iso(row.stopped_at),
         "segmentCount": row.segment_count,
     }
+
+
+def stop_finished_room(redis_conn, account_id: int, room_name: str, finished_at: float) -> None:
+    """The room ended (core event room_finished): stop its active live transcription, if any, and wake
+    the workers so that they leave it now."""
+    stopped = (
+        LiveTranscription.update(status="stopped", stopped_at=finished_at or time.time(), active_room=None)
+        .where(LiveTranscription.active_room == _active_key(account_id, room_name))
+        .execute()
+    )
+    if stopped:
+        try:
+            wake(redis_conn)
+        except Exception as error:  # noqa: BLE001 - the workers' timer notices it too
+            logging.getLogger("plugins.transcription").warning("waking the live workers failed: %s", error)
 
 
 def rename_speakers(account_id: int, room_name: str, participants: dict[str, str]) -> None:

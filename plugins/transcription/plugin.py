@@ -95,3 +95,15 @@ def recording_ready(account_id, recording_id):
         from plugins.transcription import service
 
         service.auto_transcribe(settings, account_id, recording_id)
+
+
+@hookimpl
+def room_finished(account_id, room_name, finished_at):
+    # A room that ended has nothing left to transcribe: its live transcription stops (the worker leaves).
+    from flask import current_app
+
+    from plugins.transcription import live_service
+
+    live_service.stop_finished_room(
+        current_app.extensions["mediaplane"].redis, account_id, room_name, finished_at
+    )

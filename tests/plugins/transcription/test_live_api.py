@@ -406,3 +406,24 @@ def test_concurrent_starts_make_one_transcription(live_app, acme):
     assert len({a.get_json()["transcriptionId"] for a in answers}) == 1
     assert count_rows(live_app, LiveTranscription) == 1
     assert count_rows(live_app, LiveSegment) == 0
+
+
+def test_room_finished_stops_the_rooms_live_transcription(live_app, client, acme, globex):
+    """The core event room_finished (fired by the room plugin on LiveKit's room_finished webhook)."""
+    from core.events import fire
+    from core.models import Account
+
+    beat(live_app)
+    tid = client.post(f"/v1/rooms/{ROOM}/transcription/start", headers=acme).get_json()["transcriptionId"]
+    with live_app.app_context(), db.connection_context():
+        acme_id = Account.get(Account.name == "acme").id
+        globex_id = Account.get(Account.name == "globex").id
+        fire("room_finished", account_id=globex_id, room_name=ROOM, finished_at=1_800_000_000.0)
+    assert client.get(f"/v1/rooms/{ROOM}/transcription", headers=acme).get_json()["status"] == "active"
+    with live_app.app_context(), db.connection_context():
+        fire("room_finished", account_id=acme_id, room_name=ROOM, finished_at=1_800_000_000.0)
+    answer = client.get(f"/v1/rooms/{ROOM}/transcription", headers=acme).get_json()
+    assert answer["transcriptionId"] == tid and answer["status"] == "stopped"
+    assert answer["stoppedAt"] == "2027-01-15T08:00:00.000Z"
+    # a new start makes a new one
+    assert client.post(f"/v1/rooms/{ROOM}/transcription/start", headers=acme).status_code == 201

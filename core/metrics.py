@@ -76,15 +76,27 @@ def render(redis_conn, queue_names: list[str]) -> Response:
 
     class QueueDepth:
         def collect(self):
-            family = GaugeMetricFamily(
-                "mediaplane_queue_depth", "Jobs waiting per RQ queue", labels=["queue"]
+            depth = GaugeMetricFamily("mediaplane_queue_depth", "Jobs waiting per RQ queue", labels=["queue"])
+            age = GaugeMetricFamily(
+                "mediaplane_queue_oldest_job_age_seconds",
+                "How long the job at the head of each RQ queue has waited (0 when the queue is empty)",
+                labels=["queue"],
+            )
+            failed = GaugeMetricFamily(
+                "mediaplane_queue_failed_jobs",
+                "Jobs of each RQ queue in its failed-job registry (failed with no retry left; kept for "
+                "the registry's TTL)",
+                labels=["queue"],
             )
             for name in queue_names:
                 try:
-                    family.add_metric([name], Queue(name, connection=redis_conn).count)
+                    queue = Queue(name, connection=redis_conn)
+                    depth.add_metric([name], queue.count)
+                    age.add_metric([name], _oldest_age(queue))
+                    failed.add_metric([name], queue.failed_job_registry.count)
                 except Exception:  # noqa: BLE001 - a Redis outage must not hide the other metrics
                     continue
-            yield family
+            yield from (depth, age, failed)
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -98,4 +110,41 @@ def render(redis_conn, queue_names: list[str]) -> Response:
     extra.register(QueueDepth())
     for collector in _scrape_collectors:
         extra.register(collector)
+    declare_plugin_metrics()
+    from core.shared_metrics import SharedCollector
+
+    extra.register(SharedCollector(redis_conn))
     return Response(output + generate_latest(extra), content_type=CONTENT_TYPE_LATEST)
+
+
+def _oldest_age(queue) -> float:
+    """Seconds since the job at the head of `queue` was enqueued; 0 for an empty queue."""
+    from datetime import UTC, datetime
+
+    head = queue.get_job_ids(0, 1)
+    if not head:
+        return 0.0
+    job = queue.fetch_job(head[0])
+    if job is None or job.enqueued_at is None:
+        return 0.0
+    enqueued = job.enqueued_at if job.enqueued_at.tzinfo else job.enqueued_at.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - enqueued).total_seconds())
+
+
+def declare_plugin_metrics() -> None:
+    """Import each enabled plugin's `metrics` module, where it declares its shared (Redis) metrics, so
+    that /metrics lists them even in a process that has not counted any yet."""
+    import importlib
+
+    from flask import current_app
+
+    plugins = current_app.extensions["mediaplane"].plugins
+    for name in plugins.order:
+        package = plugins.known[name].module.__name__.rpartition(".")[0]
+        if not package:  # a plugin that is a lone module has no metrics module beside it
+            continue
+        try:
+            importlib.import_module(f"{package}.metrics")
+        except ModuleNotFoundError as err:
+            if err.name != f"{package}.metrics":
+                raise

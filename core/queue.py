@@ -20,6 +20,8 @@ from redis.retry import Retry
 from rq import Queue, Worker
 from rq import Retry as JobRetry
 
+from core.shared_metrics import SharedCounter
+
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "default"
 SCHEDULE_KEY = "mediaplane:schedule:"
@@ -337,7 +339,30 @@ def run_job(name: str, args: list, kwargs: dict):
         if spec is None:
             raise UnknownJob(f"job '{name}' is not registered by any enabled plugin of this worker")
         with db.connection_context():
-            return spec.func(*args, **kwargs)
+            try:
+                result = spec.func(*args, **kwargs)
+            except Exception:
+                JOB_RUNS.inc(job=name, outcome=_failure_outcome())
+                raise
+        JOB_RUNS.inc(job=name, outcome="ok")
+        return result
+
+
+JOB_RUNS = SharedCounter(
+    "mediaplane_job_runs",
+    "Job runs by job and outcome: ok; retried (it raised and RQ will run it again); failed (it raised "
+    "with no retry left: it is in the queue's failed-job registry). A work horse killed mid-job (time "
+    "limit, OOM) is not counted here: mediaplane_queue_failed_jobs shows those that failed for good.",
+    ["job", "outcome"],
+)
+
+
+def _failure_outcome() -> str:
+    from rq import get_current_job
+
+    current = get_current_job()
+    # RQ takes a retry off after the job failed: one left now means it runs again.
+    return "retried" if current is not None and (current.retries_left or 0) > 0 else "failed"
 
 
 def queue_names(app) -> list[str]:

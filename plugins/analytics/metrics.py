@@ -1,6 +1,23 @@
-"""Domain metrics of the analytics plugin on /metrics (created on first use, like core.metrics)."""
+"""Domain metrics of the analytics plugin on /metrics.
+
+Calls, rollups and dumps are counted where they happen: mostly in jobs (rollups, dump intake), run in
+work horses forked per job on any machine, so these counts are kept in Redis (core.shared_metrics)
+and every process's add up. The answers of the read endpoints are counted in the web workers
+(prometheus_client, summed by the multi-process mode of `mediaplane serve`).
+"""
 
 from __future__ import annotations
+
+from core.shared_metrics import SharedCounter
+
+CALLS_OPENED = SharedCounter("mediaplane_analytics_calls_opened", "Calls (sessions) opened", ["source"])
+CALLS_FINISHED = SharedCounter("mediaplane_analytics_calls_finished", "Calls ended by the idle gap")
+TRACK_MINUTES = SharedCounter(
+    "mediaplane_analytics_track_minutes_written", "Per-minute track rollup rows written"
+)
+DUMPS = SharedCounter(
+    "mediaplane_analytics_dumps", "Analysed rtcstats dumps taken in, by outcome", ["outcome"]
+)
 
 _instruments: dict | None = None
 
@@ -11,18 +28,6 @@ def _get() -> dict:
         from prometheus_client import Counter
 
         _instruments = {
-            "opened": Counter(
-                "mediaplane_analytics_calls_opened_total", "Calls (sessions) opened", ["source"]
-            ),
-            "finished": Counter("mediaplane_analytics_calls_finished_total", "Calls ended by the idle gap"),
-            "minutes": Counter(
-                "mediaplane_analytics_track_minutes_written_total", "Per-minute track rollup rows written"
-            ),
-            "dumps": Counter(
-                "mediaplane_analytics_dumps_total",
-                "Analysed rtcstats dumps taken in, by outcome",
-                ["outcome"],
-            ),
             "peer_stats": Counter(
                 "mediaplane_analytics_peer_stats_total", "peer-stats answers, by outcome", ["outcome"]
             ),
@@ -31,21 +36,19 @@ def _get() -> dict:
 
 
 def call_opened(source: str) -> None:
-    _get()["opened"].labels(source).inc()
+    CALLS_OPENED.inc(source=source)
 
 
 def calls_finished(count: int) -> None:
-    if count:
-        _get()["finished"].inc(count)
+    CALLS_FINISHED.inc(count)
 
 
 def track_minutes_written(count: int) -> None:
-    if count:
-        _get()["minutes"].inc(count)
+    TRACK_MINUTES.inc(count)
 
 
 def dump_ingested(outcome: str) -> None:
-    _get()["dumps"].labels(outcome).inc()
+    DUMPS.inc(outcome=outcome)
 
 
 def peer_stats_answered(outcome: str) -> None:

@@ -20,7 +20,7 @@ from core.events import fire
 from core.openapi import add_errors, errors
 from core.plugins import plugin_settings
 from core.ratelimit import enforce
-from plugins.report import schemas, service
+from plugins.report import metrics, schemas, service
 
 JSON_TYPES = {"application/json", "text/plain", ""}
 
@@ -199,6 +199,17 @@ def make_blueprint(settings: dict) -> Blueprint:
                 415, "Unsupported media type", f"send JSON (application/json), not {request.mimetype}"
             )
 
+    @blp.after_request
+    def count_report(response):
+        # After the error handlers too: refusals raised by check_body or auth are counted by reason.
+        if (
+            request.method == "POST"
+            and request.url_rule is not None
+            and request.url_rule.endpoint == (f"{blp.name}.MetricsViews")
+        ):
+            metrics.report_answered(response.status_code)
+        return response
+
     @blp.route("/metrics")
     class MetricsViews(MethodView):
         @require("report:ingest")
@@ -216,6 +227,7 @@ def make_blueprint(settings: dict) -> Blueprint:
             result = service.ingest(
                 actor.account_id, report, plugin_settings("report")["max_streams_per_report"]
             )
+            metrics.samples_stored(result["samples"])
             if result["room_started"]:
                 fire(
                     "report_room_started",

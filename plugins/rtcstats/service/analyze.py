@@ -8,7 +8,7 @@ import uuid
 from typing import BinaryIO
 
 from core.db import utcnow
-from plugins.rtcstats import credits
+from plugins.rtcstats import credits, metrics
 from plugins.rtcstats.models import Session
 from plugins.rtcstats.service.chunked_upload import (
     check_chunks,
@@ -90,6 +90,7 @@ def analyze_body(
     """
     if not size:
         raise InvalidRequest("body: empty; send the dump file as the request body")
+    metrics.received("analyze", size)
     cfg = settings()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     expanded = expanded_size(file, size, cfg)

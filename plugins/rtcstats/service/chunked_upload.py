@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import BinaryIO
 
 from core.db import write_atomic
-from plugins.rtcstats import credits, uploads
+from plugins.rtcstats import credits, metrics, uploads
 from plugins.rtcstats.models import Session
 from plugins.rtcstats.service.config import dump_key, object_storage, settings
 from plugins.rtcstats.service.dump_checks import check_upload
@@ -25,6 +25,7 @@ def upload_chunk(account_id: int, fields: Mapping, data: bytes) -> dict:
     :raises uploads.InvalidUpload: bad fileId / chunkIndex / totalChunks, empty chunk.
     :raises uploads.UploadTooLarge: chunk or upload over the limits.
     """
+    metrics.received("upload", len(data))
     cfg = settings()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     uploads.store_chunk(

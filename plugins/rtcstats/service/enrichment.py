@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import BinaryIO
 
-from plugins.rtcstats import credits
+from plugins.rtcstats import credits, metrics
 from plugins.rtcstats.conventions import unrated
 from plugins.rtcstats.parsing import DumpTooLarge
 from plugins.rtcstats.service.abstract import SEVERITIES
@@ -91,6 +91,7 @@ def enrich_body(account_id: int, file: BinaryIO, size: int) -> dict:
     """
     if not size:
         raise InvalidRequest("body: empty; send the dump file as the request body")
+    metrics.received("enrich", size)
     cfg = settings()
     credits.ensure_available(account_id, cfg["monthly_credits"])
     _check_inline(expanded_size(file, size, cfg), cfg)

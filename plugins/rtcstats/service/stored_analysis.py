@@ -10,7 +10,7 @@ import math
 from core.db import utcnow, write_atomic
 from core.events import fire
 from core.storage import ObjectNotFound
-from plugins.rtcstats import credits
+from plugins.rtcstats import credits, metrics
 from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge
 from plugins.rtcstats.service.abstract import abstract_columns, abstract_of
@@ -24,6 +24,7 @@ log = logging.getLogger("rtcstats")
 EPOCH = dt.datetime(1970, 1, 1)  # naive UTC, as the stored datetimes
 
 
+@metrics.counted_analysis
 def run_analysis(
     data: bytes, file_name: str = "", cfg: dict | None = None, uploaded_at: dt.datetime | None = None
 ) -> dict:

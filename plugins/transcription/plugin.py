@@ -54,6 +54,13 @@ def register_cli_commands():
 
 
 @hookimpl
+def register_console_pages():
+    from plugins.transcription.pages import console_pages
+
+    return console_pages()
+
+
+@hookimpl
 def register_jobs():
     from plugins.transcription import jobs
 

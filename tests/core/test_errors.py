@@ -44,6 +44,7 @@ INVALID_REQUESTS = {
     "report_console": ("GET", "/console/report/rooms/no-such-room", {}, 404),
     "gadget_console": ("GET", "/console/gadget/gadgets?size=99", {}, 400),
     "recording_console": ("GET", "/console/recording/recordings?status=paused", {}, 400),
+    "transcription_console": ("GET", "/console/transcription/transcriptions?status=done", {}, 400),
     "rtcstats_viewer": (
         "GET",
         f"/rtcstats/view/{uuid.uuid4()}?token=forged",
@@ -104,6 +105,7 @@ SHAPES = {
     "rtcstats_console": (html_shape, "text/html"),
     "gadget_console": (html_shape, "text/html"),
     "recording_console": (html_shape, "text/html"),
+    "transcription_console": (html_shape, "text/html"),
     "webhooks": (rtcstack_shape, "application/problem+json"),
     "room_livekit_webhook": (rtcstack_shape, "application/problem+json"),
     "analytics": (hms_shape, "application/json"),

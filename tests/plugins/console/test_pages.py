@@ -35,7 +35,7 @@ def store(client, headers, name: str) -> str:
     [
         (
             ["*"],
-            ["Overview", "Rooms", "Sessions", "Upload a dump", "Recordings"],
+            ["Overview", "Rooms", "Sessions", "Upload a dump", "Recordings", "Transcriptions"],
             ["rooms", "sessions", "upload"],
             [],
         ),
@@ -76,7 +76,7 @@ def test_a_disabled_plugin_adds_no_pages(make_app):
         create_account("acme")
         token = create_key("acme", ["*"])[1]
     client = signed_in(app.test_client(), token)
-    assert nav_of(client) == ["Overview", "Sessions", "Upload a dump", "Recordings"]
+    assert nav_of(client) == ["Overview", "Sessions", "Upload a dump", "Recordings", "Transcriptions"]
     assert client.get("/console/report/rooms").status_code == 404
     assert 'id="card-report"' not in client.get("/console/").get_data(as_text=True)
 

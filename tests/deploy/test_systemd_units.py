@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
-SERVICES = ["mediaplane-web.service", "mediaplane-worker@.service", "mediaplane-migrate.service"]
+SERVICES = [
+    "mediaplane-web.service",
+    "mediaplane-worker@.service",
+    "mediaplane-migrate.service",
+    "mediaplane-transcribe-live.service",
+]
 INSTALLED = "/opt/mediaplane/bin/mediaplane"
 HARDENING = {
     "User": "mediaplane",
@@ -44,9 +49,11 @@ def test_service_is_hardened_and_runs_the_installed_command(unit):
         assert found.get(key) == [value], (unit, key, found.get(key))
     command = found["ExecStart"][0].split()
     assert command[0] == INSTALLED
-    assert command[1] == {"mediaplane-web.service": "serve", "mediaplane-worker@.service": "worker"}.get(
-        unit, "migrate"
-    )
+    assert command[1] == {
+        "mediaplane-web.service": "serve",
+        "mediaplane-worker@.service": "worker",
+        "mediaplane-transcribe-live.service": "transcribe-live",
+    }.get(unit, "migrate")
     # Data dir default before the env file, so the file may override it.
     assert found["Environment"] == ["MEDIAPLANE__CORE__DATA_DIR=/var/lib/mediaplane"]
 
@@ -65,6 +72,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
             (tmp_path / unit.name).write_text(text.replace(INSTALLED, str(mediaplane)))
     (tmp_path / "mediaplane-worker@1.service").symlink_to("mediaplane-worker@.service")
     names = ["mediaplane-web.service", "mediaplane-worker@1.service", "mediaplane-migrate.service"]
+    names.append("mediaplane-transcribe-live.service")
     names.append("mediaplane.target")
     verify = subprocess.run(
         ["systemd-analyze", "verify", *[f"./{name}" for name in names]],

@@ -137,7 +137,7 @@ def test_sign_in_browse_filter_upload_view_and_sign_out(console_app, token, brow
         assert by_id(browser, "live-rooms").text == "1"
         assert by_id(browser, "sessions-today").text == "1"
         nav = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "header nav a")]
-        assert nav == ["Overview", "Rooms", "Sessions", "Upload a dump", "Recordings"]
+        assert nav == ["Overview", "Rooms", "Sessions", "Upload a dump", "Recordings", "Transcriptions"]
         assert_labelled(browser)
         shoot(browser, "02-overview")
 

@@ -1,13 +1,13 @@
 """A slow join and a freeze diagnosed from an rtcstats dump: exp_id 6 and dump-observation causes.
 
-dave's browser uploads its stats dump through the rtcstats upload API; the rtcstats job analyses it
-and fires rtcstats_session_analyzed; the analytics job attaches it to dave in the call (conferenceId =
-room, userId = identity). The analysis itself is replaced by a prepared result (the rtcstats tests
-cover the analyzer, and test_agora_real_dump.py runs the real analysis of a real dump through these
-endpoints; no redistributable fixture has a slow join with named causes): the dump started at base
-(dave began to join), its first PeerConnection connected at base + 8 s (the join completed: 8 s, more than 5), and its observations are `highConnectionTime`
-(a join cause) and `cpuPressure`. dave's SDK also reports one 700 ms freeze of erin's video at
-base + 30 s on a clean network. By hand:
+dave's browser uploads its stats dump through the rtcstats upload API; the rtcstats job analyses it and
+fires rtcstats_session_analyzed; the analytics job attaches it to dave in the call (conferenceId = room,
+userId = identity). The analysis itself is replaced by a prepared result (the rtcstats tests cover the
+analyzer, and test_agora_real_dump.py runs the real analysis of a real dump through these endpoints; no
+redistributable fixture has a slow join with named causes): the dump started at base (dave began to
+join), its first PeerConnection connected at base + 8 s (the join completed: 8 s, more than 5), and its
+observations are `highConnectionTime` (a join cause) and `cpuPressure`. dave's SDK also reports one 700
+ms freeze of erin's video at base + 30 s on a clean network. By hand:
 
 - live/experience in minute base: joinSuccessRate 100 (one join, completed), joinSuccess5SecsRate 0
   (the one measured join took 8 s);

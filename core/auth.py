@@ -205,6 +205,18 @@ def actor_from_token(token: str) -> Actor:
     return _from_token(token.strip())
 
 
+def actor_from_bearer(value: str) -> Actor:
+    """The Actor of a credential given outside the headers (a WebSocket's query string): an API key
+    token, or an HS256 JWT signed with a key's secret as `Authorization: Bearer` takes it.
+
+    :raises Problem: 401 when it is malformed, unknown, revoked, expired or does not verify.
+    """
+    value = value.strip()
+    if value.count(".") == 2 and not value.startswith(KEY_ID_PREFIX):
+        return _from_jwt(value)
+    return _from_token(value)
+
+
 def actor_of_key(key_id: str) -> Actor | None:
     """The Actor of an active key by its id, or None when it is unknown or revoked. For credentials
     the server issued itself after checking the key's secret (the console's signed session cookie):

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, g, request
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,16 @@ def problem_from_http(error: HTTPException) -> Problem:
             flat = {"body": flat}
         detail = summarize_field_errors(messages) if isinstance(messages, dict) else str(messages)
         return Problem(error.code, "Invalid request", detail, errors=flat, headers=headers)
+    if isinstance(error, WebsocketMismatch):
+        # werkzeug's own text ("the browser sent a request this server could not understand")
+        # does not say that the route and the request disagree on being a WebSocket.
+        wanted = request.headers.get("Upgrade", "").lower() != "websocket"
+        detail = (
+            "this is a WebSocket endpoint: send GET with Upgrade: websocket"
+            if wanted
+            else "this route is not a WebSocket endpoint"
+        )
+        return Problem(400, "Invalid request", detail, headers=headers)
     detail = data.get("message") or error.description or ""
     return Problem(error.code or 500, error.name, detail, headers=headers)
 

@@ -335,6 +335,40 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
                     return jsonify(service.enrich_assembled(account_id, assemble[0]))
                 return jsonify(service.enrich_body(account_id, file, size))
 
+    @blp.route("/collector", websocket=True)
+    class CollectorViews(MethodView):
+        @blp.doc(
+            parameters=[
+                {
+                    "in": "query",
+                    "name": "rtcstats-token",
+                    "required": False,
+                    "description": "An HS256 JWT signed with the secret of a key holding rtcstats:write "
+                    "(iss = the key id, exp required), or an API key; X-API-Key / Authorization work too",
+                    "schema": {"type": "string"},
+                }
+            ],
+            responses={
+                "101": {
+                    "description": "WebSocket (subprotocol rtcstats#5.0): every message a JSON array "
+                    "[method, pcId, value, timeDelta]; bad credentials close it with 1008; the close "
+                    "codes of the limits are in docs/rtcstats-collector.md"
+                }
+            },
+        )
+        @errors(400)
+        def get(self):
+            """Live collection of an rtcstats-js client over a WebSocket (rtcstats#5.0).
+
+            Each message is written to the session's dump as it arrives; when the socket closes (or
+            idles collector_idle_timeout_seconds) the dump is stored as a session and analysed, as an
+            upload is. A request without `Upgrade: websocket` is a 400.
+            """
+            from plugins.rtcstats import collector
+
+            # werkzeug routes only `Upgrade: websocket` requests here (others: 400, core/errors.py).
+            return collector.collect(settings)
+
     @blp.route("/quota")
     class QuotaViews(MethodView):
         @require("rtcstats:read")

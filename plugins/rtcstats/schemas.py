@@ -405,6 +405,29 @@ class RtcstatsConfigSchema(PluginConfigSchema):
         "client starts a new session.",
         60,
     )
+    collector_idle_timeout_seconds = int_setting(
+        60,
+        "A collector WebSocket that sends nothing for this long is closed (4008) and its dump finalized.",
+        1,
+    )
+    collector_max_message_bytes = int_setting(
+        1 * MiB, "Largest collector WebSocket message, bytes; a larger one closes the socket (1009).", 1024
+    )
+    collector_max_session_bytes = int_setting(
+        64 * MiB,
+        "Largest dump one collector WebSocket may write, bytes; past it the socket is closed (4009) and "
+        "what was received is finalized.",
+        1024,
+    )
+    collector_max_messages_per_second = int_setting(
+        200,
+        "Messages per second one collector WebSocket may send, averaged over 5 s bursts; faster closes "
+        "it (4029) and what was received is finalized.",
+        1,
+    )
+    collector_max_sessions_per_account = int_setting(
+        1000, "Open collector WebSockets per account; one more is refused at connect (4003).", 1
+    )
     sessions_default_limit = int_setting(100, "GET /sessions page size without `limit`.", 1)
     sessions_max_limit = int_setting(1000, "Largest `limit` of GET /sessions.", 1)
 

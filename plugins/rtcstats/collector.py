@@ -1,0 +1,299 @@
+"""Live collection: an rtcstats-js client (subprotocol rtcstats#5.0) streams its trace over a WebSocket.
+
+Each message is written to a spool file as it arrives (collector_dump.py); when the socket closes,
+idles or breaks a limit, the file is stored like an uploaded dump, a session is created and its
+analysis queued. Refusals and limits close the socket with the codes of CLOSE_CODES (docs/rtcstats-
+collector.md). The WebSocket itself is simple-websocket's, which runs on the socket that gunicorn's
+gevent worker hands to the WSGI app (`gunicorn.socket`), so a socket costs a greenlet, not a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+
+import peewee
+import redis
+from flask import Response, current_app, request
+from simple_websocket import ConnectionClosed, Server
+
+from core.auth import actor_from_bearer, actor_from_headers
+from core.errors import Problem
+from core.redact import redact_query
+from plugins.rtcstats import credits, service
+from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
+
+log = logging.getLogger("rtcstats")
+
+SUBPROTOCOL = "rtcstats#5.0"
+TOKEN_PARAM = "rtcstats-token"
+SCOPE = "rtcstats:write"
+BURST_SECONDS = 5  # the message rate is judged over bursts this long
+OPEN_SESSION_TTL = 3600  # an open-socket mark of a worker that died is forgotten after this long
+OPEN_SESSION_REFRESH = 60
+
+# Close codes: the standard ones where they fit, 4xxx (application range) for the limits.
+NORMAL, POLICY, TOO_BIG, TRY_LATER, ABNORMAL = 1000, 1008, 1009, 1013, 1006
+NO_CREDITS, TOO_MANY_SESSIONS, IDLE, SESSION_TOO_LARGE, RATE_LIMITED = 4002, 4003, 4008, 4009, 4029
+CLOSE_CODES = {
+    POLICY: "missing, invalid or expired credentials, or a key without rtcstats:write",
+    TOO_BIG: "a message larger than collector_max_message_bytes",
+    TRY_LATER: "the database or Redis is unavailable; retry later",
+    NO_CREDITS: "no credits left this month",
+    TOO_MANY_SESSIONS: "the account has collector_max_sessions_per_account sockets open",
+    IDLE: "nothing received for collector_idle_timeout_seconds",
+    SESSION_TOO_LARGE: "the dump reached collector_max_session_bytes",
+    RATE_LIMITED: "more than collector_max_messages_per_second messages per second",
+}
+_TOKEN_IN_URL = re.compile(r"([?&]rtcstats-token=)[^&#]*")
+
+
+class Refused(Exception):
+    """The socket is refused or ended by the server: `code` and `reason` go in the close frame."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _spool_dir() -> Path:
+    path = Path(current_app.extensions["mediaplane"].config["core"]["data_dir"]) / "rtcstats-collector"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _authenticate():
+    """The caller: `rtcstats-token` in the query (an API key, or an HS256 JWT signed with a key's
+    secret, which is what a browser holds), else the usual headers.
+
+    :raises Refused: POLICY for bad or missing credentials or scope; TRY_LATER when the database fails.
+    """
+    try:
+        token = request.args.get(TOKEN_PARAM)
+        actor = actor_from_bearer(token) if token else actor_from_headers()
+    except Problem as problem:
+        raise Refused(POLICY, problem.detail or "unauthorized") from None
+    except peewee.PeeweeException as err:
+        raise Refused(TRY_LATER, f"database unavailable: {type(err).__name__}") from None
+    if actor is None:
+        raise Refused(POLICY, f"send credentials: ?{TOKEN_PARAM}=<JWT or API key>, or X-API-Key")
+    if not actor.has_scope(SCOPE):
+        raise Refused(POLICY, f"the key lacks the '{SCOPE}' scope")
+    return actor
+
+
+class OpenSessions:
+    """The account's open collector sockets, across all workers: a Redis sorted set of socket ids
+    scored by when each mark expires (a worker that dies cannot remove its marks; they lapse)."""
+
+    def __init__(self, conn: redis.Redis, account_id: int, socket_id: str):
+        self.conn = conn
+        self.key = f"rtcstats:collector:open:{account_id}"
+        self.socket_id = socket_id
+        self.refreshed = 0.0
+
+    def enter(self, limit: int) -> None:
+        """:raises Refused: TOO_MANY_SESSIONS at the limit; TRY_LATER when Redis fails."""
+        now = time.time()
+        try:
+            pipe = self.conn.pipeline()
+            pipe.zremrangebyscore(self.key, "-inf", now)
+            pipe.zadd(self.key, {self.socket_id: now + OPEN_SESSION_TTL})
+            pipe.zcard(self.key)
+            pipe.expire(self.key, OPEN_SESSION_TTL)
+            count = pipe.execute()[2]
+        except redis.RedisError as err:
+            raise Refused(TRY_LATER, f"Redis unavailable: {type(err).__name__}") from None
+        self.refreshed = now
+        if count > limit:
+            self.leave()
+            raise Refused(TOO_MANY_SESSIONS, f"the account has {limit} collector sockets open")
+
+    def refresh(self) -> None:
+        now = time.time()
+        if now - self.refreshed < OPEN_SESSION_REFRESH:
+            return
+        self.refreshed = now
+        try:
+            self.conn.zadd(self.key, {self.socket_id: now + OPEN_SESSION_TTL})
+        except redis.RedisError:
+            pass  # the mark lapses at worst; the socket goes on
+
+    def leave(self) -> None:
+        try:
+            self.conn.zrem(self.key, self.socket_id)
+        except redis.RedisError:
+            pass  # it lapses after OPEN_SESSION_TTL
+
+
+class RateLimit:
+    """A token bucket for one socket: `rate` messages per second with bursts of BURST_SECONDS."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self.capacity = rate * BURST_SECONDS
+        self.tokens = float(self.capacity)
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _metadata(ws: Server) -> dict:
+    """The metadata line: what the reference server writes, credentials in the url masked."""
+    url = _TOKEN_IN_URL.sub(r"\1redacted", redact_query(request.full_path.rstrip("?")))
+    meta = {
+        "url": url,
+        "origin": request.headers.get("Origin"),
+        "userAgent": request.headers.get("User-Agent"),
+        "startTime": round(time.time() * 1000),
+        "remoteAddresses": [request.remote_addr] if request.remote_addr else [],
+        "clientProtocol": request.headers.get("Sec-WebSocket-Protocol"),
+        "fileFormat": FILE_FORMAT,
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: OpenSessions) -> int:
+    """Write messages until the client closes (its code), the socket breaks (1006) or a limit ends
+    it (Refused). Returns the close code for the dump's close line."""
+    rate = RateLimit(cfg["collector_max_messages_per_second"])
+    idle = cfg["collector_idle_timeout_seconds"]
+    max_bytes = cfg["collector_max_session_bytes"]
+    while True:
+        try:
+            message = ws.receive(timeout=idle)
+        except ConnectionClosed:
+            message = None
+            if ws.max_message_size and ws.incoming_message_len > ws.max_message_size:
+                return TOO_BIG  # simple-websocket sent the 1009 itself
+            reason = ws.close_reason
+            return reason if reason not in (None, 1005) else ABNORMAL
+        if message is None:
+            if not ws.connected:
+                continue  # closed meanwhile: the next receive raises with the reason
+            raise Refused(IDLE, f"nothing received for {idle} s")
+        if not rate.take():
+            raise Refused(RATE_LIMITED, f"more than {rate.rate} messages per second")
+        line = message_line(message)
+        if line is None:
+            continue  # not a JSON array: dropped (docs/rtcstats-collector.md)
+        if not writer.fits(line, max_bytes):
+            raise Refused(SESSION_TOO_LARGE, f"the dump reached {max_bytes} bytes")
+        writer.write(line)
+        open_sessions.refresh()
+
+
+def _store(account_id: int, writer: DumpWriter, cfg: dict) -> str | None:
+    """Store the finished dump as a session and queue its analysis; its id (None when empty).
+
+    One credit is taken as for an upload; when the month ran out meanwhile, the dump is stored
+    anyway (what was received is never dropped) without a charge.
+    """
+    if writer.messages == 0:
+        writer.discard()  # a socket that sent nothing is no session (as the reference server)
+        return None
+    try:
+        period = credits.consume(account_id, cfg["monthly_credits"])
+    except credits.InsufficientCredits:
+        period = None
+    name = f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.rtcstats"
+    with open(writer.path, "rb") as file:
+        rtcstats_id = service._store_and_queue(  # noqa: SLF001 - the plugin's own store-and-queue
+            account_id, file, writer.size, name, "collector", period, charged=period is not None
+        )
+    writer.path.unlink(missing_ok=True)
+    return str(rtcstats_id)
+
+
+def _close(ws: Server, code: int, reason: str) -> None:
+    try:
+        ws.close(code, reason[:120])  # a close frame's reason has at most 123 bytes
+    except ConnectionClosed:
+        pass
+
+
+def collect(cfg: dict) -> Response:
+    """Serve one collector WebSocket from handshake to stored session."""
+    actor, refused = None, None
+    try:
+        actor = _authenticate()
+        credits.ensure_available(actor.account_id, cfg["monthly_credits"])
+    except Refused as err:
+        refused = err
+    except credits.InsufficientCredits as err:
+        refused = Refused(NO_CREDITS, str(err))
+    except peewee.PeeweeException as err:
+        refused = Refused(TRY_LATER, f"database unavailable: {type(err).__name__}")
+    ws = Server(
+        request.environ, subprotocols=[SUBPROTOCOL], max_message_size=cfg["collector_max_message_bytes"]
+    )
+    open_sessions = None
+    try:
+        if refused is None:
+            open_sessions = OpenSessions(
+                current_app.extensions["mediaplane"].redis, actor.account_id, uuid.uuid4().hex
+            )
+            try:
+                open_sessions.enter(cfg["collector_max_sessions_per_account"])
+            except Refused as err:
+                open_sessions, refused = None, err
+        if refused is not None:
+            log.info("collector socket refused (%s): %s", refused.code, refused.reason)
+            _close(ws, refused.code, refused.reason)
+            return _done(ws)
+        _serve(ws, actor.account_id, cfg, open_sessions)
+    finally:
+        if open_sessions is not None:
+            open_sessions.leave()
+    return _done(ws)
+
+
+def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
+    writer = DumpWriter(_spool_dir() / f"{uuid.uuid4().hex}.rtcstats", _metadata(ws))
+    try:
+        try:
+            code = _receive_loop(ws, writer, cfg, open_sessions)
+        except Refused as err:
+            code = err.code
+            _close(ws, err.code, err.reason)
+        writer.finish(code)
+    except BaseException:
+        # A bug or a kill mid-session: the spool file keeps what was received.
+        if not writer.file.closed:
+            writer.file.close()
+        raise
+    try:
+        rtcstats_id = _store(account_id, writer, cfg)
+    except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
+        log.exception("collector dump %s could not be stored; it stays in the spool", writer.path.name)
+        return
+    if rtcstats_id:
+        log.info(
+            "collector session %s stored (%d messages, %d bytes)", rtcstats_id, writer.messages, writer.size
+        )
+
+
+def _done(ws: Server) -> Response:
+    """What the view returns once the socket is over: nothing more may be written to it."""
+
+    class WebSocketDone(Response):
+        def __call__(self, environ, start_response):
+            if ws.mode == "gunicorn":
+                # gunicorn's async workers end the connection quietly on StopIteration.
+                raise StopIteration()
+            if ws.mode == "werkzeug":
+                return super().__call__(environ, start_response)
+            return []
+
+    return WebSocketDone()

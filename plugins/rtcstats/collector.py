@@ -174,7 +174,6 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         try:
             message = ws.receive(timeout=idle)
         except ConnectionClosed:
-            message = None
             if ws.max_message_size and ws.incoming_message_len > ws.max_message_size:
                 return TOO_BIG  # simple-websocket sent the 1009 itself
             reason = ws.close_reason

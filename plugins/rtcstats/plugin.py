@@ -12,7 +12,7 @@ INFO = {
     "(/api/rtcstats/v1.0 and /v1.0).",
     "requires": [],
     "scopes": {
-        "rtcstats:write": "upload and analyze dumps, delete sessions",
+        "rtcstats:write": "upload, analyze and live-collect dumps, delete sessions",
         "rtcstats:read": "read quota, sessions and the observation catalogue (also over MCP)",
     },
 }

@@ -44,6 +44,11 @@ MCP_GET = (
     "GET of the MCP endpoint is documented as answering only 405 (no server-to-client stream): "
     "there is no valid request to accept"
 )
+COLLECTOR = (
+    "the rtcstats collector is a WebSocket: a valid request is an HTTP/1.1 upgrade on a socket the "
+    "server takes over, which a WSGI test call cannot be; a plain GET is the documented 400. "
+    "tests/plugins/rtcstats/test_collector.py drives it with a real WebSocket client"
+)
 EXCLUDED: dict[str, dict[str, str]] = {}
 for _base in ("/api/rtcstats/v1.0", "/v1.0"):
     for _operation in ("upload", "analyze", "enrich"):
@@ -53,6 +58,7 @@ for _base in ("/api/rtcstats/v1.0", "/v1.0"):
         "negative_data_rejection": JSON_RPC,
     }
     EXCLUDED[f"GET {_base}/mcp"] = {"positive_data_acceptance": MCP_GET}
+    EXCLUDED[f"GET {_base}/collector"] = {"positive_data_acceptance": COLLECTOR}
 EXCLUDED["POST /v1/webhooks"] = {
     "positive_data_acceptance": "a URL whose host is a private, loopback or otherwise non-public address "
     "is refused (400, SSRF): whether a host is public is no property a schema can state; "

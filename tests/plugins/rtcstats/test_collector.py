@@ -8,6 +8,7 @@ read back by our own v3 parser and analysed by a real `mediaplane worker --burst
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from plugins.rtcstats.parsing.rtcstats_v3 import parse_v3
-from tests.faults import MEDIAPLANE, Server
+from tests.faults import MEDIAPLANE, Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +32,7 @@ API = "/api/rtcstats/v1.0"
 IDLE_SECONDS = 2
 MAX_MESSAGE = 8192
 RATE = 20
+MAX_OPEN = 3
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,7 @@ def server(tmp_path_factory):
         "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
         "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_MESSAGES_PER_SECOND": str(RATE),
         "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_SESSION_BYTES": "20000",
+        "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_SESSIONS_PER_ACCOUNT": str(MAX_OPEN),
     }
     with Server(root, env) as running:
         yield running
@@ -282,7 +285,43 @@ def test_a_dump_reaching_the_session_size_limit_is_closed_with_4009(server):
     assert len(raw) <= 20000 + 100 and len(raw.split(b"\n")) - 3 == 4  # 4 x ~4 kB fit in 20000
 
 
+def test_one_socket_over_the_accounts_limit_is_refused_with_4003_and_a_freed_place_is_reusable(server):
+    before = session_ids(server)
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(connect(server, server.key)) for _ in range(MAX_OPEN)]
+        for client in held:
+            client.send(fixture_messages()[0])
+        with connect(server, server.key) as extra:
+            assert close_code(extra) == 4003
+        held[0].close(code=1000)
+        deadline = time.monotonic() + 10
+        while len(session_ids(server) - before) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with connect(server, server.key) as again:  # the closed socket's place is free at once
+            again.send(fixture_messages()[0])
+            with pytest.raises(TimeoutError):
+                again.recv(timeout=0.5)
+            again.close(code=1000)
+        for client in held[1:]:
+            client.close(code=1000)
+    deadline = time.monotonic() + 20
+    while len(session_ids(server) - before) < MAX_OPEN + 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(session_ids(server) - before) == MAX_OPEN + 1  # the refused socket left no session
+
+
 def test_a_plain_get_is_a_400_in_the_rtcstats_dialect(server):
     status, body = get(server, f"{API}/collector")
     assert status == 400 and body["errorCode"] == "invalid_request"
     assert "WebSocket" in body["error"]
+
+
+def test_redis_down_at_connect_closes_with_1013_naming_the_cause(tmp_path):
+    """Fault: REDIS_URL names a port where nothing listens (the open-socket count lives in Redis)."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    with Server(tmp_path, {"MEDIAPLANE__CORE__REDIS_URL": dead}) as down:
+        with connect(down, down.key) as client:
+            with pytest.raises(ConnectionClosed) as closed:
+                client.recv(timeout=10)
+        assert closed.value.rcvd.code == 1013 and "Redis unavailable" in closed.value.rcvd.reason
+        assert not list((tmp_path / "data").glob("rtcstats-collector/*"))  # nothing spooled

@@ -48,7 +48,10 @@ def test_the_written_file_is_a_v3_dump_our_parser_reads(tmp_path):
 def test_a_websocket_request_to_a_plain_route_and_a_plain_get_of_the_collector_are_400(client, headers):
     answer = client.get("/api/rtcstats/v1.0/quota", headers={**headers, **UPGRADE})
     assert answer.status_code == 400
-    assert answer.get_json() == {"error": "this route is not a WebSocket endpoint", "errorCode": "invalid_request"}
+    assert answer.get_json() == {
+        "error": "this route is not a WebSocket endpoint",
+        "errorCode": "invalid_request",
+    }
     answer = client.get("/v1.0/collector", headers=headers)
     assert answer.status_code == 400
     assert "WebSocket endpoint: send GET with Upgrade: websocket" in answer.get_json()["error"]

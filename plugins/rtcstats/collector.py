@@ -193,24 +193,13 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         open_sessions.refresh()
 
 
-def _store(account_id: int, writer: DumpWriter, cfg: dict) -> str | None:
-    """Store the finished dump as a session and queue its analysis; its id (None when empty).
-
-    One credit is taken as for an upload; when the month ran out meanwhile, the dump is stored
-    anyway (what was received is never dropped) without a charge.
-    """
+def _store(account_id: int, writer: DumpWriter) -> str | None:
+    """Store the finished dump as a session and queue its analysis; its id (None when empty)."""
     if writer.messages == 0:
         writer.discard()  # a socket that sent nothing is no session (as the reference server)
         return None
-    try:
-        period = credits.consume(account_id, cfg["monthly_credits"])
-    except credits.InsufficientCredits:
-        period = None
-    name = f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.rtcstats"
     with open(writer.path, "rb") as file:
-        rtcstats_id = service._store_and_queue(  # noqa: SLF001 - the plugin's own store-and-queue
-            account_id, file, writer.size, name, "collector", period, charged=period is not None
-        )
+        rtcstats_id = service.store_collected(account_id, file, writer.size)
     writer.path.unlink(missing_ok=True)
     return str(rtcstats_id)
 
@@ -273,7 +262,7 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
             writer.file.close()
         raise
     try:
-        rtcstats_id = _store(account_id, writer, cfg)
+        rtcstats_id = _store(account_id, writer)
     except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
         log.exception("collector dump %s could not be stored; it stays in the spool", writer.path.name)
         return

@@ -7,6 +7,7 @@ plugin.problem_from_exception maps to HTTP statuses. Where each route's logic li
 - POST /upload: chunked_upload.py; POST /analyze: analyze.py; POST /enrich: enrichment.py
 - GET /sessions: listing.py; GET and DELETE /sessions/{id}: session_by_id.py
 - GET /quota and GET /observations: account.py
+- the live collector's finished dumps (collector.py's WebSocket): collected.py
 - beneath them: stored_analysis.py (analysing a stored dump, the jobs' work), abstract.py (the list's
   SessionAbstract), dump_checks.py (format and expansion checked before parsing), wire.py (URLs,
   titles, ids), config.py (settings, storage, limits), errors.py.
@@ -20,6 +21,7 @@ from plugins.rtcstats.service.abstract import SEVERE, SEVERITIES, abstract_of, s
 from plugins.rtcstats.service.account import observation_catalogue, quota
 from plugins.rtcstats.service.analyze import analyze_assembled, analyze_body, analyze_now
 from plugins.rtcstats.service.chunked_upload import assemble_upload, parse_assemble, upload_chunk
+from plugins.rtcstats.service.collected import store_collected
 from plugins.rtcstats.service.config import dump_key, limits, object_storage, processor_version, settings
 from plugins.rtcstats.service.dump_checks import (
     SNIFF_BYTES,
@@ -112,6 +114,7 @@ __all__ = [
     "settings",
     "sniff",
     "store_analysis",
+    "store_collected",
     "title_for",
     "truthy",
     "upload_chunk",

@@ -1,0 +1,29 @@
+"""The live collector's finished dumps: stored as sessions and analysed like uploads (collector.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import BinaryIO
+
+from plugins.rtcstats import credits
+from plugins.rtcstats.service.chunked_upload import store_and_queue
+from plugins.rtcstats.service.config import settings
+
+SOURCE = "collector"
+
+
+def store_collected(account_id: int, file: BinaryIO, size: int) -> uuid.UUID:
+    """Store a finished collector dump as a pending session and queue its analysis; its id.
+
+    One credit is taken, as for an upload. When the month ran out while the socket was open, the
+    dump is stored anyway without a charge: what a client streamed is never dropped.
+    Storage, database or Redis errors propagate (nothing is left behind, the caller keeps its file).
+    """
+    monthly = settings()["monthly_credits"]
+    try:
+        period = credits.consume(account_id, monthly)
+    except credits.InsufficientCredits:
+        period = None
+    name = f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.rtcstats"
+    return store_and_queue(account_id, file, size, name, SOURCE, period, charged=period is not None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -21,10 +22,12 @@ from flask import Response, current_app, request
 from simple_websocket import ConnectionClosed, Server
 
 from core.auth import actor_from_bearer, actor_from_headers
+from core.db import db
 from core.errors import Problem
 from core.redact import redact_query
 from plugins.rtcstats import credits, service
 from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
+from plugins.rtcstats.collector_recovery import recover, spool_name
 
 log = logging.getLogger("rtcstats")
 
@@ -34,6 +37,7 @@ SCOPE = "rtcstats:write"
 BURST_SECONDS = 5  # the message rate is judged over bursts this long
 OPEN_SESSION_TTL = 3600  # an open-socket mark of a worker that died is forgotten after this long
 OPEN_SESSION_REFRESH = 60
+SWEEP_INTERVAL = 60  # seconds between two looks of one worker for dumps of lost sockets
 
 # Close codes: the standard ones where they fit, 4xxx (application range) for the limits.
 NORMAL, POLICY, TOO_BIG, TRY_LATER, ABNORMAL = 1000, 1008, 1009, 1013, 1006
@@ -60,7 +64,8 @@ class Refused(Exception):
         self.reason = reason
 
 
-def _spool_dir() -> Path:
+def spool_dir() -> Path:
+    """Where open sockets write their dumps: this machine's data dir."""
     path = Path(current_app.extensions["mediaplane"].config["core"]["data_dir"]) / "rtcstats-collector"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -247,8 +252,41 @@ def collect(cfg: dict) -> Response:
     return _done(ws)
 
 
+_last_sweep = 0.0  # per process: when this worker last looked for dumps of lost sockets
+
+
+def _sweep_orphans(cfg: dict) -> None:
+    """Now and then (a socket's connect is the occasion), store the dumps of sockets whose worker
+    died: in a greenlet of its own, so that the new socket does not wait for it."""
+    global _last_sweep
+    now = time.monotonic()
+    if now - _last_sweep < SWEEP_INTERVAL and _last_sweep:
+        return
+    _last_sweep = now
+    app = current_app._get_current_object()
+    spool = spool_dir()
+
+    def sweep():
+        with app.app_context():
+            try:
+                recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
+            finally:
+                _release_database()
+
+    threading.Thread(target=sweep, name="rtcstats-collector-sweep", daemon=True).start()
+
+
+def _release_database() -> None:
+    """Give this greenlet's database connection back to the pool: a socket lives for minutes and
+    needs the database only at its start and end, so it must not hold a pooled connection between."""
+    if not db.is_closed():
+        db.close()
+
+
 def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
-    writer = DumpWriter(_spool_dir() / f"{uuid.uuid4().hex}.rtcstats", _metadata(ws))
+    _release_database()
+    _sweep_orphans(cfg)
+    writer = DumpWriter(spool_dir() / spool_name(account_id, uuid.uuid4().hex), _metadata(ws))
     try:
         try:
             code = _receive_loop(ws, writer, cfg, open_sessions)

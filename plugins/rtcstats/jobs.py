@@ -51,3 +51,16 @@ def purge_uploads() -> int:
     # Runs on a schedule: a run that found nothing is routine, worth a line only at DEBUG.
     log.log(logging.INFO if purged else logging.DEBUG, "purged %d abandoned uploads", purged)
     return purged
+
+
+@job(retries=0)
+def recover_collector_dumps() -> int:
+    """Store the dumps of collector sockets whose web worker died or restarted, from the spool of
+    the machine this job runs on (collector_recovery.py); a socket's connect does the same."""
+    from plugins.rtcstats.collector import spool_dir
+    from plugins.rtcstats.collector_recovery import recover
+
+    idle = plugin_settings("rtcstats")["collector_idle_timeout_seconds"]
+    stored = recover(spool_dir(), idle, service.store_collected)
+    log.log(logging.INFO if stored else logging.DEBUG, "recovered %d collector dumps", len(stored))
+    return len(stored)

@@ -73,6 +73,7 @@ def register_jobs():
         "reprocess_session": jobs.reprocess_session,
         "measure_series": jobs.measure_series,
         "purge_uploads": jobs.purge_uploads,
+        "recover_collector_dumps": jobs.recover_collector_dumps,
     }
 
 
@@ -80,7 +81,11 @@ def register_jobs():
 def register_schedules(settings):
     from core.queue import Schedule
 
-    return [Schedule("purge_uploads", settings["purge_interval_seconds"])]
+    return [
+        Schedule("purge_uploads", settings["purge_interval_seconds"]),
+        # A lost socket's dump is an orphan after twice the idle timeout: look about that often.
+        Schedule("recover_collector_dumps", 2 * settings["collector_idle_timeout_seconds"]),
+    ]
 
 
 @hookimpl

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -325,3 +327,40 @@ def test_redis_down_at_connect_closes_with_1013_naming_the_cause(tmp_path):
                 client.recv(timeout=10)
         assert closed.value.rcvd.code == 1013 and "Redis unavailable" in closed.value.rcvd.reason
         assert not list((tmp_path / "data").glob("rtcstats-collector/*"))  # nothing spooled
+
+
+def gunicorn_workers(server: Server) -> list[int]:
+    """The pids of the server's gunicorn workers (children of the master running mediaplane, not the
+    embedded Redis it also started)."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    return [int(pid) for pid in children if b"mediaplane" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_dump_whose_worker_was_killed_mid_session_is_stored_after_the_restart(tmp_path):
+    """SIGKILL of the gunicorn worker while a socket is open (no close frame, no finalizing code
+    runs); after gunicorn starts a new worker, the next socket's connect makes it store the lost one."""
+    env = {"MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_IDLE_TIMEOUT_SECONDS": "1"}
+    with Server(tmp_path, env) as crashing:
+        before = session_ids(crashing)
+        messages = fixture_messages()
+        (worker,) = gunicorn_workers(crashing)
+        with connect(crashing, crashing.key) as client:
+            replay(client, messages)
+            time.sleep(0.3)  # let the worker write the last one
+            os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while worker in gunicorn_workers(crashing) or not gunicorn_workers(crashing):
+            assert time.monotonic() < deadline, "gunicorn started no new worker"
+            time.sleep(0.2)
+        time.sleep(2.5)  # the lost socket's file is an orphan after twice the idle timeout
+        spooled = list((tmp_path / "data" / "rtcstats-collector").glob("*.rtcstats"))
+        assert len(spooled) == 1 and session_ids(crashing) == before  # nothing stored yet
+        with connect(crashing, crashing.key) as trigger:  # sends nothing: no session of its own
+            trigger.close(code=1000)
+        rtcstats_id = wait_for_new_session(crashing, before)
+        lines = stored_dump(crashing, rtcstats_id).split(b"\n")
+        assert [line.decode() for line in lines[2:-1]] == messages  # everything received survived
+        assert json.loads(lines[-1]) == ["close", None, 1006, 0]
+        assert not list((tmp_path / "data" / "rtcstats-collector").glob("*"))

@@ -1,0 +1,115 @@
+"""Collector dumps left in the spool by a worker that died or restarted mid-socket: finished and stored.
+
+A spool file is `<account id>-<hex>.rtcstats`. While its socket is open it is written at least every
+idle timeout (else the socket is closed); so a file untouched for twice that long has no socket left.
+Such a file is claimed by renaming it (only one process wins a rename), cut back to its last whole
+line (the worker may have died mid-write), given the close line of a broken connection (1006) unless
+it has one (its worker finished it but could not store it), and stored like any collected dump.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+log = logging.getLogger("rtcstats")
+
+SUFFIX = ".rtcstats"
+CLAIMED = ".recovering"
+ABNORMAL = 1006
+TAIL_BYTES = 64 * 1024
+
+
+def spool_name(account_id: int, token: str) -> str:
+    return f"{account_id}-{token}{SUFFIX}"
+
+
+def _account_of(path: Path) -> int | None:
+    head = path.name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def orphans(spool: Path, idle_seconds: int, now: float | None = None) -> list[Path]:
+    """Spool files (unclaimed or claimed by a process that died) untouched for twice the idle timeout."""
+    cutoff = (now or time.time()) - 2 * idle_seconds
+    found = []
+    for path in spool.glob("*"):
+        if path.suffix not in (SUFFIX, CLAIMED):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                found.append(path)
+        except FileNotFoundError:
+            continue  # finished or claimed meanwhile
+    return sorted(found)
+
+
+def _claim(path: Path) -> Path | None:
+    claimed = path.with_suffix(CLAIMED)
+    if path.suffix == CLAIMED:
+        # A claim older than the cutoff: its process died while storing. Renew the claim's time so
+        # that one process retries it, not every sweeper at once.
+        claimed = path.with_suffix(f".{os.getpid()}{CLAIMED}")
+    try:
+        path.rename(claimed)
+    except FileNotFoundError:
+        return None  # another process claimed it first
+    os.utime(claimed)
+    return claimed
+
+
+def finish_file(path: Path) -> int:
+    """Cut a partial last line, add the 1006 close line if there is none; the number of message lines."""
+    with open(path, "r+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - TAIL_BYTES))
+        tail = file.read()
+        if not tail.endswith(b"\n"):
+            last_newline = tail.rfind(b"\n")
+            start = max(0, size - TAIL_BYTES)
+            last_line = tail[last_newline + 1 :]
+            if last_line.startswith(b'["close",null,'):
+                return _count_messages(path) - 1  # finished by its worker; the close line is no message
+            file.truncate(start + last_newline + 1 if last_newline >= 0 else 0)
+        file.seek(0, os.SEEK_END)
+        file.write(json.dumps(["close", None, ABNORMAL, 0]).encode())
+    return _count_messages(path) - 1
+
+
+def _count_messages(path: Path) -> int:
+    """Lines after the header and metadata (the close line included)."""
+    with open(path, "rb") as file:
+        return max(0, sum(1 for _ in file) - 2)
+
+
+def recover(spool: Path, idle_seconds: int, store) -> list[str]:
+    """Store every orphaned spool file with `store(account_id, file, size) -> id`; the stored ids.
+
+    A file that fails to store is put back for a later sweep; one with no message is deleted.
+    """
+    stored = []
+    for path in orphans(spool, idle_seconds):
+        account_id = _account_of(path)
+        claimed = _claim(path)
+        if claimed is None:
+            continue
+        if account_id is None:
+            log.warning("collector spool file %s names no account; left alone", claimed.name)
+            continue
+        try:
+            messages = finish_file(claimed)
+            if messages <= 0:
+                claimed.unlink(missing_ok=True)
+                continue
+            with open(claimed, "rb") as file:
+                rtcstats_id = store(account_id, file, claimed.stat().st_size)
+        except Exception:  # noqa: BLE001 - storage / database down: a later sweep retries
+            log.exception("collector spool file %s could not be recovered; kept", claimed.name)
+            continue
+        claimed.unlink(missing_ok=True)
+        log.info("collector dump %s of a lost socket stored as session %s", claimed.name, rtcstats_id)
+        stored.append(str(rtcstats_id))
+    return stored

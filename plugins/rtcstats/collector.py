@@ -294,6 +294,7 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
             code = err.code
             _close(ws, err.code, err.reason)
         writer.finish(code)
+        open_sessions.leave()  # the socket is over: its place is free before the dump is stored
     except BaseException:
         # A bug or a kill mid-session: the spool file keeps what was received.
         if not writer.file.closed:

@@ -25,7 +25,7 @@ from core.auth import actor_from_bearer, actor_from_headers
 from core.db import db
 from core.errors import Problem
 from core.redact import redact_query
-from plugins.rtcstats import credits, service
+from plugins.rtcstats import credits, metrics, service
 from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
 from plugins.rtcstats.collector_recovery import recover, spool_name
 
@@ -52,6 +52,18 @@ CLOSE_CODES = {
     SESSION_TOO_LARGE: "the dump reached collector_max_session_bytes",
     RATE_LIMITED: "more than collector_max_messages_per_second messages per second",
 }
+CLOSE_REASONS = {
+    POLICY: "unauthorized",
+    TOO_BIG: "message_too_big",
+    TRY_LATER: "unavailable",
+    ABNORMAL: "lost",
+    NO_CREDITS: "no_credits",
+    TOO_MANY_SESSIONS: "too_many_sockets",
+    IDLE: "idle",
+    SESSION_TOO_LARGE: "session_too_large",
+    RATE_LIMITED: "rate_limited",
+}
+METRICS_FLUSH_SECONDS = 10  # a socket adds its counts to the shared metrics this often (and at its end)
 _TOKEN_IN_URL = re.compile(r"([?&]rtcstats-token=)[^&#]*")
 
 
@@ -169,7 +181,7 @@ def _metadata(ws: Server) -> dict:
     return {k: v for k, v in meta.items() if v is not None}
 
 
-def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: OpenSessions) -> int:
+def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: OpenSessions, counts) -> int:
     """Write messages until the client closes (its code), the socket breaks (1006) or a limit ends
     it (Refused). Returns the close code for the dump's close line."""
     rate = RateLimit(cfg["collector_max_messages_per_second"])
@@ -196,6 +208,7 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
             raise Refused(SESSION_TOO_LARGE, f"the dump reached {max_bytes} bytes")
         writer.write(line)
         open_sessions.refresh()
+        counts.flush()
 
 
 def _store(account_id: int, writer: DumpWriter) -> str | None:
@@ -243,6 +256,7 @@ def collect(cfg: dict) -> Response:
                 open_sessions, refused = None, err
         if refused is not None:
             log.info("collector socket refused (%s): %s", refused.code, refused.reason)
+            metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(refused.code, str(refused.code)))
             _close(ws, refused.code, refused.reason)
             return _done(ws)
         _serve(ws, actor.account_id, cfg, open_sessions)
@@ -269,7 +283,8 @@ def _sweep_orphans(cfg: dict) -> None:
     def sweep():
         with app.app_context():
             try:
-                recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
+                stored = recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
+                metrics.COLLECTOR_SESSIONS.inc(len(stored), how="recovered")
             finally:
                 _release_database()
 
@@ -283,16 +298,39 @@ def _release_database() -> None:
         db.close()
 
 
+class _Counts:
+    """What one socket wrote that the shared metrics do not have yet (one Redis call per flush,
+    not per message)."""
+
+    def __init__(self, writer: DumpWriter):
+        self.writer = writer
+        self.messages, self.size = 0, writer.size  # the header is ours, not received
+        self.at = time.monotonic()
+
+    def flush(self, now: bool = False) -> None:
+        if not now and time.monotonic() - self.at < METRICS_FLUSH_SECONDS:
+            return
+        self.at = time.monotonic()
+        metrics.COLLECTOR_MESSAGES.inc(self.writer.messages - self.messages)
+        metrics.received("collector", self.writer.size - self.size)
+        self.messages, self.size = self.writer.messages, self.writer.size
+
+
 def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
     _release_database()
     _sweep_orphans(cfg)
+    metrics.COLLECTOR_SOCKETS.inc(event="opened")
     writer = DumpWriter(spool_dir() / spool_name(account_id, uuid.uuid4().hex), _metadata(ws))
+    counts = _Counts(writer)
     try:
         try:
-            code = _receive_loop(ws, writer, cfg, open_sessions)
+            code = _receive_loop(ws, writer, cfg, open_sessions, counts)
         except Refused as err:
             code = err.code
             _close(ws, err.code, err.reason)
+        metrics.COLLECTOR_SOCKETS.inc(event="closed")
+        metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(code, "client"))
+        counts.flush(now=True)
         writer.finish(code)
         open_sessions.leave()  # the socket is over: its place is free before the dump is stored
     except BaseException:
@@ -306,6 +344,7 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
         log.exception("collector dump %s could not be stored; it stays in the spool", writer.path.name)
         return
     if rtcstats_id:
+        metrics.COLLECTOR_SESSIONS.inc(how="socket")
         log.info(
             "collector session %s stored (%d messages, %d bytes)", rtcstats_id, writer.messages, writer.size
         )

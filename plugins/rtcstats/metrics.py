@@ -64,3 +64,27 @@ def _format_of(data: bytes) -> str:
         return sniff(data[:SNIFF_BYTES])
     except Exception:  # noqa: BLE001 - not a dump, or a damaged one: its format is unknown
         return "unknown"
+
+
+# The live collector (collector.py). Open sockets = opened - closed.
+COLLECTOR_SOCKETS = SharedCounter(
+    "mediaplane_rtcstats_collector_sockets",
+    "Collector WebSockets opened and closed (event: opened, closed); open ones are the difference",
+    ["event"],
+)
+COLLECTOR_CLOSES = SharedCounter(
+    "mediaplane_rtcstats_collector_closes",
+    "Collector WebSockets ended, by reason: client (closed it), lost (no close frame), idle, "
+    "message_too_big, session_too_large, rate_limited; and refused at connect: unauthorized, "
+    "no_credits, too_many_sockets, unavailable",
+    ["reason"],
+)
+COLLECTOR_MESSAGES = SharedCounter(
+    "mediaplane_rtcstats_collector_messages",
+    "Collector messages written to dumps (counted per socket every few seconds and at its end)",
+)
+COLLECTOR_SESSIONS = SharedCounter(
+    "mediaplane_rtcstats_collector_sessions",
+    "Collector dumps stored as sessions, by how: socket (at its end), recovered (of a lost worker)",
+    ["how"],
+)

@@ -25,6 +25,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from plugins.rtcstats.parsing.rtcstats_v3 import parse_v3
+from tests.core.test_shared_metrics import sample
 from tests.faults import MEDIAPLANE, Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -368,3 +369,42 @@ def test_a_dump_whose_worker_was_killed_mid_session_is_stored_after_the_restart(
         while list((tmp_path / "data" / "rtcstats-collector").glob("*")):
             assert time.monotonic() < deadline, "the recovered file stayed in the spool"
             time.sleep(0.1)
+
+
+def scrape(server: Server) -> str:
+    with urllib.request.urlopen(server.base + "/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_sockets_messages_bytes_closes_and_sessions_are_on_metrics(server):
+    """Counted in the web worker into Redis (the embedded one), read back by /metrics."""
+    names = ("sockets_total", "closes_total", "messages_total", "sessions_total")
+    before = scrape(server)
+
+    def delta(text, name, **labels):
+        return (sample(text, f"mediaplane_rtcstats_collector_{name}", **labels) or 0) - (
+            sample(before, f"mediaplane_rtcstats_collector_{name}", **labels) or 0
+        )
+
+    sessions = session_ids(server)
+    messages = fixture_messages()
+    with connect(server, server.key) as client:
+        for message in messages:
+            client.send(message)
+        client.close(code=1000)
+    wait_for_new_session(server, sessions)
+    with connect(server, "not-a-token") as refused:
+        assert close_code(refused) == 1008
+    after = scrape(server)
+    assert all(f"mediaplane_rtcstats_collector_{name}" in after for name in names)
+    assert delta(after, "sockets_total", event="opened") == 1 == delta(after, "sockets_total", event="closed")
+    assert delta(after, "closes_total", reason="client") == 1
+    assert delta(after, "closes_total", reason="unauthorized") == 1
+    assert delta(after, "messages_total") == len(messages)
+    assert delta(after, "sessions_total", how="socket") == 1
+    written = sum(len(m) + 1 for m in messages)  # the message lines; the header is not received
+    received = sample(after, "mediaplane_rtcstats_received_bytes_total", route="collector")
+    assert (
+        received - (sample(before, "mediaplane_rtcstats_received_bytes_total", route="collector") or 0)
+        == written
+    )

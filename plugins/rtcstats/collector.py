@@ -241,9 +241,10 @@ def collect(cfg: dict) -> Response:
         refused = Refused(NO_CREDITS, str(err))
     except peewee.PeeweeException as err:
         refused = Refused(TRY_LATER, f"database unavailable: {type(err).__name__}")
-    ws = Server(
-        request.environ, subprotocols=[SUBPROTOCOL], max_message_size=cfg["collector_max_message_bytes"]
-    )
+    # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
+    # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
+    environ = {k: v for k, v in request.environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
+    ws = Server(environ, subprotocols=[SUBPROTOCOL], max_message_size=cfg["collector_max_message_bytes"])
     open_sessions = None
     try:
         if refused is None:

@@ -137,6 +137,9 @@ def test_a_replayed_rtcstats_js_session_is_stored_in_the_v3_format_and_analysed(
     before = session_ids(server)
     with connect(server, server.key) as client:
         assert client.subprotocol == "rtcstats#5.0"
+        # The client offered permessage-deflate (websockets does by default); the server declines it.
+        assert "permessage-deflate" in client.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in client.response.headers
         messages = fixture_messages()
         replay(client, messages)
         client.close(code=1000)

@@ -1,38 +1,28 @@
 """Domain metrics of the recording plugin on /metrics: recordings started, finished (by status), bytes
-recorded, deleted (LiveKit calls are counted by the room plugin's client)."""
+recorded, deleted (LiveKit calls are counted by the room plugin's client).
+
+Kept in Redis (core.shared_metrics): a recording finishes in whichever process handles its egress
+webhook or the reconcile job (an RQ work horse on any machine), and /metrics must show the sum."""
 
 from __future__ import annotations
 
-_instruments = None
+from core.shared_metrics import SharedCounter
 
-
-def _get():
-    # Created on first use, as core.metrics does: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
-    # when imported, and the CLI must not import it at all.
-    global _instruments
-    if _instruments is None:
-        from prometheus_client import Counter
-
-        _instruments = {
-            "started": Counter("mediaplane_recording_started_total", "Recordings started (egresses created)"),
-            "finished": Counter(
-                "mediaplane_recording_finished_total", "Recordings ended, by status", ["status"]
-            ),
-            "bytes": Counter("mediaplane_recording_bytes_total", "Bytes of completed recordings"),
-            "deleted": Counter("mediaplane_recording_deleted_total", "Recordings deleted"),
-        }
-    return _instruments
+STARTED = SharedCounter("mediaplane_recording_started", "Recordings started (egresses created)")
+FINISHED = SharedCounter("mediaplane_recording_finished", "Recordings ended, by status", ["status"])
+BYTES = SharedCounter("mediaplane_recording_bytes", "Bytes of completed recordings")
+DELETED = SharedCounter("mediaplane_recording_deleted", "Recordings deleted")
 
 
 def started() -> None:
-    _get()["started"].inc()
+    STARTED.inc()
 
 
 def finished(status: str, size: int) -> None:
-    _get()["finished"].labels(status).inc()
+    FINISHED.inc(status=status)
     if size:
-        _get()["bytes"].inc(size)
+        BYTES.inc(size)
 
 
 def deleted() -> None:
-    _get()["deleted"].inc()
+    DELETED.inc()

@@ -16,7 +16,7 @@ import time
 import peewee
 
 from core.db import db
-from plugins.transcription import engine
+from plugins.transcription import engine, metrics
 from plugins.transcription.live_models import LiveSegment, LiveTranscription
 from plugins.transcription.service import ID_PREFIX, NotFound, iso
 
@@ -332,6 +332,7 @@ def write_updates(
 
     now = time.time() if now is None else now
     new_finals = 0
+    partials = 0
     with db.atomic():
         if not LiveTranscription.select().where(LiveTranscription.id == transcription_id).exists():
             return 0
@@ -365,12 +366,15 @@ def write_updates(
             existing = LiveSegment.get_or_none(where)
             if existing is None:
                 LiveSegment.create(transcription=transcription_id, key=update.key, **fields)
-                new_finals += update.final
             elif not existing.final:
                 LiveSegment.update(**fields).where(LiveSegment.id == existing.id).execute()
-                new_finals += update.final
+            else:
+                continue  # a late write after the final: nothing stored
+            new_finals += update.final
+            partials += not update.final
         if new_finals:
             LiveTranscription.update(segment_count=LiveTranscription.segment_count + new_finals).where(
                 LiveTranscription.id == transcription_id
             ).execute()
+    metrics.live_segments_written(finals=new_finals, partials=partials)
     return new_finals

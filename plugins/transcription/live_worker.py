@@ -21,7 +21,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from plugins.transcription import live_service
+from plugins.transcription import live_service, metrics
 from plugins.transcription.live_recognizer import CHUNK_SECONDS, SegmentUpdate, TrackRecognizer
 
 log = logging.getLogger("plugins.transcription.live")
@@ -68,6 +68,7 @@ class RoomSession:
                 on_disconnected=self.on_disconnected,
             )
             log.info("transcribing room %s (%s)", self.info["livekit_room"], self.transcription_id)
+            await worker.in_db(metrics.live_joined, "ok")
             await worker.in_db(live_service.set_error, self.transcription_id, None)
             await self.stopping.wait()
             if self.disconnected:
@@ -81,6 +82,7 @@ class RoomSession:
             reason = f"the live worker cannot join the room: {type(error).__name__}: {error}"
             log.warning("%s (%s)", reason, self.transcription_id)
             try:
+                await worker.in_db(metrics.live_joined, "failed")
                 await worker.in_db(live_service.set_error, self.transcription_id, reason)
             except Exception as db_error:  # noqa: BLE001
                 log.warning("cannot record the join failure: %s", db_error)

@@ -1,49 +1,40 @@
-"""Delivery metrics: attempts by outcome and their latency (counted where attempts run), deliveries
-by status (read from the database when /metrics is scraped, so every worker's work shows)."""
+"""Delivery metrics: attempts by outcome and their latency, deliveries finished by status (counted in
+Redis through core.shared_metrics, since attempts run in RQ work horses on any machine and /metrics
+must show their sum), and deliveries by status now (read from the database when /metrics is scraped)."""
 
 from __future__ import annotations
 
 import logging
 
+from core.shared_metrics import SharedCounter, SharedHistogram
+
 log = logging.getLogger("webhooks")
-_instruments = None
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-
-def _get():
-    # Created on first use: prometheus_client picks its multi-process mode at import time.
-    global _instruments
-    if _instruments is None:
-        from prometheus_client import Counter, Histogram
-
-        _instruments = (
-            Counter(
-                "mediaplane_webhook_attempts_total",
-                "Webhook delivery attempts by outcome (success, http_error, timeout, connection_error, ...)",
-                ["outcome"],
-            ),
-            Histogram(
-                "mediaplane_webhook_attempt_duration_seconds",
-                "Time of one webhook delivery attempt, connection included",
-                buckets=LATENCY_BUCKETS,
-            ),
-            Counter(
-                "mediaplane_webhook_deliveries_finished_total",
-                "Webhook deliveries that reached a final status (succeeded, failed)",
-                ["status"],
-            ),
-        )
-    return _instruments
+ATTEMPTS = SharedCounter(
+    "mediaplane_webhook_attempts",
+    "Webhook delivery attempts by outcome (success, http_error, timeout, connection_error, ...)",
+    ["outcome"],
+)
+ATTEMPT_SECONDS = SharedHistogram(
+    "mediaplane_webhook_attempt_duration_seconds",
+    "Time of one webhook delivery attempt, connection included",
+    buckets=LATENCY_BUCKETS,
+)
+FINISHED = SharedCounter(
+    "mediaplane_webhook_deliveries_finished",
+    "Webhook deliveries that reached a final status (succeeded, failed)",
+    ["status"],
+)
 
 
 def attempted(outcome: str, seconds: float) -> None:
-    attempts, latency, _finished = _get()
-    attempts.labels(outcome).inc()
-    latency.observe(seconds)
+    ATTEMPTS.inc(outcome=outcome)
+    ATTEMPT_SECONDS.observe(seconds)
 
 
 def finished(status: str) -> None:
-    _get()[2].labels(status).inc()
+    FINISHED.inc(status=status)
 
 
 class DeliveryBacklog:

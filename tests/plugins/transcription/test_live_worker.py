@@ -185,6 +185,11 @@ def test_tracks_give_partial_and_final_segments_per_speaker(live_app, livekit, a
     names = {s["speakerId"]: s["speakerName"] for s in finals}
     assert names == {"alice": "Alice Kim", "bob": "bob"}
     assert {s["trackSid"] for s in finals} == {"TR_alice", "TR_bob"}
+    # counted in Redis by the worker process's side, read back by the web tier's /metrics
+    text = client.get("/metrics").get_data(as_text=True)
+    assert _sample(text, 'mediaplane_transcription_live_segments_total{kind="final"}') == 4
+    assert _sample(text, 'mediaplane_transcription_live_segments_total{kind="partial"}') >= 2
+    assert _sample(text, 'mediaplane_transcription_live_joins_total{outcome="ok"}') == 1
     for who in ("alice", "bob"):
         assert seen_partials[who], f"no partial segment of {who} was seen while speaking"
         spoken = speech[who].spoken
@@ -261,6 +266,17 @@ def test_one_worker_per_room_and_a_failed_join_is_recorded_and_retried(
         time.sleep(1.5)  # a few more reconcile rounds of both workers
         assert len(server.rooms) == 1
         assert len(first.worker.sessions) + len(second.worker.sessions) == 1
+        text = client.get("/metrics").get_data(as_text=True)
+        assert _sample(text, 'mediaplane_transcription_live_joins_total{outcome="failed"}') >= 1
+        assert _sample(text, 'mediaplane_transcription_live_joins_total{outcome="ok"}') == 1
+
+
+def _sample(text: str, series: str) -> float:
+    """The value of one series in a /metrics exposition (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def test_a_room_closed_by_livekit_is_rejoined(live_app, livekit, acme, speech, model):

@@ -19,6 +19,7 @@ from moto.server import ThreadedMotoServer
 
 from core.config import load_core, read_raw
 from core.storage import DirectoryStorage, ObjectNotFound, S3Storage, StorageError, open_storage
+from tests.s3_auth import s3_user_with_authentication
 
 ACCESS_KEY = "testing-access"
 SECRET_KEY = "testing-secret-key"
@@ -321,32 +322,10 @@ def test_s3_unreachable_is_storage_unavailable_within_its_timeout():
 
 @pytest.fixture
 def authenticating_s3(s3_endpoint):
-    """The S3 server with request authentication on for one test (moto checks signatures against the IAM
-    users it knows, as MinIO does): yields a valid (access key, secret key). moto's switch is
-    process-wide; it is restored after the test."""
-    import json
-
-    import boto3
-    from moto import settings
-
-    iam = boto3.client(
-        "iam",
-        endpoint_url=f"http://{s3_endpoint}",
-        region_name="us-east-1",
-        aws_access_key_id="setup",
-        aws_secret_access_key="setup",
-    )
-    user = f"mp-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-    try:
-        yield key["AccessKeyId"], key["SecretAccessKey"]
-    finally:
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+    """The S3 server with request authentication on for this test: yields a valid (access key, secret
+    key) (tests/s3_auth.py)."""
+    with s3_user_with_authentication(s3_endpoint) as credentials:
+        yield credentials
 
 
 def test_s3_wrong_credentials_are_a_clear_error(s3_endpoint, authenticating_s3):

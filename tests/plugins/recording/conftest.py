@@ -19,6 +19,7 @@ import pytest
 
 from core import events, hookspecs
 from core.db import db
+from tests.s3_auth import s3_user_with_authentication
 
 S3_ACCESS_KEY = "recording-access"
 S3_SECRET_KEY = "recording-secret-key"
@@ -186,32 +187,7 @@ def store_recording(
 @pytest.fixture
 def s3_credentials_checked(s3_server):
     """(endpoint, (access key, secret key)) of the S3 server with request authentication on for this
-    test: moto then checks signatures against the IAM users it knows, as MinIO does against its users.
-
-    moto's switch is process-wide (moto.settings.INITIAL_NO_AUTH_ACTION_COUNT); it is restored after
-    the test. Presigned URLs are not served in this mode (moto answers them 500), so only the tests of
-    refused credentials use it.
-    """
-    import json
-
-    import boto3
-    from moto import settings
-
-    iam = boto3.client(
-        "iam",
-        endpoint_url=f"http://{s3_server}",
-        region_name="us-east-1",
-        aws_access_key_id="setup",
-        aws_secret_access_key="setup",
-    )
-    user = f"mp-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-    try:
-        yield s3_server, (key["AccessKeyId"], key["SecretAccessKey"])
-    finally:
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+    test (tests/s3_auth.py); presigned URLs are not served in that mode, so only the tests of refused
+    credentials use it."""
+    with s3_user_with_authentication(s3_server) as credentials:
+        yield s3_server, credentials

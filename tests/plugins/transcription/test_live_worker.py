@@ -55,7 +55,9 @@ def live_app(make_app, livekit, model_setting):
                 "transcription": {
                     "model_path": model_setting,
                     "capability_cache_seconds": 0,
-                    "live_heartbeat_seconds": 3,
+                    # Claims last a heartbeat: 3 s lapsed on a loaded CI machine (a stalled refresh made
+                    # the worker leave and rejoin the room), so the tests give them 10 s.
+                    "live_heartbeat_seconds": 10,
                     "live_poll_seconds": 0.5,
                     "live_partial_interval_seconds": 0.3,
                     "live_retry_seconds": 1,

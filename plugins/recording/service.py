@@ -233,19 +233,7 @@ def start_recording(account_id: int, room_name: str) -> tuple[dict, bool]:
                 raise room.NotFound("Room not found") from None
             raise
         with write_atomic():
-            Recording.insert(
-                id=info.egress_id,
-                account_id=account_id,
-                room_name=room_name,
-                livekit_room=livekit_room,
-                status=STARTING,
-                file_key=key,
-                storage="s3",
-                bucket=target["bucket"],
-                created_at=now,
-                started_at=now,
-                updated_at=now,
-            ).on_conflict_ignore().execute()
+            _insert_starting(info.egress_id, account_id, room_name, livekit_room, key, target["bucket"], now)
     finally:
         try:
             lock.release()
@@ -263,6 +251,32 @@ def start_recording(account_id: int, room_name: str) -> tuple[dict, bool]:
     }, True
 
 
+def _insert_starting(
+    egress_id: str,
+    account_id: int,
+    room_name: str,
+    livekit_room: str,
+    key: str,
+    bucket: str,
+    started_at: float | None,
+) -> None:
+    """The row of an egress LiveKit has just started (a repeated insert of the same egress is ignored)."""
+    now = time.time()
+    Recording.insert(
+        id=egress_id,
+        account_id=account_id,
+        room_name=room_name,
+        livekit_room=livekit_room,
+        status=STARTING,
+        file_key=key,
+        storage="s3",
+        bucket=bucket,
+        created_at=now,
+        started_at=started_at or now,
+        updated_at=now,
+    ).on_conflict_ignore().execute()
+
+
 def _adopt(settings: dict, account_id: int, room_name: str, livekit_room: str, info) -> Recording | None:
     """The row of an egress this server started but did not store (the database failed right after
     LiveKit started it): recognised by its file under this account's key prefix. None for an egress
@@ -271,20 +285,9 @@ def _adopt(settings: dict, account_id: int, room_name: str, livekit_room: str, i
     key = outputs[0].filepath if outputs else ""
     if not key.startswith(f"{settings['key_prefix']}/{account_id}/"):
         return None
-    now = time.time()
-    Recording.insert(
-        id=info.egress_id,
-        account_id=account_id,
-        room_name=room_name,
-        livekit_room=livekit_room,
-        status=STARTING,
-        file_key=key,
-        storage="s3",
-        bucket=outputs[0].s3.bucket,
-        created_at=now,
-        started_at=_ns(info.started_at) or now,
-        updated_at=now,
-    ).on_conflict_ignore().execute()
+    _insert_starting(
+        info.egress_id, account_id, room_name, livekit_room, key, outputs[0].s3.bucket, _ns(info.started_at)
+    )
     log.warning(
         "recording %s of room %s was not stored when it started; adopted", info.egress_id, livekit_room
     )

@@ -38,6 +38,8 @@ import psycopg2
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from service_args import add_service_args  # noqa: E402  (beside this script)
+
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
@@ -151,13 +153,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("MEDIAPLANE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-    )
+    add_service_args(parser)
     args = parser.parse_args()
 
     from core.app import create_app, migration_packages

@@ -49,6 +49,7 @@ REPO = BENCH_DIR.parent.parent
 sys.path.insert(0, str(REPO))
 
 from report_ingest import HOST, BenchError, Server, free_port, mediaplane_command  # noqa: E402
+from service_args import add_service_args  # noqa: E402
 
 API = "/api/rtcstats/v1.0/sessions"
 PAGE = 100
@@ -324,13 +325,7 @@ def main() -> int:
     parser.add_argument("--others", type=int, default=20_000, help="Sessions of each of the 9 others.")
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("MEDIAPLANE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-    )
+    add_service_args(parser)
     args = parser.parse_args()
 
     schema = f"mp_bench_sessions_{os.getpid()}"

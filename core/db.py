@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect as url_connect
+from playhouse.db_url import register_database
 from playhouse.migrate import SchemaMigrator
 from playhouse.pool import PooledPostgresqlDatabase
 
@@ -44,7 +45,7 @@ def open_database(
         # WAL lets readers work while one writer commits; busy_timeout waits instead of failing
         # when several web or worker processes write at once.
         return url_connect(
-            url,
+            url.replace("sqlite", "sqlite+writers", 1) if scheme == "sqlite" else url,
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
@@ -169,6 +170,80 @@ class RecentlyCheckedPool(PooledPostgresqlDatabase):
                 raise
             self._replace_lost_connection()
             return super().begin(*args, **kwargs)
+
+
+class OneWriterPerProcessSqlite(peewee.SqliteDatabase):
+    """SQLite whose writers within one process take turns on a lock that greenlets can wait on.
+
+    SQLite's busy_timeout waits inside C, holding the OS thread. Under gevent every request of a
+    worker shares that thread: a request that begins a write while another greenlet of the same
+    worker holds the write lock (its transaction paused on Redis, LiveKit or a socket) would block
+    the whole worker, so the holder could never commit, until busy_timeout ends it with "database is
+    locked". Taking this lock first turns that into an ordinary greenlet wait. Writers in other
+    processes still meet through busy_timeout: they run on their own threads and do commit.
+
+    The lock is held from BEGIN to COMMIT/ROLLBACK, and around each write run outside a transaction.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._writer_lock = None
+        super().__init__(*args, **kwargs)
+
+    def _writers(self):
+        # Made on first use, in the worker: after gevent has patched threading there.
+        if self._writer_lock is None:
+            self._writer_lock = _reentrant_lock()
+        return self._writer_lock
+
+    def begin(self, lock_type=None):
+        lock = self._writers()
+        lock.acquire()
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            lock.release()
+            raise
+        self._state.holds_writer_lock = True
+
+    def commit(self):
+        try:
+            return super().commit()
+        finally:
+            self._release_if_held()
+
+    def rollback(self):
+        try:
+            return super().rollback()
+        finally:
+            self._release_if_held()
+
+    def _release_if_held(self):
+        if getattr(self._state, "holds_writer_lock", False):
+            self._state.holds_writer_lock = False
+            self._writers().release()
+
+    def execute_sql(self, sql, params=None):
+        if self.in_transaction() or sql.lstrip()[:6].upper() in ("SELECT", "PRAGMA"):
+            return super().execute_sql(sql, params)
+        with self._writers():  # a write in autocommit takes the file's write lock for its duration
+            return super().execute_sql(sql, params)
+
+
+def _reentrant_lock():
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        monkey = None
+    if monkey is not None and monkey.is_module_patched("threading"):
+        from gevent.lock import RLock
+
+        return RLock()
+    import threading
+
+    return threading.RLock()
+
+
+register_database(OneWriterPerProcessSqlite, "sqlite+writers")
 
 
 def _connection_per_greenlet(database: peewee.Database) -> None:

@@ -241,6 +241,14 @@ class MediaplaneWorker(Worker):
             beat = max(1, min(job.timeout - working_time, beat))
         return int(beat) + MISSED_HEARTBEATS * self.job_monitoring_interval
 
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        # RQ also gives the worker's own key the job claim's TTL when a job starts. That short TTL
+        # (a few heartbeats) let the key lapse during a job on a busy machine; another worker's
+        # maintenance then struck this worker from the registry for good (`Worker.all`, which the
+        # transcription plugin asks whether a worker runs, no longer listed it). The worker's key
+        # keeps RQ's own TTL; only the job claim follows the heartbeat.
+        return super().heartbeat(max(timeout or 0, self.worker_ttl + 60), pipeline=pipeline)
+
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _forking_pid = 0

@@ -168,3 +168,21 @@ def test_schedule_thread_enqueues_due_jobs(make_app, monkeypatch):
         "report.purge_expired",
         "rtcstats.purge_uploads",
     } <= set(names)
+
+
+def test_a_workers_own_key_keeps_its_ttl_while_a_job_runs(job_app):
+    """The job claim lasts a few heartbeats; the worker's registration must not lapse with it,
+    or another worker's maintenance drops this one from `Worker.all` for good."""
+    from core.queue import MediaplaneWorker
+
+    redis = job_app.extensions["mediaplane"].redis
+    with job_app.app_context():
+        job = enqueue("jobs.count_accounts")
+    worker = MediaplaneWorker(["default"], connection=redis, heartbeat_seconds=1)
+    worker.register_birth()
+    try:
+        worker.prepare_job_execution(job)
+        assert job.get_status(refresh=True) == JobStatus.STARTED
+        assert redis.ttl(worker.key) > 60, redis.ttl(worker.key)  # RQ's worker TTL, not 1 + 2 beats
+    finally:
+        worker.register_death()

@@ -5,35 +5,21 @@ or signed token, tenancy, errors as HTML, security headers, assets, and the meas
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 
 from core.db import db
 from plugins.rtcstats import viewer
+from tests.chromium import start_chromium
 from tests.plugins.rtcstats.fixtures import dump_bytes
 from tests.plugins.rtcstats.test_mcp import serving
-from tests.shared_data import in_ci
 
 API = "/api/rtcstats/v1.0"
 CHROME_DUMP = "internals_chrome144_p2p_audio_video.txt"
 SMALL_DUMP = "jitsi_legacy_firefox-relay.jsonl"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-SKIP_BROWSER = "MEDIAPLANE_SKIP_BROWSER_TESTS"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--window-size=1280,2000",
-)
+CHROMIUM_FLAGS = ("--window-size=1280,2000",)
 # Stroke colour of each chart metric in static/viewer.js.
 STROKES = {
     "bitrateKbps": (0x25, 0x63, 0xEB),
@@ -99,35 +85,8 @@ def live_server(app):
 
 @pytest.fixture
 def browser(monkeypatch):
-    """Headless Chromium through chromedriver (Debian packages chromium and chromium-driver).
-
-    MEDIAPLANE_SKIP_BROWSER_TESTS=1 skips the browser tests on request; without Chromium they are skipped
-    too, except under CI=true, where a missing browser must not pass unnoticed."""
-    if os.environ.get(SKIP_BROWSER) == "1":
-        pytest.skip(f"{SKIP_BROWSER}=1: the viewer is not rendered in headless Chromium")
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists() and not shutil.which(Path(p).name)]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not found: the viewer is tested in headless Chromium; install it with "
-            "`apt-get install -y chromium chromium-driver` (scripts/test does as root) or set "
-            f"{SKIP_BROWSER}=1"
-        )
-        if in_ci():
-            pytest.fail(f"{message}; CI=true requires the browser test", pytrace=False)
-        pytest.skip(message)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed: pip install the test extras (selenium)")
-    monkeypatch.setenv("SE_AVOID_STATS", "true")  # never let Selenium Manager call home
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    """Headless Chromium through chromedriver (tests/chromium.py: skipped without it, except under CI)."""
+    driver = start_chromium(monkeypatch, CHROMIUM_FLAGS)
     yield driver
     driver.quit()
 

@@ -40,7 +40,7 @@ OPEN_SESSION_REFRESH = 60
 SWEEP_INTERVAL = 60  # seconds between two looks of one worker for dumps of lost sockets
 
 # Close codes: the standard ones where they fit, 4xxx (application range) for the limits.
-NORMAL, POLICY, TOO_BIG, TRY_LATER, ABNORMAL = 1000, 1008, 1009, 1013, 1006
+NORMAL, POLICY, TOO_BIG, TRY_LATER, ABNORMAL, NO_STATUS = 1000, 1008, 1009, 1013, 1006, 1005
 NO_CREDITS, TOO_MANY_SESSIONS, IDLE, SESSION_TOO_LARGE, RATE_LIMITED = 4002, 4003, 4008, 4009, 4029
 CLOSE_CODES = {
     POLICY: "missing, invalid or expired credentials, or a key without rtcstats:write",
@@ -193,8 +193,7 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         except ConnectionClosed:
             if ws.max_message_size and ws.incoming_message_len > ws.max_message_size:
                 return TOO_BIG  # simple-websocket sent the 1009 itself
-            reason = ws.close_reason
-            return reason if reason not in (None, 1005) else ABNORMAL
+            return _client_close_code(ws)
         if message is None:
             if not ws.connected:
                 continue  # closed meanwhile: the next receive raises with the reason
@@ -209,6 +208,16 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         writer.write(line)
         open_sessions.refresh()
         counts.flush()
+
+
+def _client_close_code(ws: Server) -> int:
+    """The close code as the reference server records it: the client's, 1005 for a close frame
+    without a code (rtcstats-js's `trace.close()` sends such a frame), 1006 when the connection ended
+    without a close frame. simple-websocket reports 1005 for both; only a received close frame sets
+    its close_message (to "" when the frame had no reason)."""
+    if ws.close_reason is None or (ws.close_reason == NO_STATUS and ws.close_message is None):
+        return ABNORMAL
+    return ws.close_reason
 
 
 def _store(account_id: int, writer: DumpWriter) -> str | None:

@@ -1,6 +1,7 @@
 // The call of rtcstats5.html: our rtcstats#5.0 client streams a loopback call to ?collector=<ws URL>
-// until each connection has sent ?polls= getStats, then closes the socket. The outcome is left in
-// window.callResult for the test ({sent, received, messages, closeCode} or {error}).
+// until each connection has sent ?polls= getStats, then closes the socket as rtcstats-js's
+// trace.close() does: close() without a code. The outcome is left in window.callResult for the test
+// ({sent, received, messages, closeCode} or {error}).
 'use strict';
 
 (async () => {
@@ -12,7 +13,7 @@
             until: () => Object.values(trace.statsSent).every((count) => count >= polls),
         });
         await trace.drain();
-        trace.close(1000);
+        trace.close();
         const closed = await trace.closed;
         window.callResult = {...call, messages: trace.sent, closeCode: closed.code};
     } catch (error) {

@@ -19,7 +19,9 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import jwt
@@ -231,7 +233,7 @@ def test_a_loopback_call_in_chromium_streamed_with_rtcstats5_is_stored_and_analy
     token = browser_token(server)
     collector = urllib.parse.quote(ws_url(server, token), safe="")
     result = run_page(call_browser, f"{pages}/rtcstats5.html?collector={collector}&polls=3", tmp_path)
-    assert result["closeCode"] == 1000
+    assert result["closeCode"] == 1005  # the page closed without a code, as rtcstats-js does
     assert sorted(t["kind"] for t in result["sent"]) == ["audio", "video"]
     assert sorted(t["kind"] for t in result["received"]) == ["audio", "video"]
 
@@ -240,7 +242,7 @@ def test_a_loopback_call_in_chromium_streamed_with_rtcstats5_is_stored_and_analy
     lines = raw.split(b"\n")
     # Every message the page sent, byte for byte and in order, between the metadata and close lines.
     assert lines[2:-1] == [message.encode() for message in result["messages"]]
-    assert json.loads(lines[-1])[:3] == ["close", None, 1000]
+    assert json.loads(lines[-1])[:3] == ["close", None, 1005]  # what the reference server writes then
     metadata = json.loads(lines[1])
     assert metadata["origin"] == pages and "HeadlessChrome" in metadata["userAgent"]
     assert metadata["clientProtocol"] == "rtcstats#5.0" and token not in raw.decode()
@@ -274,3 +276,54 @@ def test_a_loopback_call_in_chromium_streamed_with_rtcstats5_is_stored_and_analy
     assert features["receivesAudio"] and features["receivesVideo"]
     listed = {item["rtcstatsId"]: item for item in get(server, f"{API}/sessions")[1]["data"]}
     assert listed[rtcstats_id]["abstract"]["browser"] == "Chromium"  # headless Debian chromium's brands
+
+
+# --- tenancy ----------------------------------------------------------------------------------------
+
+
+def other_account_key(server: Server) -> str:
+    """A key of a second account on the same server, made with the CLI as an operator would."""
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [MEDIAPLANE, *args], env=server.env, cwd=server.root, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("accounts", "create", "other")
+    return cli("keys", "create", "--account", "other", "--scopes", "rtcstats:read,rtcstats:write").split()[-1]
+
+
+def request(server: Server, method: str, path: str, key: str) -> tuple[int, dict]:
+    req = urllib.request.Request(server.base + path, method=method, headers={"X-API-Key": key})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_a_collected_session_is_invisible_to_another_account(server):
+    """Pending (queued, not analysed) and analysed alike: another account's key gets the same 404 as
+    for an id that does not exist (never the owner's 409), cannot delete it, and does not list it."""
+    other = other_account_key(server)
+    before = session_ids(server)
+    with connect(server, server.key) as client:
+        client.send(FIXTURE.read_text().splitlines()[2])
+        client.close(code=1000)
+    rtcstats_id = wait_for_new_session(server, before)
+    missing = "00000000-0000-4000-8000-000000000000"
+
+    assert get(server, f"{API}/sessions/{rtcstats_id}")[0] == 409  # the owner: analysis pending
+    foreign = request(server, "GET", f"{API}/sessions/{rtcstats_id}", other)
+    absent = request(server, "GET", f"{API}/sessions/{missing}", other)
+    assert foreign[0] == absent[0] == 404
+    assert foreign[1]["errorCode"] == absent[1]["errorCode"]
+    assert foreign[1]["error"].replace(rtcstats_id, missing) == absent[1]["error"]  # nothing tells them apart
+    analyse(server, rtcstats_id)
+    assert request(server, "GET", f"{API}/sessions/{rtcstats_id}", other)[0] == 404
+    assert request(server, "DELETE", f"{API}/sessions/{rtcstats_id}", other)[0] == 404
+    status, listed = request(server, "GET", f"{API}/sessions", other)
+    assert status == 200 and rtcstats_id not in {item["rtcstatsId"] for item in listed["data"]}
+    assert get(server, f"{API}/sessions/{rtcstats_id}")[0] == 200  # still the owner's, whole

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -186,9 +187,19 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def pages():
-    """tests/browser served on a loopback port of its own (another origin than the collector's)."""
-    handler = functools.partial(_QuietHandler, directory=str(PAGES))
+def site(tmp_path_factory) -> Path:
+    """A copy of the pages of tests/browser (not its npm packages), where bundles are built."""
+    folder = tmp_path_factory.mktemp("site")
+    shutil.copytree(
+        PAGES, folder, ignore=shutil.ignore_patterns("node_modules", "*.json", "*.log"), dirs_exist_ok=True
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pages(site):
+    """The site served on a loopback port of its own (another origin than the collector's)."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -1,0 +1,49 @@
+// The call of jitsi.html: the stock @jitsi/rtcstats client (bundled, window.jitsiRtcstats), set up as
+// jitsi-meet sets it up, streams a loopback call to ?endpoint= (the client appends /<meeting> and its
+// statsSessionId); each connection sends ?polls= getstats, then the client's close() ends the socket
+// (code 3001, conference left). The outcome is left in window.callResult for the test
+// ({sent, received, statsSessionId, messages, closeCode} or {error}).
+'use strict';
+
+(async () => {
+    const params = new URLSearchParams(location.search);
+    const polls = Number(params.get('polls') || 3);
+    // What the client hands to the socket, as sent (the test compares it with the stored dump).
+    const messages = [];
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+        messages.push(data);
+        return send.call(this, data);
+    };
+    const statsOf = (pcId) => messages.filter((text) => {
+        const message = JSON.parse(text);
+        return message.type === 'stats-entry' && message.data.startsWith(`["getstats","${pcId}"`);
+    }).length;
+    try {
+        let closed;
+        const closing = new Promise((resolve) => { closed = resolve; });
+        const {rtcstatsInit, traceInit} = window.jitsiRtcstats;
+        const trace = traceInit({
+            endpoint: params.get('endpoint'),
+            meetingFqn: params.get('meeting'),
+            onCloseCallback: closed,
+            useLegacy: false,
+        });
+        rtcstatsInit(trace, {pollInterval: 1000, useLegacy: false});
+        trace.connect(false);
+        trace.identity('identity', null, {
+            confName: params.get('meeting'),
+            displayName: 'Loopback Tester',
+            endpointId: 'loopback1',
+            applicationName: 'mediaplane tests',
+        });
+        const call = await loopbackCall({until: () => statsOf('PC_0') >= polls && statsOf('PC_1') >= polls});
+        // The connections' close entries went out synchronously; the close frame follows them.
+        trace.close();
+        const closeEvent = await closing;
+        const statsSessionId = JSON.parse(messages[0]).statsSessionId;
+        window.callResult = {...call, statsSessionId, messages, closeCode: closeEvent.code};
+    } catch (error) {
+        window.callResult = {error: String(error && error.stack || error)};
+    }
+})();

@@ -338,3 +338,18 @@ def test_a_collected_session_is_invisible_to_another_account(server):
     status, listed = request(server, "GET", f"{API}/sessions", other)
     assert status == 200 and rtcstats_id not in {item["rtcstatsId"] for item in listed["data"]}
     assert get(server, f"{API}/sessions/{rtcstats_id}")[0] == 200  # still the owner's, whole
+
+
+def test_a_page_with_an_expired_token_sees_1008_and_nothing_is_stored(server, pages, call_browser, tmp_path):
+    """A browser cannot read the status of a refused handshake, so the refusal must reach the page as
+    a close code: 1008 in its close event, as rtcstats-js expects (it logs that authorization failed)."""
+    key_id, secret = server.key.split(".", 1)
+    expired = jwt.encode({"iss": key_id, "iat": 1, "exp": 2}, secret, algorithm="HS256")
+    before = session_ids(server)
+    collector = urllib.parse.quote(ws_url(server, expired), safe="")
+    result = run_page(call_browser, f"{pages}/rtcstats5.html?collector={collector}&polls=1", tmp_path)
+    assert result["closeCode"] == 1008
+    # The handshake completes before the refusal (as with the reference server), so the page may have
+    # sent its first messages: they are dropped, and no session is made.
+    assert session_ids(server) == before
+    assert not list((server.root / "data").glob("rtcstats-collector/*.rtcstats"))

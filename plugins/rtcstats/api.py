@@ -369,6 +369,28 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
             # werkzeug routes only `Upgrade: websocket` requests here (others: 400, core/errors.py).
             return collector.collect(settings)
 
+    @blp.route("/collector/<path:meeting>", websocket=True)
+    class CollectorMeetingViews(MethodView):
+        @blp.doc(
+            responses={
+                "101": {
+                    "description": "WebSocket of the jitsi rtcstats protocol (subprotocol 3.1_STANDARD): "
+                    "JSON objects {statsSessionId, type, data}, one dump per statsSessionId; see "
+                    "docs/rtcstats-collector.md"
+                }
+            },
+        )
+        @errors(400)
+        def get(self, meeting):
+            """The collector for a jitsi rtcstats client, which appends `/<meetingFqn>` to the endpoint.
+
+            The same WebSocket as /collector (credentials as there); `meeting` becomes the `path` of
+            the dump's connectionInfo line. A request without `Upgrade: websocket` is a 400.
+            """
+            from plugins.rtcstats import collector
+
+            return collector.collect(settings)
+
     @blp.route("/quota")
     class QuotaViews(MethodView):
         @require("rtcstats:read")

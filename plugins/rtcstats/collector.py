@@ -90,7 +90,9 @@ def _authenticate():
     :raises Refused: POLICY for bad or missing credentials or scope; TRY_LATER when the database fails.
     """
     try:
-        token = request.args.get(TOKEN_PARAM)
+        # A jitsi client appends `/<meeting>?statsSessionId=...` to the endpoint: when that ends in
+        # `?rtcstats-token=...`, the token is what comes before the first `/` (no token has one).
+        token = request.args.get(TOKEN_PARAM, "").partition("/")[0]
         actor = actor_from_bearer(token) if token else actor_from_headers()
     except Problem as problem:
         raise Refused(POLICY, problem.detail or "unauthorized") from None
@@ -111,24 +113,30 @@ class OpenSessions:
         self.conn = conn
         self.key = f"rtcstats:collector:open:{account_id}"
         self.socket_id = socket_id
+        self.members = set()  # the socket's own mark, and a jitsi socket's further sessions' ones
         self.refreshed = 0.0
 
-    def enter(self, limit: int) -> None:
-        """:raises Refused: TOO_MANY_SESSIONS at the limit; TRY_LATER when Redis fails."""
+    def enter(self, limit: int, member: str | None = None) -> None:
+        """Take a place: the socket's own (`member` None) or one more of the same socket.
+
+        :raises Refused: TOO_MANY_SESSIONS at the limit; TRY_LATER when Redis fails.
+        """
+        member = member or self.socket_id
         now = time.time()
         try:
             pipe = self.conn.pipeline()
             pipe.zremrangebyscore(self.key, "-inf", now)
-            pipe.zadd(self.key, {self.socket_id: now + OPEN_SESSION_TTL})
+            pipe.zadd(self.key, {member: now + OPEN_SESSION_TTL})
             pipe.zcard(self.key)
             pipe.expire(self.key, OPEN_SESSION_TTL)
             count = pipe.execute()[2]
         except redis.RedisError as err:
             raise Refused(TRY_LATER, f"Redis unavailable: {type(err).__name__}") from None
         self.refreshed = now
+        self.members.add(member)
         if count > limit:
-            self.leave()
-            raise Refused(TOO_MANY_SESSIONS, f"the account has {limit} collector sockets open")
+            self.leave(member)
+            raise Refused(TOO_MANY_SESSIONS, f"the account has {limit} collector sessions open")
 
     def refresh(self) -> None:
         now = time.time()
@@ -136,13 +144,18 @@ class OpenSessions:
             return
         self.refreshed = now
         try:
-            self.conn.zadd(self.key, {self.socket_id: now + OPEN_SESSION_TTL})
+            self.conn.zadd(self.key, dict.fromkeys(self.members, now + OPEN_SESSION_TTL))
         except redis.RedisError:
             pass  # the mark lapses at worst; the socket goes on
 
-    def leave(self) -> None:
+    def leave(self, member: str | None = None) -> None:
+        """Give back one place, or (`member` None) all of the socket's."""
+        members = [member] if member else list(self.members)
+        self.members.difference_update(members)
+        if not members:
+            return
         try:
-            self.conn.zrem(self.key, self.socket_id)
+            self.conn.zrem(self.key, *members)
         except redis.RedisError:
             pass  # it lapses after OPEN_SESSION_TTL
 
@@ -191,9 +204,7 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         try:
             message = ws.receive(timeout=idle)
         except ConnectionClosed:
-            if ws.max_message_size and ws.incoming_message_len > ws.max_message_size:
-                return TOO_BIG  # simple-websocket sent the 1009 itself
-            return _client_close_code(ws)
+            return client_code(ws)
         if message is None:
             if not ws.connected:
                 continue  # closed meanwhile: the next receive raises with the reason
@@ -210,11 +221,14 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         counts.flush()
 
 
-def _client_close_code(ws: Server) -> int:
-    """The close code as the reference server records it: the client's, 1005 for a close frame
-    without a code (rtcstats-js's `trace.close()` sends such a frame), 1006 when the connection ended
-    without a close frame. simple-websocket reports 1005 for both; only a received close frame sets
-    its close_message (to "" when the frame had no reason)."""
+def client_code(ws: Server) -> int:
+    """The close code of a socket the client ended, as the reference server records it: the client's,
+    1005 for a close frame without a code (rtcstats-js's `trace.close()` sends such a frame), 1006
+    when the connection ended without a close frame, 1009 for a message over the size limit.
+    simple-websocket reports 1005 for both of the first; only a received close frame sets its
+    close_message (to "" when the frame had no reason)."""
+    if ws.max_message_size and ws.incoming_message_len > ws.max_message_size:
+        return TOO_BIG  # simple-websocket sent the 1009 itself
     if ws.close_reason is None or (ws.close_reason == NO_STATUS and ws.close_message is None):
         return ABNORMAL
     return ws.close_reason
@@ -231,7 +245,7 @@ def _store(account_id: int, writer: DumpWriter) -> str | None:
     return str(rtcstats_id)
 
 
-def _close(ws: Server, code: int, reason: str) -> None:
+def close_socket(ws: Server, code: int, reason: str) -> None:
     try:
         ws.close(code, reason[:120])  # a close frame's reason has at most 123 bytes
     except ConnectionClosed:
@@ -250,10 +264,16 @@ def collect(cfg: dict) -> Response:
         refused = Refused(NO_CREDITS, str(err))
     except peewee.PeeweeException as err:
         refused = Refused(TRY_LATER, f"database unavailable: {type(err).__name__}")
+    from plugins.rtcstats import collector_jitsi
+
+    jitsi = collector_jitsi.offered_protocol(request.headers.get("Sec-WebSocket-Protocol"))
+    if jitsi and refused is None:
+        refused = collector_jitsi.refusal(jitsi)
     # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
     # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
     environ = {k: v for k, v in request.environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
-    ws = Server(environ, subprotocols=[SUBPROTOCOL], max_message_size=cfg["collector_max_message_bytes"])
+    protocols = [SUBPROTOCOL, jitsi] if jitsi else [SUBPROTOCOL]
+    ws = Server(environ, subprotocols=protocols, max_message_size=cfg["collector_max_message_bytes"])
     open_sessions = None
     try:
         if refused is None:
@@ -267,9 +287,14 @@ def collect(cfg: dict) -> Response:
         if refused is not None:
             log.info("collector socket refused (%s): %s", refused.code, refused.reason)
             metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(refused.code, str(refused.code)))
-            _close(ws, refused.code, refused.reason)
+            close_socket(ws, refused.code, refused.reason)
             return _done(ws)
-        _serve(ws, actor.account_id, cfg, open_sessions)
+        release_database()
+        _sweep_orphans(cfg)
+        if jitsi and ws.subprotocol == jitsi:
+            collector_jitsi.JitsiSocket(ws, actor.account_id, cfg, open_sessions, jitsi).run()
+        else:
+            _serve(ws, actor.account_id, cfg, open_sessions)
     finally:
         if open_sessions is not None:
             open_sessions.leave()
@@ -296,12 +321,12 @@ def _sweep_orphans(cfg: dict) -> None:
                 stored = recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
                 metrics.COLLECTOR_SESSIONS.inc(len(stored), how="recovered")
             finally:
-                _release_database()
+                release_database()
 
     threading.Thread(target=sweep, name="rtcstats-collector-sweep", daemon=True).start()
 
 
-def _release_database() -> None:
+def release_database() -> None:
     """Give this greenlet's database connection back to the pool: a socket lives for minutes and
     needs the database only at its start and end, so it must not hold a pooled connection between."""
     if not db.is_closed():
@@ -327,8 +352,6 @@ class _Counts:
 
 
 def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
-    _release_database()
-    _sweep_orphans(cfg)
     metrics.COLLECTOR_SOCKETS.inc(event="opened")
     writer = DumpWriter(spool_dir() / spool_name(account_id, uuid.uuid4().hex), _metadata(ws))
     counts = _Counts(writer)
@@ -337,7 +360,7 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
             code = _receive_loop(ws, writer, cfg, open_sessions, counts)
         except Refused as err:
             code = err.code
-            _close(ws, err.code, err.reason)
+            close_socket(ws, err.code, err.reason)
         metrics.COLLECTOR_SOCKETS.inc(event="closed")
         metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(code, "client"))
         counts.flush(now=True)

@@ -48,12 +48,16 @@ class DumpWriter:
     def __init__(self, path: Path, metadata: dict):
         self.path = path
         self.file = open(path, "wb")  # noqa: SIM115 - closed by finish()
-        head = HEADER + json.dumps(metadata, separators=(",", ":")).encode() + b"\n"
+        head = self.head(metadata)
         self.file.write(head)
         self.file.flush()
         self.size = len(head)
         self.messages = 0
         self.last_message = time.time()
+
+    def head(self, metadata: dict) -> bytes:
+        """The lines before the first message (a jitsi dump has its own: collector_jitsi.py)."""
+        return HEADER + json.dumps(metadata, separators=(",", ":")).encode() + b"\n"
 
     def fits(self, line: bytes, limit: int) -> bool:
         return self.size + len(line) <= limit

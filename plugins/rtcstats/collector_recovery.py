@@ -5,6 +5,8 @@ idle timeout (else the socket is closed); so a file untouched for twice that lon
 Such a file is claimed by renaming it (only one process wins a rename), cut back to its last whole
 line (the worker may have died mid-write), given the close line of a broken connection (1006) unless
 it has one (its worker finished it but could not store it), and stored like any collected dump.
+A jitsi dump (collector_jitsi.py, one file per statsSessionId) is only cut back: its format has no
+close line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import os
 import time
 from pathlib import Path
+
+from plugins.rtcstats.collector_dump import HEADER as V3_HEADER
 
 log = logging.getLogger("rtcstats")
 
@@ -62,8 +66,11 @@ def _claim(path: Path) -> Path | None:
 
 
 def finish_file(path: Path) -> int:
-    """Cut a partial last line, add the 1006 close line if there is none; the number of message lines."""
+    """Cut a partial last line; the number of message lines. A v3 dump (rtcstats#5.0) also gets the
+    1006 close line unless it has one; a jitsi dump (collector_jitsi.py) has no close line in its format.
+    """
     with open(path, "r+b") as file:
+        v3 = file.read(len(V3_HEADER)) == V3_HEADER
         size = file.seek(0, os.SEEK_END)
         file.seek(max(0, size - TAIL_BYTES))
         tail = file.read()
@@ -71,18 +78,19 @@ def finish_file(path: Path) -> int:
             last_newline = tail.rfind(b"\n")
             start = max(0, size - TAIL_BYTES)
             last_line = tail[last_newline + 1 :]
-            if last_line.startswith(b'["close",null,'):
-                return _count_messages(path) - 1  # finished by its worker; the close line is no message
+            if v3 and last_line.startswith(b'["close",null,'):
+                return _count_lines(path) - 3  # finished by its worker; the close line is no message
             file.truncate(start + last_newline + 1 if last_newline >= 0 else 0)
+        if not v3:
+            return _count_lines(path) - 1  # after the connectionInfo line
         file.seek(0, os.SEEK_END)
         file.write(json.dumps(["close", None, ABNORMAL, 0]).encode())
-    return _count_messages(path) - 1
+    return _count_lines(path) - 3  # after the header and metadata, without the close line
 
 
-def _count_messages(path: Path) -> int:
-    """Lines after the header and metadata (the close line included)."""
+def _count_lines(path: Path) -> int:
     with open(path, "rb") as file:
-        return max(0, sum(1 for _ in file) - 2)
+        return sum(1 for _ in file)
 
 
 def recover(spool: Path, idle_seconds: int, store) -> list[str]:

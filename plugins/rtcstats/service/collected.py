@@ -13,11 +13,12 @@ from plugins.rtcstats.service.config import settings
 SOURCE = "collector"
 
 
-def store_collected(account_id: int, file: BinaryIO, size: int) -> uuid.UUID:
+def store_collected(account_id: int, file: BinaryIO, size: int, name: str | None = None) -> uuid.UUID:
     """Store a finished collector dump as a pending session and queue its analysis; its id.
 
     One credit is taken, as for an upload. When the month ran out while the socket was open, the
     dump is stored anyway without a charge: what a client streamed is never dropped.
+    `name` is the session's file name (default `collector-<UTC time>.rtcstats`).
     Storage, database or Redis errors propagate (nothing is left behind, the caller keeps its file).
     """
     monthly = settings()["monthly_credits"]
@@ -25,5 +26,5 @@ def store_collected(account_id: int, file: BinaryIO, size: int) -> uuid.UUID:
         period = credits.consume(account_id, monthly)
     except credits.InsufficientCredits:
         period = None
-    name = f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.rtcstats"
+    name = name or f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.rtcstats"
     return store_and_queue(account_id, file, size, name, SOURCE, period, charged=period is not None)

@@ -1,0 +1,340 @@
+"""The jitsi rtcstats protocol (npm `@jitsi/rtcstats`, subprotocol `3.1_STANDARD`) on the collector endpoint.
+
+A jitsi socket carries JSON objects `{"statsSessionId", "type", "data"}`, and one socket may carry
+several sessions. Each statsSessionId becomes a dump of its own, in the line format jitsi's
+rtcstats-server writes and parsing/legacy.py (and jitsi's feature extractor) read::
+
+    ["connectionInfo", null, {"path", "origin", "url", "userAgent", "clientProtocol", "statsFormat",
+     "clientType"}, <ms since the epoch>]
+    <every identity and stats-entry line of that session, as the client sent it>
+
+`identity` carries the line as an array, `stats-entry` as a JSON string (an array is taken too);
+`keepalive` writes nothing and keeps the session and socket alive; `close` ends that session: its dump
+is stored and analysed while the socket goes on. The socket's end (closed, broken, idle or a limit)
+ends all its sessions. The client sends nothing until the server's first message,
+`{"type": "sn", "body": {"value": 0, "state": "initial"}}`.
+
+Limits are the collector's (docs/rtcstats-collector.md): bytes per session, messages per second per
+session (a socket with N sessions may send N times the rate), the idle timeout per socket and per
+session, and the account's open places, where a socket with N sessions takes N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+import uuid
+
+import orjson
+from flask import request
+from simple_websocket import ConnectionClosed, Server
+
+from plugins.rtcstats import metrics, service
+from plugins.rtcstats.collector import (
+    ABNORMAL,
+    BURST_SECONDS,
+    CLOSE_REASONS,
+    IDLE,
+    METRICS_FLUSH_SECONDS,
+    NORMAL,
+    RATE_LIMITED,
+    SESSION_TOO_LARGE,
+    TOKEN_PARAM,
+    OpenSessions,
+    RateLimit,
+    Refused,
+    client_code,
+    close_socket,
+    release_database,
+    spool_dir,
+)
+from plugins.rtcstats.collector_dump import DumpWriter, message_line
+from plugins.rtcstats.collector_recovery import spool_name
+
+log = logging.getLogger("rtcstats")
+
+# What the browser client offers: `<iteration>_STANDARD` (or `_LEGACY` when told to use legacy stats).
+BROWSER_PROTOCOL = re.compile(r"\d+(?:\.\d+)*_(?:STANDARD|LEGACY)")
+# jitsi's backend services speak the same envelope, but their entries are not WebRTC dumps.
+BACKEND_PROTOCOL = re.compile(r"JVB|JICOFO|JIGASI|JIBRI")
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+READY = orjson.dumps({"type": "sn", "body": {"value": 0, "state": "initial"}}).decode()
+WRITTEN_TYPES = ("identity", "stats-entry")
+SESSION_CHECK_SECONDS = 1.0  # how often the sessions of a busy socket are looked at for idling
+
+# Close codes of this protocol (the collector's others apply too). The client gives up on 3001
+# (its "conference left" code) and reconnects after any other.
+RECONNECT_REFUSED, UNSUPPORTED, BAD_SESSION_ID = 3001, 1003, 1007
+CLOSE_CODES = {
+    RECONNECT_REFUSED: "isReconnect=true: a reconnecting client is not taken (as jitsi's server)",
+    UNSUPPORTED: "a jitsi backend client (JVB, Jicofo, Jigasi, Jibri): its entries are not WebRTC dumps",
+    BAD_SESSION_ID: "a statsSessionId missing, not a string, or not 1-128 of [A-Za-z0-9_-]",
+}
+CLOSE_REASONS.update(
+    {
+        RECONNECT_REFUSED: "reconnect_refused",
+        UNSUPPORTED: "unsupported_client",
+        BAD_SESSION_ID: "bad_session_id",
+    }
+)
+
+
+def offered_protocol(header: str | None) -> str | None:
+    """The jitsi subprotocol of a handshake's Sec-WebSocket-Protocol, if it offers one."""
+    for name in (header or "").split(","):
+        name = name.strip()
+        if BROWSER_PROTOCOL.fullmatch(name) or BACKEND_PROTOCOL.search(name):
+            return name
+    return None
+
+
+def refusal(protocol: str) -> Refused | None:
+    """Why a jitsi socket is refused before its first message, if it is."""
+    if BACKEND_PROTOCOL.search(protocol) and not BROWSER_PROTOCOL.fullmatch(protocol):
+        return Refused(UNSUPPORTED, CLOSE_CODES[UNSUPPORTED])
+    if request.args.get("isReconnect") == "true":
+        return Refused(RECONNECT_REFUSED, "reconnects are not taken: the dump was stored at the socket's end")
+    return None
+
+
+def meeting_path() -> str:
+    """The path the client appended to the endpoint (`/<meetingFqn>`): from the route, or, when the
+    endpoint ended in `?rtcstats-token=...`, from what follows the token's first `/`."""
+    meeting = (request.view_args or {}).get("meeting")
+    if meeting is None:
+        tail = request.args.get(TOKEN_PARAM, "").partition("/")[2]
+        meeting = tail.partition("?")[0]
+    return "/" + meeting
+
+
+def stats_format(user_agent: str) -> str:
+    """The `statsFormat` jitsi's server derives from the browser (its values)."""
+    if "Firefox/" in user_agent:
+        return "firefox"
+    if user_agent.startswith("react-native") or re.search(r"Chrom(e|ium)/|Edg/|Electron/", user_agent):
+        return "chrome_standard"
+    if "Safari/" in user_agent:
+        return "safari"
+    return "unsupported"
+
+
+def connection_info(protocol: str) -> dict:
+    """connectionInfo as jitsi's server writes it (no credentials: the token is not in `path`)."""
+    origin = request.headers.get("Origin", "")
+    user_agent = request.headers.get("User-Agent", "")
+    path = meeting_path()
+    return {
+        "path": path,
+        "origin": origin,
+        "url": origin + path,
+        "userAgent": user_agent,
+        "clientProtocol": protocol,
+        "statsFormat": stats_format(user_agent),
+        "clientType": "RTCSTATS_CLIENT",
+    }
+
+
+class JitsiDumpWriter(DumpWriter):
+    """A jitsi dump: a connectionInfo line first, no close line (jitsi's format has none)."""
+
+    def head(self, metadata: dict) -> bytes:
+        return orjson.dumps(["connectionInfo", None, metadata, round(time.time() * 1000)]) + b"\n"
+
+    def finish(self, code: int) -> None:
+        self.file.close()
+
+
+class Session:
+    """One statsSessionId of a socket: its dump and when it was last heard of."""
+
+    __slots__ = ("session_id", "writer", "heard", "extra_place")
+
+    def __init__(self, session_id: str, writer: JitsiDumpWriter, extra_place: str | None):
+        self.session_id = session_id
+        self.writer = writer
+        self.heard = time.monotonic()
+        self.extra_place = extra_place  # its mark in OpenSessions beyond the socket's own
+
+
+def entry_line(kind: str, data) -> bytes | None:
+    """The dump line of an identity or stats-entry's data (None: not a JSON array, dropped)."""
+    if isinstance(data, list):
+        return orjson.dumps(data) + b"\n"
+    if kind == "stats-entry" and isinstance(data, str):
+        return message_line(data)
+    return None
+
+
+class JitsiSocket:
+    """Serves one jitsi socket from its first message to its end; its sessions are stored as they end."""
+
+    def __init__(self, ws: Server, account_id: int, cfg: dict, places: OpenSessions, protocol: str):
+        self.ws = ws
+        self.account_id = account_id
+        self.cfg = cfg
+        self.places = places
+        self.info = connection_info(protocol)
+        self.sessions: dict[str, Session] = {}
+        self.rate_per_session = cfg["collector_max_messages_per_second"]
+        self.rate = RateLimit(self.rate_per_session)
+        self.idle = cfg["collector_idle_timeout_seconds"]
+        self.checked = time.monotonic()
+        self.unflushed_messages = self.unflushed_bytes = 0
+        self.flushed = time.monotonic()
+
+    def run(self) -> None:
+        metrics.COLLECTOR_SOCKETS.inc(event="opened")
+        code = ABNORMAL
+        try:
+            try:
+                self.ws.send(READY)
+                code = self._receive_loop()
+            except Refused as err:
+                code = err.code
+                close_socket(self.ws, err.code, err.reason)
+            except ConnectionClosed:
+                code = client_code(self.ws)
+        finally:
+            # Also on a bug or a kill: every session's file is closed; the spool keeps what came.
+            ended = list(self.sessions.values())
+            self.sessions.clear()
+            for session in ended:
+                session.writer.finish(code)
+            self.places.leave()
+        metrics.COLLECTOR_SOCKETS.inc(event="closed")
+        metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(code, "client"))
+        self._flush_counts(now=True)
+        for session in ended:
+            self._store(session)
+
+    def _receive_loop(self) -> int:
+        """Handle messages until the client closes (its code) or the socket breaks (1006).
+
+        :raises Refused: a limit, an idle socket or a bad statsSessionId ends the socket.
+        """
+        max_bytes = self.cfg["collector_max_session_bytes"]
+        while True:
+            try:
+                message = self.ws.receive(timeout=self.idle)
+            except ConnectionClosed:
+                return client_code(self.ws)
+            if message is None:
+                if not self.ws.connected:
+                    continue  # closed meanwhile: the next receive raises with the reason
+                raise Refused(IDLE, f"nothing received for {self.idle} s")
+            if not self.rate.take():
+                limit = self.rate_per_session
+                raise Refused(RATE_LIMITED, f"more than {limit} messages per second per session")
+            self._end_idle_sessions()
+            try:
+                envelope = orjson.loads(message)
+            except orjson.JSONDecodeError:
+                continue  # not JSON: dropped, as the rtcstats#5.0 protocol does
+            if not isinstance(envelope, dict):
+                continue
+            session_id = envelope.get("statsSessionId")
+            if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+                raise Refused(BAD_SESSION_ID, "statsSessionId: send 1-128 characters of [A-Za-z0-9_-]")
+            kind = envelope.get("type")
+            session = self.sessions.get(session_id)
+            if kind == "close":
+                if session is not None:
+                    self._end_session(session, NORMAL)
+                continue
+            if kind == "keepalive":
+                if session is not None:
+                    session.heard = time.monotonic()
+                    with contextlib.suppress(OSError):
+                        os.utime(session.writer.path)  # a recovery sweep must see the file in use
+                continue
+            line = entry_line(kind, envelope.get("data")) if kind in WRITTEN_TYPES else None
+            if line is None:
+                continue  # an unknown type or a data that is no JSON array: dropped
+            if session is None:
+                session = self._open_session(session_id)
+            if not session.writer.fits(line, max_bytes):
+                raise Refused(SESSION_TOO_LARGE, f"session {session_id} reached {max_bytes} bytes")
+            session.writer.write(line)
+            session.heard = time.monotonic()
+            self.unflushed_messages += 1
+            self.unflushed_bytes += len(line)
+            self.places.refresh()
+            self._flush_counts()
+
+    def _open_session(self, session_id: str) -> Session:
+        """A new session's dump; beyond the socket's first, it takes one more of the account's places.
+
+        :raises Refused: TOO_MANY_SESSIONS when the account has no place left.
+        """
+        extra = None
+        if self.sessions:
+            extra = f"{self.places.socket_id}/{session_id}"
+            self.places.enter(self.cfg["collector_max_sessions_per_account"], member=extra)
+        path = spool_dir() / spool_name(self.account_id, uuid.uuid4().hex)
+        session = Session(session_id, JitsiDumpWriter(path, self.info), extra)
+        self.sessions[session_id] = session
+        self._set_rate()
+        return session
+
+    def _end_session(self, session: Session, code: int) -> None:
+        """Finish and store one session while the socket goes on."""
+        del self.sessions[session.session_id]
+        session.writer.finish(code)
+        if session.extra_place is not None:
+            self.places.leave(member=session.extra_place)
+        self._set_rate()
+        self._store(session)
+        release_database()
+
+    def _end_idle_sessions(self) -> None:
+        """A session silent for the idle timeout ends (the socket lives on for the others)."""
+        now = time.monotonic()
+        if now - self.checked < SESSION_CHECK_SECONDS:
+            return
+        self.checked = now
+        for session in [s for s in self.sessions.values() if now - s.heard >= self.idle]:
+            metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS[IDLE])
+            self._end_session(session, IDLE)
+
+    def _set_rate(self) -> None:
+        """The socket's message rate: the per-session rate times its open sessions (at least one);
+        a new session brings its own burst allowance."""
+        capacity = self.rate.capacity
+        self.rate.rate = self.rate_per_session * max(1, len(self.sessions))
+        self.rate.capacity = self.rate.rate * BURST_SECONDS
+        self.rate.tokens += max(0, self.rate.capacity - capacity)
+
+    def _store(self, session: Session) -> None:
+        """Store a finished session's dump and queue its analysis (one that wrote nothing is dropped)."""
+        writer = session.writer
+        if writer.messages == 0:
+            writer.discard()
+            return
+        name = f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{session.session_id}.jsonl"
+        try:
+            with open(writer.path, "rb") as file:
+                rtcstats_id = service.store_collected(self.account_id, file, writer.size, name=name)
+        except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
+            log.exception("jitsi collector dump %s could not be stored; it stays in the spool", writer.path)
+            return
+        writer.path.unlink(missing_ok=True)
+        metrics.COLLECTOR_SESSIONS.inc(how="socket")
+        log.info(
+            "jitsi collector session %s (statsSessionId %s) stored (%d messages, %d bytes)",
+            rtcstats_id,
+            session.session_id,
+            writer.messages,
+            writer.size,
+        )
+
+    def _flush_counts(self, now: bool = False) -> None:
+        """Add what was written to the shared metrics every few seconds (not one Redis call per message)."""
+        if not now and time.monotonic() - self.flushed < METRICS_FLUSH_SECONDS:
+            return
+        self.flushed = time.monotonic()
+        metrics.COLLECTOR_MESSAGES.inc(self.unflushed_messages)
+        metrics.received("collector", self.unflushed_bytes)
+        self.unflushed_messages = self.unflushed_bytes = 0

@@ -36,7 +36,7 @@ from plugins.rtcstats.models import Session
 from plugins.rtcstats.viewer_tokens import (  # noqa: F401 - viewer_token, signed_url: the viewer's API
     TOKEN_MAX_AGE_SECONDS,
     TOKEN_PARAM,
-    serializer,
+    read_token,
     signed_url,
     viewer_token,
 )
@@ -74,7 +74,7 @@ def _not_found() -> Problem:
 
 def _account_from_token(token: str, rtcstats_id: str, max_age: int) -> int:
     try:
-        payload = serializer().loads(token, max_age=max_age)
+        payload = read_token(token, max_age)
     except SignatureExpired:
         raise Problem(
             401, "Link expired", "this viewer link has expired; get a fresh rtcstatsUrl from the API"

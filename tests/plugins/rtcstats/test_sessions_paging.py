@@ -10,7 +10,7 @@ from peewee import PostgresqlDatabase
 
 from core.app import migration_packages
 from core.db import Migration, db, migrate
-from plugins.rtcstats.viewer_tokens import serializer
+from plugins.rtcstats.viewer_tokens import read_token
 from tests.plugins.rtcstats.test_api_common import API, account_id, make_session
 
 pytest_plugins = ("tests.plugins.rtcstats.test_api_common",)
@@ -75,7 +75,7 @@ def test_a_page_carries_one_viewer_token_per_session(app, client, auth, stored):
     tokens = [{url.split("?token=")[1] for url in (i["rtcstatsUrl"], i["embedUrl"])} for i in items]
     assert [len(t) for t in tokens] == [1, 1] and tokens[0] != tokens[1]
     with app.app_context():
-        payload = serializer().loads(tokens[0].pop(), max_age=60)
+        payload = read_token(tokens[0].pop(), max_age=60)
     assert payload["a"] == account_id(app) and payload["s"] == items[0]["rtcstatsId"]
 
 

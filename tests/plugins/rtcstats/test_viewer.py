@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from core.db import db
-from plugins.rtcstats import viewer
+from plugins.rtcstats import viewer, viewer_tokens
 from tests.chromium import start_chromium
 from tests.plugins.rtcstats.fixtures import dump_bytes
 from tests.plugins.rtcstats.test_mcp import serving
@@ -267,6 +267,34 @@ def test_a_token_bound_to_a_key_dies_with_the_key(app, client, bearer):
     with app.app_context(), db.connection_context():
         revoke_key(key.key_id)
     assert client.get(f"/rtcstats/view/{rtcstats_id}?token={token}").status_code == 401
+
+
+def test_a_token_names_its_session_and_account_in_the_signed_part(app, client, bearer):
+    """Changing the account, the session or the key id of a compact token breaks its signature."""
+    rtcstats_id = store(client, bearer, SMALL_DUMP)["rtcstatsId"]
+    acme = account_id_of(app)
+    token = token_for(app, rtcstats_id, acme)
+    account, rest = token.split(".", 1)
+    assert account == str(acme) and rest.startswith(f"{rtcstats_id}.")
+    for forged in (f"{acme + 1}.{rest}", token.replace(f"{rtcstats_id}.", f"{rtcstats_id}.mpk_x", 1)):
+        assert client.get(f"/rtcstats/view/{rtcstats_id}?token={forged}").status_code == 401
+
+
+def test_a_link_handed_out_before_the_compact_tokens_still_opens_until_it_expires(app, client, bearer):
+    """Links made with the JSON serializer (until 2026-12-07) keep working for their lifetime."""
+    import itsdangerous
+
+    rtcstats_id = store(client, bearer, SMALL_DUMP)["rtcstatsId"]
+    acme = account_id_of(app)
+    with app.app_context():
+        legacy = viewer_tokens.serializer().dumps({"a": acme, "s": rtcstats_id})
+        assert viewer_tokens.read_token(legacy, max_age=60) == {"a": acme, "s": rtcstats_id}
+        with pytest.raises(itsdangerous.SignatureExpired):
+            viewer_tokens.read_token(legacy, max_age=-1)
+    assert client.get(f"/rtcstats/view/{rtcstats_id}?token={legacy}").status_code == 200
+    other = viewer_tokens.URLSafeTimedSerializer("another secret", salt=viewer_tokens.TOKEN_SALT)
+    foreign = other.dumps({"a": acme, "s": rtcstats_id})
+    assert client.get(f"/rtcstats/view/{rtcstats_id}?token={foreign}").status_code == 401
 
 
 def test_signed_url_appends_the_token(app):

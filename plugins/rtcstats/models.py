@@ -58,17 +58,50 @@ class Session(BaseModel):
         indexes = ((("status", "processor_version"), False),)
 
 
+# The session columns a label row carries a copy of (with created_at): those the list filters on,
+# other than the title. store_analysis writes them with the labels, in the same transaction.
+LABEL_COPIES = (
+    "browser",
+    "browser_version",
+    "os",
+    "user_id",
+    "conference_id",
+    "session_ident",
+    "experience_score",
+    "observations_critical",
+    "observations_high",
+    "observations_medium",
+)
+
+
 class SessionLabel(BaseModel):
-    """One observation type ("type") or tag ("tag") of a session's critical/high/medium observations."""
+    """One observation type ("type") or tag ("tag") of a session's critical/high/medium observations.
+
+    With a copy of its session's created_at and filtered columns (LABEL_COPIES), so that a list
+    filtered by a label is counted and paged from the label index alone, in list order, reading only
+    that label's sessions (a rare label among 100,000 sessions reads a few thousand index entries).
+    That index, (account_id, kind, value, created_at, session_id) covering the copies on PostgreSQL,
+    is made by migrations/0003_label_list_index.py: peewee cannot declare INCLUDE.
+    """
 
     session = peewee.ForeignKeyField(Session, on_delete="CASCADE", index=True)
     account_id = peewee.IntegerField()
     kind = peewee.CharField(max_length=8)
     value = peewee.CharField(max_length=200)
+    created_at = peewee.DateTimeField(null=True)  # null only before migration 0003 filled it
+    browser = peewee.CharField(max_length=200, null=True)
+    browser_version = peewee.CharField(max_length=200, null=True)
+    os = peewee.CharField(max_length=200, null=True)
+    user_id = peewee.CharField(max_length=255, null=True)
+    conference_id = peewee.CharField(max_length=255, null=True)
+    session_ident = peewee.CharField(max_length=255, null=True)
+    experience_score = peewee.DoubleField(null=True)
+    observations_critical = peewee.IntegerField(default=0)
+    observations_high = peewee.IntegerField(default=0)
+    observations_medium = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "rtcstats_session_label"
-        indexes = ((("account_id", "kind", "value", "session"), False),)  # session: index-only filters
 
 
 class CreditUsage(BaseModel):

@@ -107,10 +107,12 @@ class Generator:
     """Sessions with a realistic spread; the same seed gives the same rows."""
 
     def __init__(self, seed: int, catalogue: list[dict], version: str):
+        from plugins.rtcstats.models import LABEL_COPIES
         from plugins.rtcstats.service.abstract import abstract_columns, abstract_of
 
         self.rng = random.Random(seed)
         self.abstract_of, self.abstract_columns = abstract_of, abstract_columns
+        self.label_copies = LABEL_COPIES
         self.version = version
         entries = sorted(catalogue, key=lambda e: e["type"])
         # Zipf-like: the first types of a shuffled catalogue are common, the last ones rare.
@@ -137,7 +139,7 @@ class Generator:
             )
         return out
 
-    def session(self, account_id: int, index: int) -> tuple[list, list[tuple[str, str]]]:
+    def session(self, account_id: int, index: int) -> tuple[list, list[tuple]]:
         rng = self.rng
         # Busier lately: a session's age in days is skewed towards today.
         age = dt.timedelta(days=365 * rng.random() ** 1.6, seconds=rng.randrange(86400))
@@ -206,9 +208,10 @@ class Generator:
             ),
         ]  # fmt: skip
         labels = []
-        if ready:
-            labels = [("type", v) for v in abstract["observationTypes"]]
-            labels += [("tag", v) for v in abstract["observationTags"]]
+        if ready:  # each label row with its copy of the session's listed columns, as store_analysis
+            copies = [created, *(columns[name] for name in self.label_copies)]
+            labels = [("type", v, *copies) for v in abstract["observationTypes"]]
+            labels += [("tag", v, *copies) for v in abstract["observationTags"]]
         return row, labels
 
 
@@ -243,11 +246,10 @@ def insert_sessions(url: str, accounts: list[int], sessions: int, others: int, g
                     next_id += 1
                     row, row_labels = gen.session(account_id, index)
                     rows.append([next_id, *row])
-                    labels += [(next_id, account_id, kind, value) for kind, value in row_labels]
+                    labels += [(next_id, account_id, *label) for label in row_labels]
                 copy_rows(cur, "rtcstats_session", ["id", *SESSION_COLUMNS], rows)
-                copy_rows(
-                    cur, "rtcstats_session_label", ["session_id", "account_id", "kind", "value"], labels
-                )
+                label_columns = ["session_id", "account_id", "kind", "value", "created_at", *gen.label_copies]
+                copy_rows(cur, "rtcstats_session_label", label_columns, labels)
                 counts["sessions"] += len(rows)
                 counts["labels"] += len(labels)
         cur.execute("SELECT setval(pg_get_serial_sequence('rtcstats_session', 'id'), %s)", (next_id,))

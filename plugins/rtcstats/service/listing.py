@@ -84,14 +84,16 @@ def parse_paging(raw, default_limit: int | None = None, max_limit: int | None = 
     return limit, loaded["offset"]
 
 
+# Filters on one column each: the column's name, on a session and on the copy its labels carry.
 EXACT_COLUMNS = {
-    "os": Session.os,
-    "browser": Session.browser,
-    "browserVersion": Session.browser_version,
-    "userId": Session.user_id,
-    "conferenceId": Session.conference_id,
-    "sessionId": Session.session_ident,
+    "os": "os",
+    "browser": "browser",
+    "browserVersion": "browser_version",
+    "userId": "user_id",
+    "conferenceId": "conference_id",
+    "sessionId": "session_ident",
 }
+LABEL_FILTERS = (("observationTypes", "type"), ("observationTags", "tag"))
 
 
 def _any_of(expressions):
@@ -101,34 +103,75 @@ def _any_of(expressions):
     return combined
 
 
-def _filtered(account_id: int, filters: dict):
-    query = Session.select().where(Session.account_id == account_id)
-    if filters.get("name"):
-        query = query.where(_any_of(Session.title.contains(v) for v in filters["name"]))
-    for key, kind in (("observationTypes", "type"), ("observationTags", "tag")):
-        if filters.get(key):
-            labelled = SessionLabel.select(SessionLabel.session).where(
+def _column_conditions(source, filters: dict) -> list:
+    """The filters on the list columns, as conditions on `source` (Session, or SessionLabel's copies)."""
+    conditions = [
+        getattr(source, name).in_(filters[key]) for key, name in EXACT_COLUMNS.items() if filters.get(key)
+    ]
+    score = source.experience_score
+    flags = {
+        "hasCritical": source.observations_critical > 0,
+        "hasHigh": source.observations_high > 0,
+        "hasMedium": source.observations_medium > 0,
+        "hasLowScore": score < 60,
+        "hasMediumScore": (score >= 60) & (score < 80),
+        "hasHighScore": score >= 80,
+    }
+    return conditions + [condition for flag, condition in flags.items() if filters.get(flag)]
+
+
+def _labelled(account_id: int, kind: str, values: list):
+    """The ids of the account's sessions having any of these labels of this kind."""
+    return SessionLabel.select(SessionLabel.session).where(
+        SessionLabel.account_id == account_id, SessionLabel.kind == kind, SessionLabel.value.in_(values)
+    )
+
+
+class Matches:
+    """The account's sessions matching the filters, as the rows of one table, with `session_id` and
+    `created_at` columns to count and order them by.
+
+    Filtered by a label and not by name, they are that label's rows (their copies of the session's
+    columns filtered), read from the label index in list order; a session may then appear once per
+    label value asked for (`repeats`). Else they are the session rows.
+    """
+
+    def __init__(self, account_id: int, filters: dict):
+        driving = next(((key, kind) for key, kind in LABEL_FILTERS if filters.get(key)), None)
+        if driving is not None and not filters.get("name"):
+            key, kind = driving
+            source, self.session_id = SessionLabel, SessionLabel.session
+            self.repeats = len(filters[key]) > 1
+            query = SessionLabel.select().where(
                 SessionLabel.account_id == account_id,
                 SessionLabel.kind == kind,
                 SessionLabel.value.in_(filters[key]),
             )
-            query = query.where(Session.id.in_(labelled))
-    for key, column in EXACT_COLUMNS.items():
-        if filters.get(key):
-            query = query.where(column.in_(filters[key]))
-    if filters.get("hasCritical"):
-        query = query.where(Session.observations_critical > 0)
-    if filters.get("hasHigh"):
-        query = query.where(Session.observations_high > 0)
-    if filters.get("hasMedium"):
-        query = query.where(Session.observations_medium > 0)
-    if filters.get("hasLowScore"):
-        query = query.where(Session.experience_score < 60)
-    if filters.get("hasMediumScore"):
-        query = query.where((Session.experience_score >= 60) & (Session.experience_score < 80))
-    if filters.get("hasHighScore"):
-        query = query.where(Session.experience_score >= 80)
-    return query
+        else:
+            key = None
+            source, self.session_id, self.repeats = Session, Session.id, False
+            query = Session.select().where(Session.account_id == account_id)
+        if filters.get("name"):
+            query = query.where(_any_of(Session.title.contains(v) for v in filters["name"]))
+        for other, kind in LABEL_FILTERS:
+            if other != key and filters.get(other):
+                query = query.where(self.session_id.in_(_labelled(account_id, kind, filters[other])))
+        conditions = _column_conditions(source, filters)
+        self.query = query.where(*conditions) if conditions else query
+        self.created_at = source.created_at
+
+    def count(self):
+        counted = fn.COUNT(fn.DISTINCT(self.session_id)) if self.repeats else fn.COUNT(self.session_id)
+        return self.query.select(counted)
+
+    def ids(self, newest_first: bool, limit: int, offset: int):
+        """The session ids of this slice of the matches, in that order."""
+        order = (self.created_at, self.session_id)
+        ids = self.query.select(self.session_id)
+        if self.repeats:  # a session once, whichever of its labels matched
+            ids = ids.group_by(self.session_id, self.created_at)
+        ids = ids.order_by(*(column.desc() for column in order) if newest_first else order)
+        return ids.limit(limit).offset(offset)
 
 
 def list_item(row: Session, cfg: dict | None = None) -> dict:
@@ -168,27 +211,26 @@ LIST_COLUMNS = (
     Session.abstract,
 )
 NEWEST_FIRST = (Session.created_at.desc(), Session.id.desc())
-OLDEST_FIRST = (Session.created_at, Session.id)
 
 
 def count_query(account_id: int, filters: dict):
-    """The number of the account's sessions matching `filters` (from the list index alone on
-    PostgreSQL: migrations/0002_session_list_indexes.py)."""
-    return _filtered(account_id, filters).select(fn.COUNT(Session.id))
+    """The number of the account's sessions matching `filters`, from an index alone on PostgreSQL:
+    the list index (migrations/0002), or that of the label filtered by (migrations/0003)."""
+    return Matches(account_id, filters).count()
 
 
 def page_query(account_id: int, filters: dict, limit: int, offset: int, total: int):
     """The rows of this page (newest first) of the `total` sessions matching `filters`.
 
-    The page's ids are found first, from the list index alone, so that an offset skips index
-    entries rather than table rows, and from whichever end of the matches is nearer (the last page
-    of 100,000 skips none); then only those rows are read, and only the columns a list item shows
+    The page's ids are found first, from the index alone, so that an offset skips index entries
+    rather than table rows, and from whichever end of the matches is nearer (the last page of
+    100,000 skips none); then only those rows are read, and only the columns a list item shows
     (not the stored analysis).
     """
-    matches = _filtered(account_id, filters).select(Session.id)
+    matches = Matches(account_id, filters)
     after = total - offset - limit  # matches older than this page
     if after < offset:
-        ids = matches.order_by(*OLDEST_FIRST).limit(limit + min(after, 0)).offset(max(after, 0))
+        ids = matches.ids(newest_first=False, limit=limit + min(after, 0), offset=max(after, 0))
     else:
-        ids = matches.order_by(*NEWEST_FIRST).limit(limit).offset(offset)
+        ids = matches.ids(newest_first=True, limit=limit, offset=offset)
     return Session.select(*LIST_COLUMNS).where(Session.id.in_(ids)).order_by(*NEWEST_FIRST)

@@ -11,7 +11,7 @@ from core.db import utcnow, write_atomic
 from core.events import fire
 from core.storage import ObjectNotFound
 from plugins.rtcstats import credits, metrics
-from plugins.rtcstats.models import FAILED, PENDING, READY, Session, SessionLabel
+from plugins.rtcstats.models import FAILED, LABEL_COPIES, PENDING, READY, Session, SessionLabel
 from plugins.rtcstats.parsing import DumpFormatError, DumpTooLarge
 from plugins.rtcstats.service.abstract import abstract_columns, abstract_of
 from plugins.rtcstats.service.config import limits, object_storage, processor_version
@@ -74,13 +74,14 @@ def store_analysis(row: Session, data: dict, version: str) -> None:
     labels = [("type", v) for v in abstract["observationTypes"]] + [
         ("tag", v) for v in abstract["observationTags"]
     ]
+    copies = {"created_at": row.created_at, **{name: values[name] for name in LABEL_COPIES}}
     with write_atomic():
         Session.update(**values).where(Session.id == row.id).execute()
         SessionLabel.delete().where(SessionLabel.session == row.id).execute()
         if labels:
             SessionLabel.insert_many(
                 [
-                    {"session": row.id, "account_id": row.account_id, "kind": k, "value": v[:200]}
+                    {"session": row.id, "account_id": row.account_id, "kind": k, "value": v[:200], **copies}
                     for k, v in labels
                 ]
             ).execute()

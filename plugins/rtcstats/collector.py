@@ -4,7 +4,8 @@ Each message is written to a spool file as it arrives (collector_dump.py); when 
 idles or breaks a limit, the file is stored like an uploaded dump, a session is created and its
 analysis queued. Refusals and limits close the socket with the codes of CLOSE_CODES (docs/rtcstats-
 collector.md). The WebSocket itself is simple-websocket's, which runs on the socket that gunicorn's
-gevent worker hands to the WSGI app (`gunicorn.socket`), so a socket costs a greenlet, not a thread.
+gevent worker hands to the WSGI app (`gunicorn.socket`), read in the request's own greenlet
+(collector_socket.py), so a socket costs one greenlet, not a thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from core.redact import redact_query
 from plugins.rtcstats import credits, metrics, service
 from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
 from plugins.rtcstats.collector_recovery import recover, spool_name
+from plugins.rtcstats.collector_socket import CollectorSocket
 
 log = logging.getLogger("rtcstats")
 
@@ -269,14 +271,11 @@ def collect(cfg: dict) -> Response:
     jitsi = collector_jitsi.offered_protocol(request.headers.get("Sec-WebSocket-Protocol"))
     if jitsi and refused is None:
         refused = collector_jitsi.refusal(jitsi)
-    # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
-    # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
-    environ = {k: v for k, v in request.environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
-    protocols = [SUBPROTOCOL, jitsi] if jitsi else [SUBPROTOCOL]
-    ws = Server(environ, subprotocols=protocols, max_message_size=cfg["collector_max_message_bytes"])
     open_sessions = None
     try:
         if refused is None:
+            # The place is taken before the handshake answers: a client whose socket opened holds it
+            # (taken after, a client's next socket could pass the limit before this one counted).
             open_sessions = OpenSessions(
                 current_app.extensions["mediaplane"].redis, actor.account_id, uuid.uuid4().hex
             )
@@ -284,6 +283,12 @@ def collect(cfg: dict) -> Response:
                 open_sessions.enter(cfg["collector_max_sessions_per_account"])
             except Refused as err:
                 open_sessions, refused = None, err
+        # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
+        # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
+        # (Dropped from this request's own environ: a copy would be kept for as long as the socket.)
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        protocols = [SUBPROTOCOL, jitsi] if jitsi else [SUBPROTOCOL]
+        ws = CollectorSocket(request.environ, protocols, cfg["collector_max_message_bytes"])
         if refused is not None:
             log.info("collector socket refused (%s): %s", refused.code, refused.reason)
             metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(refused.code, str(refused.code)))
@@ -291,10 +296,11 @@ def collect(cfg: dict) -> Response:
             return _done(ws)
         release_database()
         _sweep_orphans(cfg)
+        account_id, actor = actor.account_id, None  # the key's objects need not live as long as the socket
         if jitsi and ws.subprotocol == jitsi:
-            collector_jitsi.JitsiSocket(ws, actor.account_id, cfg, open_sessions, jitsi).run()
+            collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run()
         else:
-            _serve(ws, actor.account_id, cfg, open_sessions)
+            _serve(ws, account_id, cfg, open_sessions)
     finally:
         if open_sessions is not None:
             open_sessions.leave()

@@ -260,6 +260,23 @@ def test_an_idle_socket_is_closed_with_4008_and_finalized(server):
     assert json.loads(stored_dump(server, rtcstats_id).split(b"\n")[-1])[:3] == ["close", None, 4008]
 
 
+def test_pings_without_messages_do_not_keep_a_socket_from_idling_out(server):
+    """The socket is read in its own greenlet (collector_socket.py): a ping is answered there, but
+    only a message restarts the idle clock."""
+    with connect(server, server.key) as client:
+        client.send(fixture_messages()[0])
+        started = time.monotonic()
+        pongs = 0
+        with contextlib.suppress(ConnectionClosed):
+            while time.monotonic() - started < IDLE_SECONDS + 10:
+                client.ping().wait(timeout=5)
+                pongs += 1
+                time.sleep(0.5)
+        assert pongs >= 2  # the server answered pings while the socket was open
+        assert client.close_code == 4008
+    assert IDLE_SECONDS - 0.5 <= time.monotonic() - started < IDLE_SECONDS + 5
+
+
 def test_a_flood_closes_with_4029_and_keeps_what_was_within_the_rate(server):
     before = session_ids(server)
     with connect(server, server.key) as client:

@@ -48,6 +48,19 @@ def test_the_written_file_is_a_v3_dump_our_parser_reads(tmp_path):
     assert dump.user_agent == "UA" and [e.name for e in dump.client_events][-1] == "close"
 
 
+def test_each_line_is_in_the_file_as_soon_as_it_is_written(tmp_path):
+    """What a worker that dies mid-socket leaves behind: every line written so far, with no buffer
+    of the process's own to flush (the file stays open, as during a socket)."""
+    path = tmp_path / "live.rtcstats"
+    writer = DumpWriter(path, {"url": "/c", "fileFormat": 3})
+    header = path.read_bytes()
+    assert header.startswith(b"RTCStatsDump\n") and header.endswith(b"\n")
+    line = message_line('["custom",null,"x",5]')
+    writer.write(line)
+    assert path.read_bytes() == header + line and not writer.file.closed
+    writer.discard()
+
+
 def test_a_websocket_request_to_a_plain_route_and_a_plain_get_of_the_collector_are_400(client, headers):
     answer = client.get("/api/rtcstats/v1.0/quota", headers={**headers, **UPGRADE})
     assert answer.status_code == 400

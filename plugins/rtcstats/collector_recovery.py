@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+from plugins.rtcstats import metrics
 from plugins.rtcstats.collector_dump import HEADER as V3_HEADER
 
 log = logging.getLogger("rtcstats")
@@ -69,8 +70,8 @@ def finish_file(path: Path) -> int:
     """Cut a partial last line; the number of message lines. A v3 dump (rtcstats#5.0) also gets the
     1006 close line unless it has one; a jitsi dump (collector_jitsi.py) has no close line in its format.
     """
+    v3 = _is_v3(path)
     with open(path, "r+b") as file:
-        v3 = file.read(len(V3_HEADER)) == V3_HEADER
         size = file.seek(0, os.SEEK_END)
         file.seek(max(0, size - TAIL_BYTES))
         tail = file.read()
@@ -88,13 +89,20 @@ def finish_file(path: Path) -> int:
     return _count_lines(path) - 3  # after the header and metadata, without the close line
 
 
+def _is_v3(path: Path) -> bool:
+    """A v3 dump (rtcstats#5.0), else a jitsi one (collector_jitsi.py): told by the first line."""
+    with open(path, "rb") as file:
+        return file.read(len(V3_HEADER)) == V3_HEADER
+
+
 def _count_lines(path: Path) -> int:
     with open(path, "rb") as file:
         return sum(1 for _ in file)
 
 
 def recover(spool: Path, idle_seconds: int, store) -> list[str]:
-    """Store every orphaned spool file with `store(account_id, file, size) -> id`; the stored ids.
+    """Store every orphaned spool file with `store(account_id, file, size) -> id`; the stored ids
+    (counted in the collector's metrics as `recovered`, by protocol).
 
     A file that fails to store is put back for a later sweep; one with no message is deleted.
     """
@@ -117,7 +125,9 @@ def recover(spool: Path, idle_seconds: int, store) -> list[str]:
         except Exception:  # noqa: BLE001 - storage / database down: a later sweep retries
             log.exception("collector spool file %s could not be recovered; kept", claimed.name)
             continue
+        protocol = "rtcstats" if _is_v3(claimed) else "jitsi"
         claimed.unlink(missing_ok=True)
+        metrics.COLLECTOR_SESSIONS.inc(protocol=protocol, how="recovered")
         log.info("collector dump %s of a lost socket stored as session %s", claimed.name, rtcstats_id)
         stored.append(str(rtcstats_id))
     return stored

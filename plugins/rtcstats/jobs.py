@@ -6,7 +6,7 @@ import logging
 
 from core.plugins import plugin_settings
 from core.queue import job
-from plugins.rtcstats import metrics, service, uploads
+from plugins.rtcstats import service, uploads
 
 log = logging.getLogger("rtcstats")
 QUEUE = "rtcstats"  # analysis is CPU-heavy: its own queue keeps light jobs from waiting behind it
@@ -62,6 +62,5 @@ def recover_collector_dumps() -> int:
 
     idle = plugin_settings("rtcstats")["collector_idle_timeout_seconds"]
     stored = recover(spool_dir(), idle, service.store_collected)
-    metrics.COLLECTOR_SESSIONS.inc(len(stored), how="recovered")
     log.log(logging.INFO if stored else logging.DEBUG, "recovered %d collector dumps", len(stored))
     return len(stored)

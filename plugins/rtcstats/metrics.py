@@ -66,25 +66,29 @@ def _format_of(data: bytes) -> str:
         return "unknown"
 
 
-# The live collector (collector.py). Open sockets = opened - closed.
+# The live collector (collector.py, collector_jitsi.py), by protocol: rtcstats (rtcstats#5.0), jitsi.
+# Open sockets = opened - closed.
 COLLECTOR_SOCKETS = SharedCounter(
     "mediaplane_rtcstats_collector_sockets",
     "Collector WebSockets opened and closed (event: opened, closed); open ones are the difference",
-    ["event"],
+    ["protocol", "event"],
 )
 COLLECTOR_CLOSES = SharedCounter(
     "mediaplane_rtcstats_collector_closes",
     "Collector WebSockets ended, by reason: client (closed it), lost (no close frame), idle, "
     "message_too_big, session_too_large, rate_limited; and refused at connect: unauthorized, "
-    "no_credits, too_many_sockets, unavailable",
-    ["reason"],
+    "no_credits, too_many_sockets, unavailable; jitsi only: bad_session_id, reconnect_refused, "
+    "unsupported_client, and session_idle (one session ended, its socket goes on)",
+    ["protocol", "reason"],
 )
 COLLECTOR_MESSAGES = SharedCounter(
     "mediaplane_rtcstats_collector_messages",
     "Collector messages written to dumps (counted per socket every few seconds and at its end)",
+    ["protocol"],
 )
 COLLECTOR_SESSIONS = SharedCounter(
     "mediaplane_rtcstats_collector_sessions",
-    "Collector dumps stored as sessions, by how: socket (at its end), recovered (of a lost worker)",
-    ["how"],
+    "Collector dumps stored as sessions, by how: socket (at its end, or a jitsi session's), recovered "
+    "(of a lost worker)",
+    ["protocol", "how"],
 )

@@ -402,6 +402,7 @@ def test_sockets_messages_bytes_closes_and_sessions_are_on_metrics(server):
     before = scrape(server)
 
     def delta(text, name, **labels):
+        labels = {"protocol": "rtcstats", **labels}  # jitsi's: test_collector_jitsi.py
         return (sample(text, f"mediaplane_rtcstats_collector_{name}", **labels) or 0) - (
             sample(before, f"mediaplane_rtcstats_collector_{name}", **labels) or 0
         )

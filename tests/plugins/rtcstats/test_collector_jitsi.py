@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -27,10 +29,13 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from plugins.rtcstats.analysis import analyze
+from plugins.rtcstats.collector_jitsi import entry_line
 from plugins.rtcstats.parsing import parse
 from plugins.rtcstats.parsing.legacy import parse_legacy
 from tests.conftest import PgSchema
+from tests.core.test_shared_metrics import sample
 from tests.faults import MEDIAPLANE, Server
+from tests.plugins.rtcstats.test_collector import gunicorn_workers
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +85,13 @@ def request_of(session_id: str, line: str) -> str:
     if line.startswith('["identity"'):
         return json.dumps({"statsSessionId": session_id, "type": "identity", "data": json.loads(line)})
     return json.dumps({"statsSessionId": session_id, "type": "stats-entry", "data": line})
+
+
+def line_written(line: str) -> bytes:
+    """What the collector writes for a line sent as request_of sends it."""
+    if line.startswith('["identity"'):
+        return entry_line("identity", json.loads(line))
+    return line.encode() + b"\n"
 
 
 def keepalive(session_id: str) -> str:
@@ -505,3 +517,80 @@ def test_a_session_reaching_the_size_limit_closes_with_4009_keeping_what_fitted(
     (big,) = wait_for_sessions(server, before, 1)
     raw = stored_dump(server, big)
     assert len(raw) <= MAX_SESSION_BYTES and len(dump_of(server, big)[1]) == 4
+
+
+# -- a worker's death, metrics ---------------------------------------------------------------------------
+
+
+def test_the_sessions_of_a_killed_workers_socket_are_stored_after_the_restart(tmp_path):
+    """SIGKILL of the gunicorn worker while a socket with two sessions is open (no finalizing code
+    runs); after gunicorn starts a new worker, the next socket's connect makes it store both."""
+    env = {"MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_IDLE_TIMEOUT_SECONDS": "1"}
+    with Server(tmp_path, env) as crashing:
+        before = sessions(crashing)
+        lines = fixture_lines(CHROME)[:6]
+        (worker,) = gunicorn_workers(crashing)
+        with opened(crashing, crashing.key) as client:
+            for line in lines:
+                client.send(request_of("lost-1", line))
+                client.send(request_of("lost-2", line))
+            time.sleep(0.3)  # let the worker write the last ones
+            os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while worker in gunicorn_workers(crashing) or not gunicorn_workers(crashing):
+            assert time.monotonic() < deadline, "gunicorn started no new worker"
+            time.sleep(0.2)
+        time.sleep(2.5)  # a lost socket's files are orphans after twice the idle timeout
+        spool = tmp_path / "data" / "rtcstats-collector"
+        assert len(list(spool.glob("*.rtcstats"))) == 2 and sessions(crashing).keys() == before.keys()
+        with opened(crashing, crashing.key) as trigger:  # sends nothing: no session of its own
+            trigger.close(code=3001)
+        for rtcstats_id in wait_for_sessions(crashing, before, 2):
+            info, stored = dump_of(crashing, rtcstats_id)
+            assert info["clientProtocol"] == "3.1_STANDARD"
+            assert_same_lines(stored, lines)  # everything received, and no close line added
+        deadline = time.monotonic() + 10  # the files go once the sessions are stored (listed first)
+        while list(spool.glob("*")):
+            assert time.monotonic() < deadline, "a recovered file stayed in the spool"
+            time.sleep(0.1)
+
+
+def test_sockets_messages_closes_and_sessions_are_counted_with_protocol_jitsi(server):
+    """Counted in the web worker into Redis (the embedded one), read back by /metrics."""
+    with urllib.request.urlopen(server.base + "/metrics", timeout=10) as resp:
+        before_metrics = resp.read().decode()
+    before = sessions(server)
+    lines = fixture_lines(CHROME)[:3]
+    with opened(server, server.key) as client:
+        for line in lines:
+            client.send(request_of("metrics-1", line))
+            client.send(request_of("metrics-2", line))
+        client.send(close_request("metrics-1"))
+        client.close(code=3001)
+    wait_for_sessions(server, before, 2)
+    with opened(server, server.key) as bad:
+        bad.send(json.dumps({"statsSessionId": "a b", "type": "keepalive"}))
+        assert close_frame(bad)[0] == 1007
+    with connect(server, server.key, reconnect=True) as refused:
+        assert close_frame(refused)[0] == 3001
+    with urllib.request.urlopen(server.base + "/metrics", timeout=10) as resp:
+        after = resp.read().decode()
+
+    def delta(name, **labels):
+        name = f"mediaplane_rtcstats_collector_{name}"
+        return (sample(after, name, **labels) or 0) - (sample(before_metrics, name, **labels) or 0)
+
+    assert delta("sockets_total", protocol="jitsi", event="opened") == 2  # the refused one never opened
+    assert delta("sockets_total", protocol="jitsi", event="closed") == 2
+    assert delta("sockets_total", protocol="rtcstats", event="opened") == 0
+    assert delta("closes_total", protocol="jitsi", reason="client") == 1  # its 3001 is the client's leave
+    assert delta("closes_total", protocol="jitsi", reason="bad_session_id") == 1
+    assert delta("closes_total", protocol="jitsi", reason="reconnect_refused") == 1
+    assert delta("messages_total", protocol="jitsi") == 2 * len(lines)
+    assert delta("sessions_total", protocol="jitsi", how="socket") == 2
+    written = 2 * sum(len(line_written(line)) for line in lines)  # the lines; connectionInfo is ours
+    bytes_name = "mediaplane_rtcstats_received_bytes_total"
+    received = sample(after, bytes_name, route="collector") - (
+        sample(before_metrics, bytes_name, route="collector") or 0
+    )
+    assert received == written

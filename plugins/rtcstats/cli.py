@@ -1,4 +1,5 @@
-"""`mediaplane rtcstats ...`: offline analysis of a dump file, bulk reprocessing, credit grants."""
+"""`mediaplane rtcstats ...`: offline analysis of a dump file, bulk reprocessing, credit grants, and
+which parser modules run compiled."""
 
 from __future__ import annotations
 
@@ -72,6 +73,15 @@ def analyze_file(file: Path, as_json: bool):
         click.echo(json.dumps(result, indent=2, default=str))
     else:
         click.echo("\n".join(summary_lines(result, dump.format)))
+
+
+@rtcstats.command("compiled")
+def compiled_modules():
+    """Which parser modules run compiled (Cython, built by scripts/setup) and which as Python, and why."""
+    from plugins.rtcstats.compiled import status
+
+    for name, state in status().items():
+        click.echo(f"{name:<42}{state}")
 
 
 @rtcstats.command("reprocess")

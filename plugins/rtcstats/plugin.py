@@ -39,6 +39,15 @@ def register_migrations():
     return migrations
 
 
+def _log_parser_path() -> None:
+    """One line at start-up (web tier and worker alike): compiled parser modules or the Python fallback."""
+    import logging
+
+    from plugins.rtcstats.compiled import summary
+
+    logging.getLogger("rtcstats").info("rtcstats parser: %s", summary())
+
+
 @hookimpl
 def register_blueprints():
     from core.plugins import plugin_settings
@@ -46,6 +55,7 @@ def register_blueprints():
     from plugins.rtcstats.mcp import make_mcp_blueprint
     from plugins.rtcstats.viewer import make_viewer_blueprint
 
+    _log_parser_path()
     settings = plugin_settings("rtcstats")
     # The vendor moved its base path from /api/rtcstats/v1.0 to /v1.0: clients use either.
     return [
@@ -68,6 +78,7 @@ def register_mcp_tools():
 def register_jobs():
     from plugins.rtcstats import jobs
 
+    _log_parser_path()
     return {
         "analyze_upload": jobs.analyze_upload,
         "reprocess_session": jobs.reprocess_session,

@@ -54,6 +54,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.legacy_tracks import LegacyStats
@@ -103,7 +104,8 @@ def parse_legacy(raw: bytes) -> Dump:
 
     :raises DumpFormatError: a line is unreadable (the message and ``err.line`` name the line).
     """
-    return _LegacyParser(raw).run()
+    with paused_gc():  # the tracks are thousands of new lists: no collection walks them meanwhile
+        return _LegacyParser(raw).run()
 
 
 def detect_delta_semantics(raw: bytes) -> str:

@@ -47,7 +47,10 @@ class _Stat:
         """The number of samples before snapshot index `snapshot` (while alive), or in all (removed)."""
         if self.alive_from >= 0:
             return self.offset + snapshot
-        return sum(stop - start for start, stop in self.runs)
+        total = 0  # a loop, not sum() of a generator: the compiled method may hold no closure
+        for start, stop in self.runs:
+            total += stop - start
+        return total
 
 
 class LegacyStats:

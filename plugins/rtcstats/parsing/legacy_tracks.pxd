@@ -1,0 +1,44 @@
+# Cython declarations that augment legacy_tracks.py when setup compiles it (see plugins/rtcstats/compiled.py):
+# the .py stays the one source, and runs unchanged as plain Python when the extension is not built.
+# Only C types of locals, attributes and signatures are declared here, so both paths give the same values.
+
+cdef object _ABSENT
+cdef frozenset _NOT_COLUMNS
+
+
+cdef class _Stat:
+    cdef public object track
+    cdef public Py_ssize_t alive_from
+    cdef public Py_ssize_t offset
+    cdef public list runs
+    cdef public dict changes
+    cdef public object stamp
+    cdef public list stamps
+    cdef public bint sent_again
+
+    cpdef Py_ssize_t samples(self, Py_ssize_t snapshot)
+
+
+cdef class LegacyStats:
+    cdef public object pc
+    cdef public object count
+    cdef public dict stats
+    cdef public dict alive
+
+    @cython.locals(snapshot=Py_ssize_t, stat=_Stat, alive=dict, changes_of=dict,
+                   changes=list, stamps=list)
+    cpdef add(self, lineno, dict value, time, stamp, bint remove_absent)
+
+    @cython.locals(stat=_Stat, index=Py_ssize_t)
+    cdef tuple _other(self, lineno, stat_id, report, stamp, Py_ssize_t snapshot)
+
+    @cython.locals(stat=_Stat, end=Py_ssize_t, total=Py_ssize_t, first=Py_ssize_t, props=dict,
+                   changes=list)
+    cpdef finish(self)
+
+
+@cython.locals(first=Py_ssize_t, count=Py_ssize_t, last=Py_ssize_t, column=list)
+cdef list _fill_present(list changes, Py_ssize_t total)
+
+@cython.locals(count=Py_ssize_t, position=Py_ssize_t, stop=Py_ssize_t, size=Py_ssize_t, column=list)
+cdef list _fill(list changes, Py_ssize_t total)

@@ -40,7 +40,7 @@ def register_migrations():
 
 
 def _log_parser_path() -> None:
-    """One line at start-up (web tier and worker alike): compiled parser modules or the Python fallback."""
+    """One line when the web tier starts: compiled parser modules or the Python fallback (and why)."""
     import logging
 
     from plugins.rtcstats.compiled import summary
@@ -78,7 +78,6 @@ def register_mcp_tools():
 def register_jobs():
     from plugins.rtcstats import jobs
 
-    _log_parser_path()
     return {
         "analyze_upload": jobs.analyze_upload,
         "reprocess_session": jobs.reprocess_session,

@@ -99,6 +99,11 @@ def test_the_installed_modules_come_from_the_wheel(installed, workdir):
     assert any(p.parts[-2] == "templates" for p in data_files)
     missing = [str(p) for p in data_files if not (package.parent / p).is_file()]
     assert missing == []
+    # The wheel build compiled the rtcstats parser modules (Cython, setup.py) and they are in use.
+    code = "from plugins.rtcstats.compiled import summary; print(summary())"
+    done = run([str(installed / "python"), "-c", code], cwd=folder, env=env, timeout=60)
+    expected = "compiled (Cython): lines, legacy_tracks, legacy\n"
+    assert done.stdout == expected, done.stdout + done.stderr
 
 
 def test_version_migrate_keys_serve_and_a_report_round_trip(installed, workdir):

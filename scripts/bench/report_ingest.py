@@ -429,15 +429,20 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     return 1 if reasons else 0
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run_with_cleanup(run_bench, args: argparse.Namespace) -> int:
+    """`run_bench(args, cleanup)`, whose cleanup callbacks run also on SIGTERM or Ctrl-C; a BenchError
+    is printed and exits 1 (also used by other benches)."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with contextlib.ExitStack() as cleanup:
         try:
-            return run(args, cleanup)
+            return run_bench(args, cleanup)
         except BenchError as err:
             print(f"benchmark failed: {err}", file=sys.stderr)
             return 1
+
+
+def main(argv=None) -> int:
+    return run_with_cleanup(run, parse_args(argv))
 
 
 if __name__ == "__main__":

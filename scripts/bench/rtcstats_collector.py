@@ -46,7 +46,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -61,7 +60,15 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from collector_load import raise_fd_limit  # noqa: E402
 from cpu_meter import CpuMeter  # noqa: E402
-from report_ingest import HOST, REPO, BenchError, Server, free_port, mediaplane_command  # noqa: E402
+from report_ingest import (  # noqa: E402
+    HOST,
+    BenchError,
+    Server,
+    free_port,
+    mediaplane_command,
+    run_cli,
+    run_with_cleanup,
+)
 from rtcstats_memory import web_worker_pid  # noqa: E402
 from service_args import add_service_args  # noqa: E402
 
@@ -105,15 +112,6 @@ def server_env(args, url: str, data_dir: Path) -> dict:
         }
     )
     return env
-
-
-def cli(env: dict, *words: str) -> str:
-    done = subprocess.run(
-        mediaplane_command() + list(words), env=env, cwd=REPO, capture_output=True, text=True, timeout=180
-    )
-    if done.returncode != 0:
-        raise BenchError(f"mediaplane {' '.join(words[:2])} failed: {done.stderr.strip() or done.stdout}")
-    return done.stdout
 
 
 def run_load(args, server: Server, mode: str, key: str, spool: Path | None) -> dict:
@@ -257,10 +255,6 @@ def render(args, coll: dict, echo: dict, stored: int) -> tuple[str, list[str]]:
 # -- main -----------------------------------------------------------------------------------------
 
 
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds through the cleanup below
-
-
 def run(args, cleanup: contextlib.ExitStack) -> int:
     raise_fd_limit()
     schema = f"mp_bench_coll_{os.getpid()}"
@@ -274,9 +268,9 @@ def run(args, cleanup: contextlib.ExitStack) -> int:
     cleanup.callback(shutil.rmtree, work, ignore_errors=True)
     url = f"{args.database_url}?options=-csearch_path%3D{schema}"
     env = server_env(args, url, work / "data")
-    cli(env, "migrate")
-    cli(env, "accounts", "create", "bench")
-    made = cli(env, "keys", "create", "--account", "bench", "--scopes", "rtcstats:write")
+    run_cli(env, "migrate")
+    run_cli(env, "accounts", "create", "bench")
+    made = run_cli(env, "keys", "create", "--account", "bench", "--scopes", "rtcstats:write")
     key = made.strip().splitlines()[-1]  # the CLI prints the key alone on its last line
     spool = work / "data" / "rtcstats-collector"
     spool.mkdir(parents=True)  # watched before the first socket makes it
@@ -316,14 +310,7 @@ def _forget_redis(url: str) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with contextlib.ExitStack() as cleanup:
-        try:
-            return run(args, cleanup)
-        except BenchError as err:
-            print(f"benchmark failed: {err}", file=sys.stderr)
-            return 1
+    return run_with_cleanup(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from plugins.webhooks import schemas, service
 SCOPE = "webhooks:admin"
 WEBHOOK_ID = {
     "in": "path",
-    "name": "webhook_id",
+    "name": "webhookId",
     "required": True,
     "description": "Webhook id, as returned on creation.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00/]+$"},
@@ -54,33 +54,33 @@ def make_blueprint(settings: dict) -> Blueprint:
             """Register a webhook. The answer holds the signing secret in plaintext, shown only this once."""
             return service.create(current_actor().account_id, body, plugin_settings("webhooks"))
 
-    @blp.route("/<string:webhook_id>", parameters=[WEBHOOK_ID])
+    @blp.route("/<string:webhookId>", parameters=[WEBHOOK_ID])
     class WebhookByIdViews(MethodView):
         @require(SCOPE)
         @blp.response(200, schemas.WebhookSchema)
         @errors(_404="No such webhook in this account")
-        def get(self, webhook_id):
+        def get(self, webhookId):
             """One webhook; secret masked."""
-            return service.get(current_actor().account_id, webhook_id)
+            return service.get(current_actor().account_id, webhookId)
 
         @require(SCOPE)
         @blp.arguments(schemas.WebhookUpdateSchema, location="json")
         @blp.response(200, schemas.WebhookSchema)
         @errors(_404="No such webhook in this account")
-        def patch(self, body, webhook_id):
+        def patch(self, body, webhookId):
             """Change url and/or events; `secret` sets a new secret, `rotateSecret: true` generates one
             (shown in this answer only). Deliveries not yet sent are signed with the new secret."""
-            return service.update(current_actor().account_id, webhook_id, body, plugin_settings("webhooks"))
+            return service.update(current_actor().account_id, webhookId, body, plugin_settings("webhooks"))
 
         @require(SCOPE)
         @blp.response(204)
         @errors(_404="No such webhook in this account")
-        def delete(self, webhook_id):
+        def delete(self, webhookId):
             """Delete a webhook, its pending deliveries and its log."""
-            service.delete(current_actor().account_id, webhook_id)
+            service.delete(current_actor().account_id, webhookId)
             return Response(status=204)
 
-    @blp.route("/<string:webhook_id>/test", parameters=[WEBHOOK_ID])
+    @blp.route("/<string:webhookId>/test", parameters=[WEBHOOK_ID])
     class WebhookTestViews(MethodView):
         @require(SCOPE)
         @blp.response(200, schemas.TestResultSchema)
@@ -88,29 +88,29 @@ def make_blueprint(settings: dict) -> Blueprint:
             _404="No such webhook in this account",
             _429="test_rate_limit of this key exceeded; retry after Retry-After",
         )
-        def post(self, webhook_id):
+        def post(self, webhookId):
             """Send a signed `test` event now and answer whether the receiver took it (2xx).
 
             Waits for the receiver at most timeout_seconds; not retried; logged in the deliveries."""
             actor = current_actor()
             settings = plugin_settings("webhooks")
             enforce(settings["test_rate_limit"], "webhooks-test", actor.key_id)
-            return service.send_test(actor.account_id, webhook_id, settings)
+            return service.send_test(actor.account_id, webhookId, settings)
 
-    @blp.route("/<string:webhook_id>/deliveries", parameters=[WEBHOOK_ID])
+    @blp.route("/<string:webhookId>/deliveries", parameters=[WEBHOOK_ID])
     class DeliveryViews(MethodView):
         @require(SCOPE)
         @blp.arguments(schemas.deliveries_query_args(settings["deliveries_max_limit"]), location="query")
         @blp.response(200, schemas.DeliveryListSchema)
         @errors(_404="No such webhook in this account")
-        def get(self, args, webhook_id):
+        def get(self, args, webhookId):
             """The webhook's deliveries, newest first: status, attempts, last answer, error, times.
 
             Pass nextCursor as `cursor` for the next (older) page; null on the last page."""
             cfg = plugin_settings("webhooks")
             items, next_cursor = service.deliveries(
                 current_actor().account_id,
-                webhook_id,
+                webhookId,
                 args.get("limit", cfg["deliveries_default_limit"]),
                 args.get("cursor"),
                 args.get("status"),

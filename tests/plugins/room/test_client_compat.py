@@ -78,7 +78,7 @@ def world(room_app, room_client, new_key, livekit):
             "participantId": "alice",
             "ingressId": ingress.get_json()["ingressId"],
             "trackSid": alice.tracks[0].sid,
-            "webhook_id": webhook.get_json()["id"],
+            "webhookId": webhook.get_json()["id"],
         },
     }
 
@@ -154,11 +154,11 @@ def test_every_v1_route_takes_the_reference_clients_signed_requests_without_a_bo
     assert seen["POST /v1/rooms/{roomId}/ingress"] == 201  # no body: the defaults (rtmp)
     assert seen["DELETE /v1/rooms/{roomId}/participants/{participantId}"] == 204
     assert seen["DELETE /v1/rooms/{roomId}"] == 204
-    assert seen["GET /v1/webhooks/{webhook_id}"] == 200
+    assert seen["GET /v1/webhooks/{webhookId}"] == 200
     assert seen["POST /v1/webhooks"] == 400  # url is required
-    assert seen["PATCH /v1/webhooks/{webhook_id}"] == 200  # nothing to change
-    assert seen["POST /v1/webhooks/{webhook_id}/test"] == 200  # {delivered: false}: nobody listens
-    assert seen["DELETE /v1/webhooks/{webhook_id}"] == 204
+    assert seen["PATCH /v1/webhooks/{webhookId}"] == 200  # nothing to change
+    assert seen["POST /v1/webhooks/{webhookId}/test"] == 200  # {delivered: false}: nobody listens
+    assert seen["DELETE /v1/webhooks/{webhookId}"] == 204
 
 
 @pytest.mark.parametrize("sign_body", [False, True], ids=["empty-body hash", "real-body hash"])

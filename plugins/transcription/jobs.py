@@ -8,8 +8,8 @@ from flask import current_app
 from core.plugins import plugin_settings
 from core.queue import job
 from plugins.transcription import service
+from plugins.transcription.service import QUEUE
 
-QUEUE = "transcription"
 # A job's time limit is fixed when it is registered; max_duration_seconds (at most 6 h of audio)
 # keeps the work inside it at any real-time factor up to 1.
 TIMEOUT_SECONDS = 6 * 3600 + 600

@@ -18,6 +18,7 @@ from plugins.transcription.models import PhraseList, Segment, Transcription
 log = logging.getLogger("plugins.transcription")
 
 ID_PREFIX = "tr_"
+QUEUE = "transcription"  # its own RQ queue: long recognitions never hold up the default queue
 # The row's progress is written at most this often (seconds) while a job runs: enough for a client
 # polling GET, and a few cheap UPDATEs per minute of audio.
 PROGRESS_INTERVAL_SECONDS = 1.0
@@ -528,7 +529,5 @@ def post_call_usable() -> bool:
 def transcription_worker_alive(redis_conn) -> bool:
     """Whether a live RQ worker (registered, heartbeat not expired) listens on the transcription queue."""
     from rq import Queue, Worker
-
-    from plugins.transcription.jobs import QUEUE
 
     return bool(Worker.all(connection=redis_conn, queue=Queue(QUEUE, connection=redis_conn)))

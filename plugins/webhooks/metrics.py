@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 
+import peewee
+
 from core.shared_metrics import SharedCounter, SharedHistogram
+from plugins.webhooks.models import Delivery
 
 log = logging.getLogger("webhooks")
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -45,7 +48,6 @@ class DeliveryBacklog:
 
         from core.plugins import current_plugins
         from plugins.webhooks.schemas import DELIVERY_STATUSES
-        from plugins.webhooks.service import status_counts
 
         family = GaugeMetricFamily(
             "mediaplane_webhook_deliveries",
@@ -62,6 +64,14 @@ class DeliveryBacklog:
         for status in DELIVERY_STATUSES:
             family.add_metric([status], counts.get(status, 0))
         yield family
+
+
+def status_counts() -> dict[str, int]:
+    """Deliveries per status, all accounts (for /metrics)."""
+    query = Delivery.select(Delivery.status, peewee.fn.COUNT(Delivery.seq).alias("n")).group_by(
+        Delivery.status
+    )
+    return {row.status: row.n for row in query}
 
 
 BACKLOG = DeliveryBacklog()

@@ -496,11 +496,3 @@ def purge(settings: dict) -> int:
         .where(Delivery.status.in_(["succeeded", "failed"]), Delivery.completed_at < cutoff)
         .execute()
     )
-
-
-def status_counts() -> dict[str, int]:
-    """Deliveries per status, all accounts (for /metrics)."""
-    query = Delivery.select(Delivery.status, peewee.fn.COUNT(Delivery.seq).alias("n")).group_by(
-        Delivery.status
-    )
-    return {row.status: row.n for row in query}

@@ -1,7 +1,8 @@
 // The call of jitsi.html: the stock @jitsi/rtcstats client (bundled, window.jitsiRtcstats), set up as
 // jitsi-meet sets it up, streams a loopback call to ?endpoint= (the client appends /<meeting> and its
 // statsSessionId); each connection sends ?polls= getstats, then the client's close() ends the socket
-// (code 3001, conference left). The outcome is left in window.callResult for the test
+// (code 3001, conference left). ?endpoint-id= is the participant's id in the identity message. The
+// outcome is left in window.callResult for the test
 // ({sent, received, statsSessionId, messages, closeCode} or {error}).
 'use strict';
 
@@ -31,10 +32,13 @@
         });
         rtcstatsInit(trace, {pollInterval: 1000, useLegacy: false});
         trace.connect(false);
+        // Identity facts as jitsi-meet sends them (conference and endpoint ids, display name).
+        const meeting = params.get('meeting');
         trace.identity('identity', null, {
-            confName: params.get('meeting'),
+            confID: meeting,
+            confName: meeting.split('/').pop(),
+            endpointId: params.get('endpoint-id'),
             displayName: 'Loopback Tester',
-            endpointId: 'loopback1',
             applicationName: 'mediaplane tests',
         });
         const call = await loopbackCall({until: () => statsOf('PC_0') >= polls && statsOf('PC_1') >= polls});

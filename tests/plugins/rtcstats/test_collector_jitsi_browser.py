@@ -78,8 +78,8 @@ ENDPOINT_ID = "loopback1"
 def test_the_stock_jitsi_client_streams_a_loopback_call_that_is_stored_and_analysed(
     server,  # noqa: F811 - the imported fixtures
     pages,  # noqa: F811
+    call_browser,  # noqa: F811 - first: MEDIAPLANE_SKIP_BROWSER_TESTS=1 skips before any bundling
     jitsi_bundle,
-    call_browser,  # noqa: F811
     tmp_path,
 ):
     before = session_ids(server)

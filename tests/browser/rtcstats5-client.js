@@ -156,9 +156,10 @@
             trace.record('websocket', null, {connectionTime: Date.now() - opening});
         });
         trace.closed = new Promise((resolve) => socket.addEventListener('close', resolve));
-        // Resolves once the browser has handed every message to the network.
+        // Resolves once the browser has handed every message to the network, or the socket is
+        // closing (then what is left is never sent, and bufferedAmount stays as it is).
         trace.drain = async () => {
-            while (trace.buffer.length || socket.bufferedAmount) {
+            while ((trace.buffer.length || socket.bufferedAmount) && socket.readyState <= WebSocket.OPEN) {
                 await new Promise((resolve) => setTimeout(resolve, 20));
             }
         };

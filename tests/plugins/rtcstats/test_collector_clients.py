@@ -237,6 +237,25 @@ def run_page(driver, url: str, artifacts: Path, timeout: float = 120) -> dict:
     return result
 
 
+def assert_loopback_call(data: dict, received: list[dict]) -> None:
+    """The analysis shows the loopback call of tests/browser/loopback-call.js: PC_0 sent the camera and
+    microphone to PC_1, both connected and were closed, several getStats each, media bytes both ways
+    and PC_1's inbound streams are the tracks the page received."""
+    assert data["pConnectionsNumber"] == 2 and sorted(data["pConnections"]) == ["PC_0", "PC_1"]
+    for pc in data["pConnections"].values():
+        assert pc["connected"] and pc["closed"] and pc["statsSnapshots"] >= 3, pc
+    streams = [s for s in data["streams"].values() if s.get("kind") in ("audio", "video")]
+    carried = {(s["pid"], s["kind"], s["direction"]) for s in streams if (s["bytes"] or 0) > 0}
+    assert carried >= {
+        ("PC_0", "audio", "outbound"),
+        ("PC_0", "video", "outbound"),
+        ("PC_1", "audio", "inbound"),
+        ("PC_1", "video", "inbound"),
+    }, carried
+    inbound = {s["trackIdentifier"] for s in streams if s["pid"] == "PC_1" and s["direction"] == "inbound"}
+    assert inbound == {t["id"] for t in received}
+
+
 def test_a_loopback_call_in_chromium_streamed_with_rtcstats5_is_stored_and_analysed(
     server, pages, call_browser, tmp_path
 ):
@@ -268,19 +287,7 @@ def test_a_loopback_call_in_chromium_streamed_with_rtcstats5_is_stored_and_analy
     assert sorted(dump.peer_connections) == ["PC_0", "PC_1"]
 
     data = analyse(server, rtcstats_id)
-    assert data["pConnectionsNumber"] == 2 and sorted(data["pConnections"]) == ["PC_0", "PC_1"]
-    for pc in data["pConnections"].values():
-        assert pc["connected"] and pc["closed"] and pc["statsSnapshots"] >= 3, pc
-    streams = [s for s in data["streams"].values() if s.get("kind") in ("audio", "video")]
-    carried = {(s["pid"], s["kind"], s["direction"]) for s in streams if (s["bytes"] or 0) > 0}
-    assert carried >= {
-        ("PC_0", "audio", "outbound"),
-        ("PC_0", "video", "outbound"),
-        ("PC_1", "audio", "inbound"),
-        ("PC_1", "video", "inbound"),
-    }, carried
-    inbound = {s["trackIdentifier"] for s in streams if s["pid"] == "PC_1" and s["direction"] == "inbound"}
-    assert inbound == {t["id"] for t in result["received"]}
+    assert_loopback_call(data, result["received"])
     features = data["features"]
     assert features["getUserMediaCalls"] == 1 and features["connected"]
     assert features["sendsAudio"] and features["sendsVideo"]

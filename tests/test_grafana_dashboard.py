@@ -79,5 +79,11 @@ def test_the_domain_metrics_of_the_issue_are_on_the_dashboard():
         "mediaplane_webhook_attempts_total",
         "mediaplane_recording_finished_total",
         "mediaplane_transcription_finished_total",
+        # the rtcstats live collector: open sockets, messages/s, bytes, sessions, refusals by reason
+        "mediaplane_rtcstats_collector_sockets_total",
+        "mediaplane_rtcstats_collector_messages_total",
+        r"mediaplane_rtcstats_received_bytes_total{route=\"collector\"}",  # JSON-escaped quotes
+        "mediaplane_rtcstats_collector_sessions_total",
+        "mediaplane_rtcstats_collector_closes_total",
     ):
         assert name in text, name

@@ -46,7 +46,8 @@ ERROR_DESCRIPTIONS = {
     402: "No credits left this month (insufficient_credits)",
     403: "The key lacks the scope (forbidden)",
     404: "Session not found for this account (not_found)",
-    409: "The session is still being analysed (analysis_pending); retry after Retry-After seconds",
+    409: "The session is still being analysed (analysis_pending), or is live: its collector socket is "
+    "open (session_live, with state live); retry after Retry-After seconds",
     413: "File exceeds a size limit (file_too_large)",
     415: "The file is not a dump the parser can read (parsing_issue); the message names the problem",
     422: "The stored dump could not be analysed (analysis_failed) or re-analysed (reprocess_failed)",
@@ -446,9 +447,9 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
 
         @require("rtcstats:write")
         @blp.response(200, schemas.SuccessSchema)
-        @errors(400, 403, 404)
+        @errors(400, 403, 404, 409)
         def delete(self, rtcstatsId):  # noqa: N803
-            """Delete a session and its stored dump."""
+            """Delete a session and its stored dump (a live session only once its socket closed)."""
             return service.delete_session(current_actor().account_id, rtcstatsId)
 
     return blp

@@ -28,8 +28,9 @@ from core.errors import Problem
 from core.redact import redact_query
 from plugins.rtcstats import credits, metrics, service
 from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
-from plugins.rtcstats.collector_recovery import recover, spool_name
+from plugins.rtcstats.collector_recovery import recover, rtcstats_id_of, spool_name
 from plugins.rtcstats.collector_socket import CollectorSocket
+from plugins.rtcstats.service.live import client_facts, open_live, open_marks_key
 
 log = logging.getLogger("rtcstats")
 
@@ -114,8 +115,8 @@ class OpenSessions:
 
     def __init__(self, conn: redis.Redis, account_id: int, socket_id: str):
         self.conn = conn
-        self.key = f"rtcstats:collector:open:{account_id}"
-        self.socket_id = socket_id
+        self.key = open_marks_key(account_id)
+        self.socket_id = socket_id  # the hex of the socket's session id (service/live.py)
         self.members = set()  # the socket's own mark, and a jitsi socket's further sessions' ones
         self.refreshed = 0.0
 
@@ -197,7 +198,9 @@ def _metadata(ws: Server) -> dict:
     return {k: v for k, v in meta.items() if v is not None}
 
 
-def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: OpenSessions, counts) -> int:
+def _receive_loop(
+    ws: Server, writer: DumpWriter, cfg: dict, open_sessions: OpenSessions, counts, live: LiveRow
+) -> int:
     """Write messages until the client closes (its code), the socket breaks (1006) or a limit ends
     it (Refused). Returns the close code for the dump's close line."""
     rate = RateLimit(cfg["collector_max_messages_per_second"])
@@ -220,6 +223,8 @@ def _receive_loop(ws: Server, writer: DumpWriter, cfg: dict, open_sessions: Open
         if not writer.fits(line, max_bytes):
             raise Refused(SESSION_TOO_LARGE, f"the dump reached {max_bytes} bytes")
         writer.write(line)
+        if writer.messages == 1:
+            live.first_message(line)
         open_sessions.refresh()
         counts.flush()
 
@@ -243,7 +248,9 @@ def _store(account_id: int, writer: DumpWriter) -> str | None:
         writer.discard()  # a socket that sent nothing is no session (as the reference server)
         return None
     with open(writer.path, "rb") as file:
-        rtcstats_id = service.store_collected(account_id, file, writer.size)
+        rtcstats_id = service.store_collected(
+            account_id, file, writer.size, rtcstats_id=rtcstats_id_of(writer.path)
+        )
     writer.path.unlink(missing_ok=True)
     return str(rtcstats_id)
 
@@ -344,6 +351,27 @@ def release_database() -> None:
         db.close()
 
 
+class LiveRow:
+    """Lists the socket's session as live once its first message is spooled (service/live.py)."""
+
+    def __init__(self, account_id: int, socket_id: str, metadata: dict):
+        self.account_id = account_id
+        self.rtcstats_id = uuid.UUID(socket_id)
+        self.metadata = metadata
+
+    def first_message(self, line: bytes) -> None:
+        metadata, self.metadata = self.metadata, None  # needed once: not kept for the socket's life
+        try:
+            open_live(
+                self.account_id, self.rtcstats_id, client_facts(metadata, line), metadata.get("startTime")
+            )
+        except peewee.PeeweeException as err:
+            # Not listed while live; the dump is still stored as a session when the socket ends.
+            log.warning("collector session %s not listed as live: %s", self.rtcstats_id, err)
+        finally:
+            release_database()
+
+
 class _Counts:
     """What one socket wrote that the shared metrics do not have yet (one Redis call per flush,
     not per message)."""
@@ -364,11 +392,13 @@ class _Counts:
 
 def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
     metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
-    writer = DumpWriter(spool_dir() / spool_name(account_id, uuid.uuid4().hex), _metadata(ws))
+    metadata = _metadata(ws)
+    writer = DumpWriter(spool_dir() / spool_name(account_id, open_sessions.socket_id), metadata)
     counts = _Counts(writer)
+    live = LiveRow(account_id, open_sessions.socket_id, metadata)
     try:
         try:
-            code = _receive_loop(ws, writer, cfg, open_sessions, counts)
+            code = _receive_loop(ws, writer, cfg, open_sessions, counts, live)
         except Refused as err:
             code = err.code
             close_socket(ws, err.code, err.reason)

@@ -1,12 +1,13 @@
 """Collector dumps left in the spool by a worker that died or restarted mid-socket: finished and stored.
 
-A spool file is `<account id>-<hex>.rtcstats`. While its socket is open it is written at least every
-idle timeout (else the socket is closed); so a file untouched for twice that long has no socket left.
-Such a file is claimed by renaming it (only one process wins a rename), cut back to its last whole
-line (the worker may have died mid-write), given the close line of a broken connection (1006) unless
-it has one (its worker finished it but could not store it), and stored like any collected dump.
-A jitsi dump (collector_jitsi.py, one file per statsSessionId) is only cut back: its format has no
-close line.
+A spool file is `<account id>-<session id as hex>.rtcstats` (the id of the socket's live session).
+While its socket is open it is written at least every idle timeout (else the socket is closed); so
+a file untouched for twice that long has no socket left. Such a file is claimed by renaming it
+(only one process wins a rename), cut back to its last whole line (the worker may have died
+mid-write), given the close line of a broken connection (1006) unless it has one (its worker
+finished it but could not store it), and stored like any collected dump: its live session, if
+listed, becomes that stored session. A jitsi dump (collector_jitsi.py, one file per
+statsSessionId) is only cut back: its format has no close line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 
 from plugins.rtcstats import metrics
@@ -30,6 +32,15 @@ TAIL_BYTES = 64 * 1024
 
 def spool_name(account_id: int, token: str) -> str:
     return f"{account_id}-{token}{SUFFIX}"
+
+
+def rtcstats_id_of(path: Path) -> uuid.UUID | None:
+    """The session id a spool file is named after (the socket's live session), if it names one."""
+    token = path.name.split(".", 1)[0].split("-", 1)[-1]
+    try:
+        return uuid.UUID(hex=token)
+    except ValueError:
+        return None
 
 
 def _account_of(path: Path) -> int | None:
@@ -101,8 +112,9 @@ def _count_lines(path: Path) -> int:
 
 
 def recover(spool: Path, idle_seconds: int, store) -> list[str]:
-    """Store every orphaned spool file with `store(account_id, file, size) -> id`; the stored ids
-    (counted in the collector's metrics as `recovered`, by protocol).
+    """Store every orphaned spool file with `store(account_id, file, size, rtcstats_id=...) -> id`
+    (the socket's live session, finalized); the stored ids (counted in the collector's metrics as
+    `recovered`, by protocol).
 
     A file that fails to store is put back for a later sweep; one with no message is deleted.
     """
@@ -121,7 +133,9 @@ def recover(spool: Path, idle_seconds: int, store) -> list[str]:
                 claimed.unlink(missing_ok=True)
                 continue
             with open(claimed, "rb") as file:
-                rtcstats_id = store(account_id, file, claimed.stat().st_size)
+                rtcstats_id = store(
+                    account_id, file, claimed.stat().st_size, rtcstats_id=rtcstats_id_of(claimed)
+                )
         except Exception:  # noqa: BLE001 - storage / database down: a later sweep retries
             log.exception("collector spool file %s could not be recovered; kept", claimed.name)
             continue

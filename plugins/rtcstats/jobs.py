@@ -56,11 +56,14 @@ def purge_uploads() -> int:
 @job(retries=0)
 def recover_collector_dumps() -> int:
     """Store the dumps of collector sockets whose web worker died or restarted, from the spool of
-    the machine this job runs on (collector_recovery.py); a socket's connect does the same."""
+    the machine this job runs on (collector_recovery.py); a socket's connect does the same. Then end
+    the live sessions that no socket and no spool file will ever finish (service/live.py)."""
+    from core.queue import redis_connection
     from plugins.rtcstats.collector import spool_dir
     from plugins.rtcstats.collector_recovery import recover
 
     idle = plugin_settings("rtcstats")["collector_idle_timeout_seconds"]
     stored = recover(spool_dir(), idle, service.store_collected)
     log.log(logging.INFO if stored else logging.DEBUG, "recovered %d collector dumps", len(stored))
+    service.fail_lost(service.open_in_redis(redis_connection()))
     return len(stored)

@@ -7,6 +7,7 @@ import peewee
 from core.db import BaseModel, utcnow
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
+LIVE = "live"  # a collector socket is still open: nothing stored or analysed yet (service/live.py)
 
 
 class Session(BaseModel):
@@ -19,8 +20,8 @@ class Session(BaseModel):
     rtcstats_id = peewee.UUIDField(unique=True)
     account_id = peewee.IntegerField()
     created_at = peewee.DateTimeField(default=utcnow)
-    status = peewee.CharField(max_length=16, default=PENDING)  # pending | ready | failed
-    source = peewee.CharField(max_length=16)  # upload | analyze
+    status = peewee.CharField(max_length=16, default=PENDING)  # live | pending | ready | failed
+    source = peewee.CharField(max_length=16)  # upload | analyze | collector
     file_name = peewee.CharField(max_length=255)
     file_size = peewee.BigIntegerField()
     dump_key = peewee.CharField(max_length=300)
@@ -35,7 +36,8 @@ class Session(BaseModel):
     error = peewee.TextField(null=True)  # why the newest analysis failed
     failed_version = peewee.CharField(max_length=32, null=True)  # analyzer version that failed
     # Abstract (null until analysed).
-    abstract = peewee.TextField(null=True)  # SessionAbstract as JSON, as served
+    # SessionAbstract as JSON, as served; while live, the facts known so far (service/live.py).
+    abstract = peewee.TextField(null=True)
     session_start = peewee.CharField(max_length=40, null=True)
     session_end = peewee.CharField(max_length=40, null=True)
     browser = peewee.CharField(max_length=200, null=True)

@@ -23,7 +23,7 @@ from core.errors import Problem
 from core.openapi import errors
 from plugins.rtcstats import explorer, service
 from plugins.rtcstats.api import PREFIX as API_PREFIX
-from plugins.rtcstats.models import READY, Session
+from plugins.rtcstats.models import LIVE, READY, Session
 from plugins.rtcstats.schemas import OBSERVATION_TAGS, sessions_query_args
 from plugins.rtcstats.viewer import PREFIX as VIEWER_PREFIX
 from plugins.rtcstats.viewer import fmt_offset
@@ -123,7 +123,24 @@ def overview_numbers(account_id: int, now: dt.datetime | None = None, days: int 
                         "createdAt": service.iso(row.created_at),
                     }
                 )
-    return {"today": today.count(), "bands": bands, "days": days, "critical": critical[:10]}
+    return {
+        "today": today.count(),
+        "bands": bands,
+        "days": days,
+        "critical": critical[:10],
+        **live_now(account_id),
+    }
+
+
+LIVE_SHOWN = 5  # live sessions the overview card names (it counts all)
+
+
+def live_now(account_id: int) -> dict:
+    """{liveCount, live: the newest LIVE_SHOWN live sessions (id, title, facts)}: sockets open now."""
+    query = Session.select().where(Session.account_id == account_id, Session.status == LIVE)
+    newest = query.order_by(Session.created_at.desc(), Session.id.desc()).limit(LIVE_SHOWN)
+    shown = [{"id": str(row.rtcstats_id), "title": row.title, **service.live_facts(row)} for row in newest]
+    return {"liveCount": query.count(), "live": shown}
 
 
 def _titles() -> dict[str, str]:
@@ -158,6 +175,13 @@ def _own_row(account_id: int, rtcstats_id: str) -> Session:
     row = Session.get_or_none(Session.rtcstats_id == wanted, Session.account_id == account_id)
     if row is None:
         raise Problem(404, "Not found", "no such session")
+    if row.status == LIVE:
+        raise Problem(
+            409,
+            "Live session",
+            "this session's collector socket is still open: its dump can be explored once it is stored; "
+            "its viewer shows what was received so far",
+        )
     return row
 
 
@@ -373,6 +397,7 @@ def make_pages_blueprint() -> Blueprint:
         )
         @errors(
             _404="No such session in this account (HTML)",
+            _409="The session is live: its dump is not stored yet (HTML)",
             _413="The dump is too large to parse within a page request (HTML)",
             _415="The stored dump cannot be parsed (HTML)",
         )
@@ -414,6 +439,7 @@ def make_pages_blueprint() -> Blueprint:
         @errors(
             _400="pc or id is missing (HTML)",
             _404="No such session, or no such stat in its dump (HTML)",
+            _409="The session is live: its dump is not stored yet (HTML)",
             _413="The dump is too large to parse within a request (HTML)",
             _415="The stored dump cannot be parsed (HTML)",
         )

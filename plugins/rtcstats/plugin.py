@@ -124,6 +124,7 @@ def problem_from_exception(exception):
         (service.InvalidRequest, 400, "Invalid request", "invalid_request"),
         (service.InsufficientCredits, 402, "Payment required", "insufficient_credits"),
         (service.NotFound, 404, "Not found", "not_found"),
+        (service.SessionLive, 409, "Conflict", "session_live"),
         (service.AnalysisPending, 409, "Conflict", "analysis_pending"),
         (uploads.UploadTooLarge, 413, "Payload too large", "file_too_large"),
         (DumpTooLarge, 413, "Payload too large", "file_too_large"),
@@ -134,6 +135,12 @@ def problem_from_exception(exception):
     for cls, status, title, code in mapping:
         if isinstance(exception, cls):
             headers = {"Retry-After": "2"} if status == 409 else None
+            if isinstance(exception, service.SessionLive):
+                # Live for as long as the call lasts: a client polls slowly; `state` as the list has it.
+                headers = {"Retry-After": str(service.LIVE_RETRY_AFTER)}
+                return Problem(
+                    status, title, str(exception), code=code, headers=headers, extra={"state": "live"}
+                )
             return Problem(status, title, str(exception), code=code, headers=headers)
     return None
 

@@ -223,13 +223,15 @@ class RtcstatsErrorSchema(ma.Schema):
         required=True,
         metadata=describe(
             "Stable code: invalid_request, unauthorized, forbidden, insufficient_credits, not_found, "
-            "method_not_allowed, analysis_pending, file_too_large, parsing_issue, analysis_failed, "
+            "method_not_allowed, analysis_pending, session_live, file_too_large, parsing_issue, "
+            "analysis_failed, "
             "reprocess_failed, rate_limited, internal_error."
         ),
     )
     missingChunks = fields.List(  # noqa: N815
         fields.Integer(), metadata=describe("Assemble only: the chunk indexes not received.")
     )
+    state = fields.String(metadata=describe("With session_live only: `live`, as the session list says."))
 
 
 class UploadResponseSchema(ma.Schema):
@@ -312,6 +314,18 @@ class SessionAbstractSchema(ma.Schema):
     scoreBand = fields.String(validate=validate.OneOf(["low", "medium", "high", "unrated"]))  # noqa: N815
 
 
+class LiveFactsSchema(ma.Schema):
+    startedAt = fields.String(allow_none=True, metadata=describe("When the collector socket opened."))  # noqa: N815
+    origin = fields.String(allow_none=True, metadata=describe("The page's Origin header."))
+    userAgent = fields.String(allow_none=True, metadata=describe("The page's User-Agent header."))  # noqa: N815
+    clientProtocol = fields.String(allow_none=True, metadata=describe("The WebSocket subprotocol."))  # noqa: N815
+    browser = fields.String(allow_none=True)
+    browserVersion = fields.String(allow_none=True, metadata=describe("Major version."))  # noqa: N815
+    os = fields.String(allow_none=True)
+    osVersion = fields.String(allow_none=True)  # noqa: N815
+    uploadedBy = fields.String(metadata=describe("The account's uploader id, as data.uploaded_by."))  # noqa: N815
+
+
 class SessionListItemSchema(ma.Schema):
     rtcstatsId = fields.String(required=True)  # noqa: N815
     createdAt = fields.String(required=True)  # noqa: N815
@@ -325,6 +339,17 @@ class SessionListItemSchema(ma.Schema):
         required=True,
         allow_none=True,
         metadata=describe("Denormalised summary; null while the session is not analysed."),
+    )
+    state = fields.String(
+        metadata=describe(
+            "Not in the vendor's contract: live (a collector socket is still streaming it), pending "
+            "(stored, analysis queued), analyzed or failed."
+        )
+        | {"enum": ["live", "pending", "analyzed", "failed"]}
+    )
+    live = fields.Nested(
+        LiveFactsSchema,
+        metadata=describe("Only while state is live: what is known so far (client facts, start, uploader)."),
     )
 
 
@@ -427,6 +452,12 @@ class RtcstatsConfigSchema(PluginConfigSchema):
     )
     collector_max_sessions_per_account = int_setting(
         1000, "Open collector WebSockets per account; one more is refused at connect (4003).", 1
+    )
+    live_view_refresh_seconds = int_setting(
+        10,
+        "The viewer of a live session (collector socket open) reloads this often, and what the socket "
+        "received is read again at most this often per session (bounded by analyze_inline_max_bytes).",
+        2,
     )
     sessions_default_limit = int_setting(100, "GET /sessions page size without `limit`.", 1)
     sessions_max_limit = int_setting(1000, "Largest `limit` of GET /sessions.", 1)

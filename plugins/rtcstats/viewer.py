@@ -10,6 +10,9 @@ Key numbers, scores and observations are rendered on the server; the charts are 
 by uPlot (vendored in static/, MIT, see static/uPlot.LICENSE) from per-interval series embedded in the
 page. The stored analysis carries no series, so they are measured again from the stored dump
 (parsing + analysis.metrics) and cached in Redis for an hour per analyzer version.
+
+A live session (its collector socket still open) shows what was received so far and reloads itself
+until it is analysed (viewer_live.py).
 """
 
 from __future__ import annotations
@@ -434,19 +437,31 @@ def render_session(rtcstats_id: str, settings: dict, embed: bool) -> Response:
     except ValueError:
         raise _not_found() from None
     account_id = authorised_account(rtcstats_id, settings)
+    live = None
     try:
         session = service.get_session(account_id, rtcstats_id)
     except (service.NotFound, service.InvalidRequest):
         raise _not_found() from None
-    data = session.get("data") or {}
-    timeseries = data.get("timeseries") if isinstance(data.get("timeseries"), dict) else None
-    if timeseries is None:
-        timeseries = stored_timeseries(account_id, rtcstats_id)
+    except service.SessionLive:
+        from plugins.rtcstats.viewer_live import live_session
+
+        row = Session.get_or_none(
+            Session.rtcstats_id == uuid.UUID(rtcstats_id), Session.account_id == account_id
+        )
+        if row is None:
+            raise _not_found() from None
+        session, timeseries, live = live_session(row, service.settings())
+    if live is None:
+        data = session.get("data") or {}
+        timeseries = data.get("timeseries") if isinstance(data.get("timeseries"), dict) else None
+        if timeseries is None:
+            timeseries = stored_timeseries(account_id, rtcstats_id)
     html = render_template(
         "rtcstats_viewer.html",
         view=view_model(session, timeseries),
         embed=embed,
-        explore=_explore_url(rtcstats_id),
+        explore=None if live else _explore_url(rtcstats_id),
+        live=live,
     )
     return _security_headers(Response(html, content_type="text/html; charset=utf-8"), embed)
 

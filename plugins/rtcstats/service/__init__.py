@@ -7,7 +7,8 @@ plugin.problem_from_exception maps to HTTP statuses. Where each route's logic li
 - POST /upload: chunked_upload.py; POST /analyze: analyze.py; POST /enrich: enrichment.py
 - GET /sessions: listing.py; GET and DELETE /sessions/{id}: session_by_id.py
 - GET /quota and GET /observations: account.py
-- the live collector's finished dumps (collector.py's WebSocket): collected.py
+- the live collector's finished dumps (collector.py's WebSocket): collected.py; its sessions while
+  the socket is open (state live): live.py
 - beneath them: stored_analysis.py (analysing a stored dump, the jobs' work), abstract.py (the list's
   SessionAbstract), dump_checks.py (format and expansion checked before parsing), wire.py (URLs,
   titles, ids), config.py (settings, storage, limits), errors.py.
@@ -42,6 +43,14 @@ from plugins.rtcstats.service.errors import (
     RtcstatsError,
 )
 from plugins.rtcstats.service.listing import list_item, list_sessions, parse_filters, parse_paging
+from plugins.rtcstats.service.live import (
+    LIVE_RETRY_AFTER,
+    SessionLive,
+    fail_lost,
+    live_facts,
+    open_in_redis,
+    state_of,
+)
 from plugins.rtcstats.service.session_by_id import delete_session, enqueue_once, get_session
 from plugins.rtcstats.service.stored_analysis import (
     _finite,
@@ -63,6 +72,7 @@ from plugins.rtcstats.service.wire import (
 )
 
 __all__ = [
+    "LIVE_RETRY_AFTER",
     "SEVERE",
     "SEVERITIES",
     "SNIFF_BYTES",
@@ -73,6 +83,7 @@ __all__ = [
     "NotFound",
     "ReprocessFailed",
     "RtcstatsError",
+    "SessionLive",
     "_finite",
     "abstract_of",
     "analyze_assembled",
@@ -91,14 +102,17 @@ __all__ = [
     "enrich_body",
     "enrich_projection",
     "expanded_size",
+    "fail_lost",
     "fits_in_a_request",
     "get_session",
     "iso",
     "limits",
     "list_item",
+    "live_facts",
     "list_sessions",
     "object_storage",
     "observation_catalogue",
+    "open_in_redis",
     "outdated_sessions",
     "parse_assemble",
     "parse_filters",
@@ -113,6 +127,7 @@ __all__ = [
     "score_band",
     "settings",
     "sniff",
+    "state_of",
     "store_analysis",
     "store_collected",
     "title_for",

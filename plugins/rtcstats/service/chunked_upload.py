@@ -9,7 +9,8 @@ from typing import BinaryIO
 
 from core.db import write_atomic
 from plugins.rtcstats import credits, metrics, uploads
-from plugins.rtcstats.models import Session
+from plugins.rtcstats.models import PENDING, Session
+from plugins.rtcstats.service import live
 from plugins.rtcstats.service.config import dump_key, object_storage, settings
 from plugins.rtcstats.service.dump_checks import check_upload
 from plugins.rtcstats.service.errors import InvalidRequest
@@ -153,9 +154,11 @@ def store_and_queue(
     *,
     charged: bool,
     then: Callable[[], None] | None = None,
+    rtcstats_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Store a dump file as a pending session, queue its first analysis, then run `then`; the
-    session's id.
+    session's id. A collector dump names its id, and its live row (service/live.py), if there is
+    one, becomes the pending session.
 
     The credit of `period` is already taken. If anything here fails (storage, the database, Redis
     for the queue, or `then`), all of it is undone, the credit given back and the error raised: no
@@ -165,14 +168,17 @@ def store_and_queue(
     from core.queue import enqueue
 
     store = object_storage()
-    rtcstats_id = uuid.uuid4()
+    adopt = rtcstats_id is not None
+    rtcstats_id = rtcstats_id or uuid.uuid4()
     key = dump_key(account_id, rtcstats_id)
     name = name[:255]
     undo = [lambda: credits.refund(account_id, period)]
     try:
         store.put(key, file, size)
         undo.append(lambda: store.delete(key))
-        row = Session.create(
+        stored = {"file_size": size, "status": PENDING, "credit_period": period, "credit_charged": charged}
+        row = live.take_over(account_id, rtcstats_id, stored) if adopt else None
+        row = row or Session.create(
             rtcstats_id=rtcstats_id,
             account_id=account_id,
             source=source,

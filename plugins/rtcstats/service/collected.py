@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import BinaryIO
 
 from plugins.rtcstats import credits
 from plugins.rtcstats.service.chunked_upload import store_and_queue
 from plugins.rtcstats.service.config import settings
+from plugins.rtcstats.service.live import SOURCE, collector_file_name
 
-SOURCE = "collector"
 
-
-def store_collected(account_id: int, file: BinaryIO, size: int, name: str | None = None) -> uuid.UUID:
+def store_collected(
+    account_id: int,
+    file: BinaryIO,
+    size: int,
+    name: str | None = None,
+    rtcstats_id: uuid.UUID | None = None,
+) -> uuid.UUID:
     """Store a finished collector dump as a pending session and queue its analysis; its id.
+
+    `rtcstats_id` is the socket's session: its live row (service/live.py) becomes the stored one,
+    keeping its id, name and title; without a live row a session of that id is made.
 
     One credit is taken, as for an upload. When the month ran out while the socket was open, the
     dump is stored anyway without a charge: what a client streamed is never dropped.
@@ -26,5 +33,13 @@ def store_collected(account_id: int, file: BinaryIO, size: int, name: str | None
         period = credits.consume(account_id, monthly)
     except credits.InsufficientCredits:
         period = None
-    name = name or f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.rtcstats"
-    return store_and_queue(account_id, file, size, name, SOURCE, period, charged=period is not None)
+    return store_and_queue(
+        account_id,
+        file,
+        size,
+        name or collector_file_name(),
+        SOURCE,
+        period,
+        charged=period is not None,
+        rtcstats_id=rtcstats_id,
+    )

@@ -9,10 +9,11 @@ import marshmallow as ma
 from peewee import fn
 
 from core.errors import summarize_field_errors
-from plugins.rtcstats.models import READY, Session, SessionLabel
+from plugins.rtcstats.models import LIVE, READY, Session, SessionLabel
 from plugins.rtcstats.schemas import PagingSchema, SessionFiltersSchema
 from plugins.rtcstats.service.config import settings
 from plugins.rtcstats.service.errors import InvalidRequest
+from plugins.rtcstats.service.live import live_facts, state_of
 from plugins.rtcstats.service.wire import iso, viewer_urls
 
 
@@ -175,8 +176,9 @@ class Matches:
 
 
 def list_item(row: Session, cfg: dict | None = None) -> dict:
-    """A SessionListItem; abstract is null until the session is analysed."""
-    return {
+    """A SessionListItem; abstract is null until the session is analysed. `state` (live, pending,
+    analyzed, failed) is ours; a live session adds `live`, the facts known so far (live.py)."""
+    item = {
         "rtcstatsId": str(row.rtcstats_id),
         "createdAt": iso(row.created_at),
         "sessionStart": row.session_start,
@@ -184,7 +186,11 @@ def list_item(row: Session, cfg: dict | None = None) -> dict:
         "title": row.title,
         **viewer_urls(row.rtcstats_id, cfg),
         "abstract": json.loads(row.abstract) if row.abstract and row.status == READY else None,
+        "state": state_of(row.status),
     }
+    if row.status == LIVE:
+        item["live"] = live_facts(row)
+    return item
 
 
 def list_sessions(account_id: int, filters: dict, limit: int, offset: int) -> tuple[int, list[dict]]:
@@ -203,6 +209,7 @@ def list_sessions(account_id: int, filters: dict, limit: int, offset: int) -> tu
 LIST_COLUMNS = (
     Session.id,
     Session.rtcstats_id,
+    Session.account_id,  # a live item's uploader
     Session.created_at,
     Session.session_start,
     Session.session_end,

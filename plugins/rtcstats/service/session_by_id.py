@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from core.db import write_atomic
-from plugins.rtcstats.models import FAILED, PENDING, Session, SessionLabel
+from plugins.rtcstats.models import FAILED, LIVE, PENDING, Session, SessionLabel
 from plugins.rtcstats.service.config import object_storage, processor_version
 from plugins.rtcstats.service.dump_checks import fits_in_a_request
 from plugins.rtcstats.service.errors import AnalysisFailed, AnalysisPending, NotFound, ReprocessFailed
+from plugins.rtcstats.service.live import SessionLive
 from plugins.rtcstats.service.stored_analysis import analyze_stored
 from plugins.rtcstats.service.wire import parse_uuid, viewer_urls, with_session_fields
 
@@ -24,6 +25,10 @@ def _own_session(account_id: int, rtcstats_id) -> Session:
 
 
 QUEUED_KEY = "mediaplane:rtcstats:queued:"
+LIVE_DETAIL = (
+    "the session is live: its collector socket is open, and it is stored and analysed when the socket "
+    "closes; try again later"
+)
 
 
 def enqueue_once(job_name: str, rtcstats_id, within_seconds: int = 600) -> bool:
@@ -44,12 +49,15 @@ def get_session(account_id: int, rtcstats_id) -> dict:
 
     :raises InvalidRequest: not a UUID.
     :raises NotFound: no such session in this account.
+    :raises SessionLive: its collector socket is still open (nothing analysed yet).
     :raises AnalysisPending: its first analysis is still queued or running.
     :raises AnalysisFailed: its dump could not be analysed.
     :raises ReprocessFailed: re-analysing with the current analyzer failed.
     """
     row = _own_session(account_id, rtcstats_id)
     version = processor_version()
+    if row.status == LIVE:
+        raise SessionLive(LIVE_DETAIL)
     if row.status == PENDING:
         raise AnalysisPending("the session is still being analysed; try again in a few seconds")
     outdated = (row.status == FAILED or row.processor_version != version) and row.failed_version != version
@@ -76,8 +84,11 @@ def delete_session(account_id: int, rtcstats_id) -> dict:
     """Delete a session and its stored dump; {"success": true}. Credits are not given back.
 
     :raises InvalidRequest: not a UUID. :raises NotFound: no such session in this account.
+    :raises SessionLive: its collector socket is still open (its dump would be stored after this).
     """
     row = _own_session(account_id, rtcstats_id)
+    if row.status == LIVE:
+        raise SessionLive("the session is live (its collector socket is open); delete it once it is stored")
     with write_atomic():
         SessionLabel.delete().where(SessionLabel.session == row.id).execute()
         Session.delete().where(Session.id == row.id).execute()

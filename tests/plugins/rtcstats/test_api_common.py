@@ -187,7 +187,8 @@ def error_of(response, status: int, code: str) -> str:
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) - {"missingChunks"} == {"error", "errorCode"}, body
+    # missingChunks (assemble) and state (session_live) are our documented additions.
+    assert set(body) - {"missingChunks", "state"} == {"error", "errorCode"}, body
     assert body["errorCode"] == code, body
     assert isinstance(body["error"], str) and body["error"]
     return body["error"]

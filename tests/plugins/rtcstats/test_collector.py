@@ -90,21 +90,45 @@ def get(server: Server, path: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def session_ids(server: Server) -> set[str]:
+def session_states(server: Server) -> dict[str, str]:
     status, body = get(server, f"{API}/sessions")
     assert status == 200, body
-    return {item["rtcstatsId"] for item in body["data"]}
+    return {item["rtcstatsId"]: item["state"] for item in body["data"]}
+
+
+def stored_since(server: Server, before: set[str]) -> set[str]:
+    """Sessions listed since `before` that are stored (no longer live)."""
+    return {k for k, v in session_states(server).items() if k not in before and v != "live"}
+
+
+def session_ids(server: Server) -> set[str]:
+    return set(session_states(server))
 
 
 def wait_for_new_session(server: Server, before: set[str], timeout: float = 20) -> str:
+    """The one session listed since `before`, once it is stored (no longer live)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        new = session_ids(server) - before
+        new = {k: v for k, v in session_states(server).items() if k not in before}
         if new:
             assert len(new) == 1, new
-            return new.pop()
+            ((rtcstats_id, state),) = new.items()
+            if state != "live":
+                return rtcstats_id
         time.sleep(0.2)
-    raise AssertionError(f"no new session within {timeout} s; log:\n{server.log.read_text()[-3000:]}")
+    raise AssertionError(f"no new stored session within {timeout} s; log:\n{server.log.read_text()[-3000:]}")
+
+
+def wait_for_live_session(server: Server, before: set[str], timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = get(server, f"{API}/sessions")
+        new = [item for item in body["data"] if item["rtcstatsId"] not in before]
+        if new:
+            assert len(new) == 1 and new[0]["state"] == "live", new
+            return new[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no live session within {timeout} s; log:\n{server.log.read_text()[-3000:]}")
 
 
 def stored_dump(server: Server, rtcstats_id: str) -> bytes:
@@ -142,8 +166,14 @@ def test_a_replayed_rtcstats_js_session_is_stored_in_the_v3_format_and_analysed(
         assert "Sec-WebSocket-Extensions" not in client.response.headers
         messages = fixture_messages()
         replay(client, messages)
+        # While the socket is open the session is listed live, with the client's facts.
+        live = wait_for_live_session(server, before)
+        assert live["live"]["origin"] == ORIGIN and live["live"]["browser"] == "Chrome"
+        status, body = get(server, f"{API}/sessions/{live['rtcstatsId']}")
+        assert status == 409 and body["errorCode"] == "session_live" and body["state"] == "live"
         client.close(code=1000)
     rtcstats_id = wait_for_new_session(server, before)
+    assert rtcstats_id == live["rtcstatsId"]  # the live session became the stored one
 
     raw = stored_dump(server, rtcstats_id)
     lines = raw.split(b"\n")
@@ -319,7 +349,7 @@ def test_one_socket_over_the_accounts_limit_is_refused_with_4003_and_a_freed_pla
             assert close_code(extra) == 4003
         held[0].close(code=1000)
         deadline = time.monotonic() + 10
-        while len(session_ids(server) - before) < 1 and time.monotonic() < deadline:
+        while len(stored_since(server, before)) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         with connect(server, server.key) as again:  # the closed socket's place is free at once
             again.send(fixture_messages()[0])
@@ -329,9 +359,10 @@ def test_one_socket_over_the_accounts_limit_is_refused_with_4003_and_a_freed_pla
         for client in held[1:]:
             client.close(code=1000)
     deadline = time.monotonic() + 20
-    while len(session_ids(server) - before) < MAX_OPEN + 1 and time.monotonic() < deadline:
+    while len(stored_since(server, before)) < MAX_OPEN + 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(session_ids(server) - before) == MAX_OPEN + 1  # the refused socket left no session
+    assert len(stored_since(server, before)) == MAX_OPEN + 1
 
 
 def test_a_plain_get_is_a_400_in_the_rtcstats_dialect(server):
@@ -378,10 +409,13 @@ def test_a_dump_whose_worker_was_killed_mid_session_is_stored_after_the_restart(
             time.sleep(0.2)
         time.sleep(2.5)  # the lost socket's file is an orphan after twice the idle timeout
         spooled = list((tmp_path / "data" / "rtcstats-collector").glob("*.rtcstats"))
-        assert len(spooled) == 1 and session_ids(crashing) == before  # nothing stored yet
+        # Nothing stored yet: the session is still listed live (its socket died with the worker).
+        states = {k: v for k, v in session_states(crashing).items() if k not in before}
+        assert len(spooled) == 1 and list(states.values()) == ["live"]
         with connect(crashing, crashing.key) as trigger:  # sends nothing: no session of its own
             trigger.close(code=1000)
         rtcstats_id = wait_for_new_session(crashing, before)
+        assert [rtcstats_id] == list(states)  # the recovery finalized that live session
         lines = stored_dump(crashing, rtcstats_id).split(b"\n")
         assert [line.decode() for line in lines[2:-1]] == messages  # everything received survived
         assert json.loads(lines[-1]) == ["close", None, 1006, 0]

@@ -95,7 +95,7 @@ def test_recovery_finishes_and_stores_only_the_files_of_lost_sockets(tmp_path):
     live = _spool_file(spool, "7-dd.rtcstats", HEAD + MESSAGE, 1)  # written a second ago: open
     stored = {}
 
-    def store(account_id, file, size):
+    def store(account_id, file, size, rtcstats_id=None):
         data = file.read()
         assert len(data) == size
         stored[account_id] = data
@@ -112,14 +112,15 @@ def test_recovery_finishes_and_stores_only_the_files_of_lost_sockets(tmp_path):
 def test_a_file_that_fails_to_store_is_kept_for_the_next_sweep(tmp_path):
     _spool_file(tmp_path, "7-aa.rtcstats", HEAD + MESSAGE, 100)
 
-    def down(account_id, file, size):
+    def down(account_id, file, size, rtcstats_id=None):
         raise ConnectionError("storage down")
 
     assert recover(tmp_path, idle_seconds=10, store=down) == []
     (kept,) = tmp_path.iterdir()
     old = time.time() - 100
     os.utime(kept, (old, old))  # the claim lapses after twice the idle timeout
-    assert recover(tmp_path, 10, lambda a, f, s: f"id-{a}:{f.read().count(b'close')}") == ["id-7:1"]
+    stored = recover(tmp_path, 10, lambda a, f, s, rtcstats_id: f"id-{a}:{f.read().count(b'close')}")
+    assert stored == ["id-7:1"]
     assert list(tmp_path.iterdir()) == []
 
 

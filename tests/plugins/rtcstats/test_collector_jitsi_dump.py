@@ -114,7 +114,7 @@ def test_recovery_cuts_a_lost_jitsi_dump_to_its_whole_lines_without_a_close_line
     empty = _spool_file(tmp_path, "9-cc.rtcstats", head, 100)  # only the connectionInfo line
     stored = {}
 
-    def store(account_id, file, size):
+    def store(account_id, file, size, rtcstats_id=None):
         stored[account_id] = file.read()
         assert len(stored[account_id]) == size
         return f"id-{account_id}"

@@ -174,7 +174,9 @@ def test_list_items_and_abstracts(client, auth, catalogue):
         "rtcstatsUrl",
         "embedUrl",
         "abstract",
+        "state",  # ours: live, pending, analyzed or failed (test_live_sessions.py)
     ]
+    assert s2["state"] == "analyzed"
     assert s2["createdAt"] == "2026-01-01T12:01:00.000Z"
     assert (s2["sessionStart"], s2["sessionEnd"]) == ("2026-01-01T10:00:00.000Z", "2026-01-01T10:30:00.000Z")
     assert s2["title"] == "Zoom Meeting"
@@ -199,6 +201,7 @@ def test_list_items_and_abstracts(client, auth, catalogue):
     assert items[catalogue["S4"]]["abstract"]["scoreBand"] == "unrated"
     pending = items[catalogue["S5"]]
     assert pending["abstract"] is None and pending["sessionStart"] is None
+    assert pending["state"] == "pending" and "live" not in pending
 
 
 def test_paging_newest_first(client, auth, catalogue):

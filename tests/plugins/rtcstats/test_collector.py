@@ -345,6 +345,8 @@ def test_one_socket_over_the_accounts_limit_is_refused_with_4003_and_a_freed_pla
         for _ in range(MAX_OPEN):
             held.append(stack.enter_context(connect(server, server.key)))
             held[-1].send(fixture_messages()[0])
+        for client in held:  # none may idle out (IDLE_SECONDS) on a loaded machine before the check
+            client.send(fixture_messages()[1])
         with connect(server, server.key) as extra:
             assert close_code(extra) == 4003
         held[0].close(code=1000)

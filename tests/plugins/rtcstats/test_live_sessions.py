@@ -68,7 +68,7 @@ def close_socket(app, owner: int, rtcstats_id: uuid.UUID) -> str:
     with open(path, "ab") as file:
         file.write(b'["close",null,1000,5]')
     with app.app_context(), db.connection_context(), open(path, "rb") as file:
-        stored = service.store_collected(owner, file, path.stat().st_size, rtcstats_id)
+        stored = service.store_collected(owner, file, path.stat().st_size, rtcstats_id=rtcstats_id)
     path.unlink()
     return str(stored)
 
@@ -280,5 +280,8 @@ def test_store_collected_without_a_live_row_makes_the_session(app, client, keys)
     rtcstats_id = uuid.uuid4()
     body = b"RTCStatsDump\n" + json.dumps(METADATA).encode() + b"\n" + CREATE + b'\n["close",null,1000,5]'
     with app.app_context(), db.connection_context():
-        assert service.store_collected(owner, io.BytesIO(body), len(body), rtcstats_id) == rtcstats_id
+        assert (
+            service.store_collected(owner, io.BytesIO(body), len(body), rtcstats_id=rtcstats_id)
+            == rtcstats_id
+        )
     assert listed(client, keys["acme"])[str(rtcstats_id)]["state"] == "pending"

@@ -285,3 +285,96 @@ def test_store_collected_without_a_live_row_makes_the_session(app, client, keys)
             == rtcstats_id
         )
     assert listed(client, keys["acme"])[str(rtcstats_id)]["state"] == "pending"
+
+
+# -- the refreshing viewer in a real browser --------------------------------------------------------
+
+REFRESH_SECONDS = 2  # the smallest live_view_refresh_seconds
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Chromium through chromedriver (tests/chromium.py: skipped without it, except under CI)."""
+    from tests.chromium import start_chromium
+
+    driver = start_chromium(monkeypatch, ("--window-size=1280,2000",))
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout: float, what: str):
+    """Wait for `condition`; the page reloads itself meanwhile, so a read may meet a page going away."""
+    from selenium.common.exceptions import JavascriptException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (StaleElementReferenceException, JavascriptException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=ignored).until(
+        condition, message=what
+    )
+
+
+PAGE = """return {
+  live: document.getElementById('live') ? document.getElementById('live').innerText : null,
+  body: document.body ? document.body.innerText : '',
+  charts: document.body && document.body.dataset.chartsDrawn,
+  marked: window.stillTheSamePage === true,
+  refresh: !!document.querySelector('meta[http-equiv="refresh"]'),
+  observations: document.querySelectorAll('.observation-title').length,
+  title: document.title,
+};"""
+
+
+def _page(driver) -> dict:
+    """What the page shows, read in one script (the page may reload between two reads)."""
+    return driver.execute_script(PAGE)
+
+
+def test_the_live_viewer_refreshes_in_chromium_until_it_shows_the_analysis(make_app, new_key, browser):
+    """The page of a live session reloads itself every live_view_refresh_seconds, each time with what
+    the socket has received meanwhile; once the session is stored and analysed it shows the analysis
+    and stops reloading. A real browser follows the page's own refresh, nothing here reloads it."""
+    from plugins.rtcstats import viewer
+    from plugins.rtcstats.viewer_tokens import with_token
+    from tests.plugins.rtcstats.test_mcp import serving
+
+    app = make_app({"plugins": {"rtcstats": {"live_view_refresh_seconds": REFRESH_SECONDS}}})
+    new_key("rtcstats:read", account="acme")
+    owner = account_id(app)
+    lines = dump_bytes(P2P).split(b"\n")
+    rtcstats_id = open_socket(app, owner, first=b"\n".join(lines[2:100]))
+    with app.app_context():
+        token = viewer.viewer_token(owner, str(rtcstats_id))
+    with serving(app) as base:
+        browser.get(with_token(f"{base}/rtcstats/view/{rtcstats_id}", token))
+        page = _wait(browser, lambda d: (p := _page(d))["charts"] and p, 30, "the live page drew no charts")
+        assert "The collector socket is open" in page["live"] and f"every {REFRESH_SECONDS} s" in page["live"]
+        first_bytes = spool_path(app, owner, rtcstats_id).stat().st_size
+        assert f"the {first_bytes} bytes received so far" in page["live"] and page["refresh"]
+        first_charts = int(page["charts"])
+        assert first_charts > 0  # the connections and tracks of the call so far
+        browser.execute_script("window.stillTheSamePage = true")
+
+        # More of the call arrives: the page reloads by itself and shows it.
+        with open(spool_path(app, owner, rtcstats_id), "ab") as file:
+            file.write(b"\n".join(lines[100:170]) + b"\n")
+        more_bytes = spool_path(app, owner, rtcstats_id).stat().st_size
+        page = _wait(
+            browser,
+            lambda d: (p := _page(d))["charts"] and f"the {more_bytes} bytes" in (p["live"] or "") and p,
+            30,
+            "the live page did not reload with what arrived",
+        )
+        assert not page["marked"]  # a new page: the browser reloaded it by itself
+        assert int(page["charts"]) >= first_charts
+
+        # The socket ends and a job worker analyses the dump: the page ends up showing the analysis.
+        close_socket(app, owner, rtcstats_id)
+        run_worker(app)
+        page = _wait(
+            browser,
+            lambda d: (p := _page(d))["live"] is None and p["charts"] and p,
+            40,
+            "the page did not turn into the analysed session",
+        )
+        assert not page["title"].startswith("Live") and not page["refresh"]  # no more reloads
+        assert "Scores" in page["body"] and (page["observations"] or "No observations." in page["body"])

@@ -60,7 +60,7 @@ log = logging.getLogger("rtcstats")
 BROWSER_PROTOCOL = re.compile(r"\d+(?:\.\d+)*_(?:STANDARD|LEGACY)")
 # jitsi's backend services speak the same envelope, but their entries are not WebRTC dumps.
 BACKEND_PROTOCOL = re.compile(r"JVB|JICOFO|JIGASI|JIBRI")
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]+")
 READY = orjson.dumps({"type": "sn", "body": {"value": 0, "state": "initial"}}).decode()
 WRITTEN_TYPES = ("identity", "stats-entry")
 METRICS_PROTOCOL = "jitsi"  # the `protocol` label of the collector's metrics
@@ -72,7 +72,8 @@ RECONNECT_REFUSED, UNSUPPORTED, BAD_SESSION_ID = 3001, 1003, 1007
 CLOSE_CODES = {
     RECONNECT_REFUSED: "isReconnect=true: a reconnecting client is not taken (as jitsi's server)",
     UNSUPPORTED: "a jitsi backend client (JVB, Jicofo, Jigasi, Jibri): its entries are not WebRTC dumps",
-    BAD_SESSION_ID: "a statsSessionId missing, not a string, or not 1-128 of [A-Za-z0-9_-]",
+    BAD_SESSION_ID: "a statsSessionId missing, not a string, or not 1 to collector_max_session_id_chars "
+    "of [A-Za-z0-9_-]",
 }
 # The `reason` label of a server-side close or refusal (metrics.COLLECTOR_CLOSES); a socket the client
 # ended is `client`, or CLIENT_REASONS' (its own close code is not ours: 3001 is its normal leave).
@@ -184,6 +185,7 @@ class JitsiSocket:
         self.rate_per_session = cfg["collector_max_messages_per_second"]
         self.rate = RateLimit(self.rate_per_session)
         self.idle = cfg["collector_idle_timeout_seconds"]
+        self.max_id = cfg["collector_max_session_id_chars"]
         self.checked = time.monotonic()
         self.unflushed_messages = self.unflushed_bytes = 0
         self.flushed = time.monotonic()
@@ -240,8 +242,14 @@ class JitsiSocket:
             if not isinstance(envelope, dict):
                 continue
             session_id = envelope.get("statsSessionId")
-            if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
-                raise Refused(BAD_SESSION_ID, "statsSessionId: send 1-128 characters of [A-Za-z0-9_-]")
+            if not (
+                isinstance(session_id, str)
+                and len(session_id) <= self.max_id
+                and SESSION_ID.fullmatch(session_id)
+            ):
+                raise Refused(
+                    BAD_SESSION_ID, f"statsSessionId: send 1 to {self.max_id} characters of [A-Za-z0-9_-]"
+                )
             kind = envelope.get("type")
             session = self.sessions.get(session_id)
             if kind == "close":

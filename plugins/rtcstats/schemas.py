@@ -432,7 +432,8 @@ class RtcstatsConfigSchema(PluginConfigSchema):
     )
     collector_idle_timeout_seconds = int_setting(
         60,
-        "A collector WebSocket that sends nothing for this long is closed (4008) and its dump finalized.",
+        "A collector WebSocket that sends nothing for this long is closed (4008) and its dump finalized; "
+        "a jitsi session silent for this long is ended and stored while its socket goes on.",
         1,
     )
     collector_max_message_bytes = int_setting(
@@ -440,18 +441,24 @@ class RtcstatsConfigSchema(PluginConfigSchema):
     )
     collector_max_session_bytes = int_setting(
         64 * MiB,
-        "Largest dump one collector WebSocket may write, bytes; past it the socket is closed (4009) and "
-        "what was received is finalized.",
+        "Largest dump one collector WebSocket (jitsi: one statsSessionId) may write, bytes; past it the "
+        "socket is closed (4009) and what was received is finalized.",
         1024,
     )
     collector_max_messages_per_second = int_setting(
         200,
-        "Messages per second one collector WebSocket may send, averaged over 5 s bursts; faster closes "
-        "it (4029) and what was received is finalized.",
+        "Messages per second one collector WebSocket (jitsi: per open session) may send, averaged over "
+        "5 s bursts; faster closes it (4029) and what was received is finalized.",
         1,
     )
     collector_max_sessions_per_account = int_setting(
-        1000, "Open collector WebSockets per account; one more is refused at connect (4003).", 1
+        1000,
+        "Open collector WebSockets per account (a jitsi socket counts its open sessions); one more is "
+        "refused (4003).",
+        1,
+    )
+    collector_max_session_id_chars = int_setting(
+        128, "Longest jitsi statsSessionId (of [A-Za-z0-9_-]); a longer one closes the socket (1007).", 1
     )
     live_view_refresh_seconds = int_setting(
         10,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any
 
+import numpy as np
+
 
 def _pstdev(values: list[float], mean: float | None = None) -> float:
     """Population standard deviation in floats (statistics.pstdev's exact fractions are ~10x slower).
@@ -24,9 +26,21 @@ def _pstdev(values: list[float], mean: float | None = None) -> float:
         return 0.0
     if mean is None:
         mean = math.fsum(values) / len(values)
-    # fsum((v - mean) ** 2 for v in values), with the per-value work in C (map) instead of a generator
-    deviations = map(operator.sub, values, repeat(mean))
-    return math.sqrt(math.fsum(map(pow, deviations, repeat(2))) / len(values))
+    # fsum((v - mean) ** 2 for v in values) with the per-value work in C. np.float_power calls the C
+    # library's pow() as Python's ** does; np.power and d * d round differently in about one case of a
+    # thousand (tests/plugins/rtcstats/test_fast_paths.py compares them).
+    try:
+        array = np.array(values)
+    except (OverflowError, TypeError, ValueError):
+        array = None
+    if array is not None and array.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            total = math.fsum(np.float_power(array - mean, 2.0).tolist())
+        if math.isfinite(total):  # else a square overflowed: ** raises OverflowError, as before
+            return math.sqrt(total / len(values))
+    # ints only, anything numpy would read differently, or an overflow: the scalar way
+    squares = map(pow, map(operator.sub, values, repeat(mean)), repeat(2))
+    return math.sqrt(math.fsum(squares) / len(values))
 
 
 @dataclass

@@ -29,9 +29,10 @@ import math
 from bisect import bisect_right
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
-from plugins.rtcstats.parsed_dump import PeerConnection
+from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.internals_values import iso_to_ms
 
@@ -303,11 +304,22 @@ def build_stats(
     interp: dict[tuple[float, float, int], list[float]] = {}
     cluster_points: set[float] = set()
     remote_points: list[float] = []
+    # The stats of one getStats call share one -timestamp list (_read_timestamps): its latest point is
+    # found, and its points are added to the clustering, once.
+    ts_last: dict[int, float | None] = {}
+    clustered: set[int] = set()
     for stat in groups.values():
         _decide_type(stat)
         if stat.ts is not None:
-            stat.last_time = max(stat.ts) if stat.ts else None
-            (remote_points.extend if stat.remote else cluster_points.update)(stat.ts)
+            shared = id(stat.ts)
+            if shared not in ts_last:
+                ts_last[shared] = max(stat.ts) if stat.ts else None
+            stat.last_time = ts_last[shared]
+            if stat.remote:
+                remote_points.extend(stat.ts)
+            elif shared not in clustered:
+                clustered.add(shared)
+                cluster_points.update(stat.ts)
             continue
         result.interpolated = True
         for _prop, key in stat.series:
@@ -486,82 +498,131 @@ def _fill_track(
     snapshots it misses between two it is present in."""
     source = ctx.source
     anchor = _remote_anchor(stat, groups, firsts, lasts) if stat.remote else 0
-    report_time: dict[int, float] = {}
-    parsed: list[tuple[str, list, list[int], int | None]] = []  # interpolated stats: parsed series
-    cot: list[int] = []
-    if stat.ts is not None:
-        m = len(stat.ts)
-        if stat.remote:
-            cot = [anchor - (m - 1 - j) for j in range(m)]
-            report_time = dict(zip(cot, stat.ts, strict=True))
-            present = {c for c in cot if c >= 0}
-        else:
-            # The stats of one getStats call share their -timestamp series (one list object for equal
-            # points, see _read_timestamps): place each series once.
-            placed_ts = ctx.placed_ts.get(id(stat.ts))
-            if placed_ts is None:
-                cot = [bisect_right(firsts, t) - 1 for t in stat.ts]  # _cluster_of, inlined
-                placed_ts = ctx.placed_ts[id(stat.ts)] = (cot, dict(zip(cot, stat.ts, strict=True)), set(cot))
-                placed_ts[2].discard(-1)
-            cot, report_time, present = placed_ts
-    else:
-        present = set()
-        placed: dict[tuple[float, float, int], tuple[list[int], int | None]] = {}
-        for prop, key in stat.series:
-            series = ctx.series(key)
-            values = ctx.values(series, key)
-            source.release(key)
-            count = len(values)
-            if not count:
-                continue
-            combo = (*ctx.span(series, key), count)
-            found = placed.get(combo)
-            if found is None:  # most series of a stat share their span: place each span once
-                times = interp.get(combo)
-                if times is None:
-                    times = interp[combo] = _interpolate(*combo)
-                if stat.remote:
-                    clusters = list(range(anchor - count + 1, anchor + 1))
-                else:
-                    clusters = ctx.clusters.get(combo)
-                    if clusters is None:
-                        clusters = ctx.clusters[combo] = [_cluster_of(firsts, t) for t in times]
-                for cluster, time in zip(clusters, times, strict=True):
-                    if cluster >= 0:
-                        present.add(cluster)
-                        if report_time.get(cluster, -math.inf) < time:
-                            report_time[cluster] = time
-                consecutive = clusters[-1] - clusters[0] == count - 1 and len(set(clusters)) == count
-                found = placed[combo] = (clusters, clusters[0] if consecutive else None)
-            if prop not in _NOT_COLUMNS:
-                parsed.append((prop, values, *found))
-
     track = pc.track(stat.id, stat.type)
     if stat.type is not None:
         track.type = stat.type
-    if not present:
-        if stat.ts is not None:
+    if stat.ts is not None:
+        placement = _remote_placement(stat.ts, anchor) if stat.remote else _ts_placement(ctx, stat.ts, firsts)
+        if placement is None:  # no point on a snapshot
             for _prop, key in stat.series:
                 source.release(key)
+            return
+        _fill_from_ts(ctx, stat, track, placement, lasts)
         return
-    first, last = min(present), max(present)
-    length = last - first + 1
-    gaps = [i for i in range(length) if (first + i) not in present] if len(present) < length else []
-    track.times = lasts[first : last + 1]
-    report_times: list[float | None] = list(map(report_time.get, range(first, last + 1)))
-    _carry_forward(report_times, gaps)
-    track.report_times = report_times
 
-    if stat.ts is None:
-        for prop, values, clusters, start in parsed:
-            values = _compact(values, ctx.strings)
-            if start is not None and start >= first and not gaps:
-                track.props[prop] = _pad(values, start - first, length)
+    _fill_interpolated(ctx, stat, track, anchor, firsts, lasts, interp)
+
+
+def _fill_interpolated(
+    ctx: _Context,
+    stat: _Stat,
+    track: StatTrack,
+    anchor: int,
+    firsts: list[float],
+    lasts: list[float],
+    interp: dict[tuple[float, float, int], list[float]],
+) -> None:
+    """The columns of a stat without a usable -timestamp series: each series' points get times
+    interpolated over its span, then snapshots (the remote ones by order from `anchor`)."""
+    source = ctx.source
+    report_time: dict[int, float] = {}
+    parsed: list[tuple[str, list, list[int], int | None]] = []
+    present: set[int] = set()
+    placed: dict[tuple[float, float, int], tuple[list[int], int | None]] = {}
+    for prop, key in stat.series:
+        series = ctx.series(key)
+        values = ctx.values(series, key)
+        source.release(key)
+        count = len(values)
+        if not count:
+            continue
+        combo = (*ctx.span(series, key), count)
+        found = placed.get(combo)
+        if found is None:  # most series of a stat share their span: place each span once
+            times = interp.get(combo)
+            if times is None:
+                times = interp[combo] = _interpolate(*combo)
+            if stat.remote:
+                clusters = list(range(anchor - count + 1, anchor + 1))
             else:
-                track.props[prop] = _scatter(ctx, values, clusters, first, length, gaps)
+                clusters = ctx.clusters.get(combo)
+                if clusters is None:
+                    clusters = ctx.clusters[combo] = [_cluster_of(firsts, t) for t in times]
+            for cluster, time in zip(clusters, times, strict=True):
+                if cluster >= 0:
+                    present.add(cluster)
+                    if report_time.get(cluster, -math.inf) < time:
+                        report_time[cluster] = time
+            consecutive = clusters[-1] - clusters[0] == count - 1 and len(set(clusters)) == count
+            found = placed[combo] = (clusters, clusters[0] if consecutive else None)
+        if prop not in _NOT_COLUMNS:
+            parsed.append((prop, values, *found))
+    if not present:
         return
+    placement = _Placement([], present, report_time)
+    first, length, gaps = placement.first, placement.length, placement.gaps
+    track.times = lasts[first : first + length]
+    track.report_times = placement.report_times
+    for prop, values, clusters, start in parsed:
+        values = _compact(values, ctx.strings)
+        if start is not None and start >= first and not gaps:
+            track.props[prop] = _pad(values, start - first, length)
+        else:
+            track.props[prop] = _scatter(ctx, values, clusters, first, length, gaps)
 
-    contiguous = not gaps and len(cot) == length and cot[0] == first
+
+class _Placement:
+    """Where the points of a -timestamp series go: snapshot of each point (`cot`), the track's first
+    and last snapshot, the snapshots it misses in between (`gaps`, relative to `first`) and its
+    report times (carried forward over the gaps). Shared by the stats of one getStats call."""
+
+    __slots__ = ("cot", "first", "length", "gaps", "contiguous", "report_times")
+
+    def __init__(self, cot: list[int], present: set[int], report_time: dict[int, float]):
+        first, last = min(present), max(present)
+        length = last - first + 1
+        self.cot = cot
+        self.first = first
+        self.length = length
+        self.gaps = [i for i in range(length) if (first + i) not in present] if len(present) < length else []
+        self.contiguous = not self.gaps and len(cot) == length and cot[0] == first
+        self.report_times: list[float | None] = list(map(report_time.get, range(first, last + 1)))
+        _carry_forward(self.report_times, self.gaps)
+
+
+def _ts_placement(ctx: _Context, ts: list[float], firsts: list[float]) -> _Placement | None:
+    """The placement of a local stat's -timestamp series, computed once per shared list (see
+    _read_timestamps: the stats of one getStats call share one list object for equal points)."""
+    key = id(ts)
+    if key in ctx.placed_ts:
+        return ctx.placed_ts[key]
+    # bisect_right(firsts, t) - 1 of every point (_cluster_of) at once; the points are finite floats
+    snapshots = np.searchsorted(np.array(firsts, dtype=float), np.array(ts, dtype=float), side="right")
+    cot = (snapshots - 1).tolist()
+    present = set(cot)
+    present.discard(-1)
+    placement = ctx.placed_ts[key] = (
+        _Placement(cot, present, dict(zip(cot, ts, strict=True))) if present else None
+    )
+    return placement
+
+
+def _remote_placement(ts: list[float], anchor: int) -> _Placement | None:
+    """A remote stat's points, one per snapshot, the last on snapshot `anchor` (module docstring)."""
+    cot = list(range(anchor - len(ts) + 1, anchor + 1))
+    present = {c for c in cot if c >= 0}
+    return _Placement(cot, present, dict(zip(cot, ts, strict=True))) if present else None
+
+
+def _fill_from_ts(
+    ctx: _Context, stat: _Stat, track: StatTrack, placement: _Placement, lasts: list[float]
+) -> None:
+    """The columns of a stat with a -timestamp series, each series placed by `placement`."""
+    source = ctx.source
+    cot, first, length, gaps = placement.cot, placement.first, placement.length, placement.gaps
+    contiguous = placement.contiguous
+    track.times = lasts[first : first + length]
+    track.report_times = list(placement.report_times)  # each track owns its lists
     for prop, key in stat.series:
         if prop in _NOT_COLUMNS:  # timestamp was read in pass 1; type/id are no columns
             source.release(key)

@@ -198,6 +198,32 @@ def test_pstdev_in_floats():
     assert _pstdev([3.0]) == 0.0
 
 
+def _scalar_pstdev(values: list, mean: float) -> float:
+    """The per-value formula _pstdev computes in numpy."""
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
+def test_pstdev_squares_exactly_as_python_does():
+    """np.float_power(d, 2.0) must be Python's d ** 2 bit for bit: the C library's pow() is not always
+    correctly rounded, so d * d (and np.power, which squares) differs in about 1 value of 1000."""
+    rng = random.Random(13)
+    values = [(rng.random() - 0.3) * 10.0 ** rng.randint(-8, 8) for _ in range(200_000)]
+    deviations = [v - 0.125 for v in values]
+    squares_python = [d**2 for d in deviations]
+    assert sum(a != d * d for a, d in zip(squares_python, deviations, strict=True)) > 0  # the trap is real
+    for chunk in range(0, len(values), 1000):
+        part = values[chunk : chunk + 1000]
+        mean = math.fsum(part) / len(part)
+        assert _pstdev(part, mean) == _scalar_pstdev(part, mean)
+        assert _pstdev(part) == _scalar_pstdev(part, mean)
+    mixed = [3, 2.5, True, -7, 1e150, 0.0, -0.0]  # ints and bools among floats: Python's conversions
+    assert _pstdev(mixed) == _scalar_pstdev(mixed, math.fsum(mixed) / len(mixed))
+    with pytest.raises(OverflowError):  # a square beyond the float range raises, as ** does
+        _pstdev([1e300, -1e300, 0.5])
+    ints = [1, 5, 10**30, 7]  # no float: the scalar way
+    assert _pstdev(ints) == _scalar_pstdev(ints, math.fsum(ints) / len(ints))
+
+
 @pytest.mark.parametrize("values", [nums(v) for v in _SAMPLES if v])  # a stream has a sample at least
 def test_array_deltas_match_the_list_deltas(values):
     def as_list(array):

@@ -166,6 +166,11 @@ def last(track: StatTrack, *names: str) -> Any:
 
 def sample_times(track: StatTrack) -> list[float]:
     """Per sample: the report's own timestamp when it is an epoch ms value, else the snapshot time."""
+    own = track.report_times
+    n = min(len(track.times), len(own))
+    # the usual case, checked at C speed: every sample has its own epoch timestamp (NaN takes the loop)
+    if n and None not in own and _isfinite(sum(own)) and EPOCH_MIN_MS <= min(own) <= max(own) <= EPOCH_MAX_MS:
+        return own[:n]
     return [
         own if own is not None and EPOCH_MIN_MS <= own <= EPOCH_MAX_MS else snap
         for snap, own in zip(track.times, track.report_times, strict=False)

@@ -177,8 +177,8 @@ class _Context:
         self.ts_texts: dict[str, list[float]] = {}  # -timestamp series text -> the same list
         self.isos: dict[Any, float | None] = {}  # startTime/endTime text -> ms
         self.clusters: dict[tuple[float, float, int], list[int]] = {}  # interpolated span -> snapshots
-        # id of a shared -timestamp list -> (snapshot of each point, snapshot -> point time, snapshots)
-        self.placed_ts: dict[int, tuple[list[int], dict[int, float], set[int]]] = {}
+        # id of a shared -timestamp list -> where its points go (None: nowhere)
+        self.placed_ts: dict[int, _Placement | None] = {}
         self.overwritten = 0
         self.dropped = 0
 
@@ -559,7 +559,7 @@ def _fill_interpolated(
             parsed.append((prop, values, *found))
     if not present:
         return
-    placement = _Placement([], present, report_time)
+    placement = _from_present([], present, report_time)
     first, length, gaps = placement.first, placement.length, placement.gaps
     track.times = lasts[first : first + length]
     track.report_times = placement.report_times
@@ -573,21 +573,41 @@ def _fill_interpolated(
 
 class _Placement:
     """Where the points of a -timestamp series go: snapshot of each point (`cot`), the track's first
-    and last snapshot, the snapshots it misses in between (`gaps`, relative to `first`) and its
+    snapshot and length, the snapshots it misses in between (`gaps`, relative to `first`) and its
     report times (carried forward over the gaps). Shared by the stats of one getStats call."""
 
     __slots__ = ("cot", "first", "length", "gaps", "contiguous", "report_times")
 
-    def __init__(self, cot: list[int], present: set[int], report_time: dict[int, float]):
-        first, last = min(present), max(present)
-        length = last - first + 1
+    def __init__(self, cot: list[int], first: int, length: int, gaps: list[int], report_times: list):
         self.cot = cot
         self.first = first
         self.length = length
-        self.gaps = [i for i in range(length) if (first + i) not in present] if len(present) < length else []
-        self.contiguous = not self.gaps and len(cot) == length and cot[0] == first
-        self.report_times: list[float | None] = list(map(report_time.get, range(first, last + 1)))
-        _carry_forward(self.report_times, self.gaps)
+        self.gaps = gaps
+        self.contiguous = not gaps and len(cot) == length and cot[0] == first
+        self.report_times: list[float | None] = report_times
+
+
+def _placement(cot: list[int], times: list[float]) -> _Placement | None:
+    """The placement of points `times` on snapshots `cot` (-1 or less: before the first snapshot, not
+    placed; several points on one snapshot: the last one counts). None when no point is placed."""
+    if cot and cot[-1] - cot[0] == len(cot) - 1 and cot == list(range(cot[0], cot[-1] + 1)):
+        # one point per snapshot, in order (the usual case)
+        if cot[-1] < 0:
+            return None
+        first = max(cot[0], 0)
+        return _Placement(cot, first, cot[-1] - first + 1, [], times[first - cot[0] :])
+    present = {c for c in cot if c >= 0}
+    return _from_present(cot, present, dict(zip(cot, times, strict=True))) if present else None
+
+
+def _from_present(cot: list[int], present: set[int], report_time: dict[int, float]) -> _Placement:
+    """The placement on the snapshots `present`, with the report time of each."""
+    first, last = min(present), max(present)
+    length = last - first + 1
+    gaps = [i for i in range(length) if (first + i) not in present] if len(present) < length else []
+    report_times: list[float | None] = list(map(report_time.get, range(first, last + 1)))
+    _carry_forward(report_times, gaps)
+    return _Placement(cot, first, length, gaps, report_times)
 
 
 def _ts_placement(ctx: _Context, ts: list[float], firsts: list[float]) -> _Placement | None:
@@ -598,31 +618,25 @@ def _ts_placement(ctx: _Context, ts: list[float], firsts: list[float]) -> _Place
         return ctx.placed_ts[key]
     # bisect_right(firsts, t) - 1 of every point (_cluster_of) at once; the points are finite floats
     snapshots = np.searchsorted(np.array(firsts, dtype=float), np.array(ts, dtype=float), side="right")
-    cot = (snapshots - 1).tolist()
-    present = set(cot)
-    present.discard(-1)
-    placement = ctx.placed_ts[key] = (
-        _Placement(cot, present, dict(zip(cot, ts, strict=True))) if present else None
-    )
+    placement = ctx.placed_ts[key] = _placement((snapshots - 1).tolist(), ts)
     return placement
 
 
 def _remote_placement(ts: list[float], anchor: int) -> _Placement | None:
     """A remote stat's points, one per snapshot, the last on snapshot `anchor` (module docstring)."""
-    cot = list(range(anchor - len(ts) + 1, anchor + 1))
-    present = {c for c in cot if c >= 0}
-    return _Placement(cot, present, dict(zip(cot, ts, strict=True))) if present else None
+    return _placement(list(range(anchor - len(ts) + 1, anchor + 1)), ts)
 
 
 def _fill_from_ts(
     ctx: _Context, stat: _Stat, track: StatTrack, placement: _Placement, lasts: list[float]
 ) -> None:
     """The columns of a stat with a -timestamp series, each series placed by `placement`."""
-    source = ctx.source
+    source, strings, props = ctx.source, ctx.strings, track.props
     cot, first, length, gaps = placement.cot, placement.first, placement.length, placement.gaps
     contiguous = placement.contiguous
     track.times = lasts[first : first + length]
     track.report_times = list(placement.report_times)  # each track owns its lists
+    points = len(stat.ts or ())
     for prop, key in stat.series:
         if prop in _NOT_COLUMNS:  # timestamp was read in pass 1; type/id are no columns
             source.release(key)
@@ -630,19 +644,21 @@ def _fill_from_ts(
         series = ctx.series(key)
         values = ctx.values(series, key)
         source.release(key)
-        if len(values) >= MAX_POINTS:
+        count = len(values)
+        if count >= MAX_POINTS:
             ctx.result.truncated = True
-        offset = _ts_offset(ctx, stat, series, len(values))
+        # as many values as timestamps (the usual case): no alignment to decide
+        offset = 0 if count == points else _ts_offset(ctx, stat, series, count)
         del series  # the JSON text of the values can go now
         if offset < 0:  # more values than timestamps: the oldest cannot be placed
             ctx.dropped += -offset
             values = values[-offset:]
             offset = 0
-        values = _compact(values, ctx.strings)
+        values = _compact(values, strings)
         if contiguous:
-            track.props[prop] = _pad(values, offset, length)
+            props[prop] = _pad(values, offset, length)
         else:
-            track.props[prop] = _scatter(ctx, values, cot[offset : offset + len(values)], first, length, gaps)
+            props[prop] = _scatter(ctx, values, cot[offset : offset + len(values)], first, length, gaps)
 
 
 def _pad(values: list, offset: int, length: int) -> list:

@@ -12,7 +12,15 @@ import pytest
 
 from plugins.rtcstats.analysis import metrics_streams, mos
 from plugins.rtcstats.analysis.metrics_model import Series, _pstdev
-from plugins.rtcstats.analysis.metrics_values import TimeLookup, distinct_samples, num, nums, sample_times
+from plugins.rtcstats.analysis.metrics_values import (
+    EPOCH_MAX_MS,
+    EPOCH_MIN_MS,
+    TimeLookup,
+    distinct_samples,
+    num,
+    nums,
+    sample_times,
+)
 from plugins.rtcstats.analysis.scores import value_at, values_at
 from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.parsed_dump import StatTrack
@@ -165,6 +173,26 @@ def test_distinct_samples_shortcut(times, report_times):
             idx.append(i)
             kept.append(t)
     assert distinct_samples(track) == (idx, kept)
+
+
+@pytest.mark.parametrize(
+    "times, report_times",
+    [
+        ([1.0, 2.0, 3.0], [2e12, 2e12 + 1, 2e12 + 2]),  # all epoch: the report times
+        ([1.0, 2.0], [2e12, 2e12 + 1, 2e12 + 2]),  # more report times than samples
+        ([1.0, 2.0, 3.0], [2e12, 5.0, 2e12 + 2]),  # one out of the epoch window
+        ([1.0, 2.0, 3.0], [2e12, math.nan, 2e12 + 2]),  # NaN compares false everywhere
+        ([1.0, 2.0, 3.0], [2e12, None, 2e12 + 2]),
+        ([1.0, 2.0, 3.0], [2000000000000, 2e12 + 1, 4e12]),  # an int, the window's edge
+        ([1.0, 2.0, 3.0], [2e12, math.inf, 2e12]),
+    ],
+)
+def test_sample_times_shortcut(times, report_times):
+    expected = [
+        own if own is not None and EPOCH_MIN_MS <= own <= EPOCH_MAX_MS else snap
+        for snap, own in zip(times, report_times, strict=False)
+    ]
+    assert repr(sample_times(_track(times, report_times))) == repr(expected)
 
 
 def test_bulk_lookups_match_single_ones():

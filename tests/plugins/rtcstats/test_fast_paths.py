@@ -24,6 +24,7 @@ from plugins.rtcstats.analysis.metrics_values import (
 from plugins.rtcstats.analysis.scores import value_at, values_at
 from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.parsed_dump import StatTrack
+from plugins.rtcstats.parsing import internals_stats
 from plugins.rtcstats.parsing.internals_stats import _compact, _constant_values
 
 
@@ -377,3 +378,38 @@ def test_mode_frame_matches_the_loop(with_gaps):
         heights = [h if _rng.random() < 0.9 else None for _, h in picked]
         keep = [_rng.random() < 0.8 for _ in range(n + _rng.randrange(0, 3))]
         assert metrics_streams._mode_frame(widths, heights, keep) == _mode_frame_loop(widths, heights, keep)
+
+
+def _placement_by_dict(cot: list[int], times: list[float]):
+    """The plain way: a dict of snapshot -> last point time, then the snapshots between first and last."""
+    report_time = dict(zip(cot, times, strict=True))
+    present = {c for c in cot if c >= 0}
+    if not present:
+        return None
+    first, last = min(present), max(present)
+    gaps = [i for i in range(last - first + 1) if first + i not in present]
+    report_times = [report_time.get(c) for c in range(first, last + 1)]
+    for i in gaps:
+        report_times[i] = report_times[i - 1]
+    contiguous = not gaps and len(cot) == last - first + 1 and cot[0] == first
+    return first, last - first + 1, gaps, report_times, contiguous
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_internals_placement_shortcut(seed):
+    """_placement (one point per snapshot in order: a slice, no dict) against the plain dict way, on
+    consecutive snapshots, some before the first one, repeated ones and gaps."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 30)
+    start = rng.randint(-5, 5)
+    cot = list(range(start, start + n))
+    if seed % 2:  # not one point per snapshot: repeats and jumps
+        cot = sorted(max(-1, c + rng.choice((0, 0, 1, 2, -1))) for c in cot)
+    times = [1.7e12 + 1000.0 * i + rng.random() for i in range(n)]
+    placed = internals_stats._placement(cot, times)
+    expected = _placement_by_dict(cot, times)
+    if expected is None:
+        assert placed is None
+        return
+    got = (placed.first, placed.length, placed.gaps, placed.report_times, placed.contiguous)
+    assert got == expected

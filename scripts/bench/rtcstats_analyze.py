@@ -1,7 +1,7 @@
 """Speed and memory of rtcstats parse + analyze against a json.loads ceiling, per dump file.
 
     .venv/bin/python scripts/bench/rtcstats_analyze.py [--fixtures DIR] [--big-mb MB] [--runs N]
-        [--jitsi-extractor CHECKOUT [--jitsi-runs N] [--jitsi-only]]
+        [--synthetic-only] [--jitsi-extractor CHECKOUT [--jitsi-runs N] [--jitsi-only]]
 
 For every fixture in DIR (default fixtures/dumps of the shared folder, $MEDIAPLANE_SHARED_DIR or ../shared
 beside the repository, as for the tests; MANIFEST.md and facts.json skipped) and
@@ -15,7 +15,8 @@ real one, the report shows:
   parse+analyze once. Nothing is subtracted; the interpreter baseline (VmHWM after the imports,
   before reading the file) is printed beside it. RSS/file is peak RSS over the file size on disk.
 
-Targets, judged on the synthetic row: ratio <= 4 and peak RSS <= 4x the file size. The script exits 0
+--synthetic-only skips the fixture rows. Targets, judged on the synthetic row: ratio <= 3 (issue 13; the
+CPU-time ratio of the same runs is printed beside it) and peak RSS <= 4x the file size. The script exits 0
 whether the targets are met or missed (it is a report); non-zero only on errors.
 
 With --jitsi-extractor CHECKOUT (a jitsi/rtcstats-server checkout outside this repository, `npm install`
@@ -41,20 +42,22 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(os.environ.get("MEDIAPLANE_SHARED_DIR") or REPO.parent / "shared") / "fixtures" / "dumps"
 BIG_SOURCE = "internals_chrome144_p2p_audio_video.txt"
 SKIP = {"MANIFEST.md", "facts.json"}
-TARGET_RATIO = 4.0
+TARGET_RATIO = 3.0  # issue 13 (it was 4 before)
 TARGET_RSS = 4.0
 V3_HEADER = b"RTCStatsDump"
 
 
-def best_of(func, runs: int) -> float:
-    """The fastest of `runs` calls of func, in seconds."""
-    best = float("inf")
+def best_of(func, runs: int) -> tuple[float, float]:
+    """The fastest of `runs` calls of func in seconds: wall time, and CPU time of this process (the
+    steadier figure on a shared machine)."""
+    best = best_cpu = float("inf")
     for _ in range(runs):
         gc.collect()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         func()
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
         best = min(best, time.perf_counter() - start)
-    return best
+    return best, best_cpu
 
 
 def json_ceiling(data: bytes) -> None:
@@ -142,8 +145,8 @@ def measure_rss(path: Path) -> dict:
 def measure(path: Path, runs: int, label: str) -> dict:
     """One table row: sizes, best-of times and child-process RSS of one file."""
     data = path.read_bytes()
-    ceiling = best_of(lambda: json_ceiling(data), runs)
-    tested = best_of(lambda: parse_analyze(data, path.name), runs)
+    ceiling, ceiling_cpu = best_of(lambda: json_ceiling(data), runs)
+    tested, tested_cpu = best_of(lambda: parse_analyze(data, path.name), runs)
     rss = measure_rss(path)
     return {
         "file": label,
@@ -151,6 +154,7 @@ def measure(path: Path, runs: int, label: str) -> dict:
         "ceiling": ceiling,
         "tested": tested,
         "ratio": tested / ceiling,
+        "cpu_ratio": tested_cpu / ceiling_cpu,
         "peak": rss["peak"],
         "baseline": rss["baseline"],
     }
@@ -171,7 +175,8 @@ def verdict(row: dict) -> str:
     rss_ratio = row["peak"] / row["size"]
     rss_ok = "MET" if rss_ratio <= TARGET_RSS else "MISSED"
     return (
-        f" target ratio <= {TARGET_RATIO:g}: {ratio_ok} ({row['ratio']:.2f});"
+        f" target ratio <= {TARGET_RATIO:g}: {ratio_ok} ({row['ratio']:.2f};"
+        f" in CPU time {row['cpu_ratio']:.2f});"
         f" target peak RSS <= {TARGET_RSS:g}x file: {rss_ok} ({rss_ratio:.2f}x)"
     )
 
@@ -190,12 +195,12 @@ def print_table(rows: list[dict], big: dict) -> None:
     )
 
 
-def run(fixtures: Path, big_mb: float, runs: int) -> None:
-    """Measure every fixture and the synthetic dump, then print the table."""
+def run(fixtures: Path, big_mb: float, runs: int, synthetic_only: bool = False) -> None:
+    """Measure every fixture (unless synthetic_only) and the synthetic dump, then print the table."""
     files = sorted(p for p in fixtures.iterdir() if p.is_file() and p.name not in SKIP)
     if not files:
         raise SystemExit(f"no fixtures in {fixtures}")
-    rows = [measure(path, runs, path.name) for path in files]
+    rows = [] if synthetic_only else [measure(path, runs, path.name) for path in files]
     with tempfile.TemporaryDirectory() as tmp:
         big_path = Path(tmp) / "synthetic_long_call_internals.txt"
         make_big(fixtures / BIG_SOURCE, big_mb, big_path)
@@ -214,6 +219,7 @@ def main() -> None:
     )
     parser.add_argument("--jitsi-runs", type=int, default=20, help="median of N interleaved runs per file")
     parser.add_argument("--jitsi-only", action="store_true", help="only the comparison with jitsi")
+    parser.add_argument("--synthetic-only", action="store_true", help="only the synthetic long-call row")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -227,7 +233,7 @@ def main() -> None:
         if args.jitsi_only:
             return
         print()
-    run(args.fixtures, args.big_mb, args.runs)
+    run(args.fixtures, args.big_mb, args.runs, args.synthetic_only)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ _NOT_COLUMNS = frozenset(("timestamp", "type", "id"))
 _PRE_PROPS = frozenset(("type", "isRemote", "localId"))
 _SCALAR_TYPES = (int, float, str, bool)
 _NUMBER_TYPES = frozenset((int, float))  # exact classes: bool is no timestamp
+_FLOAT = frozenset((float,))
 
 # Old standard-stats ids (dumps without statsType) and legacy goog ids -> type.
 _ID_PREFIX_TYPES = (
@@ -157,8 +158,6 @@ class _Context:
         "source",
         "result",
         "strings",
-        "times",
-        "ts_lists",
         "ts_texts",
         "isos",
         "clusters",
@@ -172,8 +171,6 @@ class _Context:
         self.source = source
         self.result = result
         self.strings = strings  # str -> shared str (the whole dump)
-        self.times: dict[float, float] = {}  # timestamp -> shared float (this PC)
-        self.ts_lists: dict[tuple, list[float]] = {}  # -timestamp series values -> shared float list
         self.ts_texts: dict[str, list[float]] = {}  # -timestamp series text -> the same list
         self.isos: dict[Any, float | None] = {}  # startTime/endTime text -> ms
         self.clusters: dict[tuple[float, float, int], list[int]] = {}  # interpolated span -> snapshots
@@ -383,14 +380,10 @@ def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None
     if not values:
         stat.ts = None
         return
-    numeric = set(map(type, values)) <= _NUMBER_TYPES
-    if numeric and math.isfinite(sum(values)):
-        # The stats of one getStats call have equal -timestamp series: one list of shared floats each.
-        points = tuple(values)
-        known = ctx.ts_lists.get(points)
-        if known is None:
-            floats = list(map(float, values))
-            known = ctx.ts_lists[points] = list(map(ctx.times.setdefault, floats, floats))
+    kinds = set(map(type, values))
+    if kinds <= _NUMBER_TYPES and math.isfinite(sum(values)):
+        # The stats of one getStats call have the same -timestamp text: one shared list of floats.
+        known = values if kinds == _FLOAT else list(map(float, values))
         stat.ts = known
         if isinstance(text, str):
             ctx.ts_texts[text] = known

@@ -40,6 +40,7 @@ from tests.plugins.rtcstats.test_collector import (
     get,
     session_ids,
     stored_dump,
+    wait_for_live_session,
     wait_for_new_session,
     ws_url,
 )
@@ -323,27 +324,36 @@ def request(server: Server, method: str, path: str, key: str) -> tuple[int, dict
 
 
 def test_a_collected_session_is_invisible_to_another_account(server):
-    """Pending (queued, not analysed) and analysed alike: another account's key gets the same 404 as
-    for an id that does not exist (never the owner's 409), cannot delete it, and does not list it."""
+    """Live (socket open), pending (queued, not analysed) and analysed alike: another account's key
+    gets the same 404 as for an id that does not exist (never the owner's 409), cannot delete it,
+    and does not list it."""
     other = other_account_key(server)
     before = session_ids(server)
+
+    def invisible(rtcstats_id: str) -> None:
+        missing = "00000000-0000-4000-8000-000000000000"
+        foreign = request(server, "GET", f"{API}/sessions/{rtcstats_id}", other)
+        absent = request(server, "GET", f"{API}/sessions/{missing}", other)
+        assert foreign[0] == absent[0] == 404
+        assert foreign[1]["errorCode"] == absent[1]["errorCode"]
+        # Nothing tells them apart.
+        assert foreign[1]["error"].replace(rtcstats_id, missing) == absent[1]["error"]
+        assert request(server, "DELETE", f"{API}/sessions/{rtcstats_id}", other)[0] == 404
+        status, listed = request(server, "GET", f"{API}/sessions", other)
+        assert status == 200 and rtcstats_id not in {item["rtcstatsId"] for item in listed["data"]}
+
     with connect(server, server.key) as client:
         client.send(FIXTURE.read_text().splitlines()[2])
+        live = wait_for_live_session(server, before)["rtcstatsId"]
+        assert get(server, f"{API}/sessions/{live}")[1]["errorCode"] == "session_live"  # the owner's view
+        invisible(live)
         client.close(code=1000)
     rtcstats_id = wait_for_new_session(server, before)
-    missing = "00000000-0000-4000-8000-000000000000"
-
-    assert get(server, f"{API}/sessions/{rtcstats_id}")[0] == 409  # the owner: analysis pending
-    foreign = request(server, "GET", f"{API}/sessions/{rtcstats_id}", other)
-    absent = request(server, "GET", f"{API}/sessions/{missing}", other)
-    assert foreign[0] == absent[0] == 404
-    assert foreign[1]["errorCode"] == absent[1]["errorCode"]
-    assert foreign[1]["error"].replace(rtcstats_id, missing) == absent[1]["error"]  # nothing tells them apart
+    assert rtcstats_id == live
+    assert get(server, f"{API}/sessions/{rtcstats_id}")[1]["errorCode"] == "analysis_pending"
+    invisible(rtcstats_id)
     analyse(server, rtcstats_id)
-    assert request(server, "GET", f"{API}/sessions/{rtcstats_id}", other)[0] == 404
-    assert request(server, "DELETE", f"{API}/sessions/{rtcstats_id}", other)[0] == 404
-    status, listed = request(server, "GET", f"{API}/sessions", other)
-    assert status == 200 and rtcstats_id not in {item["rtcstatsId"] for item in listed["data"]}
+    invisible(rtcstats_id)
     assert get(server, f"{API}/sessions/{rtcstats_id}")[0] == 200  # still the owner's, whole
 
 

@@ -56,7 +56,8 @@ class Session(BaseModel):
     class Meta:
         table_name = "rtcstats_session"
         # The list's index (account_id, created_at, id), covering the filtered columns on PostgreSQL,
-        # is made by migrations/0002_session_list_indexes.py: peewee cannot declare INCLUDE.
+        # is made by migrations/0002_session_list_indexes.py: peewee cannot declare INCLUDE; on
+        # PostgreSQL 0004 adds it without the covered columns for the unfiltered list.
         indexes = ((("status", "processor_version"), False),)
 
 

@@ -119,3 +119,15 @@ def test_migration_0002_makes_the_list_indexes_and_drops_the_old_ones(app):
                 "SELECT indexdef FROM pg_indexes WHERE indexname = 'rtcstats_session_list'"
             ).fetchone()
             assert "INCLUDE (browser, browser_version, os," in definition
+
+
+def test_migration_0004_adds_the_narrow_order_index_on_postgresql(app):
+    """The unfiltered list's count and offsets read (account_id, created_at, id) without the covered
+    columns; on SQLite the list index is that already, and no second copy is made."""
+    with app.app_context(), db.connection_context():
+        indexes = list_indexes(db.obj)
+        if isinstance(db.obj, PostgresqlDatabase):
+            assert indexes["rtcstats_session_order"] == ["account_id", "created_at", "id"]
+        else:
+            assert "rtcstats_session_order" not in indexes
+            assert indexes["rtcstats_session_list"] == ["account_id", "created_at", "id"]

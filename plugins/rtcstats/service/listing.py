@@ -14,7 +14,7 @@ from plugins.rtcstats.schemas import PagingSchema, SessionFiltersSchema
 from plugins.rtcstats.service.config import settings
 from plugins.rtcstats.service.errors import InvalidRequest
 from plugins.rtcstats.service.live import live_facts, state_of
-from plugins.rtcstats.service.wire import iso, viewer_urls
+from plugins.rtcstats.service.wire import iso, viewer_links
 
 
 def _raw_args(raw) -> dict:
@@ -175,16 +175,18 @@ class Matches:
         return ids.limit(limit).offset(offset)
 
 
-def list_item(row: Session, cfg: dict | None = None) -> dict:
+def list_item(row: Session, cfg: dict | None = None, links=None) -> dict:
     """A SessionListItem; abstract is null until the session is analysed. `state` (live, pending,
-    analyzed, failed) is ours; a live session adds `live`, the facts known so far (live.py)."""
+    analyzed, failed) is ours; a live session adds `live`, the facts known so far (live.py).
+    `links`: a wire.viewer_links maker, shared by the items of a page."""
+    links = links or viewer_links(cfg)
     item = {
         "rtcstatsId": str(row.rtcstats_id),
         "createdAt": iso(row.created_at),
         "sessionStart": row.session_start,
         "sessionEnd": row.session_end,
         "title": row.title,
-        **viewer_urls(row.rtcstats_id, cfg),
+        **links(row.rtcstats_id),
         "abstract": json.loads(row.abstract) if row.abstract and row.status == READY else None,
         "state": state_of(row.status),
     }
@@ -200,10 +202,10 @@ def list_sessions(account_id: int, filters: dict, limit: int, offset: int) -> tu
     `total` is the number of items in the page (specs/rtcstats-api.md); the API sends the number
     of all matches in the X-Total-Count header.
     """
-    cfg = settings()
     total = count_query(account_id, filters).scalar()
     rows = page_query(account_id, filters, limit, offset, total) if offset < total else []
-    return total, [list_item(row, cfg) for row in rows]
+    links = viewer_links(settings())
+    return total, [list_item(row, links=links) for row in rows]
 
 
 LIST_COLUMNS = (

@@ -23,9 +23,9 @@ as both would add work the servers' comparison does not need). Phases, all socke
      line each). This includes the wait for this process's event loop to take the event.
    - echo: from the same point to when the echo is back at the client (a round trip).
 4. flood: every socket sends --flood messages back to back (each starts at its next paced send,
-   so within one pause of the dump), and closes once all of them reached the server's end (seen
-   in the spool file, or echoed back); messages/s = N x F over the time from the flood's start to
-   when the last socket's last message got there. Closing and storing the dumps is not timed.
+   so within one pause of the dump); messages/s = N x F over the time from the flood's start to
+   when the last socket's last message reached the server's end (seen in the spool file, or
+   echoed back). Only then do the sockets close: closing and storing the dumps is not timed.
 5. every collector socket's spool file is closed by the server (IN_CLOSE_WRITE: the close line is
    written) before the run ends.
 
@@ -174,6 +174,7 @@ class Load:
         self.messages, self.gaps = replay(args.fixture)
         self.window = Window()
         self.flood_start = asyncio.Event()
+        self.flood_over = asyncio.Event()  # every socket's flood reached the server's end (or timed out)
         self.connected = 0
         self.connect_errors: collections.Counter[str] = collections.Counter()
         self.close_codes: collections.Counter[str] = collections.Counter()
@@ -231,9 +232,10 @@ class Load:
             session.flooded = True
             if not session.pending:
                 session.drained.set()
-            # Closed once all are through: an echo server drops what it has not echoed at a close,
-            # and the collector's end-of-session work (storing the dump) is not message throughput.
-            await session.drained.wait()
+            # Closed once every socket's flood is through: an echo server drops what it has not
+            # echoed at a close, and the collector's end-of-session work (storing the dump) is not
+            # message throughput, so it must not overlap the flood of other sockets.
+            await self.flood_over.wait()
             await ws.close()
         except Exception as err:  # noqa: BLE001 - a socket closed by the server early: reported
             session.error = f"{type(err).__name__}: {err}"
@@ -316,6 +318,7 @@ class Load:
         waits = [asyncio.wait_for(s.drained.wait(), END_TIMEOUT) for s in sessions.values() if not s.error]
         timed_out = await _timeouts(waits)
         flood_s = time.monotonic() - flood_start
+        self.flood_over.set()
         result["flood"] = {
             "messages": args.flood * self.connected,
             "seconds": flood_s,

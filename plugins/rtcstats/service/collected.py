@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import BinaryIO
 
+from flask import current_app
+
+from core.db import db
 from plugins.rtcstats import credits
 from plugins.rtcstats.service.chunked_upload import store_and_queue
 from plugins.rtcstats.service.config import settings
 from plugins.rtcstats.service.live import SOURCE, collector_file_name
+
+_store_turns: threading.BoundedSemaphore | None = None  # per process, made at its first store
+
+
+def _turns() -> threading.BoundedSemaphore:
+    """How many stores of one process run at once: half its database pool. When many sockets end
+    together (a large meeting ends), their stores wait for a turn here, without a time limit,
+    instead of waiting core.database_pool_timeout for a pooled connection and failing (their dumps
+    would wait in the spool for the recovery sweep); requests keep the other half of the pool."""
+    global _store_turns
+    if _store_turns is None:
+        pool = current_app.extensions["mediaplane"].config["core"]["database_max_connections"]
+        _store_turns = threading.BoundedSemaphore(max(1, pool // 2))
+    return _store_turns
 
 
 def store_collected(
@@ -29,17 +47,22 @@ def store_collected(
     Storage, database or Redis errors propagate (nothing is left behind, the caller keeps its file).
     """
     monthly = settings()["monthly_credits"]
-    try:
-        period = credits.consume(account_id, monthly)
-    except credits.InsufficientCredits:
-        period = None
-    return store_and_queue(
-        account_id,
-        file,
-        size,
-        name or collector_file_name(),
-        SOURCE,
-        period,
-        charged=period is not None,
-        rtcstats_id=rtcstats_id,
-    )
+    with _turns():
+        try:
+            try:
+                period = credits.consume(account_id, monthly)
+            except credits.InsufficientCredits:
+                period = None
+            return store_and_queue(
+                account_id,
+                file,
+                size,
+                name or collector_file_name(),
+                SOURCE,
+                period,
+                charged=period is not None,
+                rtcstats_id=rtcstats_id,
+            )
+        finally:
+            if not db.in_transaction():
+                db.close()  # the connection is back in the pool before the next store's turn

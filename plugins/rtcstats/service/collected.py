@@ -8,7 +8,6 @@ from typing import BinaryIO
 
 from flask import current_app
 
-from core.db import db
 from plugins.rtcstats import credits
 from plugins.rtcstats.service.chunked_upload import store_and_queue
 from plugins.rtcstats.service.config import settings
@@ -47,22 +46,21 @@ def store_collected(
     Storage, database or Redis errors propagate (nothing is left behind, the caller keeps its file).
     """
     monthly = settings()["monthly_credits"]
+    # A socket's greenlet gives its connection back when its request ends, just after its turn:
+    # the other half of the pool covers that moment (closing it here would break a caller's
+    # connection_context).
     with _turns():
         try:
-            try:
-                period = credits.consume(account_id, monthly)
-            except credits.InsufficientCredits:
-                period = None
-            return store_and_queue(
-                account_id,
-                file,
-                size,
-                name or collector_file_name(),
-                SOURCE,
-                period,
-                charged=period is not None,
-                rtcstats_id=rtcstats_id,
-            )
-        finally:
-            if not db.in_transaction():
-                db.close()  # the connection is back in the pool before the next store's turn
+            period = credits.consume(account_id, monthly)
+        except credits.InsufficientCredits:
+            period = None
+        return store_and_queue(
+            account_id,
+            file,
+            size,
+            name or collector_file_name(),
+            SOURCE,
+            period,
+            charged=period is not None,
+            rtcstats_id=rtcstats_id,
+        )

@@ -295,8 +295,15 @@ class JitsiSocket:
         """Finish and store one session while the socket goes on."""
         del self.sessions[session.session_id]
         session.writer.finish(code)
-        if session.extra_place is not None:
-            self.places.leave(member=session.extra_place)
+        freed = session.extra_place
+        if freed is None:
+            # It held the socket's own place, which stays while the socket does: another session
+            # takes that one and gives back its own, so that N open sessions still take N places.
+            heir = next(iter(self.sessions.values()), None)
+            if heir is not None:
+                freed, heir.extra_place = heir.extra_place, None
+        if freed is not None:
+            self.places.leave(member=freed)
         self._set_rate()
         self._store(session)
         release_database()

@@ -463,6 +463,7 @@ def test_a_jitsi_backend_client_is_refused_with_1003(server):
 
 def test_each_session_of_a_socket_takes_one_of_the_accounts_places(server):
     """MAX_OPEN places: a socket with MAX_OPEN sessions fills them; another socket is refused (4003);
+    a session's close frees its place (also the first one's, which held the socket's own place);
     one more session on the full socket closes it with 4003, its sessions stored."""
     before = sessions(server)
     line = fixture_lines(CHROME)[0]
@@ -472,17 +473,22 @@ def test_each_session_of_a_socket_takes_one_of_the_accounts_places(server):
         time.sleep(0.5)
         with connect(server, server.key) as refused:
             assert close_frame(refused)[0] == 4003
+        client.send(close_request("place-0"))
+        wait_for_sessions(server, before, 1)
+        with opened(server, server.key) as other:  # MAX_OPEN - 1 sessions open: a place is free
+            other.close(code=3001)
+        client.send(request_of(f"place-{MAX_OPEN}", line))
         client.send(request_of("one-too-many", line))
         code, reason = close_frame(client)
     assert code == 4003 and str(MAX_OPEN) in reason
-    stored = wait_for_sessions(server, before, MAX_OPEN)
-    assert sorted(stats_session_of(server, i) for i in stored) == [f"place-{i}" for i in range(MAX_OPEN)]
+    stored = wait_for_sessions(server, before, MAX_OPEN + 1)
+    assert sorted(stats_session_of(server, i) for i in stored) == [f"place-{i}" for i in range(MAX_OPEN + 1)]
     with opened(server, server.key) as again:  # every place is free again
         again.send(request_of("again", line))
         with pytest.raises(TimeoutError):
             again.recv(timeout=0.5)
         again.close(code=3001)
-    wait_for_sessions(server, before, MAX_OPEN + 1)  # stored before the next test looks
+    wait_for_sessions(server, before, MAX_OPEN + 2)  # stored before the next test looks
 
 
 def test_a_flood_closes_with_4029_and_the_rate_is_per_session(server):

@@ -306,7 +306,6 @@ class JitsiSocket:
             self.places.leave(member=freed)
         self._set_rate()
         self._store(session)
-        release_database()
 
     def _end_idle_sessions(self) -> None:
         """A session silent for the idle timeout ends (the socket lives on for the others)."""
@@ -327,7 +326,9 @@ class JitsiSocket:
         self.rate.tokens += max(0, self.rate.capacity - capacity)
 
     def _store(self, session: Session) -> None:
-        """Store a finished session's dump and queue its analysis (one that wrote nothing is dropped)."""
+        """Store a finished session's dump and queue its analysis (one that wrote nothing is dropped),
+        then give the database connection back: the socket may go on, or store its next session after
+        waiting for a store turn (service/collected.py)."""
         writer = session.writer
         if writer.messages == 0:
             writer.discard()
@@ -339,6 +340,8 @@ class JitsiSocket:
         except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
             log.exception("jitsi collector dump %s could not be stored; it stays in the spool", writer.path)
             return
+        finally:
+            release_database()
         writer.path.unlink(missing_ok=True)
         metrics.COLLECTOR_SESSIONS.inc(protocol=METRICS_PROTOCOL, how="socket")
         log.info(

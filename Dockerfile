@@ -10,6 +10,14 @@ FROM ${BASE} AS build
 LABEL org.mediaplane.stage=build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# A C compiler (and Python's headers where the base lacks them) for the rtcstats parser modules
+# that setup.py compiles with Cython; they stay in this build stage.
+RUN pkgs="gcc libc6-dev" \
+ && python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || pkgs="$pkgs python3-dev" \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs \
+ && rm -rf /var/lib/apt/lists/*
 # ca-certificates.crt is optional (the glob matches nothing when it is absent): behind a proxy that
 # re-signs TLS, pip needs the host's CA bundle. It lives only in this build stage.
 COPY setup.cfg ca-certificates.cr[t] /src/

@@ -26,6 +26,7 @@ KEY = "mediaplane:metrics:"
 
 _declared: dict[str, SharedMetric] = {}
 _warned = False
+_stale_reported: set[str] = set()  # metrics already logged for counts under old label names
 
 
 def _redis():
@@ -50,6 +51,22 @@ class SharedMetric:
         if set(labels) != set(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {sorted(labels)}")
         return json.dumps([str(labels[name]) for name in self.labelnames])
+
+    def _current_labels(self, field: str) -> list[str] | None:
+        """The label values stored under `field`, or None when they were counted under another set of
+        label names (a version before an upgrade, with Redis kept): those are left out of /metrics,
+        which would otherwise fail on the whole scrape."""
+        values = json.loads(field)
+        if isinstance(values, list) and len(values) == len(self.labelnames):
+            return values
+        if self.name not in _stale_reported:
+            _stale_reported.add(self.name)
+            log.warning(
+                "metrics: %s has counts under other labels than %s (an older version?): left out",
+                self.name,
+                self.labelnames,
+            )
+        return None
 
     def _write(self, commands) -> None:
         """Run `commands(pipeline)` against Redis; a Redis outage drops the event (logged once)."""
@@ -87,7 +104,9 @@ class SharedCounter(SharedMetric):
 
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for field, value in sorted(raw.items()):
-            family.add_metric(json.loads(field), float(value))
+            values = self._current_labels(field)
+            if values is not None:
+                family.add_metric(values, float(value))
         return family
 
 
@@ -125,12 +144,15 @@ class SharedHistogram(SharedMetric):
             labels, bound = json.loads(bucket)
             per_labels.setdefault(json.dumps(labels), {})[float(bound)] = int(count)
         for field in sorted(set(per_labels) | set(sums)):
+            values = self._current_labels(field)
+            if values is None:
+                continue
             counts = per_labels.get(field, {})
             running, cumulative = 0, []
             for bound in (*self.buckets, math.inf):
                 running += counts.get(bound, 0)
                 cumulative.append(("+Inf" if bound == math.inf else _bound_text(bound), running))
-            family.add_metric(json.loads(field), cumulative, float(sums.get(field, 0.0)))
+            family.add_metric(values, cumulative, float(sums.get(field, 0.0)))
         return family
 
 

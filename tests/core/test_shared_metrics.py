@@ -161,3 +161,22 @@ def test_redis_down_drops_counts_but_not_the_work_or_metrics(make_app):
         with app.app_context():
             HOPS.inc(colour="red")
         assert sample(scrape(app), "mediaplane_test_hops_total", colour="red") == 1
+
+
+def test_counts_kept_from_an_older_label_set_do_not_break_the_scrape(make_app):
+    """An upgrade that adds a label (the collector's `protocol`) finds the old version's counts in a
+    Redis that was kept: they are left out, the current ones are served."""
+    from core.shared_metrics import KEY
+
+    app = make_app()
+    redis = app.extensions["mediaplane"].redis
+    redis.hset(KEY + HOPS.name, '["red", "old-extra-label"]', 5)
+    redis.hset(KEY + SIZES.name + ":buckets", '[["red", "x"], "1"]', 2)
+    redis.hset(KEY + SIZES.name + ":sum", '["red", "x"]', 1.5)
+    with app.app_context():
+        HOPS.inc(colour="blue")
+        SIZES.observe(3, colour="blue")
+    text = scrape(app)
+    assert sample(text, "mediaplane_test_hops_total", colour="blue") == 1
+    assert sample(text, "mediaplane_test_sizes_count", colour="blue") == 1
+    assert "old-extra-label" not in text and 'colour="red"' not in text

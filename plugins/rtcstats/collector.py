@@ -67,6 +67,9 @@ CLOSE_REASONS = {
     SESSION_TOO_LARGE: "session_too_large",
     RATE_LIMITED: "rate_limited",
 }
+# A socket the client ended: `client`, but for these (what simple-websocket reports, not a client's own
+# code: a client may close with any code, 4008 included, and is not thereby "idle").
+CLIENT_REASONS = {ABNORMAL: "lost", TOO_BIG: "message_too_big"}
 METRICS_FLUSH_SECONDS = 10  # a socket adds its counts to the shared metrics this often (and at its end)
 _TOKEN_IN_URL = re.compile(r"([?&]rtcstats-token=)[^&#]*")
 
@@ -399,11 +402,12 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
     try:
         try:
             code = _receive_loop(ws, writer, cfg, open_sessions, counts, live)
+            reason = CLIENT_REASONS.get(code, "client")  # the client's own code is not one of our refusals
         except Refused as err:
-            code = err.code
+            code, reason = err.code, CLOSE_REASONS[err.code]
             close_socket(ws, err.code, err.reason)
         metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
-        metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=CLOSE_REASONS.get(code, "client"))
+        metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
         counts.flush(now=True)
         writer.finish(code)
         open_sessions.leave()  # the socket is over: its place is free before the dump is stored

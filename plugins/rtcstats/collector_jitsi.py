@@ -36,13 +36,13 @@ from plugins.rtcstats import collector, metrics, service
 from plugins.rtcstats.collector import (
     ABNORMAL,
     BURST_SECONDS,
+    CLIENT_REASONS,
     IDLE,
     METRICS_FLUSH_SECONDS,
     NORMAL,
     RATE_LIMITED,
     SESSION_TOO_LARGE,
     TOKEN_PARAM,
-    TOO_BIG,
     OpenSessions,
     RateLimit,
     Refused,
@@ -76,14 +76,13 @@ CLOSE_CODES = {
     "of [A-Za-z0-9_-]",
 }
 # The `reason` label of a server-side close or refusal (metrics.COLLECTOR_CLOSES); a socket the client
-# ended is `client`, or CLIENT_REASONS' (its own close code is not ours: 3001 is its normal leave).
+# ended is `client`, or collector.CLIENT_REASONS' (its own close code is not ours: 3001 is its normal leave).
 CLOSE_REASONS = {
     **collector.CLOSE_REASONS,
     RECONNECT_REFUSED: "reconnect_refused",
     UNSUPPORTED: "unsupported_client",
     BAD_SESSION_ID: "bad_session_id",
 }
-CLIENT_REASONS = {ABNORMAL: "lost", TOO_BIG: "message_too_big"}
 
 
 def offered_protocol(header: str | None) -> str | None:

@@ -448,7 +448,7 @@ def test_sockets_messages_bytes_closes_and_sessions_are_on_metrics(server):
     with connect(server, server.key) as client:
         for message in messages:
             client.send(message)
-        client.close(code=1000)
+        client.close(code=4008)  # the client's own code, though it is also our idle code: still `client`
     wait_for_new_session(server, sessions)
     with connect(server, "not-a-token") as refused:
         assert close_code(refused) == 1008

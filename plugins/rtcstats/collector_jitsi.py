@@ -29,6 +29,7 @@ import time
 import uuid
 
 import orjson
+import peewee
 from flask import request
 from simple_websocket import ConnectionClosed, Server
 
@@ -52,7 +53,8 @@ from plugins.rtcstats.collector import (
     spool_dir,
 )
 from plugins.rtcstats.collector_dump import DumpWriter, message_line
-from plugins.rtcstats.collector_recovery import spool_name
+from plugins.rtcstats.collector_recovery import rtcstats_id_of, spool_name
+from plugins.rtcstats.service import live
 
 log = logging.getLogger("rtcstats")
 
@@ -162,6 +164,11 @@ class Session:
         self.extra_place = extra_place  # its mark in OpenSessions beyond the socket's own
 
 
+def _file_name(session: Session) -> str:
+    """A jitsi session's file name: `collector-<UTC time>-<statsSessionId>.jsonl`."""
+    return f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{session.session_id}.jsonl"
+
+
 def entry_line(kind: str, data) -> bytes | None:
     """The dump line of an identity or stats-entry's data (None: not a JSON array, dropped)."""
     if isinstance(data, list):
@@ -269,6 +276,8 @@ class JitsiSocket:
             if not session.writer.fits(line, max_bytes):
                 raise Refused(SESSION_TOO_LARGE, f"session {session_id} reached {max_bytes} bytes")
             session.writer.write(line)
+            if session.writer.messages == 1:
+                self._list_live(session, kind, envelope.get("data"))
             session.heard = time.monotonic()
             self.unflushed_messages += 1
             self.unflushed_bytes += len(line)
@@ -284,11 +293,33 @@ class JitsiSocket:
         if self.sessions:
             extra = f"{self.places.socket_id}/{session_id}"
             self.places.enter(self.cfg["collector_max_sessions_per_account"], member=extra)
-        path = spool_dir() / spool_name(self.account_id, uuid.uuid4().hex)
+        path = spool_dir() / spool_name(self.account_id, uuid.uuid4().hex)  # the hex: its session's id
         session = Session(session_id, JitsiDumpWriter(path, self.info), extra)
         self.sessions[session_id] = session
         self._set_rate()
         return session
+
+    def _list_live(self, session: Session, kind: str, data) -> None:
+        """List the session as live from its first line (service/live.py)."""
+        identity = data[2] if kind == "identity" and isinstance(data, list) and len(data) > 2 else None
+        started = round(time.time() * 1000)
+        facts = live.jitsi_facts(
+            self.info, identity if isinstance(identity, dict) else {}, session.session_id, started
+        )
+        try:
+            live.open_live(
+                self.account_id,
+                rtcstats_id_of(session.writer.path),
+                facts,
+                started,
+                name=_file_name(session),
+                socket_id=self.places.socket_id,
+            )
+        except peewee.PeeweeException as err:
+            # Not listed while live; the dump is still stored as a session when it ends.
+            log.warning("jitsi collector session %s not listed as live: %s", session.session_id, err)
+        finally:
+            release_database()
 
     def _end_session(self, session: Session, code: int) -> None:
         """Finish and store one session while the socket goes on."""
@@ -332,10 +363,15 @@ class JitsiSocket:
         if writer.messages == 0:
             writer.discard()
             return
-        name = f"collector-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{session.session_id}.jsonl"
         try:
             with open(writer.path, "rb") as file:
-                rtcstats_id = service.store_collected(self.account_id, file, writer.size, name=name)
+                rtcstats_id = service.store_collected(
+                    self.account_id,
+                    file,
+                    writer.size,
+                    name=_file_name(session),
+                    rtcstats_id=rtcstats_id_of(writer.path),
+                )
         except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
             log.exception("jitsi collector dump %s could not be stored; it stays in the spool", writer.path)
             return

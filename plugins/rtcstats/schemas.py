@@ -323,6 +323,11 @@ class LiveFactsSchema(ma.Schema):
     browserVersion = fields.String(allow_none=True, metadata=describe("Major version."))  # noqa: N815
     os = fields.String(allow_none=True)
     osVersion = fields.String(allow_none=True)  # noqa: N815
+    userId = fields.String(allow_none=True, metadata=describe("jitsi: from the session's identity."))  # noqa: N815
+    conferenceId = fields.String(allow_none=True, metadata=describe("jitsi: from the identity."))  # noqa: N815
+    sessionId = fields.String(
+        allow_none=True, metadata=describe("jitsi: the identity's, else statsSessionId.")
+    )  # noqa: N815
     uploadedBy = fields.String(metadata=describe("The account's uploader id, as data.uploaded_by."))  # noqa: N815
 
 

@@ -1,8 +1,9 @@
 """The viewer of a live session: what its collector socket has received so far, refreshed until the
 session is stored and analysed (then the ordinary viewer shows the analysis).
 
-"So far" is the socket's spool file, read up to its last whole line, closed in memory with the
-close line a lost socket gets, then parsed and analysed as a stored dump is. The collector only
+"So far" is the socket's spool file (a jitsi session's own), read up to its last whole line, closed
+in memory with the close line a lost rtcstats#5.0 socket gets, then parsed and analysed as a stored
+dump is. The collector only
 appends to that file, so reading it never holds the socket up. The cost is bounded three ways:
 one reading per session per `live_view_refresh_seconds` (cached in Redis, one reader at a time),
 none above `analyze_inline_max_bytes`, and the parsing runs in a native thread under the gevent
@@ -44,13 +45,16 @@ def received_so_far(path, size: int, limits) -> tuple[dict, dict]:
     """
     from plugins.rtcstats.analysis import analyze
     from plugins.rtcstats.analysis.metrics import compute_metrics
+    from plugins.rtcstats.collector_dump import HEADER as V3_HEADER
     from plugins.rtcstats.parsing import parse
     from plugins.rtcstats.service.stored_analysis import _finite
     from plugins.rtcstats.viewer import timeseries_of
 
     with open(path, "rb") as file:
         data = file.read(size)
-    data = data[: data.rfind(b"\n") + 1] + CLOSE_LINE  # a line being written is left for later
+    data = data[: data.rfind(b"\n") + 1]  # a line being written is left for later
+    if data.startswith(V3_HEADER):
+        data += CLOSE_LINE  # a jitsi dump has no close line in its format
     dump = parse(data, limits)
     result = _finite(analyze(dump, file_name=path.name, file_size=len(data)))
     return result, timeseries_of(compute_metrics(dump))

@@ -158,7 +158,7 @@ def store_and_queue(
 ) -> uuid.UUID:
     """Store a dump file as a pending session, queue its first analysis, then run `then`; the
     session's id. A collector dump names its id, and its live row (service/live.py), if there is
-    one, becomes the pending session.
+    one, becomes the pending session (named as stored).
 
     The credit of `period` is already taken. If anything here fails (storage, the database, Redis
     for the queue, or `then`), all of it is undone, the credit given back and the error raised: no
@@ -176,7 +176,14 @@ def store_and_queue(
     try:
         store.put(key, file, size)
         undo.append(lambda: store.delete(key))
-        stored = {"file_size": size, "status": PENDING, "credit_period": period, "credit_charged": charged}
+        stored = {
+            "file_size": size,
+            "status": PENDING,
+            "credit_period": period,
+            "credit_charged": charged,
+            "file_name": name,
+            "title": title_for(name),
+        }
         row = live.take_over(account_id, rtcstats_id, stored) if adopt else None
         row = row or Session.create(
             rtcstats_id=rtcstats_id,

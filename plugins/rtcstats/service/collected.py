@@ -38,7 +38,7 @@ def store_collected(
     """Store a finished collector dump as a pending session and queue its analysis; its id.
 
     `rtcstats_id` is the socket's session: its live row (service/live.py) becomes the stored one,
-    keeping its id, name and title; without a live row a session of that id is made.
+    keeping its id; without a live row a session of that id is made.
 
     One credit is taken, as for an upload. When the month ran out while the socket was open, the
     dump is stored anyway without a charge: what a client streamed is never dropped.

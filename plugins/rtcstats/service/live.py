@@ -2,9 +2,10 @@
 
 A socket's session row is made when its first message is spooled (a socket that sends nothing leaves
 no session), with what is known then: when the socket opened, the page's origin and user agent, the
-browser and system (the `create` message's client hints, else the User-Agent header) and the
-uploader. The row has status `live` and keeps those facts in its `abstract` column (a live row has
-no abstract yet, and the list reads that column anyway). When the socket ends, `store_collected`
+browser and system (the `create` message's client hints, else the User-Agent header), for a jitsi
+session the ids of its `identity`, and the uploader. The row has status `live` and keeps those
+facts in its `abstract` column (a live row has no abstract yet, and the list reads that column
+anyway), with the id of its socket's open mark. When the socket ends, `store_collected`
 takes the row over: status pending, then analysed as an upload is. Until then GET /sessions/{id}
 answers 409 `session_live`.
 
@@ -36,6 +37,7 @@ SOURCE = "collector"
 STATES = {LIVE: "live", PENDING: "pending", READY: "analyzed", FAILED: "failed"}
 CREATE_METHODS = ("create", 39)  # rtcstats-js sends its method names compressed (39 is `create`)
 LIVE_RETRY_AFTER = 30  # seconds: the Retry-After of a 409 session_live (a call lasts minutes)
+SOCKET_KEY = "socket"  # in a live row's stored facts: its socket's mark (not shown in the list)
 OPEN_MARK_TTL = 3600  # seconds an open-socket mark lasts unless its socket renews it
 LOST_AFTER_SECONDS = OPEN_MARK_TTL  # a live row older than a mark's lifetime needs a mark to stay live
 LOST_ERROR = (
@@ -92,9 +94,39 @@ def client_facts(metadata: dict, first_line: bytes) -> dict:
     }
 
 
-def open_live(account_id: int, rtcstats_id: uuid.UUID, facts: dict, started_ms: int | None) -> None:
-    """Make the live row of a socket that just sent its first message."""
-    name = collector_file_name(started_ms)
+def jitsi_facts(info: dict, identity: dict, session_id: str, started_ms: int) -> dict:
+    """What a live jitsi session shows: its socket's connectionInfo (collector_jitsi.py) and, when
+    its first line is an `identity`, the conference, participant and session ids the analysis will
+    read from it (the same keys as parsing/legacy.py); else its statsSessionId as its session id."""
+    from plugins.rtcstats.parsing.legacy import _IDENTITY_GENERIC
+
+    metadata = {
+        "startTime": started_ms,
+        **{k: info.get(k) for k in ("origin", "userAgent", "clientProtocol")},
+    }
+    facts = client_facts(metadata, b"")
+    for generic, sources in _IDENTITY_GENERIC.items():
+        given = (identity.get(key) for key in sources)
+        value = next(
+            (v for v in given if isinstance(v, (str, int)) and not isinstance(v, bool) and v != ""), None
+        )
+        facts[generic] = clean_text(value, 255)
+    facts["sessionId"] = facts["sessionId"] or session_id
+    return facts
+
+
+def open_live(
+    account_id: int,
+    rtcstats_id: uuid.UUID,
+    facts: dict,
+    started_ms: int | None,
+    name: str | None = None,
+    socket_id: str | None = None,
+) -> None:
+    """Make the live row of a socket (or jitsi session) that just sent its first message.
+    `socket_id`: its socket's mark in the open set, when not the session's own id (jitsi)."""
+    name = name or collector_file_name(started_ms)
+    stored_facts = {**facts, SOCKET_KEY: socket_id or rtcstats_id.hex}
     Session.create(
         rtcstats_id=rtcstats_id,
         account_id=account_id,
@@ -104,28 +136,38 @@ def open_live(account_id: int, rtcstats_id: uuid.UUID, facts: dict, started_ms: 
         file_size=0,
         dump_key=dump_key(account_id, rtcstats_id),
         title=title_for(name),
-        abstract=json.dumps(facts, separators=(",", ":")),
+        abstract=json.dumps(stored_facts, separators=(",", ":")),
         session_start=facts.get("startedAt"),
         browser=facts.get("browser"),
         browser_version=facts.get("browserVersion"),
         os=facts.get("os"),
         os_version=facts.get("osVersion"),
+        user_id=facts.get("userId"),
+        conference_id=facts.get("conferenceId"),
+        session_ident=facts.get("sessionId"),
     )
 
 
-def live_facts(row: Session) -> dict:
-    """The list item's `live` object: the facts known so far and the uploader."""
+def _stored_facts(row: Session) -> dict:
     try:
         facts = json.loads(row.abstract) if row.abstract else {}
     except ValueError:
         facts = {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def live_facts(row: Session) -> dict:
+    """The list item's `live` object: the facts known so far and the uploader."""
+    facts = _stored_facts(row)
+    facts.pop(SOCKET_KEY, None)
     return {**facts, "uploadedBy": uploader_uuid(row.account_id)}
 
 
 def take_over(account_id: int, rtcstats_id: uuid.UUID, values: dict) -> Session | None:
-    """The collector row `rtcstats_id`, now stored: `values` (status pending, size, credit...)
-    written over its live state. None when there is no such row (it was never made: the database
-    was down at the first message; or its owner deleted it after it was given up as lost)."""
+    """The collector row `rtcstats_id`, now stored: `values` (status pending, size, credit, the
+    stored file's name and title...) written over its live state. None when there is no such row
+    (it was never made: the database was down at the first message; or its owner deleted it after
+    it was given up as lost)."""
     updated = (
         Session.update(
             **values,
@@ -147,13 +189,18 @@ def take_over(account_id: int, rtcstats_id: uuid.UUID, values: dict) -> Session 
 
 def fail_lost(is_open, now: dt.datetime | None = None) -> int:
     """End the live rows whose socket is gone without a spool file to recover here: live longer than
-    LOST_AFTER_SECONDS and `is_open(account_id, rtcstats_id)` false. They become failed (their
-    dump, if it turns up, is still stored: take_over accepts a failed collector row). How many."""
+    LOST_AFTER_SECONDS and `is_open(account_id, socket_id)` (the mark of the row's socket) false.
+    They become failed (their dump, if it turns up, is still stored: take_over accepts a failed
+    collector row). How many."""
     cutoff = (now or utcnow()) - dt.timedelta(seconds=LOST_AFTER_SECONDS)
-    rows = Session.select(Session.id, Session.account_id, Session.rtcstats_id).where(
+    rows = Session.select(Session.id, Session.account_id, Session.rtcstats_id, Session.abstract).where(
         Session.status == LIVE, Session.created_at < cutoff
     )
-    lost = [row.id for row in rows if not is_open(row.account_id, row.rtcstats_id)]
+    lost = [
+        row.id
+        for row in rows
+        if not is_open(row.account_id, _stored_facts(row).get(SOCKET_KEY) or row.rtcstats_id.hex)
+    ]
     if not lost:
         return 0
     ended = (
@@ -168,8 +215,8 @@ def fail_lost(is_open, now: dt.datetime | None = None) -> int:
 def open_in_redis(conn):
     """`is_open` for fail_lost: the socket's mark in the account's open set has not lapsed."""
 
-    def is_open(account_id: int, rtcstats_id) -> bool:
-        score = conn.zscore(open_marks_key(account_id), uuid.UUID(str(rtcstats_id)).hex)
+    def is_open(account_id: int, socket_id: str) -> bool:
+        score = conn.zscore(open_marks_key(account_id), socket_id)
         return score is not None and score > time.time()
 
     return is_open

@@ -160,11 +160,11 @@ def sessions(server: Server) -> dict[str, dict]:
 
 
 def wait_for_sessions(server: Server, before, count: int, timeout: float = 30) -> list[str]:
-    """The ids of `count` sessions new since `before`, in the order of their titles (the file names
-    `collector-<UTC time>-<statsSessionId>`)."""
+    """The ids of `count` sessions new since `before` and stored (listed live until then), in the
+    order of their titles (the file names `collector-<UTC time>-<statsSessionId>`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        new = {k: v for k, v in sessions(server).items() if k not in before}
+        new = {k: v for k, v in sessions(server).items() if k not in before and v["state"] != "live"}
         if len(new) >= count:
             assert len(new) == count, new
             return sorted(new, key=lambda k: new[k]["title"])
@@ -241,8 +241,19 @@ def test_two_interleaved_sessions_of_one_socket_become_two_dumps_analysed_as_the
                 client.send(request_of("conf-b-2", second[i]))
             if i % 10 == 0:
                 client.send(keepalive("conf-a_1"))
+        # While the socket is open both sessions are listed live, each with its statsSessionId.
+        deadline = time.monotonic() + 20
+        while len(live := {k: v for k, v in sessions(server).items() if k not in before}) < 2:
+            assert time.monotonic() < deadline, live
+            time.sleep(0.1)
+        assert {v["state"] for v in live.values()} == {"live"}
+        assert sorted(v["live"]["sessionId"] for v in live.values()) == ["conf-a_1", "conf-b-2"]
+        assert {v["live"]["origin"] for v in live.values()} == {ORIGIN}
+        status, body = get(server, f"{API}/sessions?sessionId=conf-b-2")
+        assert [item["state"] for item in body["data"]] == ["live"]
         client.close(code=3001)  # what trace.close() sends when the conference is left
     ids = wait_for_sessions(server, before, 2)  # named ...-conf-a_1.jsonl, ...-conf-b-2.jsonl
+    assert set(ids) == set(live)  # the live sessions became the stored ones
 
     assert [stats_session_of(server, i) for i in ids] == ["conf-a_1", "conf-b-2"]
     for rtcstats_id, sent in ((ids[0], first), (ids[1], second)):
@@ -548,10 +559,14 @@ def test_the_sessions_of_a_killed_workers_socket_are_stored_after_the_restart(tm
             time.sleep(0.2)
         time.sleep(2.5)  # a lost socket's files are orphans after twice the idle timeout
         spool = tmp_path / "data" / "rtcstats-collector"
-        assert len(list(spool.glob("*.rtcstats"))) == 2 and sessions(crashing).keys() == before.keys()
+        # Nothing stored yet: both sessions are still listed live (their socket died with the worker).
+        live = {k: v["state"] for k, v in sessions(crashing).items() if k not in before}
+        assert len(list(spool.glob("*.rtcstats"))) == 2 and list(live.values()) == ["live", "live"]
         with opened(crashing, crashing.key) as trigger:  # sends nothing: no session of its own
             trigger.close(code=3001)
-        for rtcstats_id in wait_for_sessions(crashing, before, 2):
+        recovered = wait_for_sessions(crashing, before, 2)
+        assert set(recovered) == set(live)  # the recovery finalized those live sessions
+        for rtcstats_id in recovered:
             info, stored = dump_of(crashing, rtcstats_id)
             assert info["clientProtocol"] == "3.1_STANDARD"
             assert_same_lines(stored, lines)  # everything received, and no close line added

@@ -139,7 +139,9 @@ def test_when_the_socket_ends_the_live_session_goes_pending_then_analyzed(app, c
     run_worker(app)
     item = listed(client, keys["acme"])[str(rtcstats_id)]
     assert item["state"] == "analyzed" and item["abstract"]["browser"] == "Chrome"
-    assert item["title"] == "collector-20251207T093320Z"  # kept from the live row
+    assert (
+        item["title"].startswith("collector-2") and item["title"] != "collector-20251207T093320Z"
+    )  # as stored
     body = client.get(f"{API}/sessions/{rtcstats_id}", headers=keys["acme"]).get_json()
     assert body["data"]["features"]["getUserMediaCalls"] == 1
     assert body["data"]["metadata"]["origin"] == "https://app.example.com"
@@ -378,3 +380,18 @@ def test_the_live_viewer_refreshes_in_chromium_until_it_shows_the_analysis(make_
         )
         assert not page["title"].startswith("Live") and not page["refresh"]  # no more reloads
         assert "Scores" in page["body"] and (page["observations"] or "No observations." in page["body"])
+
+
+def test_a_jitsi_sessions_live_facts_come_from_its_connection_and_identity():
+    info = {"origin": "https://meet.example.com", "userAgent": UA, "clientProtocol": "3.1_STANDARD"}
+    identity = {"confName": "standup", "endpointId": "ab12", "displayName": "Ann"}
+    facts = live.jitsi_facts(info, identity, "stats-7", 1765100000000)
+    assert (facts["conferenceId"], facts["userId"], facts["sessionId"]) == ("standup", "ab12", "stats-7")
+    assert (facts["browser"], facts["origin"], facts["startedAt"]) == (
+        "Chrome",
+        "https://meet.example.com",
+        "2025-12-07T09:33:20.000Z",
+    )
+    # confID wins over confName, as in the analysis (parsing/legacy.py); no identity: ids unknown.
+    assert live.jitsi_facts(info, {"confID": "c-1", "confName": "x"}, "s", 0)["conferenceId"] == "c-1"
+    assert live.jitsi_facts(info, {}, "s", 0)["conferenceId"] is None

@@ -365,10 +365,10 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
             idles collector_idle_timeout_seconds) the dump is stored as a session and analysed, as an
             upload is. A request without `Upgrade: websocket` is a 400.
             """
-            from plugins.rtcstats import collector
+            from plugins.rtcstats import collector_route
 
             # werkzeug routes only `Upgrade: websocket` requests here (others: 400, core/errors.py).
-            return collector.collect(settings)
+            return collector_route.collect(settings)
 
     @blp.route("/collector/<path:meeting>", websocket=True)
     class CollectorMeetingViews(MethodView):
@@ -388,9 +388,9 @@ def make_blueprint(settings: dict, name: str, url_prefix: str) -> Blueprint:
             The same WebSocket as /collector (credentials as there); `meeting` becomes the `path` of
             the dump's connectionInfo line. A request without `Upgrade: websocket` is a 400.
             """
-            from plugins.rtcstats import collector
+            from plugins.rtcstats import collector_route
 
-            return collector.collect(settings)
+            return collector_route.collect(settings)
 
     @blp.route("/quota")
     class QuotaViews(MethodView):

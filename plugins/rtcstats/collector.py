@@ -5,7 +5,8 @@ idles or breaks a limit, the file is stored like an uploaded dump, a session is 
 analysis queued. Refusals and limits close the socket with the codes of CLOSE_CODES (docs/rtcstats-
 collector.md). The WebSocket itself is simple-websocket's, which runs on the socket that gunicorn's
 gevent worker hands to the WSGI app (`gunicorn.socket`), read in the request's own greenlet
-(collector_socket.py), so a socket costs one greenlet, not a thread.
+(collector_socket.py), so a socket costs one greenlet, not a thread. The route itself (credentials,
+the account's place, which protocol) is collector_route.py; the jitsi protocol is collector_jitsi.py.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from core.auth import actor_from_bearer, actor_from_headers
 from core.db import db
 from core.errors import Problem
 from core.redact import redact_query
-from plugins.rtcstats import credits, metrics, service
+from plugins.rtcstats import metrics, service
 from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
 from plugins.rtcstats.collector_recovery import recover, rtcstats_id_of, spool_name
-from plugins.rtcstats.collector_socket import CollectorSocket
 from plugins.rtcstats.service.live import client_facts, open_live, open_marks_key
 
 log = logging.getLogger("rtcstats")
@@ -90,7 +90,7 @@ def spool_dir() -> Path:
     return path
 
 
-def _authenticate():
+def authenticate():
     """The caller: `rtcstats-token` in the query (an API key, or an HS256 JWT signed with a key's
     secret, which is what a browser holds), else the usual headers.
 
@@ -265,68 +265,10 @@ def close_socket(ws: Server, code: int, reason: str) -> None:
         pass
 
 
-def collect(cfg: dict) -> Response:
-    """Serve one collector WebSocket from handshake to stored session."""
-    actor, refused = None, None
-    try:
-        actor = _authenticate()
-        credits.ensure_available(actor.account_id, cfg["monthly_credits"])
-    except Refused as err:
-        refused = err
-    except credits.InsufficientCredits as err:
-        refused = Refused(NO_CREDITS, str(err))
-    except peewee.PeeweeException as err:
-        refused = Refused(TRY_LATER, f"database unavailable: {type(err).__name__}")
-    from plugins.rtcstats import collector_jitsi
-
-    jitsi = collector_jitsi.offered_protocol(request.headers.get("Sec-WebSocket-Protocol"))
-    if jitsi and refused is None:
-        refused = collector_jitsi.refusal(jitsi)
-    open_sessions = None
-    try:
-        if refused is None:
-            # The place is taken before the handshake answers: a client whose socket opened holds it
-            # (taken after, a client's next socket could pass the limit before this one counted).
-            open_sessions = OpenSessions(
-                current_app.extensions["mediaplane"].redis, actor.account_id, uuid.uuid4().hex
-            )
-            try:
-                open_sessions.enter(cfg["collector_max_sessions_per_account"])
-            except Refused as err:
-                open_sessions, refused = None, err
-        # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
-        # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
-        # (Dropped from this request's own environ: a copy would be kept for as long as the socket.)
-        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        protocols = [SUBPROTOCOL, jitsi] if jitsi else [SUBPROTOCOL]
-        ws = CollectorSocket(request.environ, protocols, cfg["collector_max_message_bytes"])
-        if refused is not None:
-            log.info("collector socket refused (%s): %s", refused.code, refused.reason)
-            if jitsi:
-                protocol, reasons = collector_jitsi.METRICS_PROTOCOL, collector_jitsi.CLOSE_REASONS
-            else:
-                protocol, reasons = METRICS_PROTOCOL, CLOSE_REASONS
-            reason = reasons.get(refused.code, str(refused.code))
-            metrics.COLLECTOR_CLOSES.inc(protocol=protocol, reason=reason)
-            close_socket(ws, refused.code, refused.reason)
-            return _done(ws)
-        release_database()
-        _sweep_orphans(cfg)
-        account_id, actor = actor.account_id, None  # the key's objects need not live as long as the socket
-        if jitsi and ws.subprotocol == jitsi:
-            collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run()
-        else:
-            _serve(ws, account_id, cfg, open_sessions)
-    finally:
-        if open_sessions is not None:
-            open_sessions.leave()
-    return _done(ws)
-
-
 _last_sweep = 0.0  # per process: when this worker last looked for dumps of lost sockets
 
 
-def _sweep_orphans(cfg: dict) -> None:
+def sweep_orphans(cfg: dict) -> None:
     """Now and then (a socket's connect is the occasion), store the dumps of sockets whose worker
     died: in a greenlet of its own, so that the new socket does not wait for it."""
     global _last_sweep
@@ -393,7 +335,7 @@ class _Counts:
         self.messages, self.size = self.writer.messages, self.writer.size
 
 
-def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
+def serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
     metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
     metadata = _metadata(ws)
     writer = DumpWriter(spool_dir() / spool_name(account_id, open_sessions.socket_id), metadata)
@@ -428,7 +370,7 @@ def _serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) 
         )
 
 
-def _done(ws: Server) -> Response:
+def socket_done(ws: Server) -> Response:
     """What the view returns once the socket is over: nothing more may be written to it."""
 
     class WebSocketDone(Response):

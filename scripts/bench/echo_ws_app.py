@@ -25,7 +25,7 @@ MAX_MESSAGE_BYTES = 1024 * 1024  # the collector's default collector_max_message
 
 def create_app() -> Flask:
     # The collector's own end of a WebSocket response, so that both servers end a socket alike.
-    from plugins.rtcstats.collector import SUBPROTOCOL, _done
+    from plugins.rtcstats.collector import SUBPROTOCOL, socket_done
 
     app = Flask("echo")
 
@@ -38,7 +38,7 @@ def create_app() -> Flask:
                 ws.send(ws.receive())
         except ConnectionClosed:
             pass
-        return _done(ws)
+        return socket_done(ws)
 
     @app.get("/healthz")
     def healthz():

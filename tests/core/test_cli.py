@@ -262,6 +262,7 @@ EVERY_COMMAND = {
     ("bootstrap",): (),
     ("config-reference",): (),
     ("rtcstats", "analyze"): (__file__,),
+    ("rtcstats", "compiled"): (),
     ("rtcstats", "reprocess"): ("--dry-run",),
     ("rtcstats", "grant-credits"): ("acme", "5"),
     ("analytics", "appid"): ("--account", "acme"),

@@ -1,0 +1,72 @@
+"""The collector's WebSocket route: authenticates, takes the account's place, answers the handshake
+with the protocol the client offered and hands the socket to that protocol's module (collector.py for
+rtcstats#5.0, collector_jitsi.py for jitsi's)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import peewee
+from flask import Response, current_app, request
+
+from plugins.rtcstats import collector, collector_jitsi, credits, metrics
+from plugins.rtcstats.collector_socket import CollectorSocket
+
+log = logging.getLogger("rtcstats")
+
+
+def collect(cfg: dict) -> Response:
+    """Serve one collector WebSocket from handshake to stored session."""
+    actor, refused = None, None
+    try:
+        actor = collector.authenticate()
+        credits.ensure_available(actor.account_id, cfg["monthly_credits"])
+    except collector.Refused as err:
+        refused = err
+    except credits.InsufficientCredits as err:
+        refused = collector.Refused(collector.NO_CREDITS, str(err))
+    except peewee.PeeweeException as err:
+        refused = collector.Refused(collector.TRY_LATER, f"database unavailable: {type(err).__name__}")
+    jitsi = collector_jitsi.offered_protocol(request.headers.get("Sec-WebSocket-Protocol"))
+    if jitsi and refused is None:
+        refused = collector_jitsi.refusal(jitsi)
+    open_sessions = None
+    try:
+        if refused is None:
+            # The place is taken before the handshake answers: a client whose socket opened holds it
+            # (taken after, a client's next socket could pass the limit before this one counted).
+            open_sessions = collector.OpenSessions(
+                current_app.extensions["mediaplane"].redis, actor.account_id, uuid.uuid4().hex
+            )
+            try:
+                open_sessions.enter(cfg["collector_max_sessions_per_account"])
+            except collector.Refused as err:
+                open_sessions, refused = None, err
+        # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
+        # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
+        # (Dropped from this request's own environ: a copy would be kept for as long as the socket.)
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        protocols = [collector.SUBPROTOCOL, jitsi] if jitsi else [collector.SUBPROTOCOL]
+        ws = CollectorSocket(request.environ, protocols, cfg["collector_max_message_bytes"])
+        if refused is not None:
+            log.info("collector socket refused (%s): %s", refused.code, refused.reason)
+            if jitsi:
+                protocol, reasons = collector_jitsi.METRICS_PROTOCOL, collector_jitsi.CLOSE_REASONS
+            else:
+                protocol, reasons = collector.METRICS_PROTOCOL, collector.CLOSE_REASONS
+            reason = reasons.get(refused.code, str(refused.code))
+            metrics.COLLECTOR_CLOSES.inc(protocol=protocol, reason=reason)
+            collector.close_socket(ws, refused.code, refused.reason)
+            return collector.socket_done(ws)
+        collector.release_database()
+        collector.sweep_orphans(cfg)
+        account_id, actor = actor.account_id, None  # the key's objects need not live as long as the socket
+        if jitsi and ws.subprotocol == jitsi:
+            collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run()
+        else:
+            collector.serve(ws, account_id, cfg, open_sessions)
+    finally:
+        if open_sessions is not None:
+            open_sessions.leave()
+    return collector.socket_done(ws)

@@ -36,6 +36,7 @@ from core.storage import ObjectNotFound
 from plugins.rtcstats import service
 from plugins.rtcstats.conventions import unrated
 from plugins.rtcstats.models import Session
+from plugins.rtcstats.viewer_series import CONNECTION_METRICS, STREAM_METRICS, timeseries_of
 from plugins.rtcstats.viewer_tokens import (  # noqa: F401 - viewer_token, signed_url: the viewer's API
     TOKEN_MAX_AGE_SECONDS,
     TOKEN_PARAM,
@@ -49,22 +50,9 @@ log = logging.getLogger("rtcstats")
 PREFIX = "/rtcstats"
 SCOPE = "rtcstats:read"
 STATIC_DIR = Path(__file__).parent / "static"
-MAX_POINTS = 600  # per chart series: more points than pixels only make the page heavier
 SERIES_CACHE_SECONDS = 3600
 SERIES_VERSION = 1  # bump when timeseries_of changes shape or content (cache key)
 
-# Chart metrics: (key in the timeseries block, StreamMetrics / PcMetrics attribute, label, unit).
-STREAM_METRICS = (
-    ("bitrateKbps", "bitrate_kbps", "Bitrate", "kbps"),
-    ("lossPct", "loss_pct_series", "Packet loss", "%"),
-    ("jitterMs", "jitter_ms", "Jitter", "ms"),
-    ("rttMs", "rtt_ms", "Round-trip time", "ms"),
-    ("fps", "fps", "Frame rate", "fps"),
-)
-CONNECTION_METRICS = (
-    ("rttMs", "rtt_ms", "Round-trip time", "ms"),
-    ("availableOutgoingKbps", "available_outgoing_kbps", "Available outgoing bitrate", "kbps"),
-)
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
 
@@ -109,66 +97,6 @@ def authorised_account(rtcstats_id: str, settings: dict) -> int:
     if not actor.has_scope(SCOPE):
         raise Problem(403, "Forbidden", f"this key lacks the '{SCOPE}' scope")
     return actor.account_id
-
-
-# -- time series ----------------------------------------------------------------------------------
-
-
-def _round(value: float) -> float:
-    return round(value, 2) if abs(value) < 1e6 else round(value)
-
-
-def compact_series(series, max_points: int = MAX_POINTS) -> dict | None:
-    """{t: [epoch ms], v: [values]} of a metrics Series, averaged into at most `max_points` buckets."""
-    points = [
-        (t, v)
-        for t, v in zip(series.times, series.values, strict=False)
-        if t is not None and v is not None and math.isfinite(t) and math.isfinite(v)
-    ]
-    if not points:
-        return None
-    if len(points) > max_points:
-        size = math.ceil(len(points) / max_points)
-        buckets = [points[i : i + size] for i in range(0, len(points), size)]
-        points = [(b[-1][0], sum(v for _, v in b) / len(b)) for b in buckets]
-    return {"t": [int(round(t)) for t, _ in points], "v": [_round(v) for _, v in points]}
-
-
-def _pair_label(pc) -> str | None:
-    pair = pc.final_pair
-    if pair is None:
-        return None
-    protocol = pair.local.relay_protocol or pair.local.protocol
-    label = f"{pair.local.type or '?'} → {pair.remote.type or '?'}"
-    return f"{label} ({protocol})" if protocol else label
-
-
-def timeseries_of(metrics) -> dict:
-    """The `timeseries` block of a call's CallMetrics: per connection and per stream, the interval
-    series the charts draw ({t: epoch ms, v}), keyed like AnalyzeResponseData.pConnections/streams."""
-    connections = {}
-    for pc_id, pc in metrics.pcs.items():
-        series = {key: compact_series(getattr(pc, attr)) for key, attr, _, _ in CONNECTION_METRICS}
-        connections[pc_id] = {
-            "pair": _pair_label(pc),
-            "series": {k: v for k, v in series.items() if v},
-        }
-    streams = {}
-    for key, stream in metrics.streams.items():
-        series = {name: compact_series(getattr(stream, attr)) for name, attr, _, _ in STREAM_METRICS}
-        series = {k: v for k, v in series.items() if v}
-        if not series:
-            continue
-        streams[key] = {
-            "pid": stream.pc_id,
-            "sid": stream.stat_id,
-            "kind": stream.kind,
-            "direction": stream.direction,
-            "codec": stream.codec,
-            "ssrc": stream.ssrc,
-            "series": series,
-        }
-    return {"startMs": metrics.start_ms, "connections": connections, "streams": streams}
 
 
 def _cache_key(row: Session) -> str:

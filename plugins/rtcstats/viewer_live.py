@@ -48,7 +48,7 @@ def received_so_far(path, size: int, limits) -> tuple[dict, dict]:
     from plugins.rtcstats.collector_dump import HEADER as V3_HEADER
     from plugins.rtcstats.parsing import parse
     from plugins.rtcstats.service.stored_analysis import _finite
-    from plugins.rtcstats.viewer import timeseries_of
+    from plugins.rtcstats.viewer_series import timeseries_of
 
     with open(path, "rb") as file:
         data = file.read(size)

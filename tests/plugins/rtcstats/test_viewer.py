@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from core.db import db
-from plugins.rtcstats import viewer, viewer_tokens
+from plugins.rtcstats import viewer, viewer_series, viewer_tokens
 from tests.chromium import start_chromium
 from tests.plugins.rtcstats.fixtures import dump_bytes
 from tests.plugins.rtcstats.test_mcp import serving
@@ -409,14 +409,14 @@ def test_timeseries_of_a_dump_follows_the_metrics(app):
     from plugins.rtcstats.parsing import parse
 
     metrics = compute_metrics(parse(dump_bytes(CHROME_DUMP)))
-    block = viewer.timeseries_of(metrics)
+    block = viewer_series.timeseries_of(metrics)
     assert block["startMs"] == metrics.start_ms
     assert set(block["connections"]) == set(metrics.pcs)
     for key, info in block["streams"].items():
         stream = metrics.streams[key]
         bitrate = info["series"]["bitrateKbps"]
         assert len(bitrate["t"]) == len(bitrate["v"]) == len(stream.bitrate_kbps.values)
-        assert bitrate["v"] == [viewer._round(v) for v in stream.bitrate_kbps.values]
+        assert bitrate["v"] == [viewer_series._round(v) for v in stream.bitrate_kbps.values]
         assert info["kind"] == stream.kind and info["direction"] == stream.direction
     json.dumps(block, allow_nan=False)  # finite values only
 
@@ -428,11 +428,11 @@ def test_long_series_are_averaged_down_to_the_point_cap():
     for i in range(2500):
         series.add(1_000_000 + i * 1000.0, float(i % 10))
     series.add(1_000_000 + 9e9, float("nan"))
-    compact = viewer.compact_series(series)
-    assert len(compact["t"]) == len(compact["v"]) <= viewer.MAX_POINTS
+    compact = viewer_series.compact_series(series)
+    assert len(compact["t"]) == len(compact["v"]) <= viewer_series.MAX_POINTS
     assert compact["t"][-1] == 1_000_000 + 2499 * 1000
     assert all(0 <= v <= 9 for v in compact["v"])
-    assert viewer.compact_series(Series()) is None
+    assert viewer_series.compact_series(Series()) is None
 
 
 def test_formatting():

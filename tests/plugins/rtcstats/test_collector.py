@@ -81,8 +81,9 @@ def connect(server: Server, token: str | None) -> ClientConnection:
     )
 
 
-def get(server: Server, path: str) -> tuple[int, dict]:
-    req = urllib.request.Request(server.base + path, headers={"X-API-Key": server.key})
+def get(server: Server, path: str, key: str | None = None) -> tuple[int, dict]:
+    """(status, JSON body) of a REST GET with the server's key, or `key`."""
+    req = urllib.request.Request(server.base + path, headers={"X-API-Key": key or server.key})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())

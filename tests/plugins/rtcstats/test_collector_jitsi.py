@@ -35,7 +35,7 @@ from plugins.rtcstats.parsing.legacy import parse_legacy
 from tests.conftest import PgSchema
 from tests.core.test_shared_metrics import sample
 from tests.faults import MEDIAPLANE, Server
-from tests.plugins.rtcstats.test_collector import gunicorn_workers
+from tests.plugins.rtcstats.test_collector import get, gunicorn_workers
 
 pytestmark = pytest.mark.slow
 
@@ -142,15 +142,6 @@ def opened(server: Server, token: str | None, **kwargs):
 
 
 # -- the server's side, through its REST API and its storage --------------------------------------------
-
-
-def get(server: Server, path: str, key: str | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(server.base + path, headers={"X-API-Key": key or server.key})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def sessions(server: Server) -> dict[str, dict]:

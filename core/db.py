@@ -43,7 +43,9 @@ def open_database(
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         # WAL lets readers work while one writer commits; busy_timeout waits instead of failing
-        # when several web or worker processes write at once.
+        # when several web or worker processes write at once. A plain sqlite:// URL opens
+        # OneWriterPerProcessSqlite (registered below as sqlite+writers), which keeps the writers of
+        # one gevent worker from blocking each other inside that wait.
         return url_connect(
             url.replace("sqlite", "sqlite+writers", 1) if scheme == "sqlite" else url,
             pragmas={

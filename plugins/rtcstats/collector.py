@@ -282,7 +282,12 @@ def sweep_orphans(cfg: dict) -> None:
     def sweep():
         with app.app_context():
             try:
-                recover(spool, cfg["collector_idle_timeout_seconds"], service.store_collected)
+                recover(
+                    spool,
+                    cfg["collector_idle_timeout_seconds"],
+                    service.store_collected,
+                    cfg["collector_reconnect_seconds"],
+                )
             finally:
                 release_database()
 

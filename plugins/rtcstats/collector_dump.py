@@ -31,6 +31,12 @@ def message_line(message: str | bytes) -> bytes | None:
 
     A message is written as sent; one whose JSON spans several lines is written compacted.
     """
+    parsed = parsed_line(message)
+    return parsed[0] if parsed is not None else None
+
+
+def parsed_line(message: str | bytes) -> tuple[bytes, list] | None:
+    """(message_line, the array it holds), or None when the message is not a JSON array."""
     data = message.encode() if isinstance(message, str) else message
     try:
         value = orjson.loads(data)
@@ -39,8 +45,8 @@ def message_line(message: str | bytes) -> bytes | None:
     if not isinstance(value, list):
         return None
     if b"\n" in data or b"\r" in data:
-        return orjson.dumps(value) + b"\n"
-    return data + b"\n"
+        return orjson.dumps(value) + b"\n", value
+    return data + b"\n", value
 
 
 class DumpWriter:

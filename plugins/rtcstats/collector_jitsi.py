@@ -10,9 +10,11 @@ rtcstats-server writes and parsing/legacy.py (and jitsi's feature extractor) rea
 
 `identity` carries the line as an array, `stats-entry` as a JSON string (an array is taken too);
 `keepalive` writes nothing and keeps the session and socket alive; `close` ends that session: its dump
-is stored and analysed while the socket goes on. The socket's end (closed, broken, idle or a limit)
-ends all its sessions. The client sends nothing until the server's first message,
-`{"type": "sn", "body": {"value": 0, "state": "initial"}}`.
+is stored and analysed while the socket goes on. The socket's end (closed by the client or a limit)
+ends all its sessions; a socket that broke or went idle leaves them for its client's reconnect
+(`isReconnect=true`) within `collector_reconnect_seconds` (collector_jitsi_resume.py). The client sends
+nothing until the server's first message, `{"type": "sn", "body": {"value": <the last sequence number
+stored>, "state": "initial"}}` (0 for a new socket).
 
 Limits are the collector's (docs/rtcstats-collector.md): bytes per session, messages per second per
 session (a socket with N sessions may send N times the rate), the idle timeout per socket and per
@@ -33,7 +35,7 @@ import peewee
 from flask import request
 from simple_websocket import ConnectionClosed, Server
 
-from plugins.rtcstats import collector, metrics, service
+from plugins.rtcstats import collector, collector_jitsi_resume, metrics, service
 from plugins.rtcstats.collector import (
     ABNORMAL,
     BURST_SECONDS,
@@ -52,8 +54,18 @@ from plugins.rtcstats.collector import (
     release_database,
     spool_dir,
 )
-from plugins.rtcstats.collector_dump import DumpWriter, message_line
-from plugins.rtcstats.collector_recovery import rtcstats_id_of, spool_name
+from plugins.rtcstats.collector_dump import DumpWriter, parsed_line
+from plugins.rtcstats.collector_jitsi_resume import (
+    ACK_SECONDS,
+    ACK_STATE,
+    RECONNECT_REFUSED,
+    RESUMABLE_CODES,
+    plain_path,
+    reconnect_target,
+    sequence_number,
+    sn_message,
+)
+from plugins.rtcstats.collector_recovery import lock, rtcstats_id_of, spool_name
 from plugins.rtcstats.service import live
 
 log = logging.getLogger("rtcstats")
@@ -63,16 +75,16 @@ BROWSER_PROTOCOL = re.compile(r"\d+(?:\.\d+)*_(?:STANDARD|LEGACY)")
 # jitsi's backend services speak the same envelope, but their entries are not WebRTC dumps.
 BACKEND_PROTOCOL = re.compile(r"JVB|JICOFO|JIGASI|JIBRI")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]+")
-READY = orjson.dumps({"type": "sn", "body": {"value": 0, "state": "initial"}}).decode()
 WRITTEN_TYPES = ("identity", "stats-entry")
 METRICS_PROTOCOL = "jitsi"  # the `protocol` label of the collector's metrics
 SESSION_CHECK_SECONDS = 1.0  # how often the sessions of a busy socket are looked at for idling
 
 # Close codes of this protocol (the collector's others apply too). The client gives up on 3001
 # (its "conference left" code) and reconnects after any other.
-RECONNECT_REFUSED, UNSUPPORTED, BAD_SESSION_ID = 3001, 1003, 1007
+UNSUPPORTED, BAD_SESSION_ID = 1003, 1007
 CLOSE_CODES = {
-    RECONNECT_REFUSED: "isReconnect=true: a reconnecting client is not taken (as jitsi's server)",
+    RECONNECT_REFUSED: "isReconnect=true with no session of the account to resume (unknown, stored, or "
+    "past collector_reconnect_seconds)",
     UNSUPPORTED: "a jitsi backend client (JVB, Jicofo, Jigasi, Jibri): its entries are not WebRTC dumps",
     BAD_SESSION_ID: "a statsSessionId missing, not a string, or not 1 to collector_max_session_id_chars "
     "of [A-Za-z0-9_-]",
@@ -100,8 +112,6 @@ def refusal(protocol: str) -> Refused | None:
     """Why a jitsi socket is refused before its first message, if it is."""
     if BACKEND_PROTOCOL.search(protocol) and not BROWSER_PROTOCOL.fullmatch(protocol):
         return Refused(UNSUPPORTED, CLOSE_CODES[UNSUPPORTED])
-    if request.args.get("isReconnect") == "true":
-        return Refused(RECONNECT_REFUSED, "reconnects are not taken: the dump was stored at the socket's end")
     return None
 
 
@@ -143,25 +153,53 @@ def connection_info(protocol: str) -> dict:
 
 
 class JitsiDumpWriter(DumpWriter):
-    """A jitsi dump: a connectionInfo line first, no close line (jitsi's format has none)."""
+    """A jitsi dump: a connectionInfo line first, no close line (jitsi's format has none). Its file has
+    a resumable name and is locked while a socket holds it (collector_recovery.py)."""
+
+    def __init__(self, path, metadata: dict):
+        super().__init__(path, metadata)
+        lock(self.file)  # a new name: nobody else has it open
+
+    @classmethod
+    def reopened(cls, resumed: collector_jitsi_resume.Resumed) -> JitsiDumpWriter:
+        """The writer of a resumed session's file (locked, at its end)."""
+        writer = cls.__new__(cls)
+        writer.path, writer.file = resumed.path, resumed.file
+        writer.size = resumed.file.seek(0, os.SEEK_END)
+        writer.messages = resumed.messages
+        writer.last_message = time.time()
+        return writer
 
     def head(self, metadata: dict) -> bytes:
         return orjson.dumps(["connectionInfo", None, metadata, round(time.time() * 1000)]) + b"\n"
 
     def finish(self, code: int) -> None:
+        """Ended: renamed out of reach of a reconnect while still locked, then closed."""
+        final = plain_path(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.path, final)
+            self.path = final
+        self.file.close()
+
+    def suspend(self) -> None:
+        """Left for a reconnect: the window counts from now; closing the file unlocks it."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
         self.file.close()
 
 
 class Session:
-    """One statsSessionId of a socket: its dump and when it was last heard of."""
+    """One statsSessionId of a socket: its dump, when it was last heard of and, when resumed, the
+    sequence number up to which the client's resent entries are already in the dump."""
 
-    __slots__ = ("session_id", "writer", "heard", "extra_place")
+    __slots__ = ("session_id", "writer", "heard", "extra_place", "floor")
 
-    def __init__(self, session_id: str, writer: JitsiDumpWriter, extra_place: str | None):
+    def __init__(self, session_id: str, writer: JitsiDumpWriter, extra_place: str | None, floor: int = 0):
         self.session_id = session_id
         self.writer = writer
         self.heard = time.monotonic()
         self.extra_place = extra_place  # its mark in OpenSessions beyond the socket's own
+        self.floor = floor
 
 
 def _file_name(session: Session) -> str:
@@ -171,10 +209,16 @@ def _file_name(session: Session) -> str:
 
 def entry_line(kind: str, data) -> bytes | None:
     """The dump line of an identity or stats-entry's data (None: not a JSON array, dropped)."""
+    entry = entry_of(kind, data)
+    return entry[0] if entry is not None else None
+
+
+def entry_of(kind: str, data) -> tuple[bytes, int | None] | None:
+    """(entry_line, its sequence number if it has one), or None."""
     if isinstance(data, list):
-        return orjson.dumps(data) + b"\n"
-    if kind == "stats-entry" and isinstance(data, str):
-        return message_line(data)
+        return orjson.dumps(data) + b"\n", sequence_number(data)
+    if kind == "stats-entry" and isinstance(data, str) and (parsed := parsed_line(data)) is not None:
+        return parsed[0], sequence_number(parsed[1])
     return None
 
 
@@ -195,13 +239,23 @@ class JitsiSocket:
         self.checked = time.monotonic()
         self.unflushed_messages = self.unflushed_bytes = 0
         self.flushed = time.monotonic()
+        self.reconnect_id = reconnect_target()
+        self.window = cfg["collector_reconnect_seconds"]
+        self.last_sequence = self.acked = 0  # the client's sequence numbers: last written, last told
+        self.acked_at = time.monotonic()
 
     def run(self) -> None:
+        try:
+            first_sn = self._resume()
+        except Refused as err:  # a refused reconnect counts as a refusal, not as an opened socket
+            metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=CLOSE_REASONS[err.code])
+            close_socket(self.ws, err.code, err.reason)
+            return
         metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
         code = ABNORMAL
         try:
             try:
-                self.ws.send(READY)
+                self.ws.send(sn_message(first_sn, "initial"))
                 code = self._receive_loop()
             except ConnectionClosed:
                 code = client_code(self.ws)
@@ -210,17 +264,53 @@ class JitsiSocket:
             code, reason = err.code, CLOSE_REASONS[err.code]
             close_socket(self.ws, err.code, err.reason)
         finally:
-            # Also on a bug or a kill: every session's file is closed; the spool keeps what came.
+            # Also on a bug or a kill: every session's file is closed; the spool keeps what came. A
+            # broken or idle socket's sessions (and one ended by a bug: code still 1006) wait for a
+            # reconnect; the others are ended.
             ended = list(self.sessions.values())
             self.sessions.clear()
+            suspended = code in RESUMABLE_CODES and self.window > 0
             for session in ended:
-                session.writer.finish(code)
+                if suspended:
+                    session.writer.suspend()
+                else:
+                    session.writer.finish(code)
             self.places.leave()
         metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
         metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
         self._flush_counts(now=True)
+        if suspended and ended:
+            collector_jitsi_resume.keep_mark(self.places, self.window)
+            collector_jitsi_resume.finalize_later([s.writer.path for s in ended], self.window)
+            return
         for session in ended:
             self._store(session)
+
+    def _resume(self) -> int:
+        """Take over the session a reconnect names; the sequence number the first `sn` tells the
+        client (the last one in that session's dump; 0 for a socket that is no reconnect).
+
+        :raises Refused: RECONNECT_REFUSED with nothing to resume, TRY_LATER while it is still held.
+        """
+        session_id = self.reconnect_id
+        if session_id is None:
+            return 0
+        valid = len(session_id) <= self.max_id and SESSION_ID.fullmatch(session_id)
+        if not (valid and self.window > 0):
+            raise Refused(RECONNECT_REFUSED, collector_jitsi_resume.NOTHING_TO_RESUME)
+        resumed = collector_jitsi_resume.resume(spool_dir(), self.account_id, session_id, self.window)
+        writer = JitsiDumpWriter.reopened(resumed)
+        self.sessions[session_id] = Session(session_id, writer, None, floor=resumed.last_sequence)
+        self._set_rate()
+        collector_jitsi_resume.rebind(self.account_id, writer.path, self.places.socket_id)
+        self.last_sequence = self.acked = resumed.last_sequence
+        log.info(
+            "jitsi collector session %s (statsSessionId %s) resumed after sequence number %d",
+            rtcstats_id_of(writer.path),
+            session_id,
+            resumed.last_sequence,
+        )
+        return resumed.last_sequence
 
     def _receive_loop(self) -> int:
         """Handle messages until the client closes (its code) or the socket breaks (1006).
@@ -268,11 +358,15 @@ class JitsiSocket:
                     with contextlib.suppress(OSError):
                         os.utime(session.writer.path)  # a recovery sweep must see the file in use
                 continue
-            line = entry_line(kind, envelope.get("data")) if kind in WRITTEN_TYPES else None
-            if line is None:
+            entry = entry_of(kind, envelope.get("data")) if kind in WRITTEN_TYPES else None
+            if entry is None:
                 continue  # an unknown type or a data that is no JSON array: dropped
+            line, sequence = entry
             if session is None:
                 session = self._open_session(session_id)
+            elif sequence is not None and sequence <= session.floor:
+                session.heard = time.monotonic()
+                continue  # resent after a reconnect and already in the dump
             if not session.writer.fits(line, max_bytes):
                 raise Refused(SESSION_TOO_LARGE, f"session {session_id} reached {max_bytes} bytes")
             session.writer.write(line)
@@ -283,6 +377,17 @@ class JitsiSocket:
             self.unflushed_bytes += len(line)
             self.places.refresh()
             self._flush_counts()
+            if sequence is not None:
+                self.last_sequence = sequence
+                self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """Every ACK_SECONDS, tell the client the last sequence number written: it drops what came up
+        to it from its buffer, which then holds only what a reconnect may have to resend."""
+        if self.last_sequence == self.acked or time.monotonic() - self.acked_at < ACK_SECONDS:
+            return
+        self.ws.send(sn_message(self.last_sequence, ACK_STATE))
+        self.acked, self.acked_at = self.last_sequence, time.monotonic()
 
     def _open_session(self, session_id: str) -> Session:
         """A new session's dump; beyond the socket's first, it takes one more of the account's places.
@@ -293,7 +398,8 @@ class JitsiSocket:
         if self.sessions:
             extra = f"{self.places.socket_id}/{session_id}"
             self.places.enter(self.cfg["collector_max_sessions_per_account"], member=extra)
-        path = spool_dir() / spool_name(self.account_id, uuid.uuid4().hex)  # the hex: its session's id
+        # The hex: its session's id; the statsSessionId: for a reconnect to find it.
+        path = spool_dir() / spool_name(self.account_id, uuid.uuid4().hex, session_id)
         session = Session(session_id, JitsiDumpWriter(path, self.info), extra)
         self.sessions[session_id] = session
         self._set_rate()

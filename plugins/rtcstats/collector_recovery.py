@@ -8,10 +8,17 @@ mid-write), given the close line of a broken connection (1006) unless it has one
 finished it but could not store it), and stored like any collected dump: its live session, if
 listed, becomes that stored session. A jitsi dump (collector_jitsi.py, one file per
 statsSessionId) is only cut back: its format has no close line.
+
+A jitsi session whose socket broke may still be resumed by its client's reconnect: while it may,
+its file is named `<account id>-<hex>.<statsSessionId>.rtcstats` (a resumable name), and such a file
+is an orphan only once untouched for the reconnect window too. Whoever takes a spool file (a socket
+resuming it, or a claim here) holds an exclusive `flock` on it first, so that a resume and a claim
+cannot both win.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -30,8 +37,38 @@ ABNORMAL = 1006
 TAIL_BYTES = 64 * 1024
 
 
-def spool_name(account_id: int, token: str) -> str:
-    return f"{account_id}-{token}{SUFFIX}"
+def spool_name(account_id: int, token: str, stats_session_id: str | None = None) -> str:
+    """A spool file's name; with a jitsi statsSessionId, the resumable name of that session."""
+    if stats_session_id is None:
+        return f"{account_id}-{token}{SUFFIX}"
+    return f"{account_id}-{token}.{stats_session_id}{SUFFIX}"
+
+
+def is_resumable(path: Path) -> bool:
+    """Named after a jitsi statsSessionId that its client may still resume (spool_name)."""
+    return path.suffix == SUFFIX and path.name.count(".") == 2
+
+
+def resumable_files(spool: Path, account_id: int, stats_session_id: str) -> list[Path]:
+    """The account's spool files of that statsSessionId (the id is of [A-Za-z0-9_-]: no glob pattern)."""
+    return sorted(spool.glob(f"{account_id}-*.{stats_session_id}{SUFFIX}"))
+
+
+def lock(file) -> bool:
+    """Take the exclusive lock of an open spool file without waiting; False: another holds it."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def still_named(file, path: Path) -> bool:
+    """The open file is still the one at `path` (not renamed away by a claim meanwhile)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(file.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def rtcstats_id_of(path: Path) -> uuid.UUID | None:
@@ -48,31 +85,46 @@ def _account_of(path: Path) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def orphans(spool: Path, idle_seconds: int, now: float | None = None) -> list[Path]:
-    """Spool files (unclaimed or claimed by a process that died) untouched for twice the idle timeout."""
-    cutoff = (now or time.time()) - 2 * idle_seconds
+def cutoff_of(path: Path, idle_seconds: int, resume_seconds: int, now: float | None = None) -> float:
+    """The time before which a spool file untouched has no socket left: twice the idle timeout, and
+    for a resumable jitsi session also the reconnect window."""
+    wait = 2 * idle_seconds
+    if is_resumable(path):
+        wait = max(wait, resume_seconds)
+    return (now or time.time()) - wait
+
+
+def orphans(spool: Path, idle_seconds: int, resume_seconds: int = 0, now: float | None = None) -> list[Path]:
+    """Spool files (unclaimed or claimed by a process that died) untouched for twice the idle timeout
+    (a resumable jitsi one: and for the reconnect window)."""
     found = []
     for path in spool.glob("*"):
         if path.suffix not in (SUFFIX, CLAIMED):
             continue
         try:
-            if path.stat().st_mtime < cutoff:
+            if path.stat().st_mtime < cutoff_of(path, idle_seconds, resume_seconds, now):
                 found.append(path)
         except FileNotFoundError:
             continue  # finished or claimed meanwhile
     return sorted(found)
 
 
-def _claim(path: Path) -> Path | None:
+def _claim(path: Path, cutoff: float) -> Path | None:
+    """Rename an orphan to claim it, under its lock and only if still untouched since `cutoff` (a
+    socket may have resumed it since it was listed); None when another took it first."""
     claimed = path.with_suffix(CLAIMED)
     if path.suffix == CLAIMED:
         # A claim older than the cutoff: its process died while storing. Renew the claim's time so
         # that one process retries it, not every sweeper at once.
         claimed = path.with_suffix(f".{os.getpid()}{CLAIMED}")
     try:
-        path.rename(claimed)
+        file = open(path, "rb")  # noqa: SIM115 - closed below, after the rename
     except FileNotFoundError:
         return None  # another process claimed it first
+    with file:
+        if not lock(file) or not still_named(file, path) or os.fstat(file.fileno()).st_mtime >= cutoff:
+            return None  # a socket holds or resumed it, or another process claimed it
+        path.rename(claimed)
     os.utime(claimed)
     return claimed
 
@@ -111,37 +163,43 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in file)
 
 
-def recover(spool: Path, idle_seconds: int, store) -> list[str]:
+def recover(spool: Path, idle_seconds: int, store, resume_seconds: int = 0) -> list[str]:
     """Store every orphaned spool file with `store(account_id, file, size, rtcstats_id=...) -> id`
     (the socket's live session, finalized); the stored ids (counted in the collector's metrics as
-    `recovered`, by protocol).
+    `recovered`, by protocol). `resume_seconds`: the jitsi reconnect window.
 
     A file that fails to store is put back for a later sweep; one with no message is deleted.
     """
     stored = []
-    for path in orphans(spool, idle_seconds):
-        account_id = _account_of(path)
-        claimed = _claim(path)
-        if claimed is None:
-            continue
-        if account_id is None:
-            log.warning("collector spool file %s names no account; left alone", claimed.name)
-            continue
-        try:
-            messages = finish_file(claimed)
-            if messages <= 0:
-                claimed.unlink(missing_ok=True)
-                continue
-            with open(claimed, "rb") as file:
-                rtcstats_id = store(
-                    account_id, file, claimed.stat().st_size, rtcstats_id=rtcstats_id_of(claimed)
-                )
-        except Exception:  # noqa: BLE001 - storage / database down: a later sweep retries
-            log.exception("collector spool file %s could not be recovered; kept", claimed.name)
-            continue
-        protocol = "rtcstats" if _is_v3(claimed) else "jitsi"
-        claimed.unlink(missing_ok=True)
-        metrics.COLLECTOR_SESSIONS.inc(protocol=protocol, how="recovered")
-        log.info("collector dump %s of a lost socket stored as session %s", claimed.name, rtcstats_id)
-        stored.append(str(rtcstats_id))
+    for path in orphans(spool, idle_seconds, resume_seconds):
+        rtcstats_id = recover_file(path, cutoff_of(path, idle_seconds, resume_seconds), store)
+        if rtcstats_id is not None:
+            stored.append(str(rtcstats_id))
     return stored
+
+
+def recover_file(path: Path, cutoff: float, store) -> uuid.UUID | None:
+    """Claim one spool file untouched since `cutoff`, finish and store it (recover); the stored
+    session's id, or None (claimed by another, resumed, empty, or failed to store: kept)."""
+    account_id = _account_of(path)
+    claimed = _claim(path, cutoff)
+    if claimed is None:
+        return None
+    if account_id is None:
+        log.warning("collector spool file %s names no account; left alone", claimed.name)
+        return None
+    try:
+        messages = finish_file(claimed)
+        if messages <= 0:
+            claimed.unlink(missing_ok=True)
+            return None
+        with open(claimed, "rb") as file:
+            rtcstats_id = store(account_id, file, claimed.stat().st_size, rtcstats_id=rtcstats_id_of(claimed))
+    except Exception:  # noqa: BLE001 - storage / database down: a later sweep retries
+        log.exception("collector spool file %s could not be recovered; kept", claimed.name)
+        return None
+    protocol = "rtcstats" if _is_v3(claimed) else "jitsi"
+    claimed.unlink(missing_ok=True)
+    metrics.COLLECTOR_SESSIONS.inc(protocol=protocol, how="recovered")
+    log.info("collector dump %s of a lost socket stored as session %s", claimed.name, rtcstats_id)
+    return rtcstats_id

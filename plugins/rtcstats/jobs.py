@@ -62,8 +62,9 @@ def recover_collector_dumps() -> int:
     from plugins.rtcstats.collector import spool_dir
     from plugins.rtcstats.collector_recovery import recover
 
-    idle = plugin_settings("rtcstats")["collector_idle_timeout_seconds"]
-    stored = recover(spool_dir(), idle, service.store_collected)
+    cfg = plugin_settings("rtcstats")
+    idle, window = cfg["collector_idle_timeout_seconds"], cfg["collector_reconnect_seconds"]
+    stored = recover(spool_dir(), idle, service.store_collected, window)
     log.log(logging.INFO if stored else logging.DEBUG, "recovered %d collector dumps", len(stored))
     service.fail_lost(service.open_in_redis(redis_connection()))
     return len(stored)

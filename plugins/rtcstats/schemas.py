@@ -437,9 +437,19 @@ class RtcstatsConfigSchema(PluginConfigSchema):
     )
     collector_idle_timeout_seconds = int_setting(
         60,
-        "A collector WebSocket that sends nothing for this long is closed (4008) and its dump finalized; "
-        "a jitsi session silent for this long is ended and stored while its socket goes on.",
+        "A collector WebSocket that sends nothing for this long is closed (4008) and its dump finalized "
+        "(a jitsi socket's sessions wait collector_reconnect_seconds for a reconnect first); a jitsi "
+        "session silent for this long is ended and stored while its socket goes on.",
         1,
+    )
+    collector_reconnect_seconds = int_setting(
+        660,
+        "How long the sessions of a jitsi socket that broke or went idle (also across a restart) wait "
+        "for the client's reconnect (isReconnect=true, same account and statsSessionId) to resume them; "
+        "after it they are stored. The default covers @jitsi/rtcstats's 10 minutes of retries plus one "
+        "idle timeout; 0 stores them at once and refuses reconnects (3001).",
+        0,
+        3600,
     )
     collector_max_message_bytes = int_setting(
         1 * MiB, "Largest collector WebSocket message, bytes; a larger one closes the socket (1009).", 1024

@@ -187,6 +187,19 @@ def take_over(account_id: int, rtcstats_id: uuid.UUID, values: dict) -> Session 
     return Session.get(Session.rtcstats_id == rtcstats_id) if updated else None
 
 
+def rebind(account_id: int, rtcstats_id: uuid.UUID, socket_id: str) -> None:
+    """A live row's session now held by another socket (a resumed jitsi session): name its mark."""
+    row = Session.get_or_none(
+        Session.rtcstats_id == rtcstats_id, Session.account_id == account_id, Session.status == LIVE
+    )
+    if row is None:
+        return
+    facts = {**_stored_facts(row), SOCKET_KEY: socket_id}
+    Session.update(abstract=json.dumps(facts, separators=(",", ":"))).where(
+        Session.id == row.id, Session.status == LIVE
+    ).execute()
+
+
 def fail_lost(is_open, now: dt.datetime | None = None) -> int:
     """End the live rows whose socket is gone without a spool file to recover here: live longer than
     LOST_AFTER_SECONDS and `is_open(account_id, socket_id)` (the mark of the row's socket) false.

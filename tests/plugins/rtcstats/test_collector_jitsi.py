@@ -47,6 +47,7 @@ IDLE_SECONDS = 5
 RATE = 50
 MAX_OPEN = 3
 MAX_SESSION_BYTES = 200_000
+RECONNECT_SECONDS = 3  # a broken socket's sessions are stored after this (test_collector_jitsi_reconnect.py)
 MEETING = "meet.example.com/standup"
 ORIGIN = "https://meet.example.com"
 USER_AGENT = (
@@ -63,6 +64,7 @@ def server(request, tmp_path_factory):
         "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_MESSAGES_PER_SECOND": str(RATE),
         "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_SESSION_BYTES": str(MAX_SESSION_BYTES),
         "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_MAX_SESSIONS_PER_ACCOUNT": str(MAX_OPEN),
+        "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_RECONNECT_SECONDS": str(RECONNECT_SECONDS),
     }
     with contextlib.ExitStack() as stack:
         if request.param == "postgresql":
@@ -304,7 +306,7 @@ def test_a_closed_session_is_stored_while_the_other_goes_on_and_the_socket_end_s
     assert_same_lines(dump_of(server, by_name["early"])[1], [lines[1]])
 
 
-def test_an_abrupt_disconnect_stores_every_open_session(server):
+def test_an_abrupt_disconnect_stores_every_open_session_once_no_reconnect_came(server):
     before = sessions(server)
     lines = fixture_lines(FIREFOX)
     with opened(server, server.key) as client:
@@ -339,7 +341,7 @@ def test_keepalives_keep_a_quiet_session_and_its_socket_open_past_the_idle_timeo
     assert_same_lines(dump_of(server, quiet[0])[1], lines[:2])
 
 
-def test_an_idle_socket_is_closed_with_4008_and_its_sessions_stored(server):
+def test_an_idle_socket_is_closed_with_4008_and_its_sessions_stored_once_no_reconnect_came(server):
     before = sessions(server)
     with opened(server, server.key) as client:
         client.send(request_of("idle", fixture_lines(CHROME)[0]))
@@ -447,7 +449,7 @@ def test_bad_credentials_close_with_1008_and_store_nothing(server, token):
     assert sessions(server).keys() == before.keys()
 
 
-def test_a_reconnect_is_refused_with_3001_which_stops_the_client(server):
+def test_a_reconnect_with_nothing_to_resume_is_refused_with_3001_which_stops_the_client(server):
     with connect(server, server.key, reconnect=True) as client:
         code, reason = close_frame(client)
     assert code == 3001 and "reconnect" in reason
@@ -533,7 +535,10 @@ def test_a_session_reaching_the_size_limit_closes_with_4009_keeping_what_fitted(
 def test_the_sessions_of_a_killed_workers_socket_are_stored_after_the_restart(tmp_path):
     """SIGKILL of the gunicorn worker while a socket with two sessions is open (no finalizing code
     runs); after gunicorn starts a new worker, the next socket's connect makes it store both."""
-    env = {"MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_IDLE_TIMEOUT_SECONDS": "1"}
+    env = {
+        "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_IDLE_TIMEOUT_SECONDS": "1",
+        "MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_RECONNECT_SECONDS": "2",  # no more than 2 x idle
+    }
     with Server(tmp_path, env) as crashing:
         before = sessions(crashing)
         lines = fixture_lines(CHROME)[:6]

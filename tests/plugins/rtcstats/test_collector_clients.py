@@ -220,10 +220,15 @@ def call_browser(monkeypatch, tmp_path):
 def run_page(driver, url: str, artifacts: Path, timeout: float = 120) -> dict:
     """Open `url` and wait for its window.callResult; on an error or a timeout the assertion names
     the page's console and a screenshot is saved to `artifacts`."""
+    driver.get(url)
+    return wait_for_result(driver, artifacts, timeout)
+
+
+def wait_for_result(driver, artifacts: Path, timeout: float = 120) -> dict:
+    """The window.callResult of the open page (run_page)."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(url)
     try:
         result = WebDriverWait(driver, timeout, poll_frequency=0.2).until(
             lambda d: d.execute_script("return window.callResult || null")

@@ -10,8 +10,10 @@ the page (tests/browser/jitsi.html). Without node and npm the test is skipped, e
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -36,6 +38,7 @@ from tests.plugins.rtcstats.test_collector_clients import (  # noqa: F401 - fixt
     run_page,
     server,
     site,
+    wait_for_result,
 )
 from tests.shared_data import skip_unless_ci
 
@@ -76,6 +79,14 @@ MEETING = "meet.example.com/loopback-room"
 ENDPOINT_ID = "loopback1"
 
 
+def page_query(server, polls: int, **extra: str) -> str:  # noqa: F811 - the imported fixture's name
+    """jitsi.html's query: the client's endpoint as jitsi-meet is configured with it (the collector
+    URL with a JWT; the client appends /<meetingFqn>?statsSessionId=...)."""
+    endpoint = urllib.parse.quote(ws_url(server, browser_token(server)), safe="")
+    params = {"meeting": MEETING, "endpoint-id": ENDPOINT_ID, "polls": str(polls), **extra}
+    return f"endpoint={endpoint}&" + urllib.parse.urlencode(params)
+
+
 def test_the_stock_jitsi_client_streams_a_loopback_call_that_is_stored_and_analysed(
     server,  # noqa: F811 - the imported fixtures
     pages,  # noqa: F811
@@ -84,11 +95,7 @@ def test_the_stock_jitsi_client_streams_a_loopback_call_that_is_stored_and_analy
     tmp_path,
 ):
     before = session_ids(server)
-    # The client's endpoint as jitsi-meet is configured with it: the collector URL with a JWT; the
-    # client appends /<meetingFqn>?statsSessionId=...
-    endpoint = urllib.parse.quote(ws_url(server, browser_token(server)), safe="")
-    query = f"endpoint={endpoint}&meeting={urllib.parse.quote(MEETING)}&endpoint-id={ENDPOINT_ID}&polls=3"
-    result = run_page(call_browser, f"{pages}/jitsi.html?{query}", tmp_path)
+    result = run_page(call_browser, f"{pages}/jitsi.html?{page_query(server, 3)}", tmp_path)
     assert result["closeCode"] == 3001  # the client's close(): conference left
     assert sorted(t["kind"] for t in result["received"]) == ["audio", "video"]
 
@@ -115,3 +122,43 @@ def test_the_stock_jitsi_client_streams_a_loopback_call_that_is_stored_and_analy
     # A jitsi dump has the User-Agent header only (no userAgentData): headless Chromium names itself.
     major = re.search(r"HeadlessChrome/(\d+)\.", info[2]["userAgent"]).group(1)
     assert (abstract["browser"], abstract["browserVersion"]) == ("HeadlessChrome", major)
+
+
+def test_the_stock_jitsi_client_resumes_its_session_across_a_server_restart(
+    server,  # noqa: F811 - the imported fixtures
+    pages,  # noqa: F811
+    call_browser,  # noqa: F811
+    jitsi_bundle,
+    tmp_path,
+):
+    """The whole server killed mid-call (SIGKILL: nothing of ours runs) and started again on the same
+    data and port; the stock client reconnects with its backoff (isReconnect=true) and resends what
+    the `sn` says is missing. One session, every entry the client traced once, in order, no gap."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = session_ids(server)
+    call_browser.get(f"{pages}/jitsi.html?{page_query(server, 3, reconnect='1')}")
+    WebDriverWait(call_browser, 60, poll_frequency=0.2).until(
+        lambda d: (d.execute_script("return window.statsSent || 0") or 0) >= 2
+    )
+    key = server.key
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    server.__enter__()  # the same data directory and port; bootstrap finds the account
+    server.key = key
+    result = wait_for_result(call_browser, tmp_path, timeout=180)
+    assert result["closeCode"] == 3001 and 1006 in result["closes"]
+
+    rtcstats_id = wait_for_new_session(server, before)  # one session: the resumed one
+    lines = stored_dump(server, rtcstats_id).decode().splitlines()
+    stored = [json.loads(line) for line in lines[1:]]
+    sent = {}  # each entry by its sequence number (resends and entries lost with the server included)
+    for message in map(json.loads, result["messages"]):
+        if "data" in message:
+            entry = json.loads(message["data"]) if isinstance(message["data"], str) else message["data"]
+            sent[entry[4]] = entry
+    assert [entry[4] for entry in stored] == list(range(1, max(sent) + 1))  # once each, in order
+    assert stored == [sent[number] for number in sorted(sent)]
+
+    data = analyse(server, rtcstats_id)
+    assert_loopback_call(data, result["received"])

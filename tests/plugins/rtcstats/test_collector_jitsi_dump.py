@@ -4,12 +4,21 @@ the real WebSocket)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 
-from plugins.rtcstats.collector_jitsi import JitsiDumpWriter, entry_line, offered_protocol, stats_format
-from plugins.rtcstats.collector_recovery import recover
+from plugins.rtcstats.collector import TRY_LATER, Refused
+from plugins.rtcstats.collector_jitsi import (
+    JitsiDumpWriter,
+    entry_line,
+    entry_of,
+    offered_protocol,
+    stats_format,
+)
+from plugins.rtcstats.collector_jitsi_resume import RECONNECT_REFUSED, plain_path, resume
+from plugins.rtcstats.collector_recovery import lock, recover, spool_name
 from plugins.rtcstats.parsing.legacy import parse_legacy
 from tests.plugins.rtcstats.test_collector_dump import _spool_file
 
@@ -123,3 +132,69 @@ def test_recovery_cuts_a_lost_jitsi_dump_to_its_whole_lines_without_a_close_line
     assert stored[7] == head + whole and stored[8] == head + whole
     assert list(parse_legacy(stored[7]).peer_connections) == ["PC_0"]
     assert not cut.exists() and not done.exists() and not empty.exists() and not list(tmp_path.iterdir())
+
+
+# -- a session whose socket broke, kept for its client's reconnect (collector_jitsi_resume.py) -----------
+
+HEAD = json.dumps(["connectionInfo", None, INFO, NOW_MS]).encode() + b"\n"
+ENTRIES = entry_line("identity", IDENTITY) + CREATE.encode() + b"\n"
+
+
+def _store_into(stored: dict):
+    def store(account_id, file, size, rtcstats_id=None):
+        stored[account_id] = file.read()
+        return f"id-{account_id}"
+
+    return store
+
+
+def test_recovery_leaves_a_resumable_jitsi_file_alone_for_the_reconnect_window(tmp_path):
+    name = spool_name(7, "aa" * 16, "sess-1")
+    assert name == f"7-{'aa' * 16}.sess-1.rtcstats"
+    path = _spool_file(tmp_path, name, HEAD + ENTRIES, 100)  # past twice the idle timeout (20 s)
+    stored = {}
+    assert recover(tmp_path, idle_seconds=10, store=_store_into(stored), resume_seconds=300) == []
+    assert path.exists()
+    assert recover(tmp_path, idle_seconds=10, store=_store_into(stored), resume_seconds=60) == ["id-7"]
+    assert stored[7] == HEAD + ENTRIES and not path.exists()
+
+
+def test_recovery_leaves_a_file_a_socket_holds_locked(tmp_path):
+    path = _spool_file(tmp_path, spool_name(7, "bb" * 16, "held"), HEAD + ENTRIES, 1000)
+    with open(path, "rb") as holder:
+        assert lock(holder)
+        assert recover(tmp_path, idle_seconds=10, store=_store_into({}), resume_seconds=60) == []
+    assert path.exists()
+
+
+def test_a_reconnect_resumes_the_accounts_file_after_its_last_sequence_number(tmp_path):
+    # A worker killed mid-write: the half line is cut, the last whole line's sequence number is 2.
+    path = _spool_file(
+        tmp_path, spool_name(7, "cc" * 16, "s-1"), HEAD + ENTRIES + b'["getstats","PC_0",{"x', 5
+    )
+    resumed = resume(tmp_path, 7, "s-1", window=60)
+    try:
+        assert (resumed.path, resumed.last_sequence, resumed.messages) == (path, 2, 2)
+        assert path.read_bytes() == HEAD + ENTRIES
+        assert resumed.file.tell() == len(HEAD + ENTRIES)
+        with pytest.raises(Refused) as held:  # while this socket holds it
+            resume(tmp_path, 7, "s-1", window=60)
+        assert held.value.code == TRY_LATER
+    finally:
+        resumed.file.close()
+    with pytest.raises(Refused) as other:  # another account's statsSessionId
+        resume(tmp_path, 8, "s-1", window=60)
+    assert other.value.code == RECONNECT_REFUSED
+    then = time.time() - 5
+    os.utime(path, (then, then))  # the resume above touched it: left since
+    with pytest.raises(Refused) as late:  # untouched for longer than the window
+        resume(tmp_path, 7, "s-1", window=1)
+    assert late.value.code == RECONNECT_REFUSED
+    assert plain_path(path).name == f"7-{'cc' * 16}.rtcstats"  # an ended session: no reconnect finds it
+
+
+def test_entries_carry_the_clients_sequence_number_when_they_have_one():
+    assert entry_of("identity", IDENTITY)[1] == 1
+    assert entry_of("stats-entry", CREATE)[1] == 2
+    assert entry_of("stats-entry", '["getstats","PC_0",{},1765100000000]')[1] is None
+    assert entry_of("stats-entry", '["getstats","PC_0",{},1765100000000,true]')[1] is None

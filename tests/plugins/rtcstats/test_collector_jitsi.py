@@ -393,16 +393,18 @@ def test_messages_that_are_not_requests_or_lines_are_dropped_and_the_socket_goes
     assert_same_lines(dump_of(server, only)[1], lines[:2])
 
 
-def test_another_accounts_sessions_are_invisible(server):
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [MEDIAPLANE, *args], env=server.env, cwd=server.root, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip().splitlines()[-1]
+def cli(server: Server, *args: str) -> str:
+    """Run a `mediaplane` command against the server's configuration; its last output line."""
+    done = subprocess.run(
+        [MEDIAPLANE, *args], env=server.env, cwd=server.root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
-    cli("accounts", "create", "other")
-    key = cli("keys", "create", "--account", "other", "--scopes", "rtcstats:read")
+
+def test_another_accounts_sessions_are_invisible(server):
+    cli(server, "accounts", "create", "other")
+    key = cli(server, "keys", "create", "--account", "other", "--scopes", "rtcstats:read")
     before = sessions(server)
     with opened(server, server.key) as client:
         client.send(request_of("mine", fixture_lines(CHROME)[0]))

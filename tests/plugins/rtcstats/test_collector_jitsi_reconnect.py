@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
@@ -27,13 +26,14 @@ from websockets.sync.client import ClientConnection
 from plugins.rtcstats.analysis import analyze
 from plugins.rtcstats.parsing import parse
 from tests.conftest import PgSchema
-from tests.faults import MEDIAPLANE, Server
+from tests.faults import Server
 from tests.plugins.rtcstats.test_collector import get, gunicorn_workers
 from tests.plugins.rtcstats.test_collector_jitsi import (
     API,
     CHROME,
     FIREFOX,
     assert_same_lines,
+    cli,
     close_frame,
     connect,
     dump_of,
@@ -159,6 +159,15 @@ def the_live_session(server: Server, before: dict) -> str:
     raise AssertionError("no live session")
 
 
+def leave_and_stored(server: Server, client: StockClient, before: dict, timeout: float = 30) -> str:
+    """The client leaves (3001); the one new session, stored, holds each of its entries once, in order."""
+    time.sleep(0.3)  # the last entries written before the close
+    client.leave()
+    (stored,) = wait_for_sessions(server, before, 1, timeout=timeout)
+    assert_same_lines(dump_of(server, stored)[1], client.entries)
+    return stored
+
+
 def assert_analysed_as_the_fixture(server: Server, rtcstats_id: str, fixture) -> None:
     run_worker(server)
     status, body = get(server, f"{API}/sessions/{rtcstats_id}")
@@ -191,13 +200,8 @@ def test_a_broken_socket_is_resumed_and_the_dump_holds_every_line_once(server):
     assert client.connect(reconnect=True) == 20
     assert client.sent[-10:] == list(range(21, 31))
     client.trace(len(lines))
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert stored == rtcstats_id  # the same session
-    info, stored_lines = dump_of(server, rtcstats_id)
-    assert info["path"] == "/meet.example.com/standup"
-    assert_same_lines(stored_lines, client.entries)
+    assert leave_and_stored(server, client, before) == rtcstats_id  # the same session
+    assert dump_of(server, rtcstats_id)[0]["path"] == "/meet.example.com/standup"
     assert not spool_files(server)
     assert_analysed_as_the_fixture(server, rtcstats_id, CHROME)
 
@@ -221,10 +225,7 @@ def test_entries_resent_with_a_sequence_number_already_stored_are_dropped(server
     }
     for entry in client.buffer:  # all twelve, as if the sn had named none of them
         client._send(entry)
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
+    leave_and_stored(server, client, before)
 
 
 def test_the_server_acknowledges_what_it_wrote_so_the_clients_buffer_holds_only_the_rest(server):
@@ -273,10 +274,7 @@ def test_an_idle_socket_closed_with_4008_is_resumed_too(server):
     assert close_frame(client.socket, timeout=IDLE_SECONDS + 10)[0] == 4008
     client.trace(5, connected=False)
     assert client.connect(reconnect=True) == 4
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
+    leave_and_stored(server, client, before)
 
 
 # -- refusals -----------------------------------------------------------------------------------------------
@@ -287,25 +285,15 @@ def test_a_session_closed_by_its_client_is_stored_at_once_and_not_resumed(server
     client = StockClient(server, "left", fixture_lines(CHROME)[:5])
     client.connect(reconnect=False)
     client.trace(5)
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1, timeout=WINDOW - 1)  # well before the window
+    leave_and_stored(server, client, before, timeout=WINDOW - 1)  # well before the window
     with connect(server, server.key, session_id="left", reconnect=True) as again:
         code, _ = close_frame(again)
     assert code == 3001
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
 
 
 def test_another_accounts_reconnect_is_refused_and_the_owner_still_resumes(server):
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [MEDIAPLANE, *args], env=server.env, cwd=server.root, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip().splitlines()[-1]
-
-    cli("accounts", "create", "intruder")
-    intruder_key = cli("keys", "create", "--account", "intruder", "--scopes", "rtcstats:write")
+    cli(server, "accounts", "create", "intruder")
+    intruder_key = cli(server, "keys", "create", "--account", "intruder", "--scopes", "rtcstats:write")
     before = sessions(server)
     client = StockClient(server, "mine-only", fixture_lines(FIREFOX)[:10])
     client.connect(reconnect=False)
@@ -318,10 +306,7 @@ def test_another_accounts_reconnect_is_refused_and_the_owner_still_resumes(serve
     assert code == 3001 and "reconnect" in reason
     assert client.connect(reconnect=True) == 6  # the owner's reconnect still finds it
     client.trace(4)
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
+    leave_and_stored(server, client, before)
 
 
 def test_a_reconnect_while_the_previous_socket_still_holds_the_session_is_told_to_retry(server):
@@ -333,9 +318,7 @@ def test_a_reconnect_while_the_previous_socket_still_holds_the_session_is_told_t
     with connect(server, server.key, session_id="twice", reconnect=True) as second:
         code, _ = close_frame(second)
     assert code == 1013  # try again later: the client reconnects with its backoff
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
+    leave_and_stored(server, client, before)
 
 
 # -- restarts ---------------------------------------------------------------------------------------------
@@ -375,12 +358,8 @@ def test_a_killed_workers_session_is_resumed_after_the_restart_not_recovered(ser
     stored_before = client.connect(reconnect=True)
     assert 0 < stored_before <= 25
     client.trace(len(lines))
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert stored == rtcstats_id
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
-    assert_analysed_as_the_fixture(server, stored, CHROME)
+    assert leave_and_stored(server, client, before) == rtcstats_id
+    assert_analysed_as_the_fixture(server, rtcstats_id, CHROME)
 
 
 def test_a_session_survives_a_whole_server_restart(server):
@@ -401,9 +380,5 @@ def test_a_session_survives_a_whole_server_restart(server):
     server.key = key
     assert client.connect(reconnect=True) == 20
     client.trace(len(lines))
-    time.sleep(0.3)
-    client.leave()
-    (stored,) = wait_for_sessions(server, before, 1)
-    assert stored == rtcstats_id
-    assert_same_lines(dump_of(server, stored)[1], client.entries)
-    assert stored_dump(server, stored).count(b'"connectionInfo"') == 1
+    assert leave_and_stored(server, client, before) == rtcstats_id
+    assert stored_dump(server, rtcstats_id).count(b'"connectionInfo"') == 1

@@ -32,7 +32,7 @@ import uuid
 
 import orjson
 import peewee
-from flask import request
+from flask import current_app, request
 from simple_websocket import ConnectionClosed, Server
 
 from plugins.rtcstats import collector, collector_jitsi_resume, metrics, service
@@ -240,6 +240,7 @@ class JitsiSocket:
         self.unflushed_messages = self.unflushed_bytes = 0
         self.flushed = time.monotonic()
         self.reconnect_id = reconnect_target()
+        self.app = current_app._get_current_object()  # for the timer that stores suspended sessions
         self.window = cfg["collector_reconnect_seconds"]
         self.last_sequence = self.acked = 0  # the client's sequence numbers: last written, last told
         self.acked_at = time.monotonic()
@@ -281,7 +282,7 @@ class JitsiSocket:
         self._flush_counts(now=True)
         if suspended and ended:
             collector_jitsi_resume.keep_mark(self.places, self.window)
-            collector_jitsi_resume.finalize_later([s.writer.path for s in ended], self.window)
+            collector_jitsi_resume.finalize_later(self.app, [s.writer.path for s in ended], self.window)
             return
         for session in ended:
             self._store(session)

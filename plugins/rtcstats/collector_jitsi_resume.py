@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 import peewee
 import redis
-from flask import current_app, request
+from flask import request
 
 from plugins.rtcstats import service
 from plugins.rtcstats.collector import ABNORMAL, IDLE, TOKEN_PARAM, TRY_LATER, Refused, release_database
@@ -181,10 +181,10 @@ def rebind(account_id: int, path: Path, socket_id: str) -> None:
         release_database()
 
 
-def finalize_later(paths: list[Path], window: int) -> None:
-    """After the window, store each suspended file not resumed meanwhile (in a timer: the socket's
-    request ends now). A worker that stops before leaves them to the recovery sweep."""
-    app = current_app._get_current_object()
+def finalize_later(app, paths: list[Path], window: int) -> None:
+    """After the window, store each suspended file not resumed meanwhile (in a timer of the Flask
+    `app`: the socket's request ends now). A worker that stops before leaves them to the recovery
+    sweep."""
 
     def finalize():
         with app.app_context():

@@ -281,8 +281,9 @@ class JitsiSocket:
         metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
         self._flush_counts(now=True)
         if suspended and ended:
-            collector_jitsi_resume.keep_mark(self.places, self.window)
-            collector_jitsi_resume.finalize_later(self.app, [s.writer.path for s in ended], self.window)
+            paths = [session.writer.path for session in ended]
+            collector_jitsi_resume.hold_places(self.places, self.account_id, paths, self.window)
+            collector_jitsi_resume.finalize_later(self.app, paths, self.window)
             return
         for session in ended:
             self._store(session)
@@ -303,7 +304,7 @@ class JitsiSocket:
         writer = JitsiDumpWriter.reopened(resumed)
         self.sessions[session_id] = Session(session_id, writer, None, floor=resumed.last_sequence)
         self._set_rate()
-        collector_jitsi_resume.rebind(self.account_id, writer.path, self.places.socket_id)
+        collector_jitsi_resume.take_over(self.places, self.account_id, writer.path)
         self.last_sequence = self.acked = resumed.last_sequence
         log.info(
             "jitsi collector session %s (statsSessionId %s) resumed after sequence number %d",

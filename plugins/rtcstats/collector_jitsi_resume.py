@@ -161,22 +161,41 @@ def plain_path(path: Path) -> Path:
     return path.with_name(path.name.split(".", 1)[0] + SUFFIX)
 
 
-def keep_mark(places, window: int) -> None:
-    """Keep the broken socket's open mark for the window: its suspended sessions' live rows name that
-    mark, and a live row without one is ended as lost (service/live.py fail_lost)."""
+def _waiting_mark(path: Path) -> str | None:
+    """The open-set member of a suspended session (its place, and its live row's mark)."""
+    rtcstats_id = rtcstats_id_of(path)
+    return f"resume/{rtcstats_id.hex}" if rtcstats_id is not None else None
+
+
+def hold_places(places, account_id: int, paths: list[Path], window: int) -> None:
+    """Each suspended session keeps one of the account's places for the window, under a mark of its
+    own that its live row names (a live row without a mark is ended as lost: service/live.py
+    fail_lost); a reconnect moves both to its socket (take_over)."""
+    marks = {mark: path for path in paths if (mark := _waiting_mark(path)) is not None}
     with contextlib.suppress(redis.RedisError):
-        places.conn.zadd(places.key, {places.socket_id: time.time() + window})
+        places.conn.zadd(places.key, dict.fromkeys(marks, time.time() + window))
+    for mark, path in marks.items():
+        _rebind(account_id, path, mark)
 
 
-def rebind(account_id: int, path: Path, socket_id: str) -> None:
-    """The resumed session's live row names the socket that now holds it."""
+def take_over(places, account_id: int, path: Path) -> None:
+    """The resumed session's live row names the socket that now holds it, whose place it uses: its
+    waiting mark goes."""
+    _rebind(account_id, path, places.socket_id)
+    mark = _waiting_mark(path)
+    if mark is not None:
+        with contextlib.suppress(redis.RedisError):
+            places.conn.zrem(places.key, mark)
+
+
+def _rebind(account_id: int, path: Path, mark: str) -> None:
     rtcstats_id = rtcstats_id_of(path)
     if rtcstats_id is None:
         return
     try:
-        live.rebind(account_id, rtcstats_id, socket_id)
+        live.rebind(account_id, rtcstats_id, mark)
     except peewee.PeeweeException as err:
-        log.warning("resumed jitsi session %s keeps its previous socket's mark: %s", rtcstats_id, err)
+        log.warning("jitsi collector session %s: its live row keeps its previous mark: %s", rtcstats_id, err)
     finally:
         release_database()
 

@@ -23,8 +23,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
+from core.queue import EmbeddedRedis
 from plugins.rtcstats.analysis import analyze
 from plugins.rtcstats.parsing import parse
+from plugins.rtcstats.service.live import open_marks_key
 from tests.conftest import PgSchema
 from tests.faults import Server
 from tests.plugins.rtcstats.test_collector import get, gunicorn_workers
@@ -275,6 +277,34 @@ def test_an_idle_socket_closed_with_4008_is_resumed_too(server):
     client.trace(5, connected=False)
     assert client.connect(reconnect=True) == 4
     leave_and_stored(server, client, before)
+
+
+def test_a_waiting_session_holds_one_place_under_its_own_mark_which_the_reconnect_takes_over(server):
+    """The account's open places (a Redis set of marks, in the server's embedded Redis): while a session
+    waits for its reconnect it holds one under `resume/<its id>`; the reconnect's socket takes over."""
+    redis = EmbeddedRedis(str(server.root / "data")).client()
+    before = sessions(server)
+    client = StockClient(server, "placed", fixture_lines(CHROME)[:6])
+    client.connect(reconnect=False)
+    client.trace(3)
+    rtcstats_id = the_live_session(server, before)
+    (name,) = [name for name in spool_files(server) if ".placed." in name]
+    key = open_marks_key(int(name.split("-", 1)[0]))
+    waiting = f"resume/{rtcstats_id.replace('-', '')}"
+
+    def marks() -> set[str]:
+        return {member.decode() for member in redis.zrange(key, 0, -1)}
+
+    held = marks()
+    assert len(held) == 1 and waiting not in held  # the socket's own place
+    client.break_socket()
+    time.sleep(0.5)
+    assert marks() == {waiting}  # the broken socket's place went, the session's stays
+    client.connect(reconnect=True)
+    assert len(marks()) == 1 and waiting not in marks()  # the new socket's own place only
+    client.trace(3)
+    leave_and_stored(server, client, before)
+    assert marks() == set()
 
 
 # -- refusals -----------------------------------------------------------------------------------------------

@@ -104,8 +104,15 @@ def parse_legacy(raw: bytes) -> Dump:
 
     :raises DumpFormatError: a line is unreadable (the message and ``err.line`` name the line).
     """
+    parser = _LegacyParser(raw)
     with paused_gc():  # the tracks are thousands of new lists: no collection walks them meanwhile
-        return _LegacyParser(raw).run()
+        try:
+            return parser.run()
+        finally:
+            # Each builder holds the parser's counting method and the parser holds the builders: a
+            # cycle through the parser's dump. Broken here, the dump is freed by reference counting when
+            # the caller drops it, not kept (with all its tracks) until a full collection walks the heap.
+            parser.stats.clear()
 
 
 def detect_delta_semantics(raw: bytes) -> str:

@@ -1,6 +1,9 @@
 # Cython declarations that augment legacy_tracks.py when setup compiles it (see plugins/rtcstats/compiled.py):
 # the .py stays the one source, and runs unchanged as plain Python when the extension is not built.
 # Only C types of locals, attributes and signatures are declared here, so both paths give the same values.
+# `cimport cython` is what makes the @cython.locals below take effect (without it they are ignored).
+
+cimport cython
 
 cdef object _ABSENT
 cdef frozenset _NOT_COLUMNS
@@ -25,8 +28,9 @@ cdef class LegacyStats:
     cdef public dict stats
     cdef public dict alive
 
-    @cython.locals(snapshot=Py_ssize_t, stat=_Stat, alive=dict, changes_of=dict,
-                   changes=list, stamps=list)
+    # index stays a Python int: it is appended once per value, so it is boxed once per report
+    @cython.locals(snapshot=Py_ssize_t, stat=_Stat, alive=dict, delta=dict, changes_of=dict,
+                   changes=list, stamps=list, index=object)
     cpdef add(self, lineno, dict value, time, stamp, bint remove_absent)
 
     @cython.locals(stat=_Stat, index=Py_ssize_t)

@@ -80,8 +80,9 @@ class LegacyStats:
         stamp_time = float(stamp)
         for stat_id, report in value.items():
             stat = alive.get(stat_id)
-            if stat is not None and report.__class__ is dict:  # the usual case: a known report's delta
-                own = report.get("timestamp")
+            if stat is not None and type(report) is dict:  # the usual case: a known report's delta
+                delta = report  # compiled: a C-typed dict, whose lookups skip the method calls
+                own = delta.get("timestamp")
                 # JavaScript's number 0 (the only JSON values == 0 are 0, 0.0 and false)
                 if own == 0 and own is not False:
                     written = stamp
@@ -95,6 +96,7 @@ class LegacyStats:
                 stat, written = self._other(lineno, stat_id, report, stamp, snapshot)
                 if stat is None:
                     continue
+                delta = report  # _other samples objects only (JSON objects: exactly dicts)
             index = stat.offset + snapshot
             if written is not stat.stamp:
                 if written is stamp:
@@ -103,22 +105,27 @@ class LegacyStats:
                     report_time = float(written) if isinstance(written, (int, float)) else None
                 stamps = stat.stamps
                 if not stamps or stamps[-1] != report_time:
-                    stamps += (index, report_time)
+                    # two appends, not += of a tuple: no tuple per change (compiled, C-speed appends)
+                    stamps.append(index)
+                    stamps.append(report_time)
                 stat.stamp = written
-            if len(report) == 1 and "timestamp" in report:
+            if len(delta) == 1 and "timestamp" in delta:
                 continue  # {"timestamp": ...} only: the usual line of an unchanged report
-            track = stat.track
-            if track.type is None and report.get("type") is not None:
-                track.type = str(report["type"])
+            kind = delta.get("type")  # a delta seldom names its type: the track is read only then
+            if kind is not None:
+                track = stat.track
+                if track.type is None:
+                    track.type = str(kind)
             changes_of = stat.changes
-            for key, prop_value in report.items():
+            for key, prop_value in delta.items():
                 if key in _NOT_COLUMNS:
                     continue
                 changes = changes_of.get(key)
                 if changes is None:
                     changes_of[key] = [index, prop_value]
                 else:
-                    changes += (index, prop_value)
+                    changes.append(index)
+                    changes.append(prop_value)
         self.pc.snapshot_times.append(time)
 
     def _other(self, lineno: int, stat_id: str, report: Any, stamp: float, snapshot: int) -> tuple:

@@ -54,6 +54,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
@@ -135,9 +137,12 @@ def detect_delta_semantics(raw: bytes) -> str:
 
 def _has_timestamp_only(line: bytes) -> bool:
     try:
-        item = json.loads(line)
-    except (ValueError, RecursionError):
-        return False  # the main pass reports the line
+        item = orjson.loads(line)  # several times faster than the stdlib decoder on these long lines
+    except ValueError:  # what orjson refuses (NaN, a BOM...) the stdlib decoder may read: as before
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            return False  # the main pass reports the line
     if not isinstance(item, list) or len(item) < 4 or item[3] is None or not isinstance(item[2], dict):
         return False  # a line without a timestamp is skipped by the main pass: it cannot decide either
     return any(

@@ -67,7 +67,20 @@ def iso_ms(ms: float | None) -> str | None:
         moment = datetime.fromtimestamp(whole // 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{whole % 1000:03d}Z"
+    # %-formatting of the fields, three times faster than strftime (a response formats hundreds of
+    # times); "%d" leaves years before 1000 unpadded, as strftime's %Y does on Linux
+    return _ISO_MS % (
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        whole % 1000,
+    )
+
+
+_ISO_MS = "%d-%02d-%02dT%02d:%02d:%02d.%03dZ"
 
 
 def _epoch(ms: float | None) -> int | None:

@@ -16,9 +16,11 @@ below is an exact equality with the facts.
 from __future__ import annotations
 
 import functools
+import gc
 import gzip
 import json
 import random
+import weakref
 
 import pytest
 
@@ -581,6 +583,36 @@ def test_detection_ignores_timestamp_only_reports_in_a_pcs_first_line():
     numeric = [[m, 7, v, t] for m, _pc, v, t in items]
     assert detect_delta_semantics(lines_to_bytes(numeric)) == "v2"
     assert list(parse_legacy(lines_to_bytes(numeric)).peer_connections) == ["7"]
+
+
+def test_detection_reads_a_candidate_line_orjson_refuses_with_the_stdlib_decoder():
+    # NaN is not JSON (orjson refuses it, so does the main pass) but the pre-scan decided with
+    # json.loads, which reads it: the candidate line still decides, as it did
+    items = [
+        ["getstats", "PC_0", {"a": {"timestamp": 5, "x": 1}, "timestamp": 5}, 6],
+        ["getstats", "PC_0", {"a": {"timestamp": 9}, "b": {"x": 2}, "timestamp": 9}, 9],
+    ]
+    line = lines_to_bytes(items).replace(b'"x": 2', b'"x": NaN')
+    assert b"NaN" in line
+    assert detect_delta_semantics(line) == "v2"
+
+
+def test_the_parsed_dump_is_freed_by_reference_counting():
+    # The parser and its per-PC track builders referred to each other, through the dump: it was freed
+    # only by a full collection (all of its tracks kept meanwhile). Now dropping it frees it at once.
+    raw = dump_bytes(SMALL)
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        dump = parse_legacy(raw)
+        assert dump.peer_connections
+        gone = weakref.ref(dump)
+        del dump
+        assert gone() is None
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_client_level_methods_with_a_pc_id_do_not_make_a_peer_connection():

@@ -6,7 +6,6 @@
 cimport cython
 
 cdef object _ABSENT
-cdef frozenset _NOT_COLUMNS
 
 
 cdef class _Stat:

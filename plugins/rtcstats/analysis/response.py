@@ -94,7 +94,7 @@ def _clean(value: Any) -> Any:
 
     The exact classes of JSON values are dispatched first, without a call per float or string: the
     response of a long call holds thousands of them. Anything else takes _clean_other."""
-    kind = value.__class__
+    kind = type(value)
     if kind is float:
         return _clean_float(value)
     if kind in _AS_IS:
@@ -108,27 +108,31 @@ def _clean(value: Any) -> Any:
 
 _AS_IS = frozenset((str, int, bool, type(None)))
 
+# round(value, 2) goes through a decimal conversion (a microsecond); a whole float (about half of them
+# in a response: counts, sizes, whole milliseconds) is its own rounding, so it skips that. Same value:
+# the decimal text of a whole float is exact, and reads back as the same float.
+
 
 def _clean_float(value: float) -> float | None:
     if not _isfinite(value):
         return None
-    rounded = round(value, 2)
+    rounded = value if value.is_integer() else round(value, 2)
     return 0.0 if rounded == 0 else rounded
 
 
 def _clean_dict(value: dict) -> dict:
     out = {}
     for key, item in value.items():
-        kind = item.__class__
+        kind = type(item)
         if kind is float:
             if _isfinite(item):
-                rounded = round(item, 2)
+                rounded = item if item.is_integer() else round(item, 2)
                 item = 0.0 if rounded == 0 else rounded
             else:
                 item = None
         elif kind not in _AS_IS:
             item = _clean(item)
-        out[key if key.__class__ is str else str(key)] = item
+        out[key if type(key) is str else str(key)] = item
     return out
 
 
@@ -136,10 +140,10 @@ def _clean_list(value: list | tuple) -> list:
     out = []
     append = out.append
     for item in value:
-        kind = item.__class__
+        kind = type(item)
         if kind is float:
             if _isfinite(item):
-                rounded = round(item, 2)
+                rounded = item if item.is_integer() else round(item, 2)
                 append(0.0 if rounded == 0 else rounded)
             else:
                 append(None)

@@ -6,6 +6,7 @@
 cimport cython
 
 cdef object _ABSENT
+cdef frozenset _NOT_COLUMNS
 
 
 cdef class _Stat:

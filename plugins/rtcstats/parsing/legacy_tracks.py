@@ -15,6 +15,7 @@ property; see ``StatTrack._column``), the same track and property order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from plugins.rtcstats.parsed_dump import PeerConnection
@@ -23,6 +24,8 @@ __all__ = ["LegacyStats"]
 
 # A property the merged report no longer has (the report was removed, then sent again without it).
 _ABSENT = object()
+# Keys of a report that are not property columns (StatTrack.append takes them out).
+_NOT_COLUMNS = frozenset(("timestamp", "id", "type"))
 
 
 class _Stat:
@@ -115,9 +118,7 @@ class LegacyStats:
                     track.type = str(kind)
             changes_of = stat.changes
             for key, prop_value in delta.items():
-                # not property columns (StatTrack.append takes them out); compared, not looked up in a
-                # set: compiled, a key of another length fails each comparison at once
-                if key == "timestamp" or key == "id" or key == "type":
+                if key in _NOT_COLUMNS:
                     continue
                 changes = changes_of.get(key)
                 if changes is None:
@@ -202,7 +203,7 @@ def _fill_present(changes: list, total: int) -> list:
     if last - first == count - 1:  # indexes only grow, so this means one change per sample
         column = [None] * first + changes[1::2]
         if last < total - 1:
-            column += [changes[-1]] * (total - 1 - last)
+            column += repeat(changes[-1], total - 1 - last)
         return column
     return _fill(changes, total)
 
@@ -225,5 +226,5 @@ def _fill(changes: list, total: int) -> list:
         if size == 1:
             column.append(value)
         elif size > 1:
-            column += [value] * size
+            column += repeat(value, size)
     return column

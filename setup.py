@@ -25,7 +25,8 @@ def _extensions():
         print("warning: Cython is not installed: the rtcstats parser runs as Python")
         return []
     modules = [
-        Extension(name, [name.replace(".", "/") + ".py"], extra_compile_args=["-O2"])
+        # no fused multiply-add: a*b+c rounded once is not Python's float arithmetic (mos.py)
+        Extension(name, [name.replace(".", "/") + ".py"], extra_compile_args=["-O2", "-ffp-contract=off"])
         for name in COMPILED["MODULES"]
     ]
     # Python semantics throughout: annotations do not become C types (only the .pxd files declare

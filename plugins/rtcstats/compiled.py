@@ -27,11 +27,13 @@ from pathlib import Path
 
 __all__ = ["MODULES", "MANIFEST_NAME", "PURE_ENV", "install", "source_digest", "status", "summary"]
 
-# Dotted names, in import order. Chosen by profile: the per-value work of legacy getstats lines.
+# Dotted names, in import order. Chosen by profile: the per-value work of legacy getstats lines, and the
+# per-interval E-model (analysis/mos.py) that streams of tens of intervals paid thirty numpy calls for.
 MODULES = (
     "plugins.rtcstats.parsing.lines",
     "plugins.rtcstats.parsing.legacy_tracks",
     "plugins.rtcstats.parsing.legacy",
+    "plugins.rtcstats.analysis.mos",
 )
 MANIFEST_NAME = "compiled-build.json"
 PURE_ENV = "MEDIAPLANE_RTCSTATS_PURE_PYTHON"

@@ -12,15 +12,16 @@ A single formula so that the two numbers a user sees for the same call cannot di
 Codec bitrate (rtcscore's bitrate-based Ie) is deliberately not an input: with DTX a silent talker
 sends almost nothing, and a bitrate term would punish silence as bad quality.
 
-The formula is written once, for arrays: a long call has thousands of intervals per stream, and numpy
-evaluates them all at C speed with the same IEEE operations in the same order as the scalar Python
-arithmetic would (fmax/fmin behave like max(x, nan)/min(x, nan) of Python, which keep x). The scalar
-functions are the same code on a one-element array.
+The formula is written once, for one interval in floats, and the `_all` functions loop over the
+intervals. setup compiles this module with Cython (plugins/rtcstats/compiled.py; mos.pxd types the
+per-interval functions as C doubles): a stream has tens of intervals, where the thirty numpy calls of an
+array formula cost more than the arithmetic itself. The C arithmetic is Python's, operation for
+operation (max(0.0, x) is written `x if x > 0.0 else 0.0`, which is what Python's max does with a NaN),
+so the compiled and the plain module give the same floats.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,52 +54,100 @@ MOS_MIN = 1.0
 MOS_MAX = 4.5
 # The aggregated-stats contract reserves 0 for "unusable transport": an interval that lost every packet.
 MOS_UNUSABLE = 0.0
-
+DELAY_KNEE_MS = 177.3
 
 Values = Sequence[float | None] | np.ndarray
 _PLAIN_NUMBERS = frozenset((int, float, type(None)))
 
 
-def _finite(value: float | None) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _measured(values: Values) -> np.ndarray:
-    """The values as floats, NaN where not measured (None, NaN, infinity, or not a number)."""
+def _measured(values: Values) -> list[float]:
+    """The values as floats, NaN where not measured (None, NaN, infinity, or not a number: bools too).
+    The per-interval functions take any non-finite float as not measured."""
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values.tolist()
     if isinstance(values, np.ndarray) or set(map(type, values)) <= _PLAIN_NUMBERS:
-        array = np.array(values, dtype=float)  # None -> NaN
-    else:  # bools and other odd values are not measurements (_finite)
-        array = np.array([v if _finite(v) else math.nan for v in values], dtype=float)
-    array[~np.isfinite(array)] = math.nan
-    return array
+        return np.array(values, dtype=float).tolist()  # None -> NaN
+    return [float(v) if type(v) in (int, float) else np.nan for v in values]
 
 
-def _plain(value: np.ndarray) -> float | np.ndarray:
-    return float(value) if value.ndim == 0 else value
+def _positive(x: float) -> float:
+    """max(0.0, x) of Python: 0.0 for NaN (and for -0.0)."""
+    return x if x > 0.0 else 0.0
 
 
-def r_to_mos(r: float | np.ndarray) -> float | np.ndarray:
+def _finite(x: float) -> bool:
+    return x - x == 0.0  # False for NaN and infinities, in C as in Python
+
+
+def _delay_impairment(one_way_delay_ms: float) -> float:
+    d = _positive(one_way_delay_ms)
+    return 0.024 * d + (0.11 * (d - DELAY_KNEE_MS) if d > DELAY_KNEE_MS else 0.0)
+
+
+def _loss_impairment(loss_pct: float, bpl: float, ie: float) -> float:
+    pl = _positive(loss_pct)
+    return ie + (95 - ie) * pl / (pl + bpl)
+
+
+def _r_to_mos(r: float) -> float:
+    if r <= 0:
+        return MOS_MIN
+    if r >= 100:
+        return MOS_MAX
+    mos = 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+    mos = mos if mos < MOS_MAX else MOS_MAX  # min(MOS_MAX, mos)
+    return mos if mos > MOS_MIN else MOS_MIN  # max(MOS_MIN, mos)
+
+
+def _audio_mos(loss: float, rtt: float, jitter: float, buffer: float, bpl: float) -> float:
+    """audio_mos of one interval; a non-finite rtt, jitter or buffer is not measured."""
+    if loss >= 100:
+        return MOS_MIN
+    if not _finite(rtt):
+        rtt = DEFAULT_RTT_MS
+    if not _finite(jitter):
+        jitter = DEFAULT_JITTER_MS
+    if not _finite(buffer):
+        buffer = BUFFER_BASE_MS + 2 * _positive(jitter)
+    d = CODEC_DELAY_MS + _positive(buffer) + _positive(rtt) / 2
+    return _r_to_mos(R0 - _loss_impairment(loss, bpl, 0.0) - _delay_impairment(d))
+
+
+def _interval_mos(loss: float, rtt: float, jitter: float, buffer: float, bpl: float) -> float:
+    """interval_mos of one interval: unmeasured (non-finite) loss counts as 0 %, all lost scores 0."""
+    if not _finite(loss):
+        loss = 0.0
+    loss = loss if loss > 0.0 else 0.0  # min(max(loss, 0.0), 100.0)
+    loss = loss if loss < 100.0 else 100.0
+    if loss >= 100.0:
+        return MOS_UNUSABLE
+    return _audio_mos(loss, rtt, jitter, buffer, bpl)
+
+
+def _audio_mos_each(loss: list, rtt: list, jitter: list, buffer: list, bpl: float) -> list:
+    return [_audio_mos(loss[k], rtt[k], jitter[k], buffer[k], bpl) for k in range(len(loss))]
+
+
+def _interval_mos_each(loss: list, rtt: list, jitter: list, buffer: list, bpl: float) -> list:
+    return [_interval_mos(loss[k], rtt[k], jitter[k], buffer[k], bpl) for k in range(len(loss))]
+
+
+def r_to_mos(r: float) -> float:
     """ITU-T G.107 mapping of the transmission rating R to MOS (1-4.5), monotonic non-decreasing."""
-    r = np.asarray(r, dtype=float)
-    mos = np.fmax(MOS_MIN, np.fmin(MOS_MAX, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)))
-    return _plain(np.where(r <= 0, MOS_MIN, np.where(r >= 100, MOS_MAX, mos)))
+    return _r_to_mos(float(r))
 
 
-def delay_impairment(one_way_delay_ms: float | np.ndarray) -> float | np.ndarray:
+def delay_impairment(one_way_delay_ms: float) -> float:
     """Id of the simplified E-model (Cole & Rosenbluth): 0.024 d + 0.11 (d - 177.3) above 177.3 ms.
 
     Linear above the knee, not rtcscore's squared term, which sends every interval with more than
     about 190 ms one-way delay to MOS 1 although G.114 rates up to 400 ms as acceptable."""
-    d = np.fmax(0.0, np.asarray(one_way_delay_ms, dtype=float))
-    return _plain(0.024 * d + np.where(d > 177.3, 0.11 * (d - 177.3), 0.0))
+    return _delay_impairment(float(one_way_delay_ms))
 
 
-def loss_impairment(
-    loss_pct: float | np.ndarray, bpl: float = OPUS_BPL, ie: float = 0.0
-) -> float | np.ndarray:
+def loss_impairment(loss_pct: float, bpl: float = OPUS_BPL, ie: float = 0.0) -> float:
     """Ie,eff = Ie + (95 - Ie) * Ppl / (Ppl + Bpl), Ppl in percent (G.107 random loss)."""
-    pl = np.fmax(0.0, np.asarray(loss_pct, dtype=float))
-    return _plain(ie + (95 - ie) * pl / (pl + bpl))
+    return _loss_impairment(float(loss_pct), float(bpl), float(ie))
 
 
 def bpl_for(codec: str | None, fec: bool = True) -> float:
@@ -122,24 +171,16 @@ def audio_mos(
     Unmeasured inputs take the defaults (RTT 50 ms, jitter 10 ms, buffer 30 + 2 x jitter). An interval in
     which every packet was lost scores 1. Non-increasing in loss, RTT, jitter and buffer.
     """
-    return float(audio_mos_all([loss_pct], [rtt_ms], [jitter_ms], [buffer_ms], bpl)[0])
+    return audio_mos_all([loss_pct], [rtt_ms], [jitter_ms], [buffer_ms], bpl)[0].item()
 
 
 def audio_mos_all(
     loss_pct: Values, rtt_ms: Values, jitter_ms: Values, buffer_ms: Values, bpl: float = OPUS_BPL
 ) -> np.ndarray:
     """audio_mos of every interval; the inputs are sequences of one value per interval."""
-    loss = np.asarray(loss_pct, dtype=float)
-    rtt = _measured(rtt_ms)
-    rtt = np.where(np.isnan(rtt), DEFAULT_RTT_MS, rtt)
-    jitter = _measured(jitter_ms)
-    jitter = np.where(np.isnan(jitter), DEFAULT_JITTER_MS, jitter)
-    buffer = _measured(buffer_ms)
-    buffer = np.where(np.isnan(buffer), BUFFER_BASE_MS + 2 * np.fmax(0.0, jitter), buffer)
-    d = CODEC_DELAY_MS + np.fmax(0.0, buffer) + np.fmax(0.0, rtt) / 2
-    with np.errstate(invalid="ignore", over="ignore"):  # an infinite loss gives NaN, as in Python
-        r = R0 - loss_impairment(loss, bpl) - delay_impairment(d)
-        return np.where(loss >= 100, MOS_MIN, r_to_mos(r))
+    loss = np.asarray(loss_pct, dtype=float).tolist()  # None -> NaN, which counts as no loss
+    rtt, jitter, buffer = _measured(rtt_ms), _measured(jitter_ms), _measured(buffer_ms)
+    return np.array(_audio_mos_each(loss, rtt, jitter, buffer, float(bpl)), dtype=float)
 
 
 def interval_mos(
@@ -151,13 +192,13 @@ def interval_mos(
 ) -> float:
     """audio_mos for the per-interval `mos` series: the same value, except 0 (the contract's "unusable
     transport") for an interval that lost every packet, and no loss measured counts as 0 %."""
-    return float(interval_mos_all([loss_pct], [rtt_ms], [jitter_ms], [buffer_ms], bpl)[0])
+    return interval_mos_all([loss_pct], [rtt_ms], [jitter_ms], [buffer_ms], bpl)[0].item()
 
 
 def interval_mos_all(
     loss_pct: Values, rtt_ms: Values, jitter_ms: Values, buffer_ms: Values, bpl: float = OPUS_BPL
 ) -> np.ndarray:
     """interval_mos of every interval; the inputs are sequences of one value per interval."""
-    loss = _measured(loss_pct)
-    loss = np.where(np.isnan(loss), 0.0, np.fmin(np.fmax(loss, 0.0), 100.0))
-    return np.where(loss >= 100.0, MOS_UNUSABLE, audio_mos_all(loss, rtt_ms, jitter_ms, buffer_ms, bpl))
+    loss, rtt = _measured(loss_pct), _measured(rtt_ms)
+    jitter, buffer = _measured(jitter_ms), _measured(buffer_ms)
+    return np.array(_interval_mos_each(loss, rtt, jitter, buffer, float(bpl)), dtype=float)

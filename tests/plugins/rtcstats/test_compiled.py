@@ -31,6 +31,7 @@ from plugins.rtcstats import compiled
 from plugins.rtcstats.analysis import analyze
 from plugins.rtcstats.parsing import DumpFormatError, parse
 import plugins.rtcstats.parsing.legacy, plugins.rtcstats.parsing.legacy_tracks, plugins.rtcstats.parsing.lines
+import plugins.rtcstats.analysis.mos
 print(json.dumps({name: sys.modules[name].__file__ for name in compiled.MODULES}))
 for path in map(Path, sys.argv[1:]):
     data = path.read_bytes()
@@ -40,6 +41,23 @@ for path in map(Path, sys.argv[1:]):
     except DumpFormatError as err:
         result = {"error": str(err)}
     print(json.dumps(result, sort_keys=True))
+"""
+
+# The per-interval E-model (mos.py) on values the dumps rarely hold: the compiled C doubles and Python's
+# floats must agree to the last bit (repr), signed zeros, infinities, NaN, None and bools included.
+MOS_SAMPLES = """
+import json, math, random
+from plugins.rtcstats.analysis import mos
+print(json.dumps({"plugins.rtcstats.analysis.mos": mos.__file__}))
+rng = random.Random(13)
+odd = [None, math.nan, math.inf, -math.inf, -0.0, 0.0, 100.0, 177.3, 1e308, -1e308, 5e-324, True, 3]
+def column():
+    return [rng.choice(odd) if rng.random() < 0.2 else rng.uniform(-100.0, 2000.0) for _ in range(20000)]
+loss, rtt, jitter, buffer = (column() for _ in range(4))
+for bpl in (mos.OPUS_BPL, mos.OTHER_BPL):
+    print(repr(mos.interval_mos_all(loss, rtt, jitter, buffer, bpl).tolist()))
+    print(repr(mos.audio_mos_all(loss, rtt, jitter, buffer, bpl).tolist()))
+print(repr([mos.r_to_mos(r / 7.0) for r in range(-70, 800)]))
 """
 
 
@@ -54,12 +72,12 @@ def _dumps() -> list[Path]:
     )
 
 
-def _run(files: list[Path], pure: bool) -> tuple[dict, list[str]]:
+def _run(files: list[Path], pure: bool, script: str = ANALYZE_ALL) -> tuple[dict, list[str]]:
     env = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}
     if pure:
         env[compiled.PURE_ENV] = "1"
     done = subprocess.run(
-        [sys.executable, "-c", ANALYZE_ALL, *map(str, files)],
+        [sys.executable, "-c", script, *map(str, files)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -99,6 +117,19 @@ def test_compiled_and_python_paths_give_byte_identical_analyze_json():
     for path, ours, reference in zip(files, native, python, strict=True):
         assert "error" not in json.loads(ours), path.name
         assert ours == reference, path.name
+
+
+def test_compiled_and_python_mos_give_the_same_floats():
+    if not _all_compiled():
+        if REQUIRED:
+            pytest.fail(compiled.summary())
+        pytest.skip(f"the extensions are not in use: {compiled.summary()}")
+    native_file, native = _run([], pure=False, script=MOS_SAMPLES)
+    python_file, python = _run([], pure=True, script=MOS_SAMPLES)
+    assert not native_file["plugins.rtcstats.analysis.mos"].endswith(".py"), native_file
+    assert python_file["plugins.rtcstats.analysis.mos"].endswith(".py"), python_file
+    assert len(native) == len(python) == 5
+    assert native == python
 
 
 def test_an_edited_source_runs_as_python_until_it_is_built_again():

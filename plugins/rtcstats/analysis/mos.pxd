@@ -1,0 +1,27 @@
+# Cython declarations that augment mos.py when setup compiles it (see plugins/rtcstats/compiled.py): the
+# per-interval E-model in C doubles. The .py stays the one source and runs unchanged as plain Python; the
+# C operations are the Python ones in the same order, so both paths give the same floats (setup.py turns
+# off fused multiply-add contraction, which would round differently).
+
+cdef double _positive(double x)
+cdef bint _finite(double x)
+
+@cython.locals(d=double)
+cdef double _delay_impairment(double one_way_delay_ms)
+
+@cython.locals(pl=double)
+cdef double _loss_impairment(double loss_pct, double bpl, double ie)
+
+@cython.locals(mos=double)
+cdef double _r_to_mos(double r)
+
+@cython.locals(d=double)
+cdef double _audio_mos(double loss, double rtt, double jitter, double buffer, double bpl)
+
+cdef double _interval_mos(double loss, double rtt, double jitter, double buffer, double bpl)
+
+@cython.locals(k=Py_ssize_t)
+cdef list _audio_mos_each(list loss, list rtt, list jitter, list buffer, double bpl)
+
+@cython.locals(k=Py_ssize_t)
+cdef list _interval_mos_each(list loss, list rtt, list jitter, list buffer, double bpl)

@@ -24,7 +24,6 @@ unchanged - collapse to the last one):
 
 from __future__ import annotations
 
-import math
 import operator
 import statistics
 from collections import Counter
@@ -323,22 +322,19 @@ def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int
 
 
 def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
+    """The most common (width, height) of the kept samples with a positive height (ties: the taller,
+    then the first seen), and the largest height. Python lists: a stream has tens of samples, fewer
+    than it takes numpy's fixed cost per call to pay off."""
     n = min(len(widths), len(heights), len(keep))
-    heights_f = num_array(heights[:n])
-    used = np.array(keep[:n], dtype=bool) & (heights_f > 0)  # NaN > 0 is False
-    if not used.any():
+    sizes = [
+        (None if width is None else int(width), height)
+        for width, height, kept in zip(nums(widths[:n]), nums(heights[:n]), keep[:n], strict=True)
+        if kept and height is not None and height > 0
+    ]
+    if not sizes:
         return None, None, None
-    kept_heights = heights_f[used]
-    kept_widths = num_array(widths[:n])[used]
-    if np.isnan(kept_widths).any() or max(np.abs(kept_widths).max(), kept_heights.max()) >= 2**53:
-        counts = Counter(
-            (None if math.isnan(w) else int(w), int(h))
-            for w, h in zip(kept_widths.tolist(), kept_heights.tolist(), strict=True)
-        )
-    else:  # int() of each, at C speed: trunc is exact below 2**53
-        int_widths = np.trunc(kept_widths).astype(np.int64).tolist()
-        counts = Counter(zip(int_widths, np.trunc(kept_heights).astype(np.int64).tolist(), strict=True))
-    max_height = int(kept_heights.max())  # int() truncates, so the max commutes with it
+    counts = Counter((width, int(height)) for width, height in sizes)
+    max_height = int(max(height for _, height in sizes))  # int() truncates, so the max commutes with it
     (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
     return width, height, max_height
 
@@ -368,6 +364,12 @@ class StreamPass:
         self.sm = StreamMetrics(pc_id=ctx.pc.id, stat_id=track.id, kind=kind, direction=direction)
         self.idx, self.times = distinct_samples(track)
         self.all_kept = len(self.idx) == len(track)
+        self.times_arr = np.array(self.times, dtype=float)
+        # the float columns and their interval deltas, by property names: most are read two or three
+        # times per stream (a conversion costs more than the arithmetic on a stream of tens of samples)
+        self._arrays: dict[tuple[str, ...], np.ndarray] = {}
+        self._deltas: dict[tuple[str, ...], np.ndarray] = {}
+        self._snapshots: np.ndarray | None = None
 
     # columns restricted to the kept samples (read-only: may be the track's own column)
     def kept(self, *props: str) -> list:
@@ -378,7 +380,18 @@ class StreamPass:
         return nums(self.kept(*props))
 
     def kept_arr(self, *props: str) -> np.ndarray:
-        return num_array(self.kept(*props))
+        """num_array of the kept column (shared: callers must not write into it)."""
+        found = self._arrays.get(props)
+        if found is None:
+            found = self._arrays[props] = num_array(self.kept(*props))
+        return found
+
+    def kept_deltas(self, *props: str) -> np.ndarray:
+        """_array_deltas of kept_arr (shared: callers must not write into it)."""
+        found = self._deltas.get(props)
+        if found is None:
+            found = self._deltas[props] = _array_deltas(self.kept_arr(*props))
+        return found
 
     def run(self) -> StreamMetrics:
         sm, track = self.sm, self.track
@@ -421,10 +434,10 @@ class StreamPass:
     # -- shared interval skeleton -----------------------------------------------------------------
 
     def _intervals(self, packets_prop: str, bytes_prop: str) -> _Intervals:
-        times = np.array(self.times, dtype=float)
+        times = self.times_arr
         byte_values = self.kept_arr(bytes_prop)
-        d_packets = _array_deltas(self.kept_arr(packets_prop))
-        d_bytes = _array_deltas(byte_values)
+        d_packets = self.kept_deltas(packets_prop)
+        d_bytes = self.kept_deltas(bytes_prop)
         dt = np.zeros(len(times))
         dt[1:] = times[1:] - times[:-1]
         # Payload bytes decide whether media flowed: padding-only probe streams (jitsi) count packets
@@ -446,17 +459,17 @@ class StreamPass:
         sent = spanned & iv.carried & ~np.isnan(iv.bytes)
         _extend(sm.bitrate_kbps, iv.times[sent], iv.bytes[sent] * 8.0 / iv.dt[sent])
 
-    def _rate(self, iv: _Intervals, counter: np.ndarray, scale: float = 1000.0) -> np.ndarray:
+    def _rate(self, iv: _Intervals, counter: str, scale: float = 1000.0) -> np.ndarray:
         """Per interval d(counter)/dt * scale (frames per second from a frame counter); NaN if none."""
-        deltas = _array_deltas(counter)
+        deltas = self.kept_deltas(counter)
         rated = _after_first(~np.isnan(deltas) & (iv.dt > 0))
         out = np.full(len(iv.times), np.nan)
         out[rated] = deltas[rated] * scale / iv.dt[rated]
         return out
 
-    def _ratio(self, num_col: np.ndarray, den_col: np.ndarray, scale: float) -> np.ndarray:
+    def _ratio(self, num_prop: str, den_prop: str, scale: float) -> np.ndarray:
         """Per interval d(num)/d(den) * scale, NaN when d(den) <= 0 or a delta is missing."""
-        d_num, d_den = _array_deltas(num_col), _array_deltas(den_col)
+        d_num, d_den = self.kept_deltas(num_prop), self.kept_deltas(den_prop)
         rated = ~np.isnan(d_num) & (d_den > 0)
         out = np.full(len(d_num), np.nan)
         out[rated] = d_num[rated] * scale / d_den[rated]
@@ -466,7 +479,7 @@ class StreamPass:
         series: np.ndarray | None = None
         for prop in counters:
             if has(self.track, prop):
-                series = self._rate(iv, self.kept_arr(prop))
+                series = self._rate(iv, prop)
                 break
         if series is None:
             series = self.kept_arr(*instant)
@@ -587,14 +600,14 @@ class StreamPass:
 
     def _snapshot_times(self, intervals: np.ndarray) -> np.ndarray:
         """The snapshot times of the kept samples that end the given intervals (a boolean mask)."""
-        return np.array(self.track.times, dtype=float)[np.array(self.idx)[intervals]]
+        if self._snapshots is None:
+            self._snapshots = np.array(self.track.times, dtype=float)[np.array(self.idx)]
+        return self._snapshots[intervals]
 
     def _buffer_delay(self, iv: _Intervals) -> np.ndarray:
         sm = self.sm
         if has(self.track, "jitterBufferDelay") and has(self.track, "jitterBufferEmittedCount"):
-            values = self._ratio(
-                self.kept_arr("jitterBufferDelay"), self.kept_arr("jitterBufferEmittedCount"), 1000.0
-            )
+            values = self._ratio("jitterBufferDelay", "jitterBufferEmittedCount", 1000.0)
         elif self.goog and has(self.track, "googJitterBufferMs"):
             values = self.kept_arr("googJitterBufferMs")
         else:
@@ -636,7 +649,7 @@ class StreamPass:
             mean = _mean(heard, iv.carried.tolist())
             sm.concealed_pct = mean * 100.0 if mean is not None else None
         if has(track, "jitterBufferEmittedCount"):
-            emitted = _array_deltas(self.kept_arr("jitterBufferEmittedCount"))
+            emitted = self.kept_deltas("jitterBufferEmittedCount")
             sm.emitted_stalled_intervals = int(np.count_nonzero(_after_first(iv.carried) & (emitted == 0)))
         self._mos(iv, buffer, loss, rtt_series=None)
 
@@ -677,7 +690,7 @@ class StreamPass:
 
         iv = self._intervals("packetsSent", "bytesSent")
         self._bitrate(iv)
-        delay = self._ratio(self.kept_arr("totalPacketSendDelay"), self.kept_arr("packetsSent"), 1000.0)
+        delay = self._ratio("totalPacketSendDelay", "packetsSent", 1000.0)
         carried = _after_first(iv.carried)
         _extend(sm.packet_send_delay_ms, iv.times[carried], delay[carried])
 
@@ -735,9 +748,12 @@ class StreamPass:
         sm = self.sm
         values = self.kept_arr(bytes_prop)
         present = ~np.isnan(values)
-        byte_values = values[present]
-        times = np.array(self.times, dtype=float)[present].tolist()
-        increments = _array_deltas(byte_values)
+        if present.all():  # the usual case: the intervals' own byte deltas
+            byte_values, times, increments = values, self.times_arr.tolist(), self.kept_deltas(bytes_prop)
+        else:
+            byte_values = values[present]
+            times = self.times_arr[present].tolist()
+            increments = _array_deltas(byte_values)
         resets = int(np.count_nonzero(byte_values[1:] < byte_values[:-1]))
         positive = np.flatnonzero(increments > 0)
         if len(positive):

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from plugins.rtcstats.analysis.metrics_model import ClientMetrics
-from plugins.rtcstats.analysis.metrics_values import as_int, column, num, stat_type
+from plugins.rtcstats.analysis.metrics_values import as_int, column, num
 from plugins.rtcstats.analysis.useragent import parse_user_agent
 from plugins.rtcstats.parsed_dump import Dump, Event
 
@@ -189,7 +189,8 @@ def compute_pressure(dump: Dump) -> list[tuple[float, str]]:
     seen: dict[float, str] = {}
     for pc in dump.peer_connections.values():
         for track in pc.stats.values():
-            if stat_type(track) != "compute-pressure" and track.id != "rtcStatsComputePressure":
+            # the raw type: stat_type only renames legacy spellings and remote RTP reports, never this one
+            if track.type != "compute-pressure" and track.id != "rtcStatsComputePressure":
                 continue
             for t, value in zip(track.times, column(track, "cpuState", "state"), strict=True):
                 state = _pressure_state(value)

@@ -197,12 +197,13 @@ def distinct_samples(track: StatTrack) -> tuple[list[int], list[float]]:
 class TimeLookup:
     """The latest value at or before a time (bisect over a sorted series)."""
 
-    __slots__ = ("times", "values")
+    __slots__ = ("times", "values", "_arrays")
 
     def __init__(self, pairs: list[tuple[float, float]]):
         pairs = sorted(pairs)
         self.times = [t for t, _ in pairs]
         self.values = [v for _, v in pairs]
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # (times, values) as floats, when needed
 
     @classmethod
     def of(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> TimeLookup:
@@ -211,7 +212,8 @@ class TimeLookup:
         times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
         order = np.lexsort((values, times))
         lookup = cls.__new__(cls)
-        lookup.times, lookup.values = times[order].tolist(), values[order].tolist()
+        lookup._arrays = times[order], values[order]
+        lookup.times, lookup.values = lookup._arrays[0].tolist(), lookup._arrays[1].tolist()
         return lookup
 
     def at(self, time: float, max_age_ms: float = 5000.0) -> float | None:
@@ -235,11 +237,13 @@ class TimeLookup:
         times = np.asarray(times, dtype=float)
         if not self.times:
             return np.full(len(times), np.nan)
-        keys = np.array(self.times, dtype=float)
+        if self._arrays is None:  # kept: a PC's transport RTT is looked up by each of its streams
+            self._arrays = np.array(self.times, dtype=float), np.array(self.values, dtype=float)
+        keys, values = self._arrays
         i = np.searchsorted(keys, times + 1.0, side="right") - 1
         found = np.maximum(i, 0)
         ok = (i >= 0) & ~(times - keys[found] > max_age_ms)
-        return np.where(ok, np.array(self.values, dtype=float)[found], np.nan)
+        return np.where(ok, values[found], np.nan)
 
     def __bool__(self) -> bool:
         return bool(self.times)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+_NUMPY_FROM = 64  # values: both ways took the same time at about 60 (timeit, 2026-12-07, loaded machine)
+
 
 def _pstdev(values: list[float], mean: float | None = None) -> float:
     """Population standard deviation in floats (statistics.pstdev's exact fractions are ~10x slower).
@@ -28,11 +30,14 @@ def _pstdev(values: list[float], mean: float | None = None) -> float:
         mean = math.fsum(values) / len(values)
     # fsum((v - mean) ** 2 for v in values) with the per-value work in C. np.float_power calls the C
     # library's pow() as Python's ** does; np.power and d * d round differently in about one case of a
-    # thousand (tests/plugins/rtcstats/test_fast_paths.py compares them).
-    try:
-        array = np.array(values)
-    except (OverflowError, TypeError, ValueError):
-        array = None
+    # thousand (tests/plugins/rtcstats/test_fast_paths.py compares them). Below _NUMPY_FROM values (most
+    # series of a jitsi dump) numpy's fixed cost per call is more than the scalar way takes.
+    array = None
+    if len(values) >= _NUMPY_FROM:
+        try:
+            array = np.array(values)
+        except (OverflowError, TypeError, ValueError):
+            array = None
     if array is not None and array.dtype.kind == "f":
         with np.errstate(over="ignore"):
             total = math.fsum(np.float_power(array - mean, 2.0).tolist())

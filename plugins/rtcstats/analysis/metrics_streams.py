@@ -210,6 +210,7 @@ class _Intervals:
     bytes: np.ndarray
     active: np.ndarray  # bool: the interval lies in the active span (D9)
     carried: np.ndarray  # bool: packets flowed in the interval
+    carried_after_first: np.ndarray  # carried without interval 0 (read-only: shared by the series)
 
 
 def _nans(n: int) -> np.ndarray:
@@ -455,7 +456,7 @@ class StreamPass:
         if len(positive):
             active[positive[0] : positive[-1] + 1] = True
         carried = np.where(np.isnan(d_bytes), (d_packets > 0) & (not has_bytes), d_bytes > 0)
-        return _Intervals(times, dt, d_packets, d_bytes, active, carried)
+        return _Intervals(times, dt, d_packets, d_bytes, active, carried, _after_first(carried))
 
     def _bitrate(self, iv: _Intervals) -> None:
         sm = self.sm
@@ -490,7 +491,7 @@ class StreamPass:
                 break
         if series is None:
             series = self.kept_arr(*instant)
-        kept = _after_first(iv.carried)
+        kept = iv.carried_after_first
         _extend(self.sm.fps, iv.times[kept], series[kept])
 
     def _frames(self, iv: _Intervals, width_props: tuple[str, ...], height_props: tuple[str, ...]) -> None:
@@ -565,7 +566,7 @@ class StreamPass:
         loss[counted] = np.minimum(np.maximum(missing[counted] / expected[counted] * 100.0, 0.0), 100.0)
         _extend(sm.loss_pct_series, iv.times[counted], loss[counted])
         jitter = self.kept_arr("googJitterReceived") if self.goog else self.kept_arr("jitter") * 1000.0
-        carried = _after_first(iv.carried)
+        carried = iv.carried_after_first
         _extend(sm.jitter_ms, iv.times[carried], jitter[carried])
         rtt = self.ctx.rtt
         if rtt:
@@ -619,7 +620,7 @@ class StreamPass:
             values = self.kept_arr("googJitterBufferMs")
         else:
             return _nans(len(iv.times))
-        carried = _after_first(iv.carried)
+        carried = iv.carried_after_first
         _extend(sm.jitter_buffer_delay_ms, iv.times[carried], values[carried])
         return values
 
@@ -657,7 +658,7 @@ class StreamPass:
             sm.concealed_pct = mean * 100.0 if mean is not None else None
         if has(track, "jitterBufferEmittedCount"):
             emitted = self.kept_deltas("jitterBufferEmittedCount")
-            sm.emitted_stalled_intervals = int(np.count_nonzero(_after_first(iv.carried) & (emitted == 0)))
+            sm.emitted_stalled_intervals = int(np.count_nonzero(iv.carried_after_first & (emitted == 0)))
         self._mos(iv, buffer, loss, rtt_series=None)
 
     def _mos(
@@ -698,7 +699,7 @@ class StreamPass:
         iv = self._intervals("packetsSent", "bytesSent")
         self._bitrate(iv)
         delay = self._ratio("totalPacketSendDelay", "packetsSent", 1000.0)
-        carried = _after_first(iv.carried)
+        carried = iv.carried_after_first
         _extend(sm.packet_send_delay_ms, iv.times[carried], delay[carried])
 
         remote = self._remote_inbound()
@@ -871,7 +872,7 @@ class StreamPass:
             return None
         rtt_times = rtt_values = np.empty(0)
         if self.goog:
-            carried = _after_first(iv.carried)
+            carried = iv.carried_after_first
             _extend(sm.jitter_ms, iv.times[carried], self.kept_arr("googJitterReceived")[carried])
             rtt = self.kept_arr("googRtt")
             timed = carried & ~np.isnan(rtt)
@@ -891,7 +892,7 @@ class StreamPass:
             rtt_times, rtt_values = times[timed], rtts[timed] * 1000.0
         _extend(sm.rtt_ms, rtt_times, rtt_values)
         if not len(rtt_times) and self.ctx.rtt:
-            carried = _after_first(iv.carried)
+            carried = iv.carried_after_first
             _extend(sm.rtt_ms, iv.times[carried], self.ctx.rtt.at_array(self._snapshot_times(carried)))
             return None
         return TimeLookup.of(rtt_times, rtt_values) if len(rtt_times) else None

@@ -3,6 +3,8 @@
 # C operations are the Python ones in the same order, so both paths give the same floats (setup.py turns
 # off fused multiply-add contraction, which would round differently).
 
+cimport cython  # makes the @cython.locals below take effect (without it they are silently ignored)
+
 cdef double _positive(double x)
 cdef bint _finite(double x)
 

@@ -4,9 +4,10 @@ Each message is written to a spool file as it arrives (collector_dump.py); when 
 idles or breaks a limit, the file is stored like an uploaded dump, a session is created and its
 analysis queued. Refusals and limits close the socket with the codes of CLOSE_CODES (docs/rtcstats-
 collector.md). The WebSocket itself is simple-websocket's, which runs on the socket that gunicorn's
-gevent worker hands to the WSGI app (`gunicorn.socket`), read in the request's own greenlet
-(collector_socket.py), so a socket costs one greenlet, not a thread. The route itself (credentials,
-the account's place, which protocol) is collector_route.py; the jitsi protocol is collector_jitsi.py.
+gevent worker hands to the WSGI app (`gunicorn.socket`), read by the one greenlet that serves it
+(collector_socket.py): past the handshake a greenlet of the collector's own, so that the request
+ends (collector_handoff.py). The route itself (credentials, the account's place, which protocol) is
+collector_route.py; the jitsi protocol is collector_jitsi.py.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.redact import redact_query
 from plugins.rtcstats import metrics, service
 from plugins.rtcstats.collector_dump import FILE_FORMAT, DumpWriter, message_line
 from plugins.rtcstats.collector_recovery import recover, rtcstats_id_of, spool_name
+from plugins.rtcstats.collector_socket import GOING_AWAY, Refused
 from plugins.rtcstats.service.live import client_facts, open_live, open_marks_key
 
 log = logging.getLogger("rtcstats")
@@ -49,7 +51,9 @@ NO_CREDITS, TOO_MANY_SESSIONS, IDLE, SESSION_TOO_LARGE, RATE_LIMITED = 4002, 400
 CLOSE_CODES = {
     POLICY: "missing, invalid or expired credentials, or a key without rtcstats:write",
     TOO_BIG: "a message larger than collector_max_message_bytes",
-    TRY_LATER: "the database or Redis is unavailable; retry later",
+    TRY_LATER: "the database or Redis is unavailable, or the worker holds collector_max_sockets_per_worker "
+    "sockets; retry later",
+    GOING_AWAY: "the server stops (a restart or deploy): what was received is stored; reconnect",
     NO_CREDITS: "no credits left this month",
     TOO_MANY_SESSIONS: "the account has collector_max_sessions_per_account sockets open",
     IDLE: "nothing received for collector_idle_timeout_seconds",
@@ -60,6 +64,7 @@ CLOSE_REASONS = {
     POLICY: "unauthorized",
     TOO_BIG: "message_too_big",
     TRY_LATER: "unavailable",
+    GOING_AWAY: "going_away",
     ABNORMAL: "lost",
     NO_CREDITS: "no_credits",
     TOO_MANY_SESSIONS: "too_many_sockets",
@@ -72,15 +77,6 @@ CLOSE_REASONS = {
 CLIENT_REASONS = {ABNORMAL: "lost", TOO_BIG: "message_too_big"}
 METRICS_FLUSH_SECONDS = 10  # a socket adds its counts to the shared metrics this often (and at its end)
 _TOKEN_IN_URL = re.compile(r"([?&]rtcstats-token=)[^&#]*")
-
-
-class Refused(Exception):
-    """The socket is refused or ended by the server: `code` and `reason` go in the close frame."""
-
-    def __init__(self, code: int, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def spool_dir() -> Path:
@@ -186,8 +182,9 @@ class RateLimit:
         return True
 
 
-def _metadata(ws: Server) -> dict:
-    """The metadata line: what the reference server writes, credentials in the url masked."""
+def request_metadata() -> dict:
+    """The metadata line of the handshake's request: what the reference server writes, credentials in
+    the url masked (read while the request is there: the socket is served past it)."""
     url = _TOKEN_IN_URL.sub(r"\1redacted", redact_query(request.full_path.rstrip("?")))
     meta = {
         "url": url,
@@ -340,9 +337,10 @@ class _Counts:
         self.messages, self.size = self.writer.messages, self.writer.size
 
 
-def serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions) -> None:
+def serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions, metadata: dict) -> None:
+    """Serve an rtcstats#5.0 socket from its first message to its stored session (`metadata`: the
+    dump's metadata line, request_metadata())."""
     metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
-    metadata = _metadata(ws)
     writer = DumpWriter(spool_dir() / spool_name(account_id, open_sessions.socket_id), metadata)
     counts = _Counts(writer)
     live = LiveRow(account_id, open_sessions.socket_id, metadata)

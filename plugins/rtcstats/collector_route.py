@@ -1,16 +1,18 @@
-"""The collector's WebSocket route: authenticates, takes the account's place, answers the handshake
-with the protocol the client offered and hands the socket to that protocol's module (collector.py for
-rtcstats#5.0, collector_jitsi.py for jitsi's)."""
+"""The collector's WebSocket route: counts the worker's socket, authenticates, takes the account's
+place, answers the handshake with the protocol the client offered and hands the socket to that
+protocol's module (collector.py for rtcstats#5.0, collector_jitsi.py for jitsi's), served where
+collector_handoff.py says (under gunicorn's gevent worker: past the request)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 
 import peewee
 from flask import Response, current_app, request
 
-from plugins.rtcstats import collector, collector_jitsi, credits, metrics
+from plugins.rtcstats import collector, collector_handoff, collector_jitsi, credits, metrics
 from plugins.rtcstats.collector_socket import CollectorSocket
 
 log = logging.getLogger("rtcstats")
@@ -18,8 +20,10 @@ log = logging.getLogger("rtcstats")
 
 def collect(cfg: dict) -> Response:
     """Serve one collector WebSocket from handshake to stored session."""
-    actor, refused = None, None
+    actor, refused, counted = None, None, False
     try:
+        collector_handoff.SOCKETS.enter(cfg["collector_max_sockets_per_worker"])
+        counted = True
         actor = collector.authenticate()
         credits.ensure_available(actor.account_id, cfg["monthly_credits"])
     except collector.Refused as err:
@@ -31,7 +35,7 @@ def collect(cfg: dict) -> Response:
     jitsi = collector_jitsi.offered_protocol(request.headers.get("Sec-WebSocket-Protocol"))
     if jitsi and refused is None:
         refused = collector_jitsi.refusal(jitsi)
-    open_sessions = None
+    open_sessions, served_on = None, False
     try:
         if refused is None:
             # The place is taken before the handshake answers: a client whose socket opened holds it
@@ -45,7 +49,6 @@ def collect(cfg: dict) -> Response:
                 open_sessions, refused = None, err
         # No permessage-deflate: its zlib state costs tens of kB per open socket, and an inflated frame
         # is decoded whole before the message size limit can see it. rtcstats-js sends small JSON lines.
-        # (Dropped from this request's own environ: a copy would be kept for as long as the socket.)
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         protocols = [collector.SUBPROTOCOL, jitsi] if jitsi else [collector.SUBPROTOCOL]
         ws = CollectorSocket(request.environ, protocols, cfg["collector_max_message_bytes"])
@@ -55,7 +58,7 @@ def collect(cfg: dict) -> Response:
                 protocol, reasons = collector_jitsi.METRICS_PROTOCOL, collector_jitsi.CLOSE_REASONS
             else:
                 protocol, reasons = collector.METRICS_PROTOCOL, collector.CLOSE_REASONS
-            reason = reasons.get(refused.code, str(refused.code))
+            reason = refused.label or reasons.get(refused.code, str(refused.code))
             metrics.COLLECTOR_CLOSES.inc(protocol=protocol, reason=reason)
             collector.close_socket(ws, refused.code, refused.reason)
             return collector.socket_done(ws)
@@ -63,10 +66,21 @@ def collect(cfg: dict) -> Response:
         collector.sweep_orphans(cfg)
         account_id, actor = actor.account_id, None  # the key's objects need not live as long as the socket
         if jitsi and ws.subprotocol == jitsi:
-            collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run()
+            # Built here: its connectionInfo line is read from the request.
+            run = collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run
         else:
-            collector.serve(ws, account_id, cfg, open_sessions)
+            metadata = collector.request_metadata()
+            run = functools.partial(collector.serve, ws, account_id, cfg, open_sessions, metadata)
+        served_on = collector_handoff.serve(ws, run, functools.partial(_end, open_sessions))
     finally:
-        if open_sessions is not None:
-            open_sessions.leave()
+        if not served_on:  # refused, or served in this request: ended here
+            _end(open_sessions, counted)
     return collector.socket_done(ws)
+
+
+def _end(open_sessions: collector.OpenSessions | None, counted: bool = True) -> None:
+    """A socket is over: its account places and its count in the worker are given back."""
+    if open_sessions is not None:
+        open_sessions.leave()
+    if counted:
+        collector_handoff.SOCKETS.leave()

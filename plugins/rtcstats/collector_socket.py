@@ -6,10 +6,16 @@ is not reading. The collector does nothing but read until the socket ends, so he
 the socket itself: one greenlet and one saved stack per open socket instead of two, and none of the
 thread's objects (measured in docs/benchmarks.md, "rtcstats collector"). Frames, the handshake, close
 and message-size handling stay the library's (wsproto's parser, simple-websocket's event handling).
+
+Once the handshake is answered the socket keeps only what a running connection needs: the WSGI
+environ and wsproto's h11 handshake machinery are dropped (the post-handshake
+`wsproto.connection.Connection` reads and writes frames), so that a socket served past its request
+(collector_handoff.py) does not keep the request's objects alive.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 
 from simple_websocket import ConnectionClosed, Server
@@ -17,6 +23,18 @@ from wsproto.events import CloseConnection
 from wsproto.utilities import LocalProtocolError
 
 CLOSE_REPLY_SECONDS = 2.0  # how long a server-side close waits for the client's close frame
+GOING_AWAY = 1001  # the server stops (a worker's graceful shutdown): RFC 6455's "going away"
+
+
+class Refused(Exception):
+    """The socket is refused or ended by the server: `code` and `reason` go in the close frame;
+    `label`, when given, is the metrics' reason instead of the one of the code."""
+
+    def __init__(self, code: int, reason: str, label: str | None = None):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.label = label
 
 
 class _NoReaderThread:
@@ -41,6 +59,9 @@ class _NoEvent:
         pass
 
 
+_NO_EVENT = _NoEvent()  # stateless: one for all sockets
+
+
 class CollectorSocket(Server):
     """A WebSocket whose messages are read by the caller of `receive()`, in its own greenlet."""
 
@@ -50,14 +71,36 @@ class CollectorSocket(Server):
             subprotocols=subprotocols,
             max_message_size=max_message_size,
             thread_class=_NoReaderThread,
-            event_class=_NoEvent,
+            event_class=lambda: _NO_EVENT,
         )
+        # The handshake is answered: what follows needs neither the request's environ nor h11.
+        self.environ = None
+        self.thread = None
+        self.ws = self.ws.connection
+        self.stopping = False
+
+    def take_over(self) -> None:
+        """Hold the connection on a socket of our own (a dup of the request's): the server closes the
+        request's socket object when the request returns; the TCP connection lives on in the dup."""
+        own = self.sock.dup()
+        self.sock = own
+
+    def go_away(self) -> None:
+        """The server stops: the reading greenlet wakes up (its socket reads end) and `receive()`
+        raises Refused(GOING_AWAY), which closes the socket with 1001 and ends its dump as any
+        server-side close does."""
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass  # already gone: its reader sees that by itself
 
     def receive(self, timeout: float | None = None):
         """The next message; None when none came within `timeout` seconds (a ping does not count).
 
         :raises ConnectionClosed: the connection ended (close frame, reset, or a message too big,
             which simple-websocket answered with 1009 itself).
+        :raises Refused: GOING_AWAY after `go_away()`.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.connected and not self.input_buffer:
@@ -69,6 +112,8 @@ class CollectorSocket(Server):
                 return None
             try:
                 if not data:
+                    if self.stopping:
+                        raise Refused(GOING_AWAY, "the server is restarting; reconnect")
                     raise ConnectionResetError  # the peer went away without a close frame
                 self.ws.receive_data(data)
                 self.connected = self._handle_events()

@@ -150,3 +150,14 @@ def register_console_pages():
     from plugins.rtcstats.pages import console_pages
 
     return console_pages()
+
+
+@hookimpl
+def shutdown(app):
+    # A gunicorn worker that stops gracefully: its collector sockets are closed with 1001 and their
+    # dumps stored (collector_handoff.py). Only where a socket was served (the module is loaded).
+    import sys
+
+    handoff = sys.modules.get("plugins.rtcstats.collector_handoff")
+    if handoff is not None:
+        handoff.stop_all()

@@ -472,6 +472,12 @@ class RtcstatsConfigSchema(PluginConfigSchema):
         "refused (4003).",
         1,
     )
+    collector_max_sockets_per_worker = int_setting(
+        1000,
+        "Open collector WebSockets one web worker process serves (gunicorn's worker_connections counts a "
+        "collector socket only during its handshake); one more is refused (1013, try again later).",
+        1,
+    )
     collector_max_session_id_chars = int_setting(
         128, "Longest jitsi statsSessionId (of [A-Za-z0-9_-]); a longer one closes the socket (1007).", 1
     )

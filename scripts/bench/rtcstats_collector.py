@@ -106,6 +106,7 @@ def server_env(args, url: str, data_dir: Path) -> dict:
             "MEDIAPLANE__CORE__SERVER__HOST": HOST,
             "MEDIAPLANE__CORE__SERVER__WORKER_CONNECTIONS": str(args.sessions + 200),
             f"{rtcstats}COLLECTOR_MAX_SESSIONS_PER_ACCOUNT": str(args.sessions + 100),
+            f"{rtcstats}COLLECTOR_MAX_SOCKETS_PER_WORKER": str(args.sessions + 100),
             f"{rtcstats}COLLECTOR_MAX_MESSAGES_PER_SECOND": "1000000",
             f"{rtcstats}MONTHLY_CREDITS": str(10 * (args.sessions + WARMUP_SOCKETS)),
             "PYTHONUNBUFFERED": "1",

@@ -22,6 +22,7 @@ from pathlib import Path
 import peewee
 import redis
 from flask import Response, current_app, request
+from playhouse.pool import MaxConnectionsExceeded
 from simple_websocket import ConnectionClosed, Server
 
 from core.auth import actor_from_bearer, actor_from_headers
@@ -312,8 +313,9 @@ class LiveRow:
             open_live(
                 self.account_id, self.rtcstats_id, client_facts(metadata, line), metadata.get("startTime")
             )
-        except peewee.PeeweeException as err:
-            # Not listed while live; the dump is still stored as a session when the socket ends.
+        except (peewee.PeeweeException, MaxConnectionsExceeded) as err:
+            # Not listed while live; the dump is still stored as a session when the socket ends. (A
+            # pool with no connection free for core.database_pool_timeout is no reason to end the socket.)
             log.warning("collector session %s not listed as live: %s", self.rtcstats_id, err)
         finally:
             release_database()

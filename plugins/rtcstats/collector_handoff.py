@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from flask import current_app
+from greenlet import GreenletExit, greenlet
 
 from plugins.rtcstats.collector import TRY_LATER, release_database
 from plugins.rtcstats.collector_socket import CollectorSocket, Refused
@@ -39,11 +41,11 @@ STOP_SECONDS = 20.0  # below gunicorn's graceful_timeout (core/server.py: 30 s)
 
 class WorkerSockets:
     """The collector sockets of this process: how many (all of them, from before their handshake)
-    and which are served past their request (greenlet by socket)."""
+    and which are served past their request."""
 
     def __init__(self):
         self.count = 0
-        self.served: dict[CollectorSocket, object] = {}
+        self.served: set[CollectorSocket] = set()
         self._lock = threading.Lock()
 
     def enter(self, limit: int) -> None:
@@ -78,33 +80,41 @@ def served_past_request(ws: CollectorSocket) -> bool:
     return monkey.is_module_patched("socket")
 
 
-def serve(ws: CollectorSocket, run: Callable[[], None], on_end: Callable[[], None]) -> bool:
-    """Serve the socket (`run`, then `on_end`, which gives back its places): past the request when
-    the rule says so (True: the request may return at once), else here (False: the caller ends it)."""
+def serve(ws: CollectorSocket, run: Callable[..., None], args: tuple, on_end: Callable[[], None]) -> bool:
+    """Serve the socket (`run(*args)`, then `on_end()`, which gives back its places): past the request
+    when the rule says so (True: the request may return at once), else here (False: the caller ends it).
+    """
     if not served_past_request(ws):
-        run()
+        run(*args)
         return False
     import gevent
 
     ws.take_over()
     app = current_app._get_current_object()
-    SOCKETS.served[ws] = gevent.spawn(_serve_own, app, ws, run, on_end)
+    SOCKETS.served.add(ws)
+    # A bare greenlet whose parent is the hub, started by the hub's loop: its stack begins at the
+    # hub's, so the stack it saves at every wait is a few frames deep (gevent.spawn's Greenlet would
+    # add its links, spawn tree and the spawner's stack summary, which nothing here reads).
+    hub = gevent.get_hub()
+    hub.loop.run_callback(greenlet(_serve_own, parent=hub).switch, app, ws, run, args, on_end)
     return True
 
 
-def _serve_own(app, ws: CollectorSocket, run: Callable[[], None], on_end: Callable[[], None]) -> None:
+def _serve_own(app, ws: CollectorSocket, run: Callable[..., None], args: tuple, on_end) -> None:
     """The socket's own greenlet: an app context (the database, Redis, storage and settings are
-    the app's) for as long as the socket; then its connection, places and count are given back."""
+    the app's) for as long as the socket; then its connection, places and count are given back.
+    Nothing may leave it: an error raised out of a bare greenlet would be thrown into the hub."""
     try:
         with app.app_context():
             try:
-                run()
+                run(*args)  # a Python function called from Python: no C frame (and saved stack) more
             finally:
                 release_database()  # no request teardown returns the connection of this greenlet
-    except Exception:  # noqa: BLE001 - a greenlet's error would only be printed to stderr
-        log.exception("collector socket ended by an error; its spool file keeps what was received")
+    except BaseException as err:  # noqa: BLE001
+        if not isinstance(err, GreenletExit):
+            log.exception("collector socket ended by an error; its spool file keeps what was received")
     finally:
-        SOCKETS.served.pop(ws, None)
+        SOCKETS.served.discard(ws)
         ws.sock.close()
         on_end()
 
@@ -112,18 +122,21 @@ def _serve_own(app, ws: CollectorSocket, run: Callable[[], None], on_end: Callab
 def stop_all(timeout: float = STOP_SECONDS) -> int:
     """Close every socket served past its request with 1001 and wait (up to `timeout` s) until
     their dumps are stored; how many there were."""
-    served = list(SOCKETS.served.items())
+    served = list(SOCKETS.served)
     if not served:
         return 0
     import gevent
 
     log.info("worker stopping: closing %d collector sockets with 1001 and storing their dumps", len(served))
-    for ws, _greenlet in served:
+    for ws in served:
         ws.go_away()
-    gevent.joinall([greenlet for _ws, greenlet in served], timeout=timeout)
-    left = sum(1 for _ws, greenlet in served if not greenlet.dead)
-    if left:
+    deadline = time.monotonic() + timeout
+    while SOCKETS.served and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    if SOCKETS.served:
         log.warning(
-            "%d collector sockets not done within %.0f s: their spool files are recovered", left, timeout
+            "%d collector sockets not done within %.0f s: their spool files are recovered",
+            len(SOCKETS.served),
+            timeout,
         )
     return len(served)

@@ -67,11 +67,10 @@ def collect(cfg: dict) -> Response:
         account_id, actor = actor.account_id, None  # the key's objects need not live as long as the socket
         if jitsi and ws.subprotocol == jitsi:
             # Built here: its connectionInfo line is read from the request.
-            run = collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run
+            run, args = collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run, ()
         else:
-            metadata = collector.request_metadata()
-            run = functools.partial(collector.serve, ws, account_id, cfg, open_sessions, metadata)
-        served_on = collector_handoff.serve(ws, run, functools.partial(_end, open_sessions))
+            run, args = collector.serve, (ws, account_id, cfg, open_sessions, collector.request_metadata())
+        served_on = collector_handoff.serve(ws, run, args, functools.partial(_end, open_sessions))
     finally:
         if not served_on:  # refused, or served in this request: ended here
             _end(open_sessions, counted)

@@ -76,9 +76,10 @@ COLLECTOR_SOCKETS = SharedCounter(
 COLLECTOR_CLOSES = SharedCounter(
     "mediaplane_rtcstats_collector_closes",
     "Collector WebSockets ended, by reason: client (closed it), lost (no close frame), idle, "
-    "message_too_big, session_too_large, rate_limited; and refused at connect: unauthorized, "
-    "no_credits, too_many_sockets, unavailable; jitsi only: bad_session_id, reconnect_refused, "
-    "unsupported_client, and session_idle (one session ended, its socket goes on)",
+    "message_too_big, session_too_large, rate_limited, going_away (the worker stopped); and refused at "
+    "connect: unauthorized, no_credits, too_many_sockets, worker_full, unavailable; jitsi only: "
+    "bad_session_id, reconnect_refused, unsupported_client, and session_idle (one session ended, its "
+    "socket goes on)",
     ["protocol", "reason"],
 )
 COLLECTOR_MESSAGES = SharedCounter(

@@ -166,7 +166,7 @@ def test_under_werkzeugs_threaded_server_a_socket_is_served_inside_its_request(m
             for message in messages:
                 client.send(message)
             wait_until(lambda: collector_handoff.SOCKETS.count == 1, timeout=10, what="counted")
-            assert collector_handoff.SOCKETS.served == {}  # not handed to a greenlet
+            assert collector_handoff.SOCKETS.served == set()  # not handed to a greenlet
             client.close(code=1000)
         wait_until(lambda: collector_handoff.SOCKETS.count == 0, timeout=20, what="ended")
         with app.app_context(), db.connection_context():

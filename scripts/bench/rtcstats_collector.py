@@ -16,10 +16,12 @@ the same worker process:
   same gunicorn options (core.server.gunicorn_options), sending each message back.
 
 Both get the same environment: `core.server.worker_connections` = sessions + 200 (gunicorn's limit
-of open connections per worker; its default 1000 would refuse sockets past it), and for the
-collector sessions per account above --sessions, the per-socket message rate limit out of the way of
-the flood and enough monthly credits. RLIMIT_NOFILE is raised to its hard limit here, which the
-servers and the load client inherit (one descriptor per socket on each side, plus the spool files).
+of open connections per worker; its default 1000 would refuse the echo's sockets past it: a
+collector socket counts only during its handshake), and for the collector
+collector_max_sockets_per_worker and sessions per account above --sessions, the per-socket
+message rate limit out of the way of the flood and enough monthly credits. RLIMIT_NOFILE is raised
+to its hard limit here, which the servers and the load client inherit (one descriptor per socket on
+each side, plus the spool files).
 
 The load (scripts/bench/collector_load.py, one asyncio process of the `websockets` client) replays
 the real rtcstats-js dump tests/fixtures/dumps/rtcstatsv3_rtcstatsjs_getusermedia_only.jsonl in a

@@ -35,7 +35,15 @@ import redis
 from flask import request
 
 from plugins.rtcstats import service
-from plugins.rtcstats.collector import ABNORMAL, IDLE, TOKEN_PARAM, TRY_LATER, Refused, release_database
+from plugins.rtcstats.collector import (
+    ABNORMAL,
+    GOING_AWAY,
+    IDLE,
+    TOKEN_PARAM,
+    TRY_LATER,
+    Refused,
+    release_database,
+)
 from plugins.rtcstats.collector_recovery import (
     SUFFIX,
     lock,
@@ -54,7 +62,8 @@ RECONNECT_REFUSED, DUMP_ERROR = 3001, 3002
 # A session is kept for its client's reconnect after these ends of its socket: a broken connection
 # (also a worker killed or restarted: nothing ran) and a socket silent for the idle timeout (a network
 # that dropped without a FIN). A close by the client with any code, and the collector's limits, end it.
-RESUMABLE_CODES = (ABNORMAL, IDLE)
+# A worker that stops (1001, collector_handoff.py) keeps them too: its client reconnects to another.
+RESUMABLE_CODES = (ABNORMAL, IDLE, GOING_AWAY)
 NOTHING_TO_RESUME = "reconnect: this account has no session of that statsSessionId to resume"
 ACK_SECONDS = 5.0  # how often an open socket tells its client what it wrote
 ACK_STATE = "ack"  # the client only tells `initial` (resend) from any other state (drop from buffer)

@@ -1,6 +1,7 @@
 """Where collector sockets are served (plugins/rtcstats/collector_handoff.py): past their request under
-gunicorn's gevent worker, bounded per worker by collector_max_sockets_per_worker, closed with 1001 and
-stored when the worker stops; inside their request under werkzeug's server.
+gunicorn's gevent worker, bounded per worker by collector_max_sockets_per_worker, closed with 1001 when
+the worker stops (rtcstats dumps stored, jitsi sessions kept for the reconnect); inside their request
+under werkzeug's server.
 
 Real `mediaplane serve` (gunicorn, gevent worker) and real clients (the `websockets` library), as in
 test_collector.py; the werkzeug case serves a real app on werkzeug's threaded server in this process.
@@ -27,6 +28,7 @@ from plugins.rtcstats.models import Session
 from tests.core.test_shared_metrics import sample
 from tests.faults import Server, free_port
 from tests.plugins.rtcstats import test_collector_jitsi as jitsi
+from tests.plugins.rtcstats import test_collector_jitsi_reconnect as reconnect
 from tests.plugins.rtcstats.test_collector import (
     API,
     close_code,
@@ -109,45 +111,44 @@ def test_open_sockets_leave_gunicorns_pool_and_the_worker_limit_refuses_one_more
     assert delta("sockets_total", event="opened") == PER_WORKER + 1 == delta("sockets_total", event="closed")
 
 
-def test_a_stopping_worker_closes_its_sockets_with_1001_and_stores_what_they_sent(tmp_path):
+def test_a_stopping_worker_closes_its_sockets_with_1001_stores_rtcstats_and_keeps_jitsi_resumable(tmp_path):
     """SIGTERM to the gunicorn worker (a restart: gunicorn starts another) while an rtcstats#5.0 socket
-    and a jitsi socket with two sessions are open: each client sees 1001 at once (not after the idle
-    timeout), and every dump is stored with all it received, before the worker is gone."""
+    and a jitsi socket are open: both clients see 1001 at once (not after the idle timeout); the
+    rtcstats dump is stored by the stopping worker with all it received and the close line 1001; the
+    jitsi session waits for its client's reconnect (as after a broken socket), which the new worker
+    resumes from the last entry written: one session, every entry once."""
     env = {"MEDIAPLANE__PLUGINS__RTCSTATS__COLLECTOR_IDLE_TIMEOUT_SECONDS": "60"}
     with Server(tmp_path, env) as restarting:
         before = session_ids(restarting)
+        jitsi_before = jitsi.sessions(restarting)
         messages = fixture_messages()
-        lines = jitsi.fixture_lines(jitsi.CHROME)[:6]
+        lines = jitsi.fixture_lines(jitsi.CHROME)
         (worker,) = gunicorn_workers(restarting)
-        with (
-            connect(restarting, restarting.key) as client,
-            jitsi.opened(restarting, restarting.key) as jclient,
-        ):
+        stock = reconnect.StockClient(restarting, "stopping", lines)
+        with connect(restarting, restarting.key) as client:
+            assert stock.connect(reconnect=False) == 0
             for message in messages:
                 client.send(message)
-            for line in lines:
-                jclient.send(jitsi.request_of("stop-1", line))
-                jclient.send(jitsi.request_of("stop-2", line))
-            wait_until(lambda: len(set(session_states(restarting)) - before) == 3, what="three live sessions")
+            stock.trace(10)
+            wait_until(lambda: len(set(session_states(restarting)) - before) == 2, what="two live sessions")
+            time.sleep(0.3)  # the last entries written
             stopped_at = time.monotonic()
             os.kill(worker, signal.SIGTERM)
             assert close_code(client) == 1001
-            assert jitsi.close_frame(jclient)[0] == 1001
+            assert jitsi.close_frame(stock.socket)[0] == 1001
             assert time.monotonic() - stopped_at < 15
-        wait_until(lambda: len(stored_since(restarting, before)) == 3, what="the three dumps stored")
-        spool = tmp_path / "data" / "rtcstats-collector"
-        assert not list(spool.glob("*"))  # stored by the stopping worker, none left to recover
-        states = session_states(restarting)
-        assert {states[k] for k in set(states) - before} == {"pending"}
-        for rtcstats_id in set(states) - before:
-            raw = stored_dump(restarting, rtcstats_id)
-            if raw.startswith(b"RTCStatsDump"):
-                stored = raw.split(b"\n")
-                assert [line.decode() for line in stored[2:-1]] == messages
-                assert json.loads(stored[-1])[:3] == ["close", None, 1001]
-            else:
-                jitsi.assert_same_lines(raw.decode().splitlines()[1:], lines)
+        wait_until(lambda: len(stored_since(restarting, before)) == 1, what="the rtcstats dump stored")
+        (stored_id,) = stored_since(restarting, before)
+        stored = stored_dump(restarting, stored_id).split(b"\n")
+        assert [line.decode() for line in stored[2:-1]] == messages
+        assert json.loads(stored[-1])[:3] == ["close", None, 1001]
         assert "closing 2 collector sockets with 1001" in restarting.log.read_text()
+        (live_id,) = set(session_states(restarting)) - before - {stored_id}
+        assert session_states(restarting)[live_id] == "live"  # kept for the reconnect
+        wait_until(lambda: worker not in gunicorn_workers(restarting) and gunicorn_workers(restarting))
+        assert stock.connect(reconnect=True) == 10  # everything sent before the stop was written
+        stock.trace(len(lines))
+        assert reconnect.leave_and_stored(restarting, stock, jitsi_before | {stored_id: {}}) == live_id
 
 
 def test_under_werkzeugs_threaded_server_a_socket_is_served_inside_its_request(make_app, new_key, tmp_path):

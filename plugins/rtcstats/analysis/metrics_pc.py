@@ -3,10 +3,12 @@ selected candidate pairs (D6) and transport RTT (D7)."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
-from plugins.rtcstats.analysis.metrics_model import Candidate, PcMetrics, SelectedPair, Series
+from plugins.rtcstats.analysis.metrics_model import Candidate, PcMetrics, Series
+from plugins.rtcstats.analysis.metrics_pairs import walk_selected_pairs
 from plugins.rtcstats.analysis.metrics_streams import PcContext
 from plugins.rtcstats.analysis.metrics_values import (
     TimeLookup,
@@ -402,99 +404,22 @@ def _goog_pair_candidate(ctx: PcContext, pair: StatTrack, side: str, cand_id: An
 
 def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
     """D6 per snapshot, D7 RTT, the available outgoing bitrate of the selected pair(s)."""
-    by_source: list[dict[float, list[str]]] = [{}, {}, {}]
-    for track in ctx.tracks("transport"):
-        for t, value in zip(track.times, column(track, "selectedCandidatePairId"), strict=True):
-            if isinstance(value, str) and value:
-                by_source[0].setdefault(t, []).append(value)
-    for track in ctx.tracks("candidate-pair"):
-        if track.props.get("selected") is None:
-            continue
-        for t, value in zip(track.times, column(track, "selected"), strict=True):
-            if truthy(value):
-                by_source[1].setdefault(t, []).append(track.id)
-    for track in ctx.tracks("googCandidatePair"):
-        for t, value in zip(track.times, column(track, "googActiveConnection"), strict=True):
-            if truthy(value):
-                by_source[2].setdefault(t, []).append(track.id)
-    selections = ("transport.selectedCandidatePairId", "candidate-pair.selected", "googActiveConnection")
-    # D6 precedence per snapshot: transports, else candidate-pair.selected, else googActiveConnection
-    # (the sources are written from the last to the first, so that the first one present wins)
-    chosen: dict[float, tuple[str, list[str]]] = {}
-    for source, name in reversed(list(zip(by_source, selections, strict=True))):
-        chosen.update((t, (name, ids)) for t, ids in source.items())
-    times = sorted(chosen)
-
-    pairs: dict[str, SelectedPair] = {}
-    rtt_values: list[float] = []
-    rtt_times: list[float] = []
-    available_times: list[float] = []
-    available: list[float | None] = []
-    # per selected pair id, looked up once: (snapshot time -> sample, RTT column, RTT is legacy googRtt
-    # in ms, availableOutgoingBitrate column), None when the pair has no report
-    reports: dict[str, tuple[dict[float, int], list | None, bool, list | None] | None] = {}
-    for pair_id in {i for _, ids in chosen.values() for i in ids}:
-        track = ctx.pc.stats.get(pair_id)
-        if track is not None:
-            goog = stat_type(track) == "googCandidatePair"
-            rtt_column = track.props.get("googRtt" if goog else "currentRoundTripTime")
-            bitrate_column = track.props.get("availableOutgoingBitrate")
-            reports[pair_id] = (ctx.index(track), rtt_column, goog, bitrate_column)
-        else:
-            reports[pair_id] = None
-    previous: tuple = ()
-    final: list[str] = []
-    goog_rtts = 0  # how many RTT values came from legacy googRtt (the others: currentRoundTripTime)
-    for t in times:
-        selection, ids = chosen[t]
-        # A selected id whose candidate-pair report is absent from this snapshot is stale: delta
-        # compression cannot express a removed property, so a transport keeps naming a pair that was
-        # removed (jitsi_legacy_undefined-ice-candidate, 3rd getstats line). Pairs never reported at
-        # all are kept (nothing better is known).
-        ids = [i for i in dict.fromkeys(ids) if (report := reports[i]) is None or t in report[0]]
-        if not ids:
-            continue
-        if previous and tuple(ids) != previous:
-            pcm.selected_pair_switches += 1
-        previous = tuple(ids)
-        final = ids
-        for pair_id in ids:
-            found = pairs.get(pair_id)
-            if found is None:
-                pairs[pair_id] = _make_pair(pair_id, selection, t)
-            else:
-                found.last_seen_ms = t
-            report = reports[pair_id]
-            if report is None:
-                continue
-            index, rtt_column, goog, bitrate_column = report
-            i = index[t]  # present: stale ids were dropped above
-            rtt = num(rtt_column[i]) if rtt_column is not None and i < len(rtt_column) else None
-            if rtt is not None and not goog:
-                rtt *= 1000.0  # currentRoundTripTime is in seconds
-            if rtt is not None:
-                rtt_values.append(rtt)
-                rtt_times.append(t)
-                goog_rtts += goog
-            bitrate = None
-            if bitrate_column is not None and i < len(bitrate_column):
-                bitrate = num(bitrate_column[i])
-            if bitrate is not None:
-                available_times.append(t)
-                available.append(bitrate / 1000.0)
+    walk = walk_selected_pairs(ctx)
+    pairs, rtt_values, rtt_times = walk.pairs, walk.rtt_values, walk.rtt_times
+    pcm.selected_pair_switches += walk.switches
     for pair in pairs.values():
         # A pair can stay selected while its candidates change under it: legacy goog pairs are named by
         # slot (Conn-audio-1-0), and a peer-reflexive remote candidate is replaced by the host candidate
         # once signaling delivers it. The candidates are those of the pair's last selected sample.
         pair.local, pair.remote = _pair_candidates(ctx, pair.pair_id, pair.last_seen_ms)
     # Series.add per point, in one go (a long call has thousands of snapshots)
-    pcm.rtt_ms.add_all(rtt_times, rtt_values)
-    pcm.available_outgoing_kbps.add_all(available_times, available)
+    _add_numbers(pcm.rtt_ms, rtt_times, rtt_values)
+    _add_numbers(pcm.available_outgoing_kbps, walk.available_times, walk.available)
     pcm.selected_pairs = sorted(pairs.values(), key=lambda p: (p.last_seen_ms, p.first_seen_ms))
-    pcm.final_selected_pairs = [pairs[i] for i in final]
+    pcm.final_selected_pairs = [pairs[i] for i in walk.final]
     if rtt_values:
         pcm.rtt_source = "selected-pair"
-        pcm.rtt_property = "googRtt" if goog_rtts * 2 > len(rtt_values) else "currentRoundTripTime"
+        pcm.rtt_property = "googRtt" if walk.goog_rtts * 2 > len(rtt_values) else "currentRoundTripTime"
     else:
         for track in ctx.tracks("remote-inbound-rtp"):
             for t, value in zip(track.times, column(track, "roundTripTime"), strict=True):
@@ -521,10 +446,14 @@ def selected_pairs(ctx: PcContext, pcm: PcMetrics) -> None:
     ctx.rtt = TimeLookup.of(pcm.rtt_ms.times, pcm.rtt_ms.values) if pcm.rtt_ms else None
 
 
-def _make_pair(pair_id: str, selection: str, t: float) -> SelectedPair:
-    """A newly selected pair; its candidates are filled in once its last selected sample is known."""
-    unknown = Candidate(id="", type=None)
-    return SelectedPair(pair_id, selection, unknown, unknown, t, t)
+def _add_numbers(series: Series, times: list[float], values: list[float]) -> None:
+    """series.add_all(times, values) of numbers (never None): when their sum is finite, so is each of
+    them, and they are appended as they are."""
+    if math.isfinite(sum(values)):
+        series.times += times
+        series.values += values
+    else:
+        series.add_all(times, values)
 
 
 def _pair_candidates(ctx: PcContext, pair_id: str, t: float) -> tuple[Candidate, Candidate]:

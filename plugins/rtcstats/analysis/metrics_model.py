@@ -87,13 +87,16 @@ class Series:
             return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
         avg = statistics.fmean(ordered)  # fsum(ordered) / n: the mean _pstdev would compute again
+        # A finite mean has only finite values below it; sorted, with the first equal to the last and to
+        # the mean, every deviation is +-0.0 and _pstdev would sum squares of 0.0 (a constant series).
+        constant = ordered[0] == ordered[-1] == avg and math.isfinite(avg)
         return {
             "avg": avg,
             "min": ordered[0],
             "max": ordered[-1],
             "p5": pct(5),
             "p95": pct(95),
-            "stddev": _pstdev(ordered, avg),
+            "stddev": 0.0 if constant else _pstdev(ordered, avg),
         }
 
     def share_above(self, threshold: float) -> float:

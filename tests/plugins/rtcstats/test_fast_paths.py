@@ -253,6 +253,35 @@ def test_pstdev_squares_exactly_as_python_does():
     assert _pstdev(ints) == _scalar_pstdev(ints, math.fsum(ints) / len(ints))
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.3] * 7,
+        [0.1] * 3,
+        [1e-300] * 999,
+        [0.0, -0.0, 0.0],
+        [-0.0, -0.0],
+        [5, 5.0, 5],
+        [1, True, 1.0],
+        [7.0],
+        [1e308] * 3,  # the exact sum is beyond the float range: fmean raises, as before
+        [math.inf] * 2,
+        [2.0, 2.0, 2.0000000000000004],
+    ],
+)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in subtract:RuntimeWarning")  # inf - inf
+def test_summary_of_a_constant_series_is_the_per_value_formula(values):
+    """Series.summary skips _pstdev when every value equals the mean: the stddev must be its result."""
+    try:
+        summary = Series(list(range(len(values))), values).summary()
+    except OverflowError:
+        with pytest.raises(OverflowError):
+            statistics.fmean(values)
+        return
+    ordered = sorted(values)
+    assert repr(summary["stddev"]) == repr(_pstdev(ordered, statistics.fmean(ordered)))
+
+
 @pytest.mark.parametrize("values", [nums(v) for v in _SAMPLES if v])  # a stream has a sample at least
 def test_array_deltas_match_the_list_deltas(values):
     def as_list(array):

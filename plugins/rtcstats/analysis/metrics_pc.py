@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from plugins.rtcstats.analysis.metrics_model import Candidate, PcMetrics, Series
@@ -42,6 +44,7 @@ _POLICY = re.compile(r"iceTransportPolicy\W+(\w+)")
 _SERVERS_KEY = re.compile(r"\b(?:iceServers|servers)\b")
 _BUNDLE = re.compile(r"bundlePolicy\W+([\w-]+)")
 _CANDIDATE_IN_TEXT = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+(?: [^,\n]*)?")
+_second = itemgetter(1)
 # Max candidates matched pairwise between events and stats (the matching is quadratic).
 _MATCH_LIMIT = 2000
 
@@ -513,9 +516,11 @@ def dtls_from_stats(ctx: PcContext) -> list[tuple[float | None, str]]:
     out: list[tuple[float | None, str]] = []
     for track in ctx.tracks("transport", "googComponent"):
         previous = None
-        for t, value in zip(track.times, column(track, "dtlsState"), strict=True):
+        # One step per run of equal values (a transport keeps its state for most of a call): only the
+        # first sample of a run can differ from the previous state, as a str only ever equals a str.
+        for value, run in groupby(zip(track.times, column(track, "dtlsState"), strict=True), key=_second):
             if isinstance(value, str) and value != previous:
-                out.append((t, value.lower()))
+                out.append((next(run)[0], value.lower()))
                 previous = value
     out.sort(key=lambda item: item[0] or 0.0)
     return out

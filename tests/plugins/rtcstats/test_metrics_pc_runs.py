@@ -1,6 +1,7 @@
-"""The run-by-run walk over the selected pairs (one transport names the pair) gives exactly what the
-snapshot-by-snapshot walk gives: on every fixture's PCs, and on hand-built transports that switch pairs,
-lose the selection, name stale or unreported pairs, and carry RTT and bitrate values of every kind."""
+"""The PC metrics that go run by run (stretches of snapshots with one value) give exactly what the
+snapshot-by-snapshot code gives. The selected pairs (one transport names the pair): on every fixture's
+PCs, and on hand-built transports that switch pairs, lose the selection, name stale or unreported pairs,
+and carry RTT and bitrate values of every kind. The DTLS states of the transports."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from plugins.rtcstats.analysis import metrics_pairs
 from plugins.rtcstats.analysis.metrics import compute_metrics
 from plugins.rtcstats.analysis.metrics_model import Series
 from plugins.rtcstats.analysis.metrics_pairs import PairWalk, walk_selected_pairs
-from plugins.rtcstats.analysis.metrics_pc import _add_numbers
+from plugins.rtcstats.analysis.metrics_pc import _add_numbers, dtls_from_stats
 from plugins.rtcstats.analysis.metrics_streams import PcContext
+from plugins.rtcstats.analysis.metrics_values import column
 from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
@@ -152,3 +154,36 @@ def test_numbers_are_added_as_series_add_all_adds_them(values):
     expected.add_all(times, values)
     _add_numbers(added, times, values)
     assert repr(added) == repr(expected)
+
+
+def _dtls_per_sample(ctx: PcContext) -> list:
+    """dtls_from_stats as it was written, one step per sample."""
+    out = []
+    for track in ctx.tracks("transport", "googComponent"):
+        previous = None
+        for t, value in zip(track.times, column(track, "dtlsState"), strict=True):
+            if isinstance(value, str) and value != previous:
+                out.append((t, value.lower()))
+                previous = value
+    out.sort(key=lambda item: item[0] or 0.0)
+    return out
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        ["new", "connecting", "connected", "connected", "closed"],
+        ["connected"] * 12,
+        ["connecting", None, "connecting", None, None, "connected", "Connected", "connected"],
+        [None, 1, True, {"a": 1}, "new", "", "", "new", 1.0, "failed"],
+        [None, None],
+    ],
+)
+def test_dtls_states_by_runs_are_the_per_sample_states(states):
+    samples = [(1000.0 * (i + 1), {} if s is None else {"dtlsState": s}) for i, s in enumerate(states)]
+    pc = _transport_dump(samples, {}).peer_connections["PC_0"]
+    component = pc.track("Channel-audio-1", "googComponent")
+    for t, s in samples[::-1][:3]:  # a second track, its times out of order
+        component.append(t, {"type": "googComponent", **s})
+    ctx = PcContext.of(pc)
+    assert repr(dtls_from_stats(ctx)) == repr(_dtls_per_sample(ctx))

@@ -186,26 +186,40 @@ class _Context:
         return series
 
     def values(self, series: dict, key: str) -> list:
+        """The series' `values`, decoded."""
+        return self._read(series, key, None)
+
+    def column(self, series: dict, key: str) -> list:
+        """values() made a column of the model: value objects shared (_compact). A constant series is its
+        one element, decoded once (a str shared through `strings`), repeated: no look at each element."""
+        return self._read(series, key, self.strings)
+
+    def _read(self, series: dict, key: str, strings: dict[str, str] | None) -> list:
         values = series.get("values")
         if isinstance(values, list):
-            return values
+            return values if strings is None else _compact(values, strings)
         if not isinstance(values, str):
             raise DumpFormatError(f"series {key!r} has no 'values' string", key=self.where)
         try:
-            parsed = _constant_values(values) or orjson.loads(values)
+            constant = _constant_element(values)
+            if constant is not None:
+                element, count = constant
+                if strings is not None and element.__class__ is str:
+                    element = strings.setdefault(element, element)
+                return [element] * count
+            parsed = orjson.loads(values)
         except orjson.JSONDecodeError:
             parsed = None  # json.loads below gives the error (or accepts NaN, Infinity, ...)
-        if isinstance(parsed, list):
-            return parsed
-        try:
-            parsed = json.loads(values)
-        except (ValueError, RecursionError) as err:
-            raise DumpFormatError(
-                f"series {key!r}: 'values' is not valid JSON ({err})", key=self.where
-            ) from None
         if not isinstance(parsed, list):
-            raise DumpFormatError(f"series {key!r}: 'values' is not a JSON array", key=self.where)
-        return parsed
+            try:
+                parsed = json.loads(values)
+            except (ValueError, RecursionError) as err:
+                raise DumpFormatError(
+                    f"series {key!r}: 'values' is not valid JSON ({err})", key=self.where
+                ) from None
+            if not isinstance(parsed, list):
+                raise DumpFormatError(f"series {key!r}: 'values' is not a JSON array", key=self.where)
+        return parsed if strings is None else _compact(parsed, strings)
 
     def count(self, series: dict, key: str) -> int:
         """Number of points, without materialising purely numeric arrays."""
@@ -394,8 +408,8 @@ def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None
         )
 
 
-def _constant_values(text: str) -> list | None:
-    """`[v,v,...,v]` decoded as one shared v repeated, when the compact array text repeats one element;
+def _constant_element(text: str) -> tuple[Any, int] | None:
+    """(v decoded once, n) when `text` is the compact array `[v,v,...,v]` of n >= 2 copies of one element;
     else None. Most series are constant (ids, kinds, codec lines, certificates, idle counters), and
     checking the text (C-speed string operations) is much cheaper than making an object per element."""
     if len(text) < 5 or text[0] != "[" or text[-1] != "]":
@@ -416,14 +430,7 @@ def _constant_values(text: str) -> list | None:
         return None
     if not text.startswith(("," + element) * (count - 1), end):  # compared in place, without a slice
         return None
-    return _Repeated([orjson.loads(element)] * count)
-
-
-class _Repeated(list):
-    """The list of _constant_values: known to repeat one object, so _compact need not check it. It never
-    reaches the model: _compact (or a slice) turns it into a plain list."""
-
-    __slots__ = ()
+    return orjson.loads(element), count
 
 
 def _last_scalar(values: list) -> Any:
@@ -524,7 +531,7 @@ def _fill_interpolated(
     placed: dict[tuple[float, float, int], tuple[list[int], int | None]] = {}
     for prop, key in stat.series:
         series = ctx.series(key)
-        values = ctx.values(series, key)
+        values = ctx.column(series, key)
         source.release(key)
         count = len(values)
         if not count:
@@ -557,7 +564,6 @@ def _fill_interpolated(
     track.times = lasts[first : first + length]
     track.report_times = placement.report_times
     for prop, values, clusters, start in parsed:
-        values = _compact(values, ctx.strings)
         if start is not None and start >= first and not gaps:
             track.props[prop] = _pad(values, start - first, length)
         else:
@@ -624,7 +630,7 @@ def _fill_from_ts(
     ctx: _Context, stat: _Stat, track: StatTrack, placement: _Placement, lasts: list[float]
 ) -> None:
     """The columns of a stat with a -timestamp series, each series placed by `placement`."""
-    source, strings, props = ctx.source, ctx.strings, track.props
+    source, props = ctx.source, track.props
     cot, first, length, gaps = placement.cot, placement.first, placement.length, placement.gaps
     contiguous = placement.contiguous
     track.times = lasts[first : first + length]
@@ -635,7 +641,7 @@ def _fill_from_ts(
             source.release(key)
             continue
         series = ctx.series(key)
-        values = ctx.values(series, key)
+        values = ctx.column(series, key)
         source.release(key)
         count = len(values)
         if count >= MAX_POINTS:
@@ -647,7 +653,6 @@ def _fill_from_ts(
             ctx.dropped += -offset
             values = values[-offset:]
             offset = 0
-        values = _compact(values, strings)
         if contiguous:
             props[prop] = _pad(values, offset, length)
         else:
@@ -692,8 +697,6 @@ def _compact(values: list, strings: dict[str, str]) -> list:
     if not values:
         return values
     first = values[0]
-    if values.__class__ is _Repeated:
-        return [strings.setdefault(first, first) if first.__class__ is str else first] * len(values)
     cls = first.__class__
     if cls in (int, float, str, bool) and values[-1] == first and values.count(first) == len(values):
         # 1 == 1.0 == True: keep the types exact (a str only ever equals a str)

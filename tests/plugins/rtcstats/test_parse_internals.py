@@ -144,6 +144,7 @@ def test_inbound_and_outbound_totals_match_facts(name):
 
 @pytest.mark.parametrize("name", INTERNALS)
 def test_tracks_are_consistent_columns(name):
+    strings: dict[str, str] = {}
     for pc in parsed(name).peer_connections.values():
         snapshots = set(pc.snapshot_times)
         for track in pc.stats.values():
@@ -154,6 +155,11 @@ def test_tracks_are_consistent_columns(name):
             for column in track.props.values():
                 assert len(column) == len(track.times)
                 assert column.__class__ is list  # no helper type of the parser leaks into the model
+                if column.count(column[0]) == len(column) and len(set(map(type, column))) == 1:
+                    assert all(value is column[0] for value in column)  # a constant column: one object
+                for value in column:  # equal strings are one object in the whole dump
+                    if value.__class__ is str:
+                        assert strings.setdefault(value, value) is value
             assert not {"timestamp", "type", "id"} & set(track.props)
 
 

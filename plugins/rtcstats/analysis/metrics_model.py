@@ -39,8 +39,8 @@ def _pstdev(values: list[float], mean: float | None = None) -> float:
         except (OverflowError, TypeError, ValueError):
             array = None
     if array is not None and array.dtype.kind == "f":
-        with np.errstate(over="ignore"):
-            total = math.fsum(np.float_power(array - mean, 2.0).tolist())
+        with np.errstate(over="ignore"):  # fsum reads the float64 squares through a memoryview: no list
+            total = math.fsum(memoryview(np.float_power(array - mean, 2.0)))
         if math.isfinite(total):  # else a square overflowed: ** raises OverflowError, as before
             return math.sqrt(total / len(values))
     # ints only, anything numpy would read differently, or an overflow: the scalar way

@@ -39,13 +39,21 @@ def _pstdev(values: list[float], mean: float | None = None) -> float:
         except (OverflowError, TypeError, ValueError):
             array = None
     if array is not None and array.dtype.kind == "f":
-        with np.errstate(over="ignore"):  # fsum reads the float64 squares through a memoryview: no list
-            total = math.fsum(memoryview(np.float_power(array - mean, 2.0)))
-        if math.isfinite(total):  # else a square overflowed: ** raises OverflowError, as before
-            return math.sqrt(total / len(values))
+        deviation = _array_pstdev(array, mean)
+        if deviation is not None:
+            return deviation
     # ints only, anything numpy would read differently, or an overflow: the scalar way
     squares = map(pow, map(operator.sub, values, repeat(mean)), repeat(2))
     return math.sqrt(math.fsum(squares) / len(values))
+
+
+def _array_pstdev(array: np.ndarray, mean: float) -> float | None:
+    """_pstdev of a float64 array of two or more values, or None when a square overflows (** raises
+    OverflowError there: the caller takes the scalar way). fsum is exactly rounded, so the order of the
+    values does not change the result."""
+    with np.errstate(over="ignore"):  # fsum reads the float64 squares through a memoryview: no list
+        total = math.fsum(memoryview(np.float_power(array - mean, 2.0)))
+    return math.sqrt(total / len(array)) if math.isfinite(total) else None
 
 
 @dataclass
@@ -54,8 +62,12 @@ class Series:
 
     times: list[float] = field(default_factory=list)  # end time of each interval
     values: list[float] = field(default_factory=list)
+    # `values` as the float64 array they were made from (extend_floats on an empty series), while
+    # nothing else was added: summary() then needs no list -> array conversion (synthetic 50 MB dump)
+    _floats: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, time: float, value: float | None) -> None:
+        self._floats = None
         if value is not None and math.isfinite(value):
             self.times.append(time)
             self.values.append(value)
@@ -65,6 +77,7 @@ class Series:
     ) -> None:
         """add() of each (time, value) pair, only where `keep` is true when it is given: one loop
         instead of a call per point (long calls add millions of points)."""
+        self._floats = None
         points = zip(times, values, strict=True)
         if keep is not None:
             points = compress(points, keep)
@@ -74,6 +87,12 @@ class Series:
                 add_time(time)
                 add_value(value)
 
+    def extend_floats(self, times: np.ndarray, values: np.ndarray) -> None:
+        """Append the points of two arrays of the same length, `values` all finite (the caller filters)."""
+        self._floats = values if not self.values and values.dtype == np.float64 else None
+        self.times.extend(times.tolist())
+        self.values.extend(values.tolist())
+
     def __bool__(self) -> bool:
         return bool(self.values)
 
@@ -81,22 +100,37 @@ class Series:
         """{avg, min, max, p5, p95, stddev} or None when empty (nearest-rank percentiles)."""
         if not self.values:
             return None
-        ordered = sorted(self.values)
+        floats = self._floats
+        ordered_array = None
+        if floats is not None and len(floats) == len(self.values) >= _NUMPY_FROM:
+            # the same floats from their array: a stable sort orders them as sorted() does (-0.0 and 0.0
+            # keep their order), and fsum, exactly rounded, gives fmean's total whatever the order
+            ordered_array = np.sort(floats, kind="stable")
+            ordered = ordered_array.tolist()
+            avg = math.fsum(memoryview(ordered_array)) / len(ordered)
+        else:
+            ordered = sorted(self.values)
+            avg = statistics.fmean(ordered)  # fsum(ordered) / n: the mean _pstdev would compute again
 
         def pct(p: float) -> float:
             return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
-        avg = statistics.fmean(ordered)  # fsum(ordered) / n: the mean _pstdev would compute again
         # A finite mean has only finite values below it; sorted, with the first equal to the last and to
         # the mean, every deviation is +-0.0 and _pstdev would sum squares of 0.0 (a constant series).
         constant = ordered[0] == ordered[-1] == avg and math.isfinite(avg)
+        if constant:
+            stddev = 0.0
+        else:
+            stddev = None if ordered_array is None else _array_pstdev(ordered_array, avg)
+            if stddev is None:  # a list, or a square overflowed: the general way
+                stddev = _pstdev(ordered, avg)
         return {
             "avg": avg,
             "min": ordered[0],
             "max": ordered[-1],
             "p5": pct(5),
             "p95": pct(95),
-            "stddev": 0.0 if constant else _pstdev(ordered, avg),
+            "stddev": stddev,
         }
 
     def share_above(self, threshold: float) -> float:

@@ -107,7 +107,7 @@ class PcContext:
         """snapshot time -> sample index of `track`."""
         found = self._indexes.get(track.id)
         if found is None:
-            found = self._indexes[track.id] = {t: i for i, t in enumerate(track.times)}
+            found = self._indexes[track.id] = dict(zip(track.times, range(len(track.times)), strict=True))
         return found
 
     def value_at(self, track: StatTrack, time: float, *props: str) -> Any:
@@ -245,8 +245,7 @@ def _array_deltas_following(values: np.ndarray, base: np.ndarray) -> np.ndarray:
 def _extend(series: Series, times: np.ndarray, values: np.ndarray) -> None:
     """Series.add of each pair, in order: the finite values only."""
     keep = np.isfinite(values)
-    series.times.extend(times[keep].tolist())
-    series.values.extend(values[keep].tolist())
+    series.extend_floats(times[keep], values[keep])
 
 
 def _after_first(mask: np.ndarray) -> np.ndarray:

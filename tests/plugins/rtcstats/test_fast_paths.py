@@ -8,6 +8,7 @@ import math
 import random
 import statistics
 
+import numpy as np
 import pytest
 
 from plugins.rtcstats.analysis import metrics_streams, mos
@@ -280,6 +281,60 @@ def test_summary_of_a_constant_series_is_the_per_value_formula(values):
         return
     ordered = sorted(values)
     assert repr(summary["stddev"]) == repr(_pstdev(ordered, statistics.fmean(ordered)))
+
+
+def _summary_both_ways(values: list[float]) -> tuple[str, str]:
+    """repr of Series.summary of `values` added one by one (the list way) and from their float64 array
+    (extend_floats: the array way), or of the exception each raised."""
+
+    def summary_of(series: Series) -> str:
+        try:
+            return repr(series.summary())
+        except OverflowError as error:
+            return repr(error)
+
+    listed = Series()
+    listed.add_all(range(len(values)), values)
+    from_array = Series()
+    from_array.extend_floats(np.arange(len(values), dtype=float), np.array(values, dtype=float))
+    assert from_array.values == values and from_array._floats is not None  # the array way is taken
+    return summary_of(listed), summary_of(from_array)
+
+
+@pytest.mark.parametrize("count", [64, 65, 200, 3001])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: (rng.random() - 0.3) * 10.0 ** rng.randint(-8, 8),
+        lambda rng: rng.choice([0.0, -0.0, 1.5, -0.0, 2.0]),  # signed zeros least: min and p5 keep their order
+        lambda rng: rng.choice([0.1, 0.1, 0.1, 0.2]),
+        lambda rng: rng.choice([1e300, -1e300, 0.5]),  # a square overflows: the scalar way's OverflowError
+        lambda rng: rng.choice([1e308, 1.5e308]),  # the sum overflows: fmean's OverflowError
+        lambda rng: 7.25,  # a constant series
+    ],
+)
+def test_summary_from_an_array_is_the_summary_from_the_list(count, make):
+    rng = random.Random(count)
+    values = [make(rng) for _ in range(count)]
+    listed, from_array = _summary_both_ways(values)
+    assert from_array == listed
+
+
+def test_summary_forgets_the_array_once_a_point_is_added():
+    series = Series()
+    series.extend_floats(np.arange(100.0), np.arange(100.0) * 0.1)
+    series.add(100.0, 3)  # an int: the list way must see it (the array does not hold it)
+    series.extend_floats(np.array([101.0]), np.array([-0.0]))
+    assert series._floats is None
+    ordered = sorted(series.values)
+    assert series.summary() == {
+        "avg": statistics.fmean(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "p5": ordered[math.ceil(0.05 * len(ordered)) - 1],
+        "p95": ordered[math.ceil(0.95 * len(ordered)) - 1],
+        "stddev": _pstdev(ordered, statistics.fmean(ordered)),
+    }
 
 
 @pytest.mark.parametrize("values", [nums(v) for v in _SAMPLES if v])  # a stream has a sample at least

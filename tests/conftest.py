@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import peewee
 import psycopg2
@@ -17,7 +18,26 @@ from core.db import db, migrate
 from tests import shared_data
 
 PG_URL = os.environ.get("MEDIAPLANE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url_of_this_process(base: str) -> str:
+    """The Redis db of this pytest process. Tests flush their db, so the parallel workers of
+    pytest-xdist (scripts/test runs several) each take their own: worker gwN uses the base db
+    index minus N (15, 14, 13, ... by default). PostgreSQL needs nothing alike: every test has a
+    schema of its own (PgSchema)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return base
+    url = redis.connection.parse_url(base)
+    index = (int(url.get("db", 0)) - int(worker[2:])) % 16
+    head, _, _ = base.partition("?")
+    root = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+    return f"{root}/{index}"
+
+
+REDIS_URL = _redis_url_of_this_process(
+    os.environ.get("MEDIAPLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+)
 
 # Every read endpoint of the report plugin, for a room "room-1" with user "u1".
 REPORT_READ_URLS = (
@@ -56,10 +76,23 @@ EXAMPLE_REPORT = {
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Under CI=true missing shared data fails the run, also when it only skipped whole modules."""
+    """Under CI=true missing shared data fails the run, also when it only skipped whole modules.
+    A pytest-xdist worker hands what it missed to the controller (pytest_testnodedown), whose exit
+    status is the run's."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["shared_data_missing"] = [str(path) for path in shared_data.missing()]
+        return
     passed = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
     if shared_data.in_ci() and shared_data.missing() and passed:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: note the shared data a worker found missing."""
+    for path in getattr(node, "workeroutput", {}).get("shared_data_missing", []):
+        shared_data.note_missing(Path(path))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -75,6 +75,11 @@ def require_for_module(path: Path) -> Path:
     pytest.skip(f"shared test data missing ({SETTING} names the shared folder)", allow_module_level=True)
 
 
+def note_missing(path: Path) -> None:
+    """A path found missing by another process of this run (a pytest-xdist worker)."""
+    _missing.add(path)
+
+
 def missing() -> list[Path]:
     return sorted(_missing)
 

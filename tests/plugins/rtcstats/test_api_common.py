@@ -215,8 +215,9 @@ def test_routing_errors_are_in_the_dialect(client, auth, base):
         ("get", "/quota"),
         ("get", "/observations"),
         ("get", "/sessions"),
-        ("get", f"/sessions/{uuid.uuid4()}"),
-        ("delete", f"/sessions/{uuid.uuid4()}"),
+        # Fixed ids: parallel workers must collect the same test names (pytest-xdist).
+        ("get", "/sessions/6f1c9d2e-0000-4000-8000-000000000001"),
+        ("delete", "/sessions/6f1c9d2e-0000-4000-8000-000000000002"),
     ],
 )
 def test_every_route_needs_credentials(client, method, path):

@@ -29,8 +29,10 @@ pytest_plugins = ("tests.plugins.rtcstats.test_api_common",)
 
 
 # A small webrtc-internals body whose gzip is a few KB (random hex compresses poorly).
+# mtime=0: the bytes name tests, which parallel workers (pytest-xdist) must collect alike.
 GZ_DUMP = gzip.compress(
-    b'{"PeerConnections": {}, "UserAgent": "' + random.Random(3).randbytes(3000).hex().encode() + b'"}'
+    b'{"PeerConnections": {}, "UserAgent": "' + random.Random(3).randbytes(3000).hex().encode() + b'"}',
+    mtime=0,
 )
 
 
@@ -128,7 +130,7 @@ def test_empty_body_is_400_and_costs_nothing(client, auth, fake_analyzer):
         (b"hello world", "not a webrtc-internals dump"),
         (b'{"PeerConnections": ', "line"),
         (b"RTCStatsDump\nnot json\n", "metadata"),
-        (gzip.compress(b"x")[:10] + b"\xff\xff\xff\xff", "damaged gzip stream: invalid block type"),
+        (gzip.compress(b"x", mtime=0)[:10] + b"\xff\xff\xff\xff", "damaged gzip stream: invalid block type"),
         (b"   \n\t ", "the file is empty"),
         # Damaged gzip used to be reported as "the file is empty" (zlib takes a cut-off stream for a
         # short one): the message names the real problem.
@@ -137,7 +139,7 @@ def test_empty_body_is_400_and_costs_nothing(client, auth, fake_analyzer):
         (GZ_DUMP[:-8], "truncated gzip"),
         (GZ_DUMP[:10] + bytes([GZ_DUMP[10] ^ 0xFF]) + GZ_DUMP[11:], "damaged gzip stream"),
         (GZ_DUMP[:-8] + b"\0\0\0\0" + GZ_DUMP[-4:], "damaged gzip stream: CRC-32 mismatch"),
-        (gzip.compress(b""), "the gzip stream is intact but the file inside it is empty"),
+        (gzip.compress(b"", mtime=0), "the gzip stream is intact but the file inside it is empty"),
     ],
 )
 def test_unreadable_dumps_are_415_naming_the_problem_and_cost_nothing(
@@ -154,7 +156,7 @@ def test_unreadable_dumps_are_415_naming_the_problem_and_cost_nothing(
     [
         (GZ_DUMP[:-100], "truncated gzip"),
         (GZ_DUMP[:10] + b"\xff" * 20, "damaged gzip stream"),
-        (gzip.compress(b""), "inside it is empty"),
+        (gzip.compress(b"", mtime=0), "inside it is empty"),
     ],
     ids=["truncated", "corrupt", "empty-inside"],
 )

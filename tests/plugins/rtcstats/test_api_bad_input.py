@@ -240,9 +240,9 @@ JUNK = [
     b'{"PeerConnections": {"1-1": {"stats": {"x-y": {"values": "[1,2"}}}}}',
     json.dumps(["getstats", None, {}, "NaN"]).encode(),
     "\ufeff{}".encode(),
-    gzip.compress(b'{"PeerConnections": {}}')[:-6],  # truncated gzip
-    gzip.compress(b"")[:10] + b"\x00" * 12,  # a gzip header, then garbage
-    gzip.compress(b"\n"),  # gzip of (nearly) nothing
+    gzip.compress(b'{"PeerConnections": {}}', mtime=0)[:-6],  # truncated gzip
+    gzip.compress(b"", mtime=0)[:10] + b"\x00" * 12,  # a gzip header, then garbage
+    gzip.compress(b"\n", mtime=0),  # gzip of (nearly) nothing
 ]
 
 

@@ -108,15 +108,41 @@ def _clean(value: Any) -> Any:
 
 _AS_IS = frozenset((str, int, bool, type(None)))
 
-# round(value, 2) goes through a decimal conversion (a microsecond); a whole float (about half of them
-# in a response: counts, sizes, whole milliseconds) is its own rounding, so it skips that. Same value:
-# the decimal text of a whole float is exact, and reads back as the same float.
+# round(value, 2) goes through a decimal conversion (a microsecond or more: the response rounds thousands
+# of floats); _round2 gives the same float without it for every value that is not near a tie.
+
+
+def _round2(value: float) -> float:
+    """round(value, 2) of a finite float, the same float.
+
+    round() rounds the exact binary value to the nearest k/100 (k an integer, ties to even) and returns
+    the float nearest to k/100. y = value * 100.0 is within 2**-22 of the exact product while
+    |y| < 2**31, so when y's fraction is more than 1e-6 away from one half, the integer nearest to y
+    is the integer nearest to the exact product: k. k / 100.0 is the float nearest to k/100 (k and
+    100 are exact floats, and IEEE division rounds correctly). Near a tie, and for huge values, round()
+    itself decides. A whole float is its own rounding (about half of them in a response: counts,
+    sizes, whole milliseconds)."""
+    if value.is_integer():
+        return value
+    scaled = value * 100.0
+    if -2147483648.0 < scaled < 2147483648.0:
+        whole = _floor(scaled)
+        fraction = scaled - whole
+        if fraction < 0.499999:
+            return whole / 100.0
+        if fraction > 0.500001:
+            whole += 1
+            return whole / 100.0 if whole else -0.0  # whole was -1: a negative value rounds to -0.0
+    return round(value, 2)
+
+
+_floor = math.floor
 
 
 def _clean_float(value: float) -> float | None:
     if not _isfinite(value):
         return None
-    rounded = value if value.is_integer() else round(value, 2)
+    rounded = _round2(value)
     return 0.0 if rounded == 0 else rounded
 
 
@@ -126,8 +152,9 @@ def _clean_dict(value: dict) -> dict:
         kind = type(item)
         if kind is float:
             if _isfinite(item):
-                rounded = item if item.is_integer() else round(item, 2)
-                item = 0.0 if rounded == 0 else rounded
+                item = _round2(item)
+                if item == 0:
+                    item = 0.0
             else:
                 item = None
         elif kind not in _AS_IS:
@@ -143,7 +170,7 @@ def _clean_list(value: list | tuple) -> list:
         kind = type(item)
         if kind is float:
             if _isfinite(item):
-                rounded = item if item.is_integer() else round(item, 2)
+                rounded = _round2(item)
                 append(0.0 if rounded == 0 else rounded)
             else:
                 append(None)

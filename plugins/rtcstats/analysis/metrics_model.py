@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import operator
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -110,10 +109,12 @@ class Series:
             avg = math.fsum(memoryview(ordered_array)) / len(ordered)
         else:
             ordered = sorted(self.values)
-            avg = statistics.fmean(ordered)  # fsum(ordered) / n: the mean _pstdev would compute again
-
-        def pct(p: float) -> float:
-            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+            # statistics.fmean(ordered) is fsum(ordered) / n behind a Python-level call and checks
+            avg = math.fsum(ordered) / len(ordered)
+        n = len(ordered)
+        # nearest-rank percentiles: ordered[max(0, ceil(p / 100 * n) - 1)] (no closure per summary)
+        p5 = ordered[max(0, math.ceil(5 / 100 * n) - 1)]
+        p95 = ordered[max(0, math.ceil(95 / 100 * n) - 1)]
 
         # A finite mean has only finite values below it; sorted, with the first equal to the last and to
         # the mean, every deviation is +-0.0 and _pstdev would sum squares of 0.0 (a constant series).
@@ -128,8 +129,8 @@ class Series:
             "avg": avg,
             "min": ordered[0],
             "max": ordered[-1],
-            "p5": pct(5),
-            "p95": pct(95),
+            "p5": p5,
+            "p95": p95,
             "stddev": stddev,
         }
 

@@ -58,6 +58,7 @@ DELAY_KNEE_MS = 177.3
 
 Values = Sequence[float | None] | np.ndarray
 _PLAIN_NUMBERS = frozenset((int, float, type(None)))
+_FLOAT = frozenset((float,))
 
 
 def _measured(values: Values) -> list[float]:
@@ -65,6 +66,8 @@ def _measured(values: Values) -> list[float]:
     The per-interval functions take any non-finite float as not measured."""
     if isinstance(values, np.ndarray) and values.dtype == np.float64:
         return values.tolist()
+    if type(values) is list and set(map(type, values)) <= _FLOAT:
+        return values  # what the float64 array of them would give back (read only, never written)
     if isinstance(values, np.ndarray) or set(map(type, values)) <= _PLAIN_NUMBERS:
         return np.array(values, dtype=float).tolist()  # None -> NaN
     return [float(v) if type(v) in (int, float) else np.nan for v in values]
@@ -178,9 +181,20 @@ def audio_mos_all(
     loss_pct: Values, rtt_ms: Values, jitter_ms: Values, buffer_ms: Values, bpl: float = OPUS_BPL
 ) -> np.ndarray:
     """audio_mos of every interval; the inputs are sequences of one value per interval."""
-    loss = np.asarray(loss_pct, dtype=float).tolist()  # None -> NaN, which counts as no loss
+    return np.array(audio_mos_list(loss_pct, rtt_ms, jitter_ms, buffer_ms, bpl), dtype=float)
+
+
+def audio_mos_list(
+    loss_pct: Values, rtt_ms: Values, jitter_ms: Values, buffer_ms: Values, bpl: float = OPUS_BPL
+) -> list[float]:
+    """audio_mos_all as a list of floats (the audio score of a stream of tens of intervals sums them in
+    Python: no array there and back)."""
+    if type(loss_pct) is list and set(map(type, loss_pct)) <= _FLOAT:
+        loss = loss_pct  # what the float64 array of them would give back
+    else:
+        loss = np.asarray(loss_pct, dtype=float).tolist()  # None -> NaN, which counts as no loss
     rtt, jitter, buffer = _measured(rtt_ms), _measured(jitter_ms), _measured(buffer_ms)
-    return np.array(_audio_mos_each(loss, rtt, jitter, buffer, float(bpl)), dtype=float)
+    return _audio_mos_each(loss, rtt, jitter, buffer, float(bpl))
 
 
 def interval_mos(

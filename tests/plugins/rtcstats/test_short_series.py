@@ -8,9 +8,12 @@ import math
 import random
 import statistics
 
+import numpy as np
 import pytest
 
-from plugins.rtcstats.analysis.metrics_model import Series, _pstdev
+from plugins.rtcstats.analysis import mos, scores
+from plugins.rtcstats.analysis.metrics_model import PcMetrics, Series, StreamMetrics, _pstdev
+from plugins.rtcstats.analysis.scores import values_at, values_at_list
 
 
 def _reference_summary(values: list) -> dict:
@@ -47,3 +50,67 @@ def test_summary_is_the_reference_summary(seed):
     for n in list(range(1, 130)) * 4:
         values = _values(rng, n)
         assert repr(Series(list(range(n)), list(values)).summary()) == repr(_reference_summary(values))
+
+
+def _series(rng: random.Random, n: int, kind: str) -> Series:
+    times = sorted(rng.uniform(1.7e12, 1.7e12 + 60_000) for _ in range(n))
+    if kind == "repeated" and n > 2:
+        times[1] = times[2]
+    if kind == "unsorted" and n > 2:
+        times[0], times[-1] = times[-1], times[0]
+    if kind == "nan" and n:
+        times[rng.randrange(n)] = math.nan
+    if kind == "ints":
+        times = [int(t) for t in times]
+    values: list = [rng.choice((rng.uniform(0.0, 400.0), -0.0, 0.0, 1e300)) for _ in range(n)]
+    if kind == "ints":
+        values = [int(v) for v in values[: n // 2]] + values[n // 2 :]
+    return Series(times, values)
+
+
+@pytest.mark.parametrize("kind", ["plain", "repeated", "unsorted", "nan", "ints"])
+def test_values_at_list_is_values_at(kind):
+    rng = random.Random(kind)
+    for n in list(range(0, 40)) * 5:
+        series = _series(rng, n, kind)
+        queries = [
+            t + rng.choice((0.0, 1e-7, -1e-7, 1e-6, 700.0, 1500.0, 1500.0 + 1e-6, -5.0)) for t in series.times
+        ]
+        queries += [rng.uniform(1.7e12 - 5000, 1.7e12 + 70_000) for _ in range(rng.randrange(0, 30))]
+        if kind == "nan" and queries:
+            queries[0] = math.nan
+        expected = values_at(series, queries).tolist()
+        assert repr(values_at_list(series, queries)) == repr(expected)
+
+
+def _reference_rtts(stream, pc, times) -> list[float]:
+    """scores._rtts_for as it was written with numpy."""
+    rtts = values_at(stream.rtt_ms, times)
+    if pc is not None:
+        rtts = np.where(np.isnan(rtts), values_at(pc.rtt_ms, times), rtts)
+    if np.isnan(rtts).any():
+        fallback = scores._rtt_for(stream, pc, None)
+        rtts = np.where(np.isnan(rtts), np.nan if fallback is None else fallback, rtts)
+    return rtts.tolist()
+
+
+def test_audio_stream_score_inputs_and_mos_lists():
+    rng = random.Random(11)
+    for n in list(range(1, 40)) * 5:
+        stream = StreamMetrics(pc_id="pc", stat_id="s", kind="audio", direction="inbound")
+        stream.rtt_ms = _series(rng, rng.randrange(0, n + 1), "plain")
+        stream.jitter_ms = _series(rng, rng.randrange(0, n + 1), "plain")
+        pc = PcMetrics(pc_id="pc") if rng.random() < 0.7 else None
+        if pc is not None:
+            pc.rtt_ms = _series(rng, rng.randrange(0, n + 1), "plain")
+            pc.rtt_mean_ms = rng.choice((None, 80.5, 12))
+        times = _series(rng, n, "plain").times
+        rtts = scores._rtts_for(stream, pc, times)
+        assert repr(rtts) == repr(_reference_rtts(stream, pc, times))
+        loss = [rng.choice((0.0, 1.5, 100.0, 33.3)) for _ in times]
+        jitter = values_at_list(stream.jitter_ms, times)
+        buffer = [rng.choice((math.nan, 40.0, -0.0)) for _ in times]
+        listed = mos.audio_mos_list(loss, rtts, jitter, buffer, 8.0)
+        assert repr(listed) == repr(mos.audio_mos_all(loss, rtts, jitter, buffer, 8.0).tolist())
+        arrays = [np.array(v, dtype=float) for v in (loss, rtts, jitter, buffer)]
+        assert repr(listed) == repr(mos.audio_mos_all(*arrays, 8.0).tolist())

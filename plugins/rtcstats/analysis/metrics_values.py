@@ -56,6 +56,7 @@ def num(value: Any) -> float | None:
 _NUMBER_CLASSES = frozenset((int, float))  # exact classes: bool and str take num()'s slow path
 _NUMBERS_OR_NONE = frozenset((int, float, type(None)))
 _STRINGS = frozenset((str,))
+_FLOATS = frozenset((float,))
 
 
 def nums(values: list) -> list[float | None]:
@@ -76,14 +77,19 @@ def nums(values: list) -> list[float | None]:
 def num_array(values: list) -> np.ndarray:
     """nums(values) as a float64 array, NaN for None. Numbers and None go straight into the array (None
     becomes NaN there, and so must inf and nan); anything else (strings, bools, huge ints) takes nums()."""
-    if set(map(type, values)) <= _NUMBERS_OR_NONE:
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS_OR_NONE:
+        if kinds == _FLOATS and _isfinite(sum(values)):
+            # the usual column: finite floats (a finite sum says so at C speed), nothing to mask; numpy's
+            # reductions (isfinite(...).all()) cost more than the conversion on tens of values
+            return np.array(values, dtype=float)
         try:
             array = np.array(values, dtype=float)
         except OverflowError:
             array = None
         if array is not None:
             finite = np.isfinite(array)
-            if not finite.all():
+            if np.count_nonzero(finite) != len(finite):
                 array[~finite] = np.nan
             return array
     return np.array(nums(values), dtype=float)
@@ -197,13 +203,15 @@ def distinct_samples(track: StatTrack) -> tuple[list[int], list[float]]:
 class TimeLookup:
     """The latest value at or before a time (bisect over a sorted series)."""
 
-    __slots__ = ("times", "values", "_arrays")
+    __slots__ = ("times", "values", "_arrays", "_floats")
 
     def __init__(self, pairs: list[tuple[float, float]]):
         pairs = sorted(pairs)
         self.times = [t for t, _ in pairs]
         self.values = [v for _, v in pairs]
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # (times, values) as floats, when needed
+        # (times, values) as lists of floats when every time is finite (at_array's bisect way), else ()
+        self._floats: tuple[list[float], list[float]] | tuple[()] | None = None
 
     @classmethod
     def of(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> TimeLookup:
@@ -212,6 +220,7 @@ class TimeLookup:
         times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
         order = np.lexsort((values, times))
         lookup = cls.__new__(cls)
+        lookup._floats = None
         lookup._arrays = times[order], values[order]
         lookup.times, lookup.values = lookup._arrays[0].tolist(), lookup._arrays[1].tolist()
         return lookup
@@ -239,6 +248,13 @@ class TimeLookup:
             return np.full(len(times), np.nan)
         if self._arrays is None:  # kept: a PC's transport RTT is looked up by each of its streams
             self._arrays = np.array(self.times, dtype=float), np.array(self.values, dtype=float)
+        if len(times) <= _BISECT_UP_TO:
+            floats = self._floats
+            if floats is None:
+                keys = self._arrays[0].tolist()
+                floats = self._floats = (keys, self._arrays[1].tolist()) if _isfinite(sum(keys)) else ()
+            if floats:
+                return np.array(_bisect_all(floats[0], floats[1], times.tolist(), max_age_ms), dtype=float)
         keys, values = self._arrays
         i = np.searchsorted(keys, times + 1.0, side="right") - 1
         found = np.maximum(i, 0)
@@ -247,6 +263,23 @@ class TimeLookup:
 
     def __bool__(self) -> bool:
         return bool(self.times)
+
+
+# at_array of up to this many times takes a bisect per time: its dozen numpy calls (searchsorted, masks,
+# where) cost more than the loop below on the tens of intervals of most streams (callgrind)
+_BISECT_UP_TO = 64
+
+
+def _bisect_all(keys: list[float], values: list[float], times: list[float], max_age_ms: float) -> list[float]:
+    """at_array's lookup in floats: `keys` sorted and finite, so bisect_right is searchsorted(side="right")
+    (a NaN time finds the end in both), and the arithmetic and comparisons are the array ones."""
+    nan = math.nan
+    out: list[float] = []
+    append = out.append
+    for time in times:
+        i = bisect_right(keys, time + 1.0) - 1
+        append(nan if i < 0 or time - keys[i] > max_age_ms else values[i])
+    return out
 
 
 # -- candidates (D6) -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from plugins.rtcstats.analysis import mos, scores
 from plugins.rtcstats.analysis.metrics_model import PcMetrics, Series, StreamMetrics, _pstdev
+from plugins.rtcstats.analysis.metrics_values import TimeLookup, num_array, nums
 from plugins.rtcstats.analysis.scores import values_at, values_at_list
 
 
@@ -114,3 +115,82 @@ def test_audio_stream_score_inputs_and_mos_lists():
         assert repr(listed) == repr(mos.audio_mos_all(loss, rtts, jitter, buffer, 8.0).tolist())
         arrays = [np.array(v, dtype=float) for v in (loss, rtts, jitter, buffer)]
         assert repr(listed) == repr(mos.audio_mos_all(*arrays, 8.0).tolist())
+
+
+def _reference_at_array(lookup: TimeLookup, times, max_age_ms: float = 5000.0) -> list[float]:
+    """TimeLookup.at_array as it was written: searchsorted and masks for every length."""
+    times = np.asarray(times, dtype=float)
+    if not lookup.times:
+        return np.full(len(times), np.nan).tolist()
+    keys, values = np.array(lookup.times, dtype=float), np.array(lookup.values, dtype=float)
+    i = np.searchsorted(keys, times + 1.0, side="right") - 1
+    found = np.maximum(i, 0)
+    ok = (i >= 0) & ~(times - keys[found] > max_age_ms)
+    return np.where(ok, values[found], np.nan).tolist()
+
+
+@pytest.mark.parametrize("kind", ["plain", "repeated", "nan", "ints", "inf"])
+def test_at_array_by_bisect_is_the_array_lookup(kind):
+    rng = random.Random(kind)
+    for n in list(range(0, 80)) * 3:
+        series = _series(rng, n, "ints" if kind == "ints" else "repeated" if kind == "repeated" else "plain")
+        times = list(series.times)
+        if kind == "inf" and n:
+            times[-1] = math.inf
+        if kind == "nan" and n:
+            times[rng.randrange(n)] = math.nan
+        pairs = list(zip(times, series.values, strict=True))
+        lookups = (
+            [TimeLookup(pairs)]
+            if kind in ("ints", "nan")
+            else [TimeLookup(pairs), TimeLookup.of(times, series.values)]
+        )
+        count = rng.choice((0, 1, 5, 30, 64, 65, 100))
+        queries = [rng.uniform(1.7e12 - 7000, 1.7e12 + 70_000) for _ in range(count)]
+        queries += [
+            t + rng.choice((0.0, 1.0, 1.0 + 1e-4, -1e-4, 5001.0, 15001.0))
+            for t in times[:10]
+            if math.isfinite(t)
+        ]
+        if kind == "nan" and queries:
+            queries[-1] = math.nan
+        for lookup in lookups:
+            for age in (5000.0, 15000.0):
+                got = lookup.at_array(np.array(queries), age).tolist()
+                assert repr(got) == repr(_reference_at_array(lookup, queries, age))
+                assert repr(lookup.at_array(queries, age).tolist()) == repr(got)  # the cached floats again
+
+
+def _reference_num_array(values: list) -> list:
+    """num_array as it was written: every numeric column through isfinite."""
+    if set(map(type, values)) <= {int, float, type(None)}:
+        try:
+            array = np.array(values, dtype=float)
+        except OverflowError:
+            array = None
+        if array is not None:
+            finite = np.isfinite(array)
+            if not finite.all():
+                array[~finite] = np.nan
+            return array.tolist()
+    return np.array(nums(values), dtype=float).tolist()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [1.5, 2.5, -0.0],
+        [1e308, 1e308],  # finite values whose sum is not
+        [1.0, math.inf],
+        [math.nan, 2.0],
+        [1, 2.0, None],
+        [10**400, 1.0],
+        [True, 1.0],
+        ["3", 4.0],
+        [None, None],
+        [2**53 + 1, 0.5],
+    ],
+)
+def test_num_array_is_the_reference(values):
+    assert repr(num_array(values).tolist()) == repr(_reference_num_array(values))

@@ -56,7 +56,6 @@ def num(value: Any) -> float | None:
 _NUMBER_CLASSES = frozenset((int, float))  # exact classes: bool and str take num()'s slow path
 _NUMBERS_OR_NONE = frozenset((int, float, type(None)))
 _STRINGS = frozenset((str,))
-_FLOATS = frozenset((float,))
 
 
 def nums(values: list) -> list[float | None]:
@@ -79,10 +78,15 @@ def num_array(values: list) -> np.ndarray:
     becomes NaN there, and so must inf and nan); anything else (strings, bools, huge ints) takes nums()."""
     kinds = set(map(type, values))
     if kinds <= _NUMBERS_OR_NONE:
-        if kinds == _FLOATS and _isfinite(sum(values)):
-            # the usual column: finite floats (a finite sum says so at C speed), nothing to mask; numpy's
-            # reductions (isfinite(...).all()) cost more than the conversion on tens of values
-            return np.array(values, dtype=float)
+        if kinds <= _NUMBER_CLASSES:
+            # the usual column: ints or floats with a finite sum, so no inf or nan (an int too large for
+            # a float raises, in the sum or in the array); nothing to mask, and numpy's reductions
+            # (isfinite(...).all()) cost more than the conversion on tens of values
+            try:
+                if _isfinite(sum(values)):
+                    return np.array(values, dtype=float)
+            except OverflowError:
+                pass
         try:
             array = np.array(values, dtype=float)
         except OverflowError:

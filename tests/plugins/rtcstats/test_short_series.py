@@ -11,7 +11,7 @@ import statistics
 import numpy as np
 import pytest
 
-from plugins.rtcstats.analysis import mos, scores
+from plugins.rtcstats.analysis import metrics_streams, mos, scores
 from plugins.rtcstats.analysis.metrics_model import PcMetrics, Series, StreamMetrics, _pstdev
 from plugins.rtcstats.analysis.metrics_values import TimeLookup, num_array, nums
 from plugins.rtcstats.analysis.scores import values_at, values_at_list
@@ -190,7 +190,26 @@ def _reference_num_array(values: list) -> list:
         ["3", 4.0],
         [None, None],
         [2**53 + 1, 0.5],
+        [1, 2, 3],
+        [2**63, 5],
+        [10**400, -(10**400)],  # a finite (zero) sum of ints no float can hold
+        [-0.0, 0],
     ],
 )
 def test_num_array_is_the_reference(values):
     assert repr(num_array(values).tolist()) == repr(_reference_num_array(values))
+
+
+def test_extend_keeps_the_finite_points_and_never_the_callers_array():
+    times = np.arange(70, dtype=float)
+    for values in (
+        np.linspace(0.5, 99.5, 70),
+        np.where(np.arange(70) % 7 == 0, np.nan, np.linspace(0.5, 99.5, 70)),
+    ):
+        series = Series()
+        metrics_streams._extend(series, times, values)
+        keep = np.isfinite(values)
+        assert series.times == times[keep].tolist() and series.values == values[keep].tolist()
+        before = repr(series.summary())
+        values[:] = 1e9  # the caller reuses its array: the series' kept floats must not follow
+        assert repr(series.summary()) == before

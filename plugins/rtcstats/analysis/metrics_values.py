@@ -224,9 +224,10 @@ class TimeLookup:
         times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
         order = np.lexsort((values, times))
         lookup = cls.__new__(cls)
-        lookup._floats = None
         lookup._arrays = times[order], values[order]
         lookup.times, lookup.values = lookup._arrays[0].tolist(), lookup._arrays[1].tolist()
+        # the lists are the arrays' floats: at_array's bisect way takes them as they are
+        lookup._floats = (lookup.times, lookup.values) if _isfinite(sum(lookup.times)) else ()
         return lookup
 
     def at(self, time: float, max_age_ms: float = 5000.0) -> float | None:

@@ -401,6 +401,15 @@ class StreamPass:
             found = self._arrays[props] = num_array(self.kept(*props))
         return found
 
+    def whole_nums(self, prop: str) -> list[float | None]:
+        """nums() of the whole column of `prop`. When every sample is kept it is also the kept column,
+        and num_array of a column is the float64 array of its nums(): kept_arr(prop) takes it from here
+        instead of reading the column again."""
+        values = nums(column(self.track, prop))
+        if self.all_kept and (prop,) not in self._arrays:
+            self._arrays[(prop,)] = np.array(values, dtype=float)
+        return values
+
     def kept_deltas(self, *props: str) -> np.ndarray:
         """_array_deltas of kept_arr (shared: callers must not write into it)."""
         found = self._deltas.get(props)
@@ -543,8 +552,8 @@ class StreamPass:
 
     def _inbound(self) -> None:
         sm, track = self.sm, self.track
-        received_all = nums(column(track, "packetsReceived"))
-        lost_all = nums(column(track, "packetsLost"))
+        received_all = self.whole_nums("packetsReceived")
+        lost_all = self.whole_nums("packetsLost")
         last_received, resets, received_total = _totals_across_resets(received_all)
         last_lost = num(track.last("packetsLost"))
         sm.packets = int(last_received) if last_received is not None else None
@@ -554,7 +563,7 @@ class StreamPass:
         if last_lost is not None:
             sm.negative_packets_lost = last_lost < 0
             sm.packets_lost = int(max(last_lost, 0))
-        bytes_last, byte_resets, bytes_total = _totals_across_resets(nums(column(track, "bytesReceived")))
+        bytes_last, byte_resets, bytes_total = _totals_across_resets(self.whole_nums("bytesReceived"))
         sm.bytes = int(bytes_last) if bytes_last is not None else None
         if resets:
             sm.packets_across_resets = int(received_total) if received_total is not None else None
@@ -693,12 +702,12 @@ class StreamPass:
 
     def _outbound(self) -> None:
         sm, track = self.sm, self.track
-        sent_last, _, sent_total = _totals_across_resets(nums(column(track, "packetsSent")))
+        sent_last, _, sent_total = _totals_across_resets(self.whole_nums("packetsSent"))
         sm.packets = int(sent_last) if sent_last is not None else None
 
         resets = self._active_average("bytesSent")
         sm.counter_resets = resets
-        bytes_last, _, bytes_total = _totals_across_resets(nums(column(track, "bytesSent")))
+        bytes_last, _, bytes_total = _totals_across_resets(self.whole_nums("bytesSent"))
         if bytes_last is not None:
             sm.bytes = int(bytes_last)
         if resets:

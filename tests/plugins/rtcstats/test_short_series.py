@@ -213,3 +213,30 @@ def test_extend_keeps_the_finite_points_and_never_the_callers_array():
         before = repr(series.summary())
         values[:] = 1e9  # the caller reuses its array: the series' kept floats must not follow
         assert repr(series.summary()) == before
+
+
+def test_num_array_is_the_array_of_nums():
+    """StreamPass.whole_nums gives kept_arr the array of a column's nums(): it must be num_array's."""
+    rng = random.Random(5)
+    pool = [
+        0,
+        7,
+        2**53 + 1,
+        10**400,
+        1.5,
+        -0.0,
+        math.inf,
+        -math.inf,
+        math.nan,
+        None,
+        True,
+        False,
+        "12",
+        " 3.5 ",
+        "x",
+        "",
+    ]
+    for n in list(range(0, 12)) * 200:
+        kinds = rng.sample(pool, rng.randrange(1, 4))
+        values = [rng.choice(kinds) for _ in range(n)]
+        assert repr(num_array(values).tolist()) == repr(np.array(nums(values), dtype=float).tolist()), values

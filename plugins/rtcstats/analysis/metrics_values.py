@@ -56,6 +56,7 @@ def num(value: Any) -> float | None:
 _NUMBER_CLASSES = frozenset((int, float))  # exact classes: bool and str take num()'s slow path
 _NUMBERS_OR_NONE = frozenset((int, float, type(None)))
 _STRINGS = frozenset((str,))
+_FLOATS_OR_NONE = frozenset((float, type(None)))
 
 
 def nums(values: list) -> list[float | None]:
@@ -70,6 +71,10 @@ def nums(values: list) -> list[float | None]:
             floats = []
         if len(floats) == len(values) and _isfinite(sum(floats)):
             return floats
+    elif kinds <= _FLOATS_OR_NONE:
+        # a column with gaps: num() of a float is the float when finite (v - v == 0.0: False for inf and
+        # nan), else None; without a Python-level call per value
+        return [None if v is None or v - v != 0.0 else v for v in values]
     return [num(v) for v in values]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from plugins.rtcstats.analysis import metrics_streams, mos, scores
 from plugins.rtcstats.analysis.metrics_model import PcMetrics, Series, StreamMetrics, _pstdev
-from plugins.rtcstats.analysis.metrics_values import TimeLookup, num_array, nums
+from plugins.rtcstats.analysis.metrics_values import TimeLookup, num, num_array, nums
 from plugins.rtcstats.analysis.scores import values_at, values_at_list
 
 
@@ -240,3 +240,12 @@ def test_num_array_is_the_array_of_nums():
         kinds = rng.sample(pool, rng.randrange(1, 4))
         values = [rng.choice(kinds) for _ in range(n)]
         assert repr(num_array(values).tolist()) == repr(np.array(nums(values), dtype=float).tolist()), values
+
+
+def test_nums_of_columns_with_gaps_is_num_of_each_value():
+    rng = random.Random(8)
+    pool = [1.5, -0.0, 0.0, 1e308, -1e-308, math.inf, -math.inf, math.nan, None, 3, True, "4"]
+    for n in list(range(0, 12)) * 300:
+        kinds = rng.sample(pool, rng.randrange(1, 4))
+        values = [rng.choice(kinds) for _ in range(n)]
+        assert repr(nums(values)) == repr([num(v) for v in values]), values

@@ -36,6 +36,13 @@ def client_metrics(dump: Dump) -> ClientMetrics:
 def _request_method(event: Event) -> tuple[str, str] | None:
     """(request kind, phase "request"|"success"|"failure") of a getUserMedia-family event."""
     name = event.name
+    if type(name) is str:  # every client event passes here: one lookup instead of the loops below
+        return _REQUEST_NAMES.get(name)
+    return _request_method_by_parts(name)
+
+
+def _request_method_by_parts(name: str) -> tuple[str, str] | None:
+    """_request_method's matching, prefix by prefix and kind by kind: the first match wins."""
     for prefix in ("navigator.mediadevices.", ""):
         if not name.startswith(prefix):
             continue
@@ -48,6 +55,20 @@ def _request_method(event: Event) -> tuple[str, str] | None:
             if rest == key + "onfailure":
                 return kind, "failure"
     return None
+
+
+def _request_names() -> dict[str, tuple[str, str]]:
+    """Every event name _request_method_by_parts matches, with its answer (the first one, in its order)."""
+    names: dict[str, tuple[str, str]] = {}
+    for prefix in ("navigator.mediadevices.", ""):
+        for key in _REQUEST_KINDS:
+            for suffix in ("", "onsuccess", "onfailure"):
+                name = prefix + key + suffix
+                names.setdefault(name, _request_method_by_parts(name))  # type: ignore[arg-type]
+    return names
+
+
+_REQUEST_NAMES = _request_names()
 
 
 def _correlation(event: Event) -> Any:

@@ -249,3 +249,28 @@ def test_nums_of_columns_with_gaps_is_num_of_each_value():
         kinds = rng.sample(pool, rng.randrange(1, 4))
         values = [rng.choice(kinds) for _ in range(n)]
         assert repr(nums(values)) == repr([num(v) for v in values]), values
+
+
+def test_request_method_lookup_is_the_matching_loop():
+    from plugins.rtcstats.analysis.metrics_client import (
+        _REQUEST_NAMES,
+        _request_method,
+        _request_method_by_parts,
+    )
+    from plugins.rtcstats.parsed_dump import Event
+
+    names = list(_REQUEST_NAMES) + ["", "getusermediaonsuccessx", "navigator.mediadevices.", "onsuccess"]
+    names += [
+        "navigator.mediadevices.navigator.mediadevices.getusermedia",
+        "getUserMedia",
+        "enumeratedevices",
+    ]
+    names += [name[:-1] for name in _REQUEST_NAMES] + [name + "x" for name in _REQUEST_NAMES]
+    for name in names:
+        assert _request_method(Event(time=None, name=name, raw_name=name)) == _request_method_by_parts(
+            name
+        ), name
+    assert _request_method(Event(time=None, name="getusermediaonfailure", raw_name="")) == (
+        "getUserMedia",
+        "failure",
+    )

@@ -109,15 +109,16 @@ def values_at(series: Series, times: list[float]) -> np.ndarray:
 
 
 def values_at_list(series: Series, times: list[float]) -> list[float]:
-    """values_at(series, times).tolist() by bisect: an audio stream has tens of intervals, where
-    numpy's fixed cost per call is most of the work. bisect_right is searchsorted(side="right") on
-    float times in order without NaN (checked at C speed; any other series takes values_at), and the
-    float arithmetic is the same."""
+    """values_at(series, times).tolist(), by bisect for up to 64 times: an audio stream has tens of
+    intervals, where numpy's fixed cost per call is most of the work. bisect_right is
+    searchsorted(side="right") on float times in order without NaN (checked at C speed; any other
+    series takes values_at), and the float arithmetic is the same."""
     keys = series.times
     if not keys:
         return [_NAN] * len(times)
     if not (
-        set(map(type, keys)) <= _FLOAT
+        len(times) <= _BISECT_UP_TO  # a long call: numpy's calls cost less than a bisect per interval
+        and set(map(type, keys)) <= _FLOAT
         and set(map(type, times)) <= _FLOAT
         and _isfinite(sum(keys))
         and _isfinite(sum(times))
@@ -135,6 +136,7 @@ def values_at_list(series: Series, times: list[float]) -> list[float]:
 
 _NAN = math.nan
 _FLOAT = frozenset((float,))
+_BISECT_UP_TO = 64  # intervals (as TimeLookup.at_array: the same break-even, callgrind)
 _isfinite = math.isfinite
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,19 +119,56 @@ def parse_legacy(raw: bytes) -> Dump:
 def detect_delta_semantics(raw: bytes) -> str:
     """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``.
 
-    Lines are matched with regular expressions and only candidate lines are JSON-parsed; the scan stops at
-    the first confirmed line (in v2 files usually the second getstats line of the first PC).
+    Only lines holding a ``{"timestamp": number}`` candidate can decide, so the candidates are found first,
+    with one regular-expression search over the whole file; only their lines are JSON-parsed, and only the
+    lines up to the deciding one are matched for a getstats head (in place, not copied). A file without a
+    candidate (most v1 files) is not read line by line at all. The scan stops at the first confirmed line
+    (in v2 files usually the second getstats line of the first PC). Same answer as matching every line in
+    turn (tests/plugins/rtcstats/test_legacy_detect.py holds that per-line scan and compares both).
     """
+    size = len(raw)
+    first = len(_BOM) if raw.startswith(_BOM) else 0
     seen_pcs: set[bytes] = set()
-    for line in _iter_lines(raw):
-        head = _GETSTATS_HEAD.match(line)
-        if head is None:
-            continue
-        pc_key = head.group(1)
-        if pc_key in seen_pcs and _TIMESTAMP_ONLY.search(line, head.end()) and _has_timestamp_only(line):
-            return "v2"
-        seen_pcs.add(pc_key)
+    scanned = first  # the getstats lines before this offset are in seen_pcs
+    for candidate in _TIMESTAMP_ONLY.finditer(raw, first):
+        at = candidate.start()
+        if at < scanned:
+            continue  # a second candidate of a line already decided
+        line_start = raw.rfind(b"\n", 0, at) + 1
+        if line_start < first:
+            line_start = first
+        if scanned < line_start:
+            _add_getstats_pcs(raw, scanned, line_start, seen_pcs)
+        line_end = raw.find(b"\n", at)
+        if line_end < 0:
+            line_end = size
+        head = _GETSTATS_HEAD.match(raw, line_start, line_end)
+        if head is not None:
+            pc_key = head.group(1)
+            if (
+                pc_key in seen_pcs
+                and _TIMESTAMP_ONLY.search(raw, head.end(), line_end)
+                and _has_timestamp_only(raw[line_start:line_end])
+            ):
+                return "v2"
+            seen_pcs.add(pc_key)
+        scanned = line_end + 1
     return "v1"
+
+
+def _add_getstats_pcs(raw: bytes, start: int, end: int, seen_pcs: set[bytes]) -> None:
+    """Add the pcId (as written) of every getstats line in raw[start:end] (whole lines) to `seen_pcs`.
+
+    Each line's head is matched in place (no copy of the line); a regular expression over the whole range
+    with MULTILINE `^` would try every byte, several times slower."""
+    while start < end:
+        line_end = raw.find(b"\n", start, end)
+        if line_end < 0:
+            line_end = end
+        head = _GETSTATS_HEAD.match(raw, start, line_end)
+        if head is not None:
+            seen_pcs.add(head.group(1))
+        start = line_end + 1
 
 
 def _has_timestamp_only(line: bytes) -> bool:
@@ -149,20 +185,6 @@ def _has_timestamp_only(line: bytes) -> bool:
         key != "timestamp" and isinstance(report, dict) and len(report) == 1 and "timestamp" in report
         for key, report in item[2].items()
     )
-
-
-def _iter_lines(raw: bytes) -> Iterator[bytes]:
-    """The non-blank lines of `raw`, without copying the whole buffer."""
-    start = len(_BOM) if raw.startswith(_BOM) else 0
-    size = len(raw)
-    while start < size:
-        end = raw.find(b"\n", start)
-        if end < 0:
-            end = size
-        line = raw[start:end]
-        start = end + 1
-        if line.strip():
-            yield line
 
 
 def _epoch_ms(value: Any) -> float | None:

@@ -6,7 +6,6 @@
 cimport cython
 
 cdef object _ABSENT
-cdef frozenset _NOT_COLUMNS
 
 
 cdef class _Stat:
@@ -29,8 +28,10 @@ cdef class LegacyStats:
     cdef public dict alive
 
     # index stays a Python int: it is appended once per value, so it is boxed once per report
+    # key: str, as every key of a JSON object is, so the compares against literals are C compares
     @cython.locals(snapshot=Py_ssize_t, stat=_Stat, alive=dict, delta=dict, changes_of=dict,
-                   changes=list, stamps=list, index=object)
+                   changes=list, stamps=list, index=object, known=bint, key=str, size=Py_ssize_t,
+                   alive_before=Py_ssize_t, found=Py_ssize_t)
     cpdef add(self, lineno, dict value, time, stamp, bint remove_absent)
 
     @cython.locals(stat=_Stat, index=Py_ssize_t)
@@ -44,5 +45,5 @@ cdef class LegacyStats:
 @cython.locals(first=Py_ssize_t, count=Py_ssize_t, last=Py_ssize_t, column=list)
 cdef list _fill_present(list changes, Py_ssize_t total)
 
-@cython.locals(count=Py_ssize_t, position=Py_ssize_t, stop=Py_ssize_t, size=Py_ssize_t, column=list)
+@cython.locals(count=Py_ssize_t, position=Py_ssize_t, stop=Py_ssize_t, sample=Py_ssize_t, column=list)
 cdef list _fill(list changes, Py_ssize_t total)

@@ -24,8 +24,6 @@ __all__ = ["LegacyStats"]
 
 # A property the merged report no longer has (the report was removed, then sent again without it).
 _ABSENT = object()
-# Keys of a report that are not property columns (StatTrack.append takes them out).
-_NOT_COLUMNS = frozenset(("timestamp", "id", "type"))
 
 
 class _Stat:
@@ -74,15 +72,44 @@ class LegacyStats:
         """
         snapshot = len(self.pc.snapshot_times)
         alive = self.alive
-        if remove_absent:
-            for stat_id in [s for s in alive if s not in value]:
-                self._remove(alive.pop(stat_id), snapshot)
+        alive_before = len(alive)
+        found = 0  # reports of the line that were alive before it
         stamp_time = float(stamp)
         for stat_id, report in value.items():
             stat = alive.get(stat_id)
-            if stat is not None and type(report) is dict:  # the usual case: a known report's delta
-                delta = report  # compiled: a C-typed dict, whose lookups skip the method calls
-                own = delta.get("timestamp")
+            if stat is not None:
+                found += 1
+            known = stat is not None and type(report) is dict  # the usual case: a known report's delta
+            if not known:
+                if stat_id == "timestamp":
+                    continue
+                stat, written = self._other(lineno, stat_id, report, stamp, snapshot)
+                if stat is None:
+                    continue
+            delta = report  # a JSON object (exactly a dict): compiled, a C-typed dict iterated in C
+            index = stat.offset + snapshot
+            # One pass over the delta: its own timestamp, a type, and the property changes. The three keys
+            # that are not columns are told apart by their lengths first (compiled: C compares; a string
+            # comparison only at equal lengths), not by a set lookup per key, nor three lookups per delta.
+            own = None
+            changes_of = stat.changes
+            for key, prop_value in delta.items():
+                size = len(key)
+                if size == 9 and key == "timestamp":
+                    own = prop_value
+                elif size == 4 and key == "type":
+                    if prop_value is not None:  # a delta seldom names its type: the track is read only then
+                        track = stat.track
+                        if track.type is None:
+                            track.type = str(prop_value)
+                elif size != 2 or key != "id":
+                    changes = changes_of.get(key)
+                    if changes is None:
+                        changes_of[key] = [index, prop_value]
+                    else:
+                        changes.append(index)
+                        changes.append(prop_value)
+            if known:
                 # JavaScript's number 0 (the only JSON values == 0 are 0, 0.0 and false)
                 if own == 0 and own is not False:
                     written = stamp
@@ -90,14 +117,6 @@ class LegacyStats:
                     written = stat.stamp
                 else:
                     written = own
-            else:
-                if stat_id == "timestamp":
-                    continue
-                stat, written = self._other(lineno, stat_id, report, stamp, snapshot)
-                if stat is None:
-                    continue
-                delta = report  # _other samples objects only (JSON objects: exactly dicts)
-            index = stat.offset + snapshot
             if written is not stat.stamp:
                 if written is stamp:
                     report_time = stamp_time
@@ -109,23 +128,12 @@ class LegacyStats:
                     stamps.append(index)
                     stamps.append(report_time)
                 stat.stamp = written
-            if len(delta) == 1 and "timestamp" in delta:
-                continue  # {"timestamp": ...} only: the usual line of an unchanged report
-            kind = delta.get("type")  # a delta seldom names its type: the track is read only then
-            if kind is not None:
-                track = stat.track
-                if track.type is None:
-                    track.type = str(kind)
-            changes_of = stat.changes
-            for key, prop_value in delta.items():
-                if key in _NOT_COLUMNS:
-                    continue
-                changes = changes_of.get(key)
-                if changes is None:
-                    changes_of[key] = [index, prop_value]
-                else:
-                    changes.append(index)
-                    changes.append(prop_value)
+        if remove_absent and found < alive_before:
+            # v2: the reports alive before the line and absent from it are removed. Done after the line,
+            # and only when some are absent (a v2 line names every report it keeps, so most lines none):
+            # no lookup per report of the line. Those still alive and not in the line are exactly them.
+            for stat_id in [s for s in alive if s not in value]:
+                self._remove(alive.pop(stat_id), snapshot)
         self.pc.snapshot_times.append(time)
 
     def _other(self, lineno: int, stat_id: str, report: Any, stamp: float, snapshot: int) -> tuple:
@@ -175,7 +183,9 @@ class LegacyStats:
                 for start, stop in runs:
                     times += snapshots[start:stop]
                 track.times = times
-            track.report_times = _fill(stat.stamps, total)
+            # report times are never absent (a stat's first sample notes one), so the C-speed paths apply:
+            # in v2 files most reports are sent, with a new timestamp, in every line
+            track.report_times = _fill_present(stat.stamps, total)
             props = track.props
             if stat.sent_again:
                 for prop, changes in stat.changes.items():
@@ -216,15 +226,14 @@ def _fill(changes: list, total: int) -> list:
     while count > 2 and changes[count - 1] is _ABSENT:
         count -= 2
         total = changes[count]
-    column: list = [None] * changes[0]
+    # One list of Nones, then each run written in place: compiled, a C loop of pointer stores with no
+    # object per run (an `itertools.repeat` per run cost more than the few samples most runs hold).
+    column: list = [None] * total
     for position in range(0, count, 2):
         value = changes[position + 1]
-        stop = changes[position + 2] if position + 2 < count else total
         if value is _ABSENT:
-            value = None
-        size = stop - changes[position]
-        if size == 1:
-            column.append(value)
-        elif size > 1:
-            column += repeat(value, size)
+            continue  # an absent run reads None, as the column already holds
+        stop = changes[position + 2] if position + 2 < count else total
+        for sample in range(changes[position], stop):
+            column[sample] = value
     return column

@@ -102,7 +102,7 @@ def test_the_installed_modules_come_from_the_wheel(installed, workdir):
     # The wheel build compiled the rtcstats parser modules (Cython, setup.py) and they are in use.
     code = "from plugins.rtcstats.compiled import summary; print(summary())"
     done = run([str(installed / "python"), "-c", code], cwd=folder, env=env, timeout=60)
-    expected = "compiled (Cython): lines, legacy_tracks, legacy, mos\n"
+    expected = "compiled (Cython): lines, legacy_tracks, legacy, internals_stats, mos\n"
     assert done.stdout == expected, done.stdout + done.stderr
 
 

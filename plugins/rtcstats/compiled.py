@@ -33,6 +33,7 @@ MODULES = (
     "plugins.rtcstats.parsing.lines",
     "plugins.rtcstats.parsing.legacy_tracks",
     "plugins.rtcstats.parsing.legacy",
+    "plugins.rtcstats.parsing.internals_stats",  # the internals series reader: its type checks (.pxd)
     "plugins.rtcstats.analysis.mos",
 )
 MANIFEST_NAME = "compiled-build.json"

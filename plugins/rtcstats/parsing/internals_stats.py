@@ -53,8 +53,6 @@ REMOTE_TYPES = frozenset(("remote-inbound-rtp", "remote-outbound-rtp"))
 _NOT_COLUMNS = frozenset(("timestamp", "type", "id"))
 _PRE_PROPS = frozenset(("type", "isRemote", "localId"))
 _SCALAR_TYPES = (int, float, str, bool)
-_NUMBER_TYPES = frozenset((int, float))  # exact classes: bool is no timestamp
-_FLOAT = frozenset((float,))
 
 # Old standard-stats ids (dumps without statsType) and legacy goog ids -> type.
 _ID_PREFIX_TYPES = (
@@ -394,10 +392,10 @@ def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None
     if not values:
         stat.ts = None
         return
-    kinds = set(map(type, values))
-    if kinds <= _NUMBER_TYPES and math.isfinite(sum(values)):
+    kinds = _number_kinds(values)
+    if kinds and math.isfinite(sum(values)):
         # The stats of one getStats call have the same -timestamp text: one shared list of floats.
-        known = values if kinds == _FLOAT else list(map(float, values))
+        known = values if kinds == _ONLY_FLOATS else list(map(float, values))
         stat.ts = known
         if isinstance(text, str):
             ctx.ts_texts[text] = known
@@ -406,6 +404,32 @@ def _read_timestamps(ctx: _Context, stat: _Stat, series: dict, key: str) -> None
         ctx.result.warnings.append(
             f"{ctx.where}: series {key!r} does not hold numeric timestamps; times interpolated instead"
         )
+
+
+_ONLY_FLOATS = 1
+_NUMBERS = 2
+
+
+def _number_kinds(values: list) -> int:
+    """_ONLY_FLOATS when every element is exactly a float, _NUMBERS when each is exactly an int or a float
+    (bool is no timestamp), else 0. Compiled (internals_stats.pxd), a C loop comparing type pointers: no
+    set of the types and no call per element, as ``set(map(type, values))`` had."""
+    kinds = _ONLY_FLOATS
+    for value in values:
+        kind = type(value)
+        if kind is not float:
+            if kind is not int:
+                return 0
+            kinds = _NUMBERS
+    return kinds
+
+
+def _only_str(values: list) -> bool:
+    """Every element is exactly a str (compiled: a C loop, as _number_kinds)."""
+    for value in values:
+        if type(value) is not str:
+            return False
+    return True
 
 
 def _constant_element(text: str) -> tuple[Any, int] | None:
@@ -704,7 +728,7 @@ def _compact(values: list, strings: dict[str, str]) -> list:
             if cls is str:
                 first = strings.setdefault(first, first)
             return [first] * len(values)
-    if cls is str and set(map(type, values)) == {str}:  # all strings: shared in one C-level pass
+    if cls is str and _only_str(values):  # all strings: shared in one C-level pass
         return list(map(strings.setdefault, values, values))
     if cls is str or values[-1].__class__ is str:
         for index, value in enumerate(values):

@@ -25,13 +25,13 @@ REQUIRED = os.environ.get("MEDIAPLANE_REQUIRE_NATIVE") == "1"
 # Analyzes every file named on the command line; prints which path ran, then one JSON line per file.
 # uploaded_ms is fixed (a dump without events is dated by it); uploadTimestamp, the clock's, is left out.
 ANALYZE_ALL = """
-import json, sys
+import importlib, json, sys
 from pathlib import Path
 from plugins.rtcstats import compiled
 from plugins.rtcstats.analysis import analyze
 from plugins.rtcstats.parsing import DumpFormatError, parse
-import plugins.rtcstats.parsing.legacy, plugins.rtcstats.parsing.legacy_tracks, plugins.rtcstats.parsing.lines
-import plugins.rtcstats.analysis.mos
+for name in compiled.MODULES:  # each one, whether or not the first dump would import it
+    importlib.import_module(name)
 print(json.dumps({name: sys.modules[name].__file__ for name in compiled.MODULES}))
 for path in map(Path, sys.argv[1:]):
     data = path.read_bytes()

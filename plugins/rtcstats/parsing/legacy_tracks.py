@@ -75,6 +75,9 @@ class LegacyStats:
         alive_before = len(alive)
         found = 0  # reports of the line that were alive before it
         stamp_time = float(stamp)
+        # orjson hands out one cached str object per repeated key: once a "timestamp" key was compared
+        # equal, the next ones are that same object (any other object is still compared in full).
+        timestamp_key = "timestamp"
         for stat_id, report in value.items():
             stat = alive.get(stat_id)
             if stat is not None:
@@ -94,9 +97,13 @@ class LegacyStats:
             own = None
             changes_of = stat.changes
             for key, prop_value in delta.items():
+                if key is timestamp_key:  # the decoder's cached "timestamp": no string comparison
+                    own = prop_value
+                    continue
                 size = len(key)
                 if size == 9 and key == "timestamp":
                     own = prop_value
+                    timestamp_key = key
                 elif size == 4 and key == "type":
                     if prop_value is not None:  # a delta seldom names its type: the track is read only then
                         track = stat.track

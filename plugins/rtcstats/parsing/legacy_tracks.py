@@ -18,7 +18,7 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
-from plugins.rtcstats.parsed_dump import PeerConnection
+from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 
 __all__ = ["LegacyStats"]
 
@@ -157,8 +157,11 @@ class LegacyStats:
             return None, None
         stat = self.stats.get(stat_id)
         if stat is None:
-            kind = report.get("type")
-            track = self.pc.track(stat_id, kind if isinstance(kind, str) else None)
+            tracks = self.pc.stats
+            track = tracks.get(stat_id)
+            if track is None:  # what PeerConnection.track does, without a Python call per new report
+                kind = report.get("type")
+                track = tracks[stat_id] = StatTrack(stat_id, kind if isinstance(kind, str) else None)
             stat = self.stats[stat_id] = _Stat(track)
             stat.offset = -snapshot  # its first sample is this snapshot's
         else:

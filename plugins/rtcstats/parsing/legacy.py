@@ -119,56 +119,30 @@ def parse_legacy(raw: bytes) -> Dump:
 def detect_delta_semantics(raw: bytes) -> str:
     """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``.
 
-    Only lines holding a ``{"timestamp": number}`` candidate can decide, so the candidates are found first,
-    with one regular-expression search over the whole file; only their lines are JSON-parsed, and only the
-    lines up to the deciding one are matched for a getstats head (in place, not copied). A file without a
-    candidate (most v1 files) is not read line by line at all. The scan stops at the first confirmed line
-    (in v2 files usually the second getstats line of the first PC). Same answer as matching every line in
-    turn (tests/plugins/rtcstats/test_legacy_detect.py holds that per-line scan and compares both).
+    Lines are matched with regular expressions in place (no copy of each line) and only candidate lines
+    are JSON-parsed; the scan stops at the first confirmed line (in v2 files usually the second getstats
+    line of the first PC). tests/plugins/rtcstats/test_legacy_detect.py compares it with the scan of
+    copied lines it replaced.
     """
     size = len(raw)
-    first = len(_BOM) if raw.startswith(_BOM) else 0
+    start = len(_BOM) if raw.startswith(_BOM) else 0
     seen_pcs: set[bytes] = set()
-    scanned = first  # the getstats lines before this offset are in seen_pcs
-    for candidate in _TIMESTAMP_ONLY.finditer(raw, first):
-        at = candidate.start()
-        if at < scanned:
-            continue  # a second candidate of a line already decided
-        line_start = raw.rfind(b"\n", 0, at) + 1
-        if line_start < first:
-            line_start = first
-        if scanned < line_start:
-            _add_getstats_pcs(raw, scanned, line_start, seen_pcs)
-        line_end = raw.find(b"\n", at)
-        if line_end < 0:
-            line_end = size
-        head = _GETSTATS_HEAD.match(raw, line_start, line_end)
+    while start < size:
+        end = raw.find(b"\n", start)
+        if end < 0:
+            end = size
+        head = _GETSTATS_HEAD.match(raw, start, end)  # a blank line is no getstats line either
         if head is not None:
             pc_key = head.group(1)
             if (
                 pc_key in seen_pcs
-                and _TIMESTAMP_ONLY.search(raw, head.end(), line_end)
-                and _has_timestamp_only(raw[line_start:line_end])
+                and _TIMESTAMP_ONLY.search(raw, head.end(), end)
+                and _has_timestamp_only(raw[start:end])
             ):
                 return "v2"
             seen_pcs.add(pc_key)
-        scanned = line_end + 1
+        start = end + 1
     return "v1"
-
-
-def _add_getstats_pcs(raw: bytes, start: int, end: int, seen_pcs: set[bytes]) -> None:
-    """Add the pcId (as written) of every getstats line in raw[start:end] (whole lines) to `seen_pcs`.
-
-    Each line's head is matched in place (no copy of the line); a regular expression over the whole range
-    with MULTILINE `^` would try every byte, several times slower."""
-    while start < end:
-        line_end = raw.find(b"\n", start, end)
-        if line_end < 0:
-            line_end = end
-        head = _GETSTATS_HEAD.match(raw, start, line_end)
-        if head is not None:
-            seen_pcs.add(head.group(1))
-        start = line_end + 1
 
 
 def _has_timestamp_only(line: bytes) -> bool:

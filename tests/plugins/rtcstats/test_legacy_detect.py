@@ -1,10 +1,10 @@
-"""The D1 pre-scan (legacy.detect_delta_semantics) against the per-line scan it replaced.
+"""The D1 pre-scan (legacy.detect_delta_semantics) against the scan of copied lines it replaced.
 
-detect_delta_semantics finds the ``{"timestamp": n}`` candidates with one search over the whole file and
-reads only their lines; the reference below matches every line in turn, as the parser did before. Both
-must answer the same on every dump fixture and on variants made to hit the edges of the whole-file search:
-a BOM, CRLF line ends, blank and whitespace lines, a candidate split over two lines, several candidates
-in one line, pcIds with escaped quotes, and lines shuffled at random.
+detect_delta_semantics matches each line in place, within the whole file's bytes (pos/endpos), instead of
+matching a copy of every line; the reference below is the scan as it was. Both must answer the same on
+every dump fixture and on variants made to hit the edges of matching within the whole file: a BOM, CRLF
+line ends, blank and whitespace lines, a candidate split over two lines, several candidates in one line,
+pcIds with escaped quotes, a last line without a newline, and lines shuffled at random.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _TIMESTAMP_ONLY = re.compile(rb'\{\s*"timestamp"\s*:\s*[-+0-9.eE]+\s*\}')
 
 
 def per_line_scan(raw: bytes) -> str:
-    """The pre-scan as it was: every non-blank line matched for a getstats head, in order."""
+    """The pre-scan as it was: every non-blank line copied, then matched for a getstats head, in order."""
     start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     seen: set[bytes] = set()
     for line in raw[start:].split(b"\n"):

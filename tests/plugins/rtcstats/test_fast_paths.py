@@ -306,7 +306,8 @@ def _summary_both_ways(values: list[float]) -> tuple[str, str]:
     "make",
     [
         lambda rng: (rng.random() - 0.3) * 10.0 ** rng.randint(-8, 8),
-        lambda rng: rng.choice([0.0, -0.0, 1.5, -0.0, 2.0]),  # signed zeros least: min and p5 keep their order
+        # signed zeros least: min and p5 keep their order
+        lambda rng: rng.choice([0.0, -0.0, 1.5, -0.0, 2.0]),
         lambda rng: rng.choice([0.1, 0.1, 0.1, 0.2]),
         lambda rng: rng.choice([1e300, -1e300, 0.5]),  # a square overflows: the scalar way's OverflowError
         lambda rng: rng.choice([1e308, 1.5e308]),  # the sum overflows: fmean's OverflowError

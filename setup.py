@@ -1,4 +1,4 @@
-"""Builds the Cython extensions of the rtcstats parser (the rest of the metadata is in setup.cfg).
+"""Builds the Cython extensions of the rtcstats parser and analysis (the rest of the metadata is in setup.cfg).
 
 Each module of plugins.rtcstats.compiled.MODULES is compiled from its own .py source (a .pxd beside it
 may add C types) with Cython, which pip installs for the build (pyproject.toml). A build that fails
@@ -8,6 +8,7 @@ plugin notices a source edited since (see plugins/rtcstats/compiled.py).
 """
 
 import json
+import os
 import runpy
 from pathlib import Path
 
@@ -32,11 +33,19 @@ def _extensions():
     # Python semantics throughout: annotations do not become C types (only the .pxd files declare
     # those), so both paths give the same values.
     directives = {"language_level": 3, "annotation_typing": False, "binding": False}
-    return cythonize(modules, compiler_directives=directives, build_dir="build/cython", quiet=True)
+    # one Cython process per core: the analysis modules are most of the build's time
+    return cythonize(
+        modules, compiler_directives=directives, build_dir="build/cython", quiet=True, nthreads=os.cpu_count() or 1
+    )
 
 
 class OptionalBuildExt(build_ext):
     """Compiles what it can, then writes the manifest of the sources compiled."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # compile the extensions on every core (`-j N` on the command line wins)
+            self.parallel = os.cpu_count() or 1
 
     def run(self):
         self.built = {}

@@ -1,4 +1,5 @@
-"""The Cython-compiled parser modules (plugins/rtcstats/compiled.py) against the same sources run as Python.
+"""The Cython-compiled parser and analysis modules (plugins/rtcstats/compiled.py) against the same sources run
+as Python.
 
 Both paths run in fresh interpreters on every dump fixture (the repository's copies and the shared MIT
 dumps): the analyze JSON must be byte-identical. MEDIAPLANE_REQUIRE_NATIVE=1 (set by scripts/test, so by

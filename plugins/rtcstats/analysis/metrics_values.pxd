@@ -1,0 +1,7 @@
+# Cython declarations that augment metrics_values.py when setup compiles it (see plugins/rtcstats/compiled.py):
+# the .py stays the one source and runs unchanged as plain Python. num() is called per value from this
+# module's own loops (nums): cpdef makes those C calls, other modules still call it as a Python function.
+
+cimport cython
+
+cpdef object num(object value)

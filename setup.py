@@ -1,4 +1,4 @@
-"""Builds the Cython extensions of the rtcstats parser and analysis (the rest of the metadata is in setup.cfg).
+"""Builds the Cython extensions of rtcstats' parser and analysis (the rest of the metadata is in setup.cfg).
 
 Each module of plugins.rtcstats.compiled.MODULES is compiled from its own .py source (a .pxd beside it
 may add C types) with Cython, which pip installs for the build (pyproject.toml). A build that fails
@@ -34,8 +34,9 @@ def _extensions():
     # those), so both paths give the same values.
     directives = {"language_level": 3, "annotation_typing": False, "binding": False}
     # one Cython process per core: the analysis modules are most of the build's time
+    threads = os.cpu_count() or 1
     return cythonize(
-        modules, compiler_directives=directives, build_dir="build/cython", quiet=True, nthreads=os.cpu_count() or 1
+        modules, compiler_directives=directives, build_dir="build/cython", quiet=True, nthreads=threads
     )
 
 

@@ -4,10 +4,10 @@ Each message is written to a spool file as it arrives (collector_dump.py); when 
 idles or breaks a limit, the file is stored like an uploaded dump, a session is created and its
 analysis queued. Refusals and limits close the socket with the codes of CLOSE_CODES (docs/rtcstats-
 collector.md). The WebSocket itself is simple-websocket's, which runs on the socket that gunicorn's
-gevent worker hands to the WSGI app (`gunicorn.socket`), read by the one greenlet that serves it
-(collector_socket.py): past the handshake a greenlet of the collector's own, so that the request
-ends (collector_handoff.py). The route itself (credentials, the account's place, which protocol) is
-collector_route.py; the jitsi protocol is collector_jitsi.py.
+gevent worker hands to the WSGI app (`gunicorn.socket`; collector_socket.py), served past the
+handshake from the event loop, so that the request ends (collector_handoff.py, collector_watch.py):
+RtcstatsSocket below is called for each message. The route itself (credentials, the account's place,
+which protocol) is collector_route.py; the jitsi protocol is collector_jitsi.py.
 """
 
 from __future__ import annotations
@@ -199,37 +199,6 @@ def request_metadata() -> dict:
     return {k: v for k, v in meta.items() if v is not None}
 
 
-def _receive_loop(
-    ws: Server, writer: DumpWriter, cfg: dict, open_sessions: OpenSessions, counts, live: LiveRow
-) -> int:
-    """Write messages until the client closes (its code), the socket breaks (1006) or a limit ends
-    it (Refused). Returns the close code for the dump's close line."""
-    rate = RateLimit(cfg["collector_max_messages_per_second"])
-    idle = cfg["collector_idle_timeout_seconds"]
-    max_bytes = cfg["collector_max_session_bytes"]
-    while True:
-        try:
-            message = ws.receive(timeout=idle)
-        except ConnectionClosed:
-            return client_code(ws)
-        if message is None:
-            if not ws.connected:
-                continue  # closed meanwhile: the next receive raises with the reason
-            raise Refused(IDLE, f"nothing received for {idle} s")
-        if not rate.take():
-            raise Refused(RATE_LIMITED, f"more than {rate.rate} messages per second")
-        line = message_line(message)
-        if line is None:
-            continue  # not a JSON array: dropped (docs/rtcstats-collector.md)
-        if not writer.fits(line, max_bytes):
-            raise Refused(SESSION_TOO_LARGE, f"the dump reached {max_bytes} bytes")
-        writer.write(line)
-        if writer.messages == 1:
-            live.first_message(line)
-        open_sessions.refresh()
-        counts.flush()
-
-
 def client_code(ws: Server) -> int:
     """The close code of a socket the client ended, as the reference server records it: the client's,
     1005 for a close frame without a code (rtcstats-js's `trace.close()` sends such a frame), 1006
@@ -261,6 +230,20 @@ def close_socket(ws: Server, code: int, reason: str) -> None:
         ws.close(code, reason[:120])  # a close frame's reason has at most 123 bytes
     except ConnectionClosed:
         pass
+
+
+def socket_over(handler, err: ConnectionClosed | Refused) -> None:
+    """A socket's end, told to its protocol's handler (RtcstatsSocket, collector_jitsi.JitsiSocket):
+    by the client (its close code, as client_code says) or by the server (Refused: a limit, idling,
+    a stop; the close frame is sent here)."""
+    ws = handler.ws
+    if isinstance(err, Refused):
+        code, reason = err.code, handler.close_reasons[err.code]
+        close_socket(ws, err.code, err.reason)
+    else:
+        code = client_code(ws)
+        reason = CLIENT_REASONS.get(code, "client")  # the client's own code is not one of our refusals
+    handler.ended(code, reason)
 
 
 _last_sweep = 0.0  # per process: when this worker last looked for dumps of lost sockets
@@ -339,40 +322,89 @@ class _Counts:
         self.messages, self.size = self.writer.messages, self.writer.size
 
 
-def serve(ws: Server, account_id: int, cfg: dict, open_sessions: OpenSessions, metadata: dict) -> None:
-    """Serve an rtcstats#5.0 socket from its first message to its stored session (`metadata`: the
-    dump's metadata line, request_metadata())."""
-    metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
-    writer = DumpWriter(spool_dir() / spool_name(account_id, open_sessions.socket_id), metadata)
-    counts = _Counts(writer)
-    live = LiveRow(account_id, open_sessions.socket_id, metadata)
-    try:
+class RtcstatsSocket:
+    """Serves an rtcstats#5.0 socket from its first message to its stored session, a call per step
+    (collector_watch.Handler): every message is written to the spool file as it comes."""
+
+    __slots__ = (
+        "ws",
+        "account_id",
+        "places",
+        "idle",
+        "max_bytes",
+        "metadata",
+        "writer",
+        "rate",
+        "counts",
+        "live",
+    )
+    close_reasons = CLOSE_REASONS
+
+    def __init__(self, ws: Server, account_id: int, cfg: dict, places: OpenSessions, metadata: dict):
+        """`metadata`: the dump's metadata line, request_metadata()."""
+        self.ws = ws
+        self.account_id = account_id
+        self.places = places
+        self.idle = cfg["collector_idle_timeout_seconds"]
+        self.max_bytes = cfg["collector_max_session_bytes"]
+        self.rate = RateLimit(cfg["collector_max_messages_per_second"])
+        self.metadata = metadata  # until the spool file is opened
+        self.writer = self.counts = self.live = None
+
+    def opened(self) -> bool:
+        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
+        metadata, self.metadata = self.metadata, None
+        self.writer = DumpWriter(spool_dir() / spool_name(self.account_id, self.places.socket_id), metadata)
+        self.counts = _Counts(self.writer)
+        self.live = LiveRow(self.account_id, self.places.socket_id, metadata)
+        return True
+
+    def message(self, message: str | bytes) -> None:
+        if not self.rate.take():
+            raise Refused(RATE_LIMITED, f"more than {self.rate.rate} messages per second")
+        line = message_line(message)
+        if line is None:
+            return  # not a JSON array: dropped (docs/rtcstats-collector.md)
+        writer = self.writer
+        if not writer.fits(line, self.max_bytes):
+            raise Refused(SESSION_TOO_LARGE, f"the dump reached {self.max_bytes} bytes")
+        writer.write(line)
+        if writer.messages == 1:
+            self.live.first_message(line)
+        self.places.refresh()
+        self.counts.flush()
+
+    def ended(self, code: int, reason: str) -> None:
+        """Close line written, place given back, then the dump stored as a session."""
+        writer = self.writer
         try:
-            code = _receive_loop(ws, writer, cfg, open_sessions, counts, live)
-            reason = CLIENT_REASONS.get(code, "client")  # the client's own code is not one of our refusals
-        except Refused as err:
-            code, reason = err.code, CLOSE_REASONS[err.code]
-            close_socket(ws, err.code, err.reason)
-        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
-        metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
-        counts.flush(now=True)
-        writer.finish(code)
-        open_sessions.leave()  # the socket is over: its place is free before the dump is stored
-    except BaseException:
-        # A bug or a kill mid-session: the spool file keeps what was received.
-        if not writer.file.closed:
-            writer.file.close()
-        raise
-    try:
-        rtcstats_id = _store(account_id, writer)
-    except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
-        log.exception("collector dump %s could not be stored; it stays in the spool", writer.path.name)
-        return
-    if rtcstats_id:
-        metrics.COLLECTOR_SESSIONS.inc(protocol=METRICS_PROTOCOL, how="socket")
-        log.info(
-            "collector session %s stored (%d messages, %d bytes)", rtcstats_id, writer.messages, writer.size
-        )
+            metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
+            metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
+            self.counts.flush(now=True)
+            writer.finish(code)
+            self.places.leave()  # the socket is over: its place is free before the dump is stored
+        except BaseException:
+            self.broke()
+            raise
+        try:
+            rtcstats_id = _store(self.account_id, writer)
+        except Exception:  # noqa: BLE001 - storage / database / Redis down: the spool file stays
+            log.exception("collector dump %s could not be stored; it stays in the spool", writer.path.name)
+            return
+        if rtcstats_id:
+            metrics.COLLECTOR_SESSIONS.inc(protocol=METRICS_PROTOCOL, how="socket")
+            log.info(
+                "collector session %s stored (%d messages, %d bytes)",
+                rtcstats_id,
+                writer.messages,
+                writer.size,
+            )
+
+    def broke(self) -> None:
+        """A bug or a kill mid-session: the spool file keeps what was received."""
+        if self.writer is not None and not self.writer.file.closed:
+            self.writer.file.close()
+        self.places.leave()
 
 
 def socket_done(ws: Server) -> Response:

@@ -2,13 +2,14 @@
 what happens to them when the worker stops.
 
 The rule: under gunicorn's gevent worker (gevent has patched `socket` and the connection is
-gunicorn's), the socket is served by a greenlet of the collector's own, spawned from the hub (a
-shallow stack) on a dup of the connection's socket, and the request returns at once. gunicorn then
-closes its own socket object (the dup keeps the TCP connection) and frees the request, its environ
-and Flask's request context, and the request greenlet with its deep saved stack: an open socket
-keeps only its socket, the post-handshake wsproto connection, its dump writer, limits and counters
-(docs/benchmarks.md, "rtcstats collector"). Under any other server (werkzeug's development server,
-threads) the socket is served inside its request, as a WSGI app would.
+gunicorn's), the socket is served from the event loop (collector_watch.py: a read watcher, and a
+short-lived greenlet only while a message is handled) on a dup of the connection's socket, and the
+request returns at once. gunicorn then closes its own socket object (the dup keeps the TCP
+connection) and frees the request, its environ and Flask's request context, and the request greenlet
+with its deep saved stack: an open socket keeps only its socket and watcher, the post-handshake
+wsproto connection, its dump writer, limits and counters (docs/benchmarks.md, "rtcstats
+collector"). Under any other server (werkzeug's development server, threads) the socket is served
+inside its request, as a WSGI app would, reading with `receive()`.
 
 gunicorn's `worker_connections` counts a socket only during its handshake, so the worker's own count
 (WorkerSockets) bounds them: every collector socket of the process counts from before its handshake
@@ -26,13 +27,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 from flask import current_app
-from greenlet import GreenletExit, greenlet
+from simple_websocket import ConnectionClosed
 
-from plugins.rtcstats.collector import TRY_LATER, release_database
+from plugins.rtcstats.collector import IDLE, TRY_LATER, socket_over
 from plugins.rtcstats.collector_socket import CollectorSocket, Refused
+from plugins.rtcstats.collector_watch import Handler, WatchedSocket
 
 log = logging.getLogger("rtcstats")
 
@@ -45,7 +46,7 @@ class WorkerSockets:
 
     def __init__(self):
         self.count = 0
-        self.served: set[CollectorSocket] = set()
+        self.served: set[WatchedSocket] = set()
         self._lock = threading.Lock()
 
     def enter(self, limit: int) -> None:
@@ -72,7 +73,7 @@ SOCKETS = WorkerSockets()
 
 
 def served_past_request(ws: CollectorSocket) -> bool:
-    """The rule above: a greenlet of its own under gunicorn's gevent worker, else in the request."""
+    """The rule above: from the event loop under gunicorn's gevent worker, else in the request."""
     if ws.mode != "gunicorn":
         return False
     from gevent import monkey
@@ -80,43 +81,37 @@ def served_past_request(ws: CollectorSocket) -> bool:
     return monkey.is_module_patched("socket")
 
 
-def serve(ws: CollectorSocket, run: Callable[..., None], args: tuple, on_end: Callable[[], None]) -> bool:
-    """Serve the socket (`run(*args)`, then `on_end()`, which gives back its places): past the request
-    when the rule says so (True: the request may return at once), else here (False: the caller ends it).
-    """
+def serve(handler: Handler) -> bool:
+    """Serve the handler's socket: past the request when the rule says so (True: the request may
+    return at once; the socket gives back its places and count at its end), else here, to its end
+    (False: the caller gives them back)."""
+    ws = handler.ws
     if not served_past_request(ws):
-        run(*args)
+        serve_in_request(handler)
         return False
-    import gevent
-
     ws.take_over()
-    app = current_app._get_current_object()
-    SOCKETS.served.add(ws)
-    # A bare greenlet whose parent is the hub, started by the hub's loop: its stack begins at the
-    # hub's, so the stack it saves at every wait is a few frames deep (gevent.spawn's Greenlet would
-    # add its links, spawn tree and the spawner's stack summary, which nothing here reads).
-    hub = gevent.get_hub()
-    hub.loop.run_callback(greenlet(_serve_own, parent=hub).switch, app, ws, run, args, on_end)
+    WatchedSocket(handler, current_app._get_current_object(), SOCKETS).start()
     return True
 
 
-def _serve_own(app, ws: CollectorSocket, run: Callable[..., None], args: tuple, on_end) -> None:
-    """The socket's own greenlet: an app context (the database, Redis, storage and settings are
-    the app's) for as long as the socket; then its connection, places and count are given back.
-    Nothing may leave it: an error raised out of a bare greenlet would be thrown into the hub."""
+def serve_in_request(handler: Handler) -> None:
+    """The socket served by the caller's thread or greenlet, waiting for each message."""
+    ws = handler.ws
     try:
-        with app.app_context():
-            try:
-                run(*args)  # a Python function called from Python: no C frame (and saved stack) more
-            finally:
-                release_database()  # no request teardown returns the connection of this greenlet
-    except BaseException as err:  # noqa: BLE001
-        if not isinstance(err, GreenletExit):
-            log.exception("collector socket ended by an error; its spool file keeps what was received")
-    finally:
-        SOCKETS.served.discard(ws)
-        ws.sock.close()
-        on_end()
+        if not handler.opened():
+            return
+        while True:
+            message = ws.receive(timeout=handler.idle)
+            if message is not None:
+                handler.message(message)
+            elif ws.connected:
+                raise Refused(IDLE, f"nothing received for {handler.idle} s")
+            # else closed meanwhile: the next receive raises with the reason
+    except (ConnectionClosed, Refused) as err:
+        socket_over(handler, err)
+    except BaseException:
+        handler.broke()
+        raise
 
 
 def stop_all(timeout: float = STOP_SECONDS) -> int:
@@ -128,8 +123,8 @@ def stop_all(timeout: float = STOP_SECONDS) -> int:
     import gevent
 
     log.info("worker stopping: closing %d collector sockets with 1001 and storing their dumps", len(served))
-    for ws in served:
-        ws.go_away()
+    for watched in served:
+        watched.handler.ws.go_away()
     deadline = time.monotonic() + timeout
     while SOCKETS.served and time.monotonic() < deadline:
         gevent.sleep(0.1)

@@ -33,13 +33,12 @@ import uuid
 import orjson
 import peewee
 from flask import current_app, request
-from simple_websocket import ConnectionClosed, Server
+from simple_websocket import Server
 
 from plugins.rtcstats import collector, collector_jitsi_resume, metrics, service
 from plugins.rtcstats.collector import (
     ABNORMAL,
     BURST_SECONDS,
-    CLIENT_REASONS,
     IDLE,
     METRICS_FLUSH_SECONDS,
     NORMAL,
@@ -49,7 +48,6 @@ from plugins.rtcstats.collector import (
     OpenSessions,
     RateLimit,
     Refused,
-    client_code,
     close_socket,
     release_database,
     spool_dir,
@@ -223,7 +221,15 @@ def entry_of(kind: str, data) -> tuple[bytes, int | None] | None:
 
 
 class JitsiSocket:
-    """Serves one jitsi socket from its first message to its end; its sessions are stored as they end."""
+    """Serves one jitsi socket from its first message to its end, a call per step
+    (collector_watch.Handler); its sessions are stored as they end."""
+
+    __slots__ = (
+        "ws", "account_id", "cfg", "places", "info", "sessions", "rate_per_session", "rate", "idle",
+        "max_id", "checked", "unflushed_messages", "unflushed_bytes", "flushed", "reconnect_id", "app",
+        "window", "last_sequence", "acked", "acked_at",
+    )  # fmt: skip
+    close_reasons = CLOSE_REASONS
 
     def __init__(self, ws: Server, account_id: int, cfg: dict, places: OpenSessions, protocol: str):
         self.ws = ws
@@ -245,38 +251,27 @@ class JitsiSocket:
         self.last_sequence = self.acked = 0  # the client's sequence numbers: last written, last told
         self.acked_at = time.monotonic()
 
-    def run(self) -> None:
+    def opened(self) -> bool:
+        """Resume the session a reconnect names, then tell the client where to go on from (the
+        `initial` sn; it sends nothing before). False: a refused reconnect, closed here.
+
+        :raises ConnectionClosed: the client went away before its sn was sent.
+        """
         try:
             first_sn = self._resume()
         except Refused as err:  # a refused reconnect counts as a refusal, not as an opened socket
             metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=CLOSE_REASONS[err.code])
             close_socket(self.ws, err.code, err.reason)
-            return
-        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
-        code = ABNORMAL
-        try:
-            try:
-                self.ws.send(sn_message(first_sn, "initial"))
-                code = self._receive_loop()
-            except ConnectionClosed:
-                code = client_code(self.ws)
-            reason = CLIENT_REASONS.get(code, "client")
-        except Refused as err:
-            code, reason = err.code, CLOSE_REASONS[err.code]
-            close_socket(self.ws, err.code, err.reason)
-        finally:
-            # Also on a bug or a kill: every session's file is closed; the spool keeps what came. A
-            # broken or idle socket's sessions (and one ended by a bug: code still 1006) wait for a
-            # reconnect; the others are ended.
-            ended = list(self.sessions.values())
-            self.sessions.clear()
-            suspended = code in RESUMABLE_CODES and self.window > 0
-            for session in ended:
-                if suspended:
-                    session.writer.suspend()
-                else:
-                    session.writer.finish(code)
             self.places.leave()
+            return False
+        metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="opened")
+        self.ws.send(sn_message(first_sn, "initial"))
+        return True
+
+    def ended(self, code: int, reason: str) -> None:
+        """A broken or idle socket's sessions (and those of a stopping worker) wait for a reconnect;
+        the others are ended and stored."""
+        suspended, ended = self._close_sessions(code)
         metrics.COLLECTOR_SOCKETS.inc(protocol=METRICS_PROTOCOL, event="closed")
         metrics.COLLECTOR_CLOSES.inc(protocol=METRICS_PROTOCOL, reason=reason)
         self._flush_counts(now=True)
@@ -287,6 +282,27 @@ class JitsiSocket:
             return
         for session in ended:
             self._store(session)
+
+    def broke(self) -> None:
+        """A bug or a kill: every session's file is closed and waits for a reconnect (as after 1006);
+        the spool keeps what came."""
+        self._close_sessions(ABNORMAL)
+
+    def _close_sessions(self, code: int) -> tuple[bool, list[Session]]:
+        """Close every session's file, suspended (`code` resumable) or finished with `code`, and give
+        back the socket's places; (whether suspended, the sessions)."""
+        ended = list(self.sessions.values())
+        self.sessions.clear()
+        suspended = code in RESUMABLE_CODES and self.window > 0
+        try:
+            for session in ended:
+                if suspended:
+                    session.writer.suspend()
+                else:
+                    session.writer.finish(code)
+        finally:
+            self.places.leave()
+        return suspended, ended
 
     def _resume(self) -> int:
         """Take over the session a reconnect names; the sequence number the first `sn` tells the
@@ -314,74 +330,65 @@ class JitsiSocket:
         )
         return resumed.last_sequence
 
-    def _receive_loop(self) -> int:
-        """Handle messages until the client closes (its code) or the socket breaks (1006).
+    def message(self, message: str | bytes) -> None:
+        """One envelope: a session's line written, a session opened, kept alive or ended.
 
-        :raises Refused: a limit, an idle socket or a bad statsSessionId ends the socket.
+        :raises Refused: a limit or a bad statsSessionId ends the socket.
         """
-        max_bytes = self.cfg["collector_max_session_bytes"]
-        while True:
-            try:
-                message = self.ws.receive(timeout=self.idle)
-            except ConnectionClosed:
-                return client_code(self.ws)
-            if message is None:
-                if not self.ws.connected:
-                    continue  # closed meanwhile: the next receive raises with the reason
-                raise Refused(IDLE, f"nothing received for {self.idle} s")
-            if not self.rate.take():
-                limit = self.rate_per_session
-                raise Refused(RATE_LIMITED, f"more than {limit} messages per second per session")
-            self._end_idle_sessions()
-            try:
-                envelope = orjson.loads(message)
-            except orjson.JSONDecodeError:
-                continue  # not JSON: dropped, as the rtcstats#5.0 protocol does
-            if not isinstance(envelope, dict):
-                continue
-            session_id = envelope.get("statsSessionId")
-            if not (
-                isinstance(session_id, str)
-                and len(session_id) <= self.max_id
-                and SESSION_ID.fullmatch(session_id)
-            ):
-                raise Refused(
-                    BAD_SESSION_ID, f"statsSessionId: send 1 to {self.max_id} characters of [A-Za-z0-9_-]"
-                )
-            kind = envelope.get("type")
-            session = self.sessions.get(session_id)
-            if kind == "close":
-                if session is not None:
-                    self._end_session(session, NORMAL)
-                continue
-            if kind == "keepalive":
-                if session is not None:
-                    session.heard = time.monotonic()
-                    with contextlib.suppress(OSError):
-                        os.utime(session.writer.path)  # a recovery sweep must see the file in use
-                continue
-            entry = entry_of(kind, envelope.get("data")) if kind in WRITTEN_TYPES else None
-            if entry is None:
-                continue  # an unknown type or a data that is no JSON array: dropped
-            line, sequence = entry
-            if session is None:
-                session = self._open_session(session_id)
-            elif sequence is not None and sequence <= session.floor:
+        if not self.rate.take():
+            limit = self.rate_per_session
+            raise Refused(RATE_LIMITED, f"more than {limit} messages per second per session")
+        self._end_idle_sessions()
+        try:
+            envelope = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return  # not JSON: dropped, as the rtcstats#5.0 protocol does
+        if not isinstance(envelope, dict):
+            return
+        session_id = envelope.get("statsSessionId")
+        if not (
+            isinstance(session_id, str)
+            and len(session_id) <= self.max_id
+            and SESSION_ID.fullmatch(session_id)
+        ):
+            raise Refused(
+                BAD_SESSION_ID, f"statsSessionId: send 1 to {self.max_id} characters of [A-Za-z0-9_-]"
+            )
+        kind = envelope.get("type")
+        session = self.sessions.get(session_id)
+        if kind == "close":
+            if session is not None:
+                self._end_session(session, NORMAL)
+            return
+        if kind == "keepalive":
+            if session is not None:
                 session.heard = time.monotonic()
-                continue  # resent after a reconnect and already in the dump
-            if not session.writer.fits(line, max_bytes):
-                raise Refused(SESSION_TOO_LARGE, f"session {session_id} reached {max_bytes} bytes")
-            session.writer.write(line)
-            if session.writer.messages == 1:
-                self._list_live(session, kind, envelope.get("data"))
+                with contextlib.suppress(OSError):
+                    os.utime(session.writer.path)  # a recovery sweep must see the file in use
+            return
+        entry = entry_of(kind, envelope.get("data")) if kind in WRITTEN_TYPES else None
+        if entry is None:
+            return  # an unknown type or a data that is no JSON array: dropped
+        line, sequence = entry
+        if session is None:
+            session = self._open_session(session_id)
+        elif sequence is not None and sequence <= session.floor:
             session.heard = time.monotonic()
-            self.unflushed_messages += 1
-            self.unflushed_bytes += len(line)
-            self.places.refresh()
-            self._flush_counts()
-            if sequence is not None:
-                self.last_sequence = sequence
-                self._acknowledge()
+            return  # resent after a reconnect and already in the dump
+        max_bytes = self.cfg["collector_max_session_bytes"]
+        if not session.writer.fits(line, max_bytes):
+            raise Refused(SESSION_TOO_LARGE, f"session {session_id} reached {max_bytes} bytes")
+        session.writer.write(line)
+        if session.writer.messages == 1:
+            self._list_live(session, kind, envelope.get("data"))
+        session.heard = time.monotonic()
+        self.unflushed_messages += 1
+        self.unflushed_bytes += len(line)
+        self.places.refresh()
+        self._flush_counts()
+        if sequence is not None:
+            self.last_sequence = sequence
+            self._acknowledge()
 
     def _acknowledge(self) -> None:
         """Every ACK_SECONDS, tell the client the last sequence number written: it drops what came up

@@ -5,7 +5,6 @@ collector_handoff.py says (under gunicorn's gevent worker: past the request)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 
@@ -65,14 +64,15 @@ def collect(cfg: dict) -> Response:
         collector.release_database()
         collector.sweep_orphans(cfg)
         account_id, actor = actor.account_id, None  # the key's objects need not live as long as the socket
+        # Built here: their first lines (metadata, connectionInfo) are read from the request.
         if jitsi and ws.subprotocol == jitsi:
-            # Built here: its connectionInfo line is read from the request.
-            run, args = collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi).run, ()
+            handler = collector_jitsi.JitsiSocket(ws, account_id, cfg, open_sessions, jitsi)
         else:
-            run, args = collector.serve, (ws, account_id, cfg, open_sessions, collector.request_metadata())
-        served_on = collector_handoff.serve(ws, run, args, functools.partial(_end, open_sessions))
+            metadata = collector.request_metadata()
+            handler = collector.RtcstatsSocket(ws, account_id, cfg, open_sessions, metadata)
+        served_on = collector_handoff.serve(handler)
     finally:
-        if not served_on:  # refused, or served in this request: ended here
+        if not served_on:  # refused, or served in this request: ended here (else at its end)
             _end(open_sessions, counted)
     return collector.socket_done(ws)
 

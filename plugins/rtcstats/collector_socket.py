@@ -11,6 +11,10 @@ Once the handshake is answered the socket keeps only what a running connection n
 environ and wsproto's h11 handshake machinery are dropped (the post-handshake
 `wsproto.connection.Connection` reads and writes frames), so that a socket served past its request
 (collector_handoff.py) does not keep the request's objects alive.
+
+Two ways to read: `receive(timeout)` waits in the caller's greenlet or thread (a socket served inside
+its request); `read_ready()` takes what the kernel holds and never waits (a socket served from the
+event loop, collector_watch.py, which reads only when its watcher says there is something).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from wsproto.events import CloseConnection
 from wsproto.utilities import LocalProtocolError
 
 CLOSE_REPLY_SECONDS = 2.0  # how long a server-side close waits for the client's close frame
+# How long a send (a pong, a close frame, a jitsi `sn`) may wait for room in the socket's send buffer
+# when the socket is read without waiting (read_ready): a client that reads nothing fails it.
+SEND_SECONDS = 10.0
 GOING_AWAY = 1001  # the server stops (a worker's graceful shutdown): RFC 6455's "going away"
 
 
@@ -86,9 +93,10 @@ class CollectorSocket(Server):
         self.sock = own
 
     def go_away(self) -> None:
-        """The server stops: the reading greenlet wakes up (its socket reads end) and `receive()`
-        raises Refused(GOING_AWAY), which closes the socket with 1001 and ends its dump as any
-        server-side close does."""
+        """The server stops: the socket's reader wakes up (a waiting `receive()`, or the read watcher
+        of a socket served from the event loop: the socket reads as ended) and `receive()` or
+        `read_ready()` raises Refused(GOING_AWAY), which closes the socket with 1001 and ends its dump
+        as any server-side close does."""
         self.stopping = True
         try:
             self.sock.shutdown(socket.SHUT_RD)
@@ -110,18 +118,41 @@ class CollectorSocket(Server):
             data = self._read(left)
             if data is None:
                 return None
-            try:
-                if not data:
-                    if self.stopping:
-                        raise Refused(GOING_AWAY, "the server is restarting; reconnect")
-                    raise ConnectionResetError  # the peer went away without a close frame
-                self.ws.receive_data(data)
-                self.connected = self._handle_events()
-            except (OSError, LocalProtocolError):  # as simple-websocket's reader thread ends
-                self.connected = False
+            self._take(data)
         if self.input_buffer:
             return self.input_buffer.pop(0)  # what came before a close is still delivered
         raise ConnectionClosed(self.close_reason, self.close_message)
+
+    def read_ready(self) -> bool:
+        """Take in what the kernel holds for the socket, without waiting: its complete messages go to
+        `input_buffer`, a close or a broken connection sets `connected` False. False when there was
+        nothing to read.
+
+        :raises Refused: GOING_AWAY after `go_away()`.
+        """
+        self.sock.settimeout(0.0)
+        try:
+            data = self.sock.recv(self.receive_bytes)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        finally:
+            self.sock.settimeout(SEND_SECONDS)
+        self._take(data)
+        return True
+
+    def _take(self, data: bytes) -> None:
+        """Feed what was read to wsproto (b"": the connection ended)."""
+        try:
+            if not data:
+                if self.stopping:
+                    raise Refused(GOING_AWAY, "the server is restarting; reconnect")
+                raise ConnectionResetError  # the peer went away without a close frame
+            self.ws.receive_data(data)
+            self.connected = self._handle_events()
+        except (OSError, LocalProtocolError):  # as simple-websocket's reader thread ends
+            self.connected = False
 
     def close(self, reason=None, message=None) -> None:
         super().close(reason, message)

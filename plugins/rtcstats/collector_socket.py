@@ -1,11 +1,12 @@
-"""The collector's WebSocket: simple-websocket's Server, read in the greenlet that serves the socket.
+"""The collector's WebSocket: simple-websocket's Server, read by whoever serves the socket.
 
-simple-websocket starts a reader thread per socket (under gunicorn's gevent worker a second greenlet,
+simple-websocket starts a reader thread per socket (under gunicorn's gevent worker a greenlet,
 wrapped in a threading.Thread with its locks and an Event) so that an application may send while it
-is not reading. The collector does nothing but read until the socket ends, so here `receive()` reads
-the socket itself: one greenlet and one saved stack per open socket instead of two, and none of the
-thread's objects (measured in docs/benchmarks.md, "rtcstats collector"). Frames, the handshake, close
-and message-size handling stay the library's (wsproto's parser, simple-websocket's event handling).
+is not reading. The collector does nothing but read until the socket ends, so here the socket is
+read by the code that serves it, and no reader is started: none of the thread's objects, nor its
+greenlet and saved stack (measured in docs/benchmarks.md, "rtcstats collector"). Frames, the
+handshake, close and message-size handling stay the library's (wsproto's parser, simple-websocket's
+event handling).
 
 Once the handshake is answered the socket keeps only what a running connection needs: the WSGI
 environ and wsproto's h11 handshake machinery are dropped (the post-handshake
@@ -70,7 +71,7 @@ _NO_EVENT = _NoEvent()  # stateless: one for all sockets
 
 
 class CollectorSocket(Server):
-    """A WebSocket whose messages are read by the caller of `receive()`, in its own greenlet."""
+    """A WebSocket whose messages are read by the caller of `receive()` or `read_ready()`."""
 
     def __init__(self, environ: dict, subprotocols: list[str], max_message_size: int):
         super().__init__(

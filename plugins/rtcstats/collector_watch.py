@@ -6,13 +6,13 @@ life (the largest part of what an open socket cost: docs/benchmarks.md, "rtcstat
 socket keeps only a read watcher (libev's, through `hub.loop.io`) between messages:
 
 - when the kernel has data for the socket, the watcher's callback (in the hub) stops the watcher and
-  starts a short-lived greenlet that reads what is there (`CollectorSocket.read_ready`, never waiting)
+  switches to a runner greenlet that reads what is there (`CollectorSocket.read_ready`, never waiting)
   and hands each complete message to the protocol's handler (collector.RtcstatsSocket,
   collector_jitsi.JitsiSocket), in order, until the socket has nothing more; then it starts the
-  watcher again and ends. Only that greenlet reads the socket meanwhile: what arrives while a handler
-  waits (the database, Redis, a store) stays in the kernel and is read by the same greenlet after it,
-  in order. libev's io watchers are level-triggered: data that came after the last read wakes the
-  socket again as soon as its watcher is started;
+  watcher again and waits for its next wake. Only that greenlet reads the socket meanwhile: what
+  arrives while a handler waits (the database, Redis, a store) stays in the kernel and is read by the
+  same greenlet after it, in order. libev's io watchers are level-triggered: data that came after
+  the last read wakes the socket again as soon as its watcher is started;
 - one timer per process (IdleSweep) looks at every socket each SWEEP_SECONDS and wakes those silent
   for their idle timeout (the greenlet closes them with 4008), instead of a timeout per socket;
 - a greenlet takes at most MAX_READS reads per wake and lets the loop serve other sockets before it
@@ -22,7 +22,7 @@ socket keeps only a read watcher (libev's, through `hub.loop.io`) between messag
   frame-stack chunk, mapped and unmapped), a switch into a kept one about one.
 
 A handler's calls (`opened`, `message`, `ended`, `broke`) run in such a greenlet with the Flask app's
-context pushed; its database connection is given back to the pool when the greenlet ends.
+context pushed; its database connection is given back to the pool at the end of each wake.
 """
 
 from __future__ import annotations

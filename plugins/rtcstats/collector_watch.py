@@ -181,6 +181,7 @@ def _run_wakes(watched: WatchedSocket) -> None:
     hub = getcurrent().parent
     while True:
         watched._serve()
+        watched = None  # a waiting runner keeps no socket that ended alive
         if len(_IDLE_RUNNERS) >= RUNNERS_KEPT:
             return
         _IDLE_RUNNERS.append(getcurrent())

@@ -152,8 +152,7 @@ def test_messages_that_arrive_while_the_handler_waits_are_handled_after_it_in_or
     then waits without a greenlet, and a close ends it with the client's code."""
     client, handler, sockets = watched(first_wait=0.5)
     client.send("m0")
-    gevent.sleep(0.05)  # the handler of m0 is waiting now
-    assert handler.running == 1
+    wait_for(lambda: handler.running == 1)  # the handler of m0 is waiting now
     for n in range(1, 201):
         client.send(f"m{n}-" + "x" * 100)
     wait_for(lambda: len(handler.messages) == 201)
@@ -217,14 +216,13 @@ def test_a_ping_is_answered_but_does_not_restart_the_idle_clock(watched):
 def test_a_waiting_handler_holds_up_neither_other_sockets_nor_the_runners_kept(watched):
     """While one socket's handler waits, another socket's messages are handled (another runner
     greenlet serves them); afterwards the runners wait for the next wakes, no more than RUNNERS_KEPT."""
-    slow_client, slow, _ = watched(first_wait=1.0)
+    slow_client, slow, _ = watched(first_wait=3.0)
     quick_client, quick, _ = watched()
     slow_client.send("slow")
-    gevent.sleep(0.05)
-    assert slow.running == 1
+    wait_for(lambda: slow.running == 1)
     for n in range(20):
         quick_client.send(f"q{n}")
-    wait_for(lambda: len(quick.messages) == 20, timeout=0.8)  # before the slow one's wait is over
+    wait_for(lambda: len(quick.messages) == 20, timeout=2.5)  # before the slow one's wait is over
     assert slow.messages == []
     wait_for(lambda: slow.messages == ["slow"])
     assert 1 <= len(collector_watch._IDLE_RUNNERS) <= collector_watch.RUNNERS_KEPT

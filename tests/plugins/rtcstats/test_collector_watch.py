@@ -171,21 +171,24 @@ def test_messages_that_arrive_while_the_handler_waits_are_handled_after_it_in_or
 
 def test_one_sweep_closes_the_silent_sockets_with_4008_and_leaves_a_talking_one_open(watched):
     idle = 0.6
+    talking_idle = 1.5  # more than a loaded machine's longest pause between two of its messages
     silent = [watched(idle=idle) for _ in range(3)]
-    talking_client, talking, sockets = watched(idle=idle)
+    talking_client, talking, sockets = watched(idle=talking_idle)
     started = time.monotonic()
     codes = {}
-    while time.monotonic() - started < idle * 4 and len(codes) < len(silent):
+    # the talking socket talks for twice its own idle timeout: each message restarted its clock
+    while time.monotonic() - started < talking_idle * 2 + 2:
         talking_client.send("still here")
         for n, (client, _handler, _) in enumerate(silent):
             if n not in codes and (code := client.close_code(timeout=0.05)) is not None:
                 codes[n] = code  # answered: the server's close ends
                 assert time.monotonic() - started >= idle - 0.1
+        if len(codes) == len(silent) and time.monotonic() - started >= talking_idle * 2:
+            break
         gevent.sleep(0.05)
-    # The talking socket stays open through the silent ones' idle timeout; from here on it sends
-    # nothing more, so its own timeout is lifted before the checks below (which may take longer than
-    # 0.6 s on a loaded machine) lest the sweep close it too before its client does.
     assert talking.ended_with is None
+    # From here on it sends nothing more: its timeout is lifted, lest the sweep close it before its
+    # client does at the end.
     talking.idle = 60.0
     assert codes == {0: 4008, 1: 4008, 2: 4008}
     for _client, handler, _ in silent:

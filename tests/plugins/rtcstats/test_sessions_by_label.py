@@ -185,7 +185,8 @@ def test_migration_0003_fills_the_copies_and_replaces_the_label_index(app, clien
         assert "rtcstats_session_label_account_id_kind_value_session_id" not in indexes
         if isinstance(database, PostgresqlDatabase):
             (definition,) = database.execute_sql(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'rtcstats_session_label_list'"
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'rtcstats_session_label_list' "
+                "AND schemaname = current_schema()"
             ).fetchone()
             assert "INCLUDE (browser, browser_version, os," in definition
     query, selects = MIXES["type, browser, low score"]

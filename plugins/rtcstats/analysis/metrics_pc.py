@@ -21,7 +21,6 @@ from plugins.rtcstats.analysis.metrics_values import (
     num,
     parse_candidate_line,
     relay_protocol_from_url,
-    sdp_candidates,
     sdp_of,
     sdp_ufrag,
     stat_type,
@@ -45,6 +44,10 @@ _SERVERS_KEY = re.compile(r"\b(?:iceServers|servers)\b")
 _BUNDLE = re.compile(r"bundlePolicy\W+([\w-]+)")
 _CANDIDATE_IN_TEXT = re.compile(r"candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+(?: [^,\n]*)?")
 _second = itemgetter(1)
+# The line boundaries of str.splitlines(). A jitsi SDP has thousands of lines and a few candidate lines:
+# searching for those is much cheaper than splitting it (see _sdp_candidates).
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_CANDIDATE_LINE = re.compile("a=candidate:[^" + _LINE_BREAKS + "]*")
 # Max candidates matched pairwise between events and stats (the matching is quadratic).
 _MATCH_LIMIT = 2000
 
@@ -96,7 +99,7 @@ def apply_events(pcm: PcMetrics, events: list[Event]) -> dict:
             if parsed is not None:
                 remote.append(parsed)
         elif name in ("setremotedescription",):
-            for cand in sdp_candidates(sdp_of(value)):
+            for cand in _sdp_candidates(sdp_of(value)):
                 cand["time"] = time
                 remote.append(cand)
         elif name in ("setlocaldescription", "setlocaldescriptiononsuccess"):
@@ -135,6 +138,23 @@ def _transition_time(states: list[tuple[float | None, str]], start: tuple, end: 
         elif begin is not None and state in end:
             return time - begin if time is not None else None
     return None
+
+
+def _sdp_candidates(sdp: Any) -> list[dict]:
+    """The parsed `a=candidate:` lines of an SDP: the same list as parsing each of its splitlines() that
+    starts with "a=candidate:", found by str.find instead (a hit counts where a line starts)."""
+    if not isinstance(sdp, str):
+        return []
+    out = []
+    start = sdp.find("a=candidate:")
+    while start >= 0:
+        line = _CANDIDATE_LINE.match(sdp, start).group()
+        if start == 0 or sdp[start - 1] in _LINE_BREAKS:
+            parsed = parse_candidate_line(line)
+            if parsed is not None:
+                out.append(parsed)
+        start = sdp.find("a=candidate:", start + len(line))
+    return out
 
 
 def _error_text(value: Any) -> str | None:
@@ -261,24 +281,24 @@ def apply_configuration(pcm: PcMetrics, configuration: Any) -> None:
 
 def candidate_from_track(track: StatTrack) -> Candidate:
     """A candidate report (standard or legacy goog spelling) as a normalised Candidate (D6)."""
-    ctype = candidate_type(_last(track, "candidateType"))
-    protocol = _lower(_last(track, "protocol", "transport"))
-    url = text(_last(track, "url"))
-    relay = _lower(_last(track, "relayProtocol"))
+    # _set() reads the columns directly: a PC has tens of candidate reports, each read a dozen times
+    props = track.props
+    ctype = candidate_type(_set(props, "candidateType"))
+    protocol = _lower(_set_of(props, "protocol", "transport"))
+    url = text(_set(props, "url"))
+    relay = _lower(_set(props, "relayProtocol"))
     source = "relayProtocol" if relay else None
     if relay is None and ctype == "relay":
         relay = relay_protocol_from_url(url)
         source = "url" if relay else None
-    address = next(
-        (
-            v
-            for v in (_last(track, "address"), _last(track, "ip"), _last(track, "ipAddress"))
-            if isinstance(v, str) and v
-        ),
-        None,
-    )
-    network = text(_last(track, "networkType"))
-    if network is None and truthy(track.last("vpn")):
+    address = None
+    for prop in ("address", "ip", "ipAddress"):
+        value = _set(props, prop)
+        if isinstance(value, str) and value:
+            address = value
+            break
+    network = text(_set(props, "networkType"))
+    if network is None and truthy(_newest(props, "vpn")):
         network = "vpn"
     return Candidate(
         id=track.id,
@@ -286,19 +306,33 @@ def candidate_from_track(track: StatTrack) -> Candidate:
         protocol=protocol,
         relay_protocol=relay,
         relay_protocol_source=source,
-        port=as_int(_last(track, "port", "portNumber")),
+        port=as_int(_set_of(props, "port", "portNumber")),
         network_type=network,
         address_family=address_family(address),
         url=url,
     )
 
 
-def _last(track: StatTrack, *props: str) -> Any:
-    for prop in props:
-        value = track.last(prop)
-        if value is not None and value != "":
-            return value
+def _newest(props: dict, prop: str) -> Any:
+    """StatTrack.last(prop) of the track whose columns are `props`."""
+    values = props.get(prop)
+    if values:
+        for value in reversed(values):
+            if value is not None:
+                return value
     return None
+
+
+def _set(props: dict, prop: str) -> Any:
+    """The newest value of `prop` unless that is missing or "" (then None)."""
+    value = _newest(props, prop)
+    return None if value is None or value == "" else value
+
+
+def _set_of(props: dict, prop: str, alias: str) -> Any:
+    """_set() of `prop`, else of its other spelling `alias`."""
+    value = _set(props, prop)
+    return _set(props, alias) if value is None else value
 
 
 def _lower(value: Any) -> str | None:
@@ -325,15 +359,15 @@ def _event_to_candidate(parsed: dict, index: int, side: str) -> Candidate:
     )
 
 
-def _same_candidate(parsed: dict, track: StatTrack, stat: Candidate) -> bool:
+def _same_candidate(parsed: dict, stat: Candidate, foundation: Any, address: Any) -> bool:
+    """Whether event candidate `parsed` is the candidate report `stat` (with its report's newest
+    foundation and first set address, ip or ipAddress)."""
     if parsed.get("type") != stat.type or parsed.get("port") != stat.port:
         return False
     if parsed.get("protocol") and stat.protocol and parsed["protocol"] != stat.protocol:
         return False
-    foundation = track.last("foundation")
     if foundation is not None and parsed.get("foundation") is not None:
         return str(foundation) == str(parsed["foundation"])
-    address = _last(track, "address", "ip", "ipAddress")
     theirs = parsed.get("address")
     if isinstance(address, str) and isinstance(theirs, str) and "x" not in address + theirs.lower():
         if not theirs.endswith(".local") and not address.endswith(".local"):
@@ -369,8 +403,13 @@ def merge_candidates(events: list[dict], tracks: list[StatTrack], side: str) -> 
         stat = candidate_from_track(track)
         hit = None
         if len(parsed_kept) * max(len(tracks), 1) <= _MATCH_LIMIT * 50:
+            props = track.props  # read once per report, not once per event candidate
+            foundation = _newest(props, "foundation")
+            address = _set(props, "address")
+            if address is None:
+                address = _set_of(props, "ip", "ipAddress")
             for i, parsed in enumerate(parsed_kept):
-                if i not in matched and _same_candidate(parsed, track, stat):
+                if i not in matched and _same_candidate(parsed, stat, foundation, address):
                     hit = i
                     break
         if hit is None:

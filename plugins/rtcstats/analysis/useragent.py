@@ -66,16 +66,18 @@ _PLATFORMS = {
     "ios": "iPhone",
 }
 
-# UA string browser tokens, most specific first (every Chromium UA also says "Chrome/" and "Safari/").
+# UA string browser tokens, most specific first (every Chromium UA also says "Chrome/" and "Safari/"),
+# with the literal tokens one of which a match contains: a pattern is searched for only when one of them
+# is in the string (a failed search scans the whole string; a Chrome UA would fail six of them).
 _UA_BROWSERS = (
-    ("Edge", re.compile(r"\b(?:Edg|Edge|EdgA|EdgiOS)/(\d+)")),
-    ("Opera", re.compile(r"\b(?:OPR|OPX|Opera)/(\d+)")),
-    ("Samsung Internet", re.compile(r"\bSamsungBrowser/(\d+)")),
-    ("Yandex", re.compile(r"\bYaBrowser/(\d+)")),
-    ("HeadlessChrome", re.compile(r"\bHeadlessChrome/(\d+)")),
-    ("Firefox", re.compile(r"\b(?:Firefox|FxiOS)/(\d+)")),
-    ("Chrome", re.compile(r"\b(?:Chrome|CriOS)/(\d+)")),
-    ("Chromium", re.compile(r"\bChromium/(\d+)")),
+    ("Edge", ("Edg/", "Edge/", "EdgA/", "EdgiOS/"), re.compile(r"\b(?:Edg|Edge|EdgA|EdgiOS)/(\d+)")),
+    ("Opera", ("OPR/", "OPX/", "Opera/"), re.compile(r"\b(?:OPR|OPX|Opera)/(\d+)")),
+    ("Samsung Internet", ("SamsungBrowser/",), re.compile(r"\bSamsungBrowser/(\d+)")),
+    ("Yandex", ("YaBrowser/",), re.compile(r"\bYaBrowser/(\d+)")),
+    ("HeadlessChrome", ("HeadlessChrome/",), re.compile(r"\bHeadlessChrome/(\d+)")),
+    ("Firefox", ("Firefox/", "FxiOS/"), re.compile(r"\b(?:Firefox|FxiOS)/(\d+)")),
+    ("Chrome", ("Chrome/", "CriOS/"), re.compile(r"\b(?:Chrome|CriOS)/(\d+)")),
+    ("Chromium", ("Chromium/",), re.compile(r"\bChromium/(\d+)")),
 )
 _SAFARI_VERSION = re.compile(r"\bVersion/(\d+)(?:[.\d]*)?.*\bSafari/")
 _SAFARI_WEBKIT = re.compile(r"\bAppleWebKit/[\d.]+.*\bSafari/")
@@ -87,10 +89,13 @@ _CROS_VERSION = re.compile(r"\bCrOS \S+ (\d+(?:\.\d+)*)")
 _WINDOWS_NT = {"10.0": "10", "6.3": "8.1", "6.2": "8", "6.1": "7", "6.0": "Vista", "5.1": "XP"}
 
 
+_LEADING_NUMBER = re.compile(r"\s*(\d+)")
+
+
 def _major(version: Any) -> str | None:
     if version is None:
         return None
-    match = re.match(r"\s*(\d+)", str(version))
+    match = _LEADING_NUMBER.match(str(version))
     return match.group(1) if match else None
 
 
@@ -100,16 +105,16 @@ def parse_ua_string(user_agent: str | None) -> UserAgentInfo:
     if not isinstance(user_agent, str) or not user_agent.strip():
         return info
     ua = user_agent
-    for name, pattern in _UA_BROWSERS:
-        found = pattern.search(ua)
+    for name, tokens, pattern in _UA_BROWSERS:
+        found = pattern.search(ua) if any(token in ua for token in tokens) else None
         if found:
             info.browser, info.browser_version = name, found.group(1)
             break
     else:
-        safari = _SAFARI_VERSION.search(ua)
+        safari = _SAFARI_VERSION.search(ua) if "Safari/" in ua else None  # both patterns end in it
         if safari:
             info.browser, info.browser_version = "Safari", safari.group(1)
-        elif _SAFARI_WEBKIT.search(ua):
+        elif "Safari/" in ua and _SAFARI_WEBKIT.search(ua):
             info.browser = "Safari"
 
     if "iPhone" in ua or "iPod" in ua:

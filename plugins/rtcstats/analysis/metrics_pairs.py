@@ -121,11 +121,12 @@ def _selections(ctx: PcContext) -> dict[float, tuple[str, list[str]]]:
         if track.props.get("selected") is None:
             continue
         for t, value in zip(track.times, column(track, "selected"), strict=True):
-            if truthy(value):
+            # truthy(value), called only for the strings (legacy "true"): most values are False or None
+            if value is True or (isinstance(value, str) and truthy(value)):
                 by_source[1].setdefault(t, []).append(track.id)
     for track in ctx.tracks("googCandidatePair"):
         for t, value in zip(track.times, column(track, "googActiveConnection"), strict=True):
-            if truthy(value):
+            if value is True or (isinstance(value, str) and truthy(value)):
                 by_source[2].setdefault(t, []).append(track.id)
     # the sources are written from the last to the first, so that the first one present wins
     chosen: dict[float, tuple[str, list[str]]] = {}
@@ -136,7 +137,11 @@ def _selections(ctx: PcContext) -> dict[float, tuple[str, list[str]]]:
 
 def _walk_snapshots(walk: PairWalk) -> None:
     chosen = _selections(walk.ctx)
-    report_of = walk.report
+    # every named pair's report looked up once, then read from the dict (no method call per snapshot)
+    for _, named in chosen.values():
+        for pair_id in named:
+            walk.report(pair_id)
+    reports = walk.reports
     rtt_values, rtt_times = walk.rtt_values, walk.rtt_times
     available, available_times = walk.available, walk.available_times
     for t in sorted(chosen):
@@ -145,12 +150,12 @@ def _walk_snapshots(walk: PairWalk) -> None:
         # compression cannot express a removed property, so a transport keeps naming a pair that was
         # removed (jitsi_legacy_undefined-ice-candidate, 3rd getstats line). Pairs never reported at
         # all are kept (nothing better is known).
-        ids = [i for i in dict.fromkeys(ids) if (report := report_of(i)) is None or t in report[0]]
+        ids = [i for i in dict.fromkeys(ids) if (report := reports[i]) is None or t in report[0]]
         if not ids:
             continue
-        walk.select(ids, selection, t, t)
+        _select(walk, ids, selection, t)
         for pair_id in ids:
-            report = report_of(pair_id)
+            report = reports[pair_id]
             if report is None:
                 continue
             index, rtt_column, goog, bitrate_column = report
@@ -168,6 +173,18 @@ def _walk_snapshots(walk: PairWalk) -> None:
             if bitrate is not None:
                 available_times.append(t)
                 available.append(bitrate / 1000.0)
+
+
+def _select(walk: PairWalk, ids: list[str], selection: str, t: float) -> None:
+    """walk.select(ids, selection, t, t); when the snapshot selects what the one before it did (most
+    do), only the pairs' last times move."""
+    if walk.previous and len(ids) == len(walk.previous) and tuple(ids) == walk.previous:
+        walk.final = ids
+        pairs = walk.pairs
+        for pair_id in ids:
+            pairs[pair_id].last_seen_ms = t
+    else:
+        walk.select(ids, selection, t, t)
 
 
 # -- run by run ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ and carry RTT and bitrate values of every kind. The DTLS states of the transport
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -15,7 +16,7 @@ from plugins.rtcstats.analysis.metrics_model import Series
 from plugins.rtcstats.analysis.metrics_pairs import PairWalk, walk_selected_pairs
 from plugins.rtcstats.analysis.metrics_pc import _add_numbers, dtls_from_stats
 from plugins.rtcstats.analysis.metrics_streams import PcContext
-from plugins.rtcstats.analysis.metrics_values import column
+from plugins.rtcstats.analysis.metrics_values import column, truthy
 from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
@@ -187,3 +188,71 @@ def test_dtls_states_by_runs_are_the_per_sample_states(states):
         component.append(t, {"type": "googComponent", **s})
     ctx = PcContext.of(pc)
     assert repr(dtls_from_stats(ctx)) == repr(_dtls_per_sample(ctx))
+
+
+def _plain_select(walk: PairWalk, ids: list[str], selection: str, t: float) -> None:
+    walk.select(ids, selection, t, t)
+
+
+def _goog_and_pair_dump(rng) -> Dump:
+    """One PC whose selections come from candidate-pair `selected` and googActiveConnection values of
+    every kind (several pairs selected at once, repeated selections, switches, legacy strings)."""
+    dump = Dump(format="rtcstats-v3")
+    pc = dump.pc("PC_0")
+    flags = [True, False, None, "true", " TRUE ", "false", "", 1, 0]
+    for t in TIMES:
+        pc.snapshot_times.append(t)
+        for pair_id in ("A", "B", "C"):
+            props = {"selected": rng.choice(flags), "currentRoundTripTime": rng.choice([0.01, None, "0.2"])}
+            pc.track(pair_id, "candidate-pair").append(t, {"type": "candidate-pair", **props})
+        for pair_id in ("G1", "G2"):
+            props = {"googActiveConnection": rng.choice(flags), "googRtt": rng.choice(["12", 30, None])}
+            pc.track(pair_id, "googCandidatePair").append(t, {"type": "googCandidatePair", **props})
+    return dump
+
+
+def _reference_selections(ctx: PcContext) -> dict:
+    """metrics_pairs._selections with truthy() called on every value."""
+    by_source: list[dict] = [{}, {}, {}]
+    for track in ctx.tracks("transport"):
+        for t, value in zip(track.times, column(track, "selectedCandidatePairId"), strict=True):
+            if isinstance(value, str) and value:
+                by_source[0].setdefault(t, []).append(value)
+    for track in ctx.tracks("candidate-pair"):
+        if track.props.get("selected") is not None:
+            for t, value in zip(track.times, column(track, "selected"), strict=True):
+                if truthy(value):
+                    by_source[1].setdefault(t, []).append(track.id)
+    for track in ctx.tracks("googCandidatePair"):
+        for t, value in zip(track.times, column(track, "googActiveConnection"), strict=True):
+            if truthy(value):
+                by_source[2].setdefault(t, []).append(track.id)
+    chosen = {}
+    for source, name in reversed(list(zip(by_source, metrics_pairs.SELECTIONS, strict=True))):
+        chosen.update((t, (name, ids)) for t, ids in source.items())
+    return chosen
+
+
+def test_snapshot_walk_shortcuts_as_the_plain_calls(monkeypatch):
+    """_select's repeated-selection shortcut gives the walk that walk.select at every snapshot gives,
+    and _selections' pre-check of truthy() the selections that truthy() of every value gives (on the
+    fixtures and on random selections)."""
+    rng = random.Random(11)
+    pcs = [pc for name in fixture_names() for pc in parse(dump_bytes(name)).peer_connections.values()]
+    pcs += [_goog_and_pair_dump(rng).peer_connections["PC_0"] for _ in range(40)]
+    fast = []
+    several = 0
+    for pc in pcs:
+        ctx = PcContext.of(pc)
+        chosen = metrics_pairs._selections(ctx)
+        assert repr(chosen) == repr(_reference_selections(ctx)), pc.id
+        several += any(len(ids) > 1 for _, ids in chosen.values())
+        walk = PairWalk(ctx)
+        metrics_pairs._walk_snapshots(walk)
+        fast.append(_facts(walk))
+    assert several >= 30  # several pairs selected at once in most random PCs
+    monkeypatch.setattr(metrics_pairs, "_select", _plain_select)
+    for pc, expected in zip(pcs, fast, strict=True):
+        walk = PairWalk(PcContext.of(pc))
+        metrics_pairs._walk_snapshots(walk)
+        assert _facts(walk) == expected, pc.id

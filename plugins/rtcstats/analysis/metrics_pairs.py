@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 from itertools import compress, groupby, islice, repeat
+from typing import Any
 
 from plugins.rtcstats.analysis.metrics_model import Candidate, SelectedPair
 from plugins.rtcstats.analysis.metrics_streams import PcContext
@@ -121,18 +122,27 @@ def _selections(ctx: PcContext) -> dict[float, tuple[str, list[str]]]:
         if track.props.get("selected") is None:
             continue
         for t, value in zip(track.times, column(track, "selected"), strict=True):
-            # truthy(value), called only for the strings (legacy "true"): most values are False or None
-            if value is True or (isinstance(value, str) and truthy(value)):
+            if _selected(value):
                 by_source[1].setdefault(t, []).append(track.id)
     for track in ctx.tracks("googCandidatePair"):
         for t, value in zip(track.times, column(track, "googActiveConnection"), strict=True):
-            if value is True or (isinstance(value, str) and truthy(value)):
+            if _selected(value):
                 by_source[2].setdefault(t, []).append(track.id)
     # the sources are written from the last to the first, so that the first one present wins
     chosen: dict[float, tuple[str, list[str]]] = {}
     for source, name in reversed(list(zip(by_source, SELECTIONS, strict=True))):
         chosen.update((t, (name, ids)) for t, ids in source.items())
     return chosen
+
+
+def _selected(value: Any) -> bool:
+    """truthy(value), without calling it for the values of almost every sample: True, False, None and
+    legacy goog stats' "true" and "false"."""
+    if value is True or value == "true":
+        return True
+    if value is None or value is False or value == "false":
+        return False
+    return truthy(value)
 
 
 def _walk_snapshots(walk: PairWalk) -> None:

@@ -9,6 +9,7 @@ cimport cython
 cdef object _newest(dict props, object prop)
 cdef object _set(dict props, object prop)
 cdef object _set_of(dict props, object prop, object alias)
+cdef object _text(object value)
 cdef object _lower(object value)
 cdef object _event_candidate(object value, object time)
 cdef object _event_to_candidate(dict parsed, object index, object side)

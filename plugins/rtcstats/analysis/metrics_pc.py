@@ -24,7 +24,6 @@ from plugins.rtcstats.analysis.metrics_values import (
     sdp_of,
     sdp_ufrag,
     stat_type,
-    text,
     truthy,
 )
 from plugins.rtcstats.parsed_dump import Event, StatTrack
@@ -285,7 +284,7 @@ def candidate_from_track(track: StatTrack) -> Candidate:
     props = track.props
     ctype = candidate_type(_set(props, "candidateType"))
     protocol = _lower(_set_of(props, "protocol", "transport"))
-    url = text(_set(props, "url"))
+    url = _text(_set(props, "url"))
     relay = _lower(_set(props, "relayProtocol"))
     source = "relayProtocol" if relay else None
     if relay is None and ctype == "relay":
@@ -297,9 +296,11 @@ def candidate_from_track(track: StatTrack) -> Candidate:
         if isinstance(value, str) and value:
             address = value
             break
-    network = text(_set(props, "networkType"))
-    if network is None and truthy(_newest(props, "vpn")):
-        network = "vpn"
+    network = _text(_set(props, "networkType"))
+    if network is None:
+        vpn = _newest(props, "vpn")
+        if vpn is not None and truthy(vpn):  # truthy(None) is False: most reports have no vpn
+            network = "vpn"
     return Candidate(
         id=track.id,
         type=ctype,
@@ -327,6 +328,11 @@ def _set(props: dict, prop: str) -> Any:
     """The newest value of `prop` unless that is missing or "" (then None)."""
     value = _newest(props, prop)
     return None if value is None or value == "" else value
+
+
+def _text(value: Any) -> str | None:
+    """text() of a _set() value (never ""), without a call into metrics_values."""
+    return value if isinstance(value, str) else None
 
 
 def _set_of(props: dict, prop: str, alias: str) -> Any:

@@ -16,7 +16,7 @@ from plugins.rtcstats.analysis.metrics_model import Series
 from plugins.rtcstats.analysis.metrics_pairs import PairWalk, walk_selected_pairs
 from plugins.rtcstats.analysis.metrics_pc import _add_numbers, dtls_from_stats
 from plugins.rtcstats.analysis.metrics_streams import PcContext
-from plugins.rtcstats.analysis.metrics_values import column, truthy
+from plugins.rtcstats.analysis.metrics_values import column, num, truthy
 from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
@@ -190,8 +190,34 @@ def test_dtls_states_by_runs_are_the_per_sample_states(states):
     assert repr(dtls_from_stats(ctx)) == repr(_dtls_per_sample(ctx))
 
 
-def _plain_select(walk: PairWalk, ids: list[str], selection: str, t: float) -> None:
-    walk.select(ids, selection, t, t)
+def _reference_walk_snapshots(walk: PairWalk) -> None:
+    """metrics_pairs._walk_snapshots as a plain loop: a report lookup per id, walk.select per snapshot."""
+    chosen = _reference_selections(walk.ctx)
+    for t in sorted(chosen):
+        selection, ids = chosen[t]
+        ids = [i for i in dict.fromkeys(ids) if (report := walk.report(i)) is None or t in report[0]]
+        if not ids:
+            continue
+        walk.select(ids, selection, t, t)
+        for pair_id in ids:
+            report = walk.report(pair_id)
+            if report is None:
+                continue
+            index, rtt_column, goog, bitrate_column = report
+            i = index[t]
+            rtt = num(rtt_column[i]) if rtt_column is not None and i < len(rtt_column) else None
+            if rtt is not None and not goog:
+                rtt *= 1000.0
+            if rtt is not None:
+                walk.rtt_values.append(rtt)
+                walk.rtt_times.append(t)
+                walk.goog_rtts += goog
+            bitrate = None
+            if bitrate_column is not None and i < len(bitrate_column):
+                bitrate = num(bitrate_column[i])
+            if bitrate is not None:
+                walk.available_times.append(t)
+                walk.available.append(bitrate / 1000.0)
 
 
 def _goog_and_pair_dump(rng) -> Dump:
@@ -233,10 +259,10 @@ def _reference_selections(ctx: PcContext) -> dict:
     return chosen
 
 
-def test_snapshot_walk_shortcuts_as_the_plain_calls(monkeypatch):
-    """_select's repeated-selection shortcut gives the walk that walk.select at every snapshot gives,
-    and _selections' pre-check of truthy() the selections that truthy() of every value gives (on the
-    fixtures and on random selections)."""
+def test_snapshot_walk_shortcuts_as_the_plain_calls():
+    """_selections (its _selected) gives the selections that truthy() of every value gives, and the
+    snapshot walk (its report lookups, its _select shortcut) what walk.report and walk.select at every
+    snapshot give, on the fixtures and on random selections."""
     rng = random.Random(11)
     pcs = [pc for name in fixture_names() for pc in parse(dump_bytes(name)).peer_connections.values()]
     pcs += [_goog_and_pair_dump(rng).peer_connections["PC_0"] for _ in range(40)]
@@ -251,8 +277,7 @@ def test_snapshot_walk_shortcuts_as_the_plain_calls(monkeypatch):
         metrics_pairs._walk_snapshots(walk)
         fast.append(_facts(walk))
     assert several >= 30  # several pairs selected at once in most random PCs
-    monkeypatch.setattr(metrics_pairs, "_select", _plain_select)
-    for pc, expected in zip(pcs, fast, strict=True):
+    for pc, found in zip(pcs, fast, strict=True):
         walk = PairWalk(PcContext.of(pc))
-        metrics_pairs._walk_snapshots(walk)
-        assert _facts(walk) == expected, pc.id
+        _reference_walk_snapshots(walk)
+        assert found == _facts(walk), pc.id

@@ -92,6 +92,12 @@ class Series:
         self.times.extend(times.tolist())
         self.values.extend(values.tolist())
 
+    def extend_lists(self, times: list[float], values: list[float]) -> None:
+        """Append the points of two lists of floats of the same length, `values` all finite."""
+        self._floats = None
+        self.times.extend(times)
+        self.values.extend(values)
+
     def __bool__(self) -> bool:
         return bool(self.values)
 

@@ -21,3 +21,27 @@ cdef class StreamPass:
     cdef public object _snapshots
     cdef public object dtx
     cdef public object fec
+
+
+# Series filling of short streams: one loop over C doubles (the arrays' own buffers, no copy). A numpy
+# bool array is read as unsigned char (its buffer format '?' is accepted for it).
+@cython.locals(k=Py_ssize_t, value=double, kept_times=list, kept_values=list)
+cpdef _extend_loop(series, const double[:] times, const double[:] values, const unsigned char[:] keep, bint masked)
+
+@cython.locals(k=Py_ssize_t, a=double, b=double)
+cpdef _deltas_into(const double[:] values, double[:] out)
+
+@cython.locals(k=Py_ssize_t, n=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t, has_bytes=bint, flow=bint, step=double)
+cpdef _interval_flags(const double[:] times, const double[:] byte_values, const double[:] d_packets,
+                     const double[:] d_bytes, double[:] dt, unsigned char[:, :] flags)
+
+@cython.locals(k=Py_ssize_t, idle_intervals=Py_ssize_t, idle_ms=double, span=double, step=double, kbps=double,
+               kept_times=list, kept_values=list)
+cpdef _bitrate_loop(sm, const double[:] times, const double[:] dt, const double[:] d_bytes,
+                   const unsigned char[:] active, const unsigned char[:] carried)
+
+@cython.locals(k=Py_ssize_t, step=double, span=double)
+cpdef _rate_into(const double[:] deltas, const double[:] dt, double scale, double[:] out)
+
+@cython.locals(k=Py_ssize_t, step=double, base=double)
+cpdef _ratio_into(const double[:] d_num, const double[:] d_den, double scale, double[:] out)

@@ -24,6 +24,7 @@ unchanged - collapse to the last one):
 
 from __future__ import annotations
 
+import math
 import operator
 import statistics
 from collections import Counter
@@ -229,14 +230,110 @@ def _array_deltas(values: np.ndarray) -> np.ndarray:
     """_counter_deltas of a float array (NaN for None): a decrease is a reset, whose delta is the new
     value; NaN at 0 and where either end is missing."""
     out = np.empty(len(values))
-    out[:1] = np.nan
-    before, after = values[:-1], values[1:]
-    # the steps in place, then the resets (rare) take the new value: np.where's choice, with fewer calls
-    deltas = np.subtract(after, before, out=out[1:])
-    reset = after < before  # False where either end is NaN: the step stays NaN
-    if np.count_nonzero(reset):
-        deltas[reset] = after[reset]
+    _deltas_into(values, out)
     return out
+
+
+def _deltas_into(values: np.ndarray, out: np.ndarray) -> None:
+    """_array_deltas' loop (compiled: C doubles). A NaN end makes both the step and `b < a` NaN/False:
+    the step stays NaN, as numpy's subtract and where gave."""
+    if len(values):
+        out[0] = math.nan
+    for k in range(1, len(values)):
+        a = values[k - 1]
+        b = values[k]
+        out[k] = b if b < a else b - a
+
+
+def _interval_flags(
+    times: np.ndarray,
+    byte_values: np.ndarray,
+    d_packets: np.ndarray,
+    d_bytes: np.ndarray,
+    dt: np.ndarray,
+    flags: np.ndarray,
+) -> None:
+    """_Intervals' dt and masks in loops (compiled: C doubles; `flags` zeroed): rows active, carried and
+    carried without interval 0.
+
+    Payload bytes decide whether media flowed: padding-only probe streams (jitsi) count packets but no
+    bytes. Packets decide only when the report has no byte counter. NaN > 0 is False."""
+    n = len(times)
+    has_bytes = False
+    for k in range(n):
+        if byte_values[k] == byte_values[k]:  # not NaN
+            has_bytes = True
+            break
+    first = -1
+    last = -1
+    for k in range(n):
+        dt[k] = times[k] - times[k - 1] if k else 0.0
+        step = d_bytes[k]
+        if (step if has_bytes else d_packets[k]) > 0:
+            if first < 0:
+                first = k
+            last = k
+        if step != step:  # no byte delta: packets decide, only for a report without bytes
+            flow = not has_bytes and d_packets[k] > 0
+        else:
+            flow = step > 0
+        if flow:
+            flags[1, k] = True
+            if k:
+                flags[2, k] = True
+    if first >= 0:
+        for k in range(first, last + 1):
+            flags[0, k] = True
+
+
+def _bitrate_loop(
+    sm: StreamMetrics,
+    times: np.ndarray,
+    dt: np.ndarray,
+    d_bytes: np.ndarray,
+    active: np.ndarray,
+    carried: np.ndarray,
+) -> None:
+    """The bitrate series and the idle intervals of the active span (compiled: C doubles). Intervals
+    after the first, in the span, with time passing; idle_ms sums their dt in order."""
+    idle_intervals = sm.idle_intervals
+    idle_ms = sm.idle_ms
+    kept_times: list[float] = []
+    kept_values: list[float] = []
+    for k in range(1, len(times)):
+        span = dt[k]
+        if not (active[k] and span > 0):
+            continue
+        if not carried[k]:
+            idle_intervals += 1
+            idle_ms += span
+            continue
+        step = d_bytes[k]
+        if step != step:
+            continue
+        kbps = step * 8.0 / span
+        if kbps - kbps == 0.0:  # finite
+            kept_times.append(float(times[k]))
+            kept_values.append(float(kbps))
+    sm.idle_intervals = idle_intervals
+    sm.idle_ms = float(idle_ms)
+    sm.bitrate_kbps.extend_lists(kept_times, kept_values)
+
+
+def _rate_into(deltas: np.ndarray, dt: np.ndarray, scale: float, out: np.ndarray) -> None:
+    """StreamPass._rate's loop: deltas * scale / dt after interval 0 where dt > 0, else NaN."""
+    for k in range(len(deltas)):
+        step = deltas[k]
+        span = dt[k]
+        out[k] = step * scale / span if k and step == step and span > 0 else math.nan
+
+
+def _ratio_into(d_num: np.ndarray, d_den: np.ndarray, scale: float, out: np.ndarray) -> None:
+    """StreamPass._ratio's loop: d_num * scale / d_den where d_den > 0 and d_num is not NaN, else NaN."""
+    for k in range(len(d_num)):
+        step = d_num[k]
+        base = d_den[k]
+        out[k] = step * scale / base if step == step and base > 0 else math.nan
 
 
 def _array_deltas_following(values: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -247,13 +344,47 @@ def _array_deltas_following(values: np.ndarray, base: np.ndarray) -> np.ndarray:
     return out
 
 
+# Below this many values a series is filled by one typed loop over the arrays (compiled: C doubles, see
+# metrics_streams.pxd) instead of numpy's selections, whose fixed cost per call is most of the work on the
+# tens of intervals of a stream; above it numpy's own loops are the faster ones (long calls).
+_LOOP_UP_TO = 64
+
+
 def _extend(series: Series, times: np.ndarray, values: np.ndarray) -> None:
     """Series.add of each pair, in order: the finite values only."""
+    if len(values) <= _LOOP_UP_TO:
+        _extend_loop(series, times, values, None, False)
+        return
     keep = np.isfinite(values)
     if np.count_nonzero(keep) == len(keep):  # all finite (mostly): a copy, not two selections
         series.extend_floats(times, values.copy())  # the series may keep the array: never the caller's
     else:
         series.extend_floats(times[keep], values[keep])
+
+
+def _extend_where(series: Series, times: np.ndarray, values: np.ndarray, keep: np.ndarray) -> None:
+    """_extend(series, times[keep], values[keep]): the pairs where the boolean mask `keep` is true."""
+    if len(values) <= _LOOP_UP_TO:
+        _extend_loop(series, times, values, keep, True)
+    else:
+        _extend(series, times[keep], values[keep])
+
+
+def _extend_loop(
+    series: Series, times: np.ndarray, values: np.ndarray, keep: np.ndarray | None, masked: bool
+) -> None:
+    """_extend(_where) in one loop: the pairs (where `keep`, when `masked`) whose value is finite. float()
+    makes the plain run's numpy scalars the Python floats that .tolist() gives (a no-op on C doubles)."""
+    kept_times: list[float] = []
+    kept_values: list[float] = []
+    for k in range(len(values)):
+        if masked and not keep[k]:
+            continue
+        value = values[k]
+        if value - value == 0.0:  # finite: False for NaN and infinities
+            kept_times.append(float(times[k]))
+            kept_values.append(float(value))
+    series.extend_lists(kept_times, kept_values)
 
 
 def _after_first(mask: np.ndarray) -> np.ndarray:
@@ -459,46 +590,27 @@ class StreamPass:
 
     def _intervals(self, packets_prop: str, bytes_prop: str) -> _Intervals:
         times = self.times_arr
-        byte_values = self.kept_arr(bytes_prop)
         d_packets = self.kept_deltas(packets_prop)
         d_bytes = self.kept_deltas(bytes_prop)
-        dt = np.zeros(len(times))
-        dt[1:] = times[1:] - times[:-1]
-        # Payload bytes decide whether media flowed: padding-only probe streams (jitsi) count packets
-        # but no bytes. Packets decide only when the report has no byte counter.
-        # count_nonzero and nonzero()[0] rather than .all() and flatnonzero: the same on 1-d arrays,
-        # without their Python-level wrappers (a third of the cost on tens of values, callgrind)
-        has_bytes = np.count_nonzero(np.isnan(byte_values)) != len(byte_values)
-        positive = ((d_bytes if has_bytes else d_packets) > 0).nonzero()[0]  # NaN > 0 is False
-        active = np.zeros(len(times), dtype=bool)
-        if len(positive):
-            active[positive[0] : positive[-1] + 1] = True
-        carried = np.where(np.isnan(d_bytes), (d_packets > 0) & (not has_bytes), d_bytes > 0)
-        return _Intervals(times, dt, d_packets, d_bytes, active, carried, _after_first(carried))
+        dt = np.empty(len(times))
+        flags = np.zeros((3, len(times)), dtype=bool)  # active, carried, carried after the first
+        _interval_flags(times, self.kept_arr(bytes_prop), d_packets, d_bytes, dt, flags)
+        return _Intervals(times, dt, d_packets, d_bytes, flags[0], flags[1], flags[2])
 
     def _bitrate(self, iv: _Intervals) -> None:
-        sm = self.sm
-        spanned = _after_first(iv.active & (iv.dt > 0))
-        for dt in iv.dt[spanned & ~iv.carried].tolist():  # in order, as the sum was made before
-            sm.idle_intervals += 1
-            sm.idle_ms += dt
-        sent = spanned & iv.carried & ~np.isnan(iv.bytes)
-        _extend(sm.bitrate_kbps, iv.times[sent], iv.bytes[sent] * 8.0 / iv.dt[sent])
+        _bitrate_loop(self.sm, iv.times, iv.dt, iv.bytes, iv.active, iv.carried)
 
     def _rate(self, iv: _Intervals, counter: str, scale: float = 1000.0) -> np.ndarray:
         """Per interval d(counter)/dt * scale (frames per second from a frame counter); NaN if none."""
-        deltas = self.kept_deltas(counter)
-        rated = _after_first(~np.isnan(deltas) & (iv.dt > 0))
-        out = _nans(len(iv.times))
-        out[rated] = deltas[rated] * scale / iv.dt[rated]
+        out = np.empty(len(iv.times))
+        _rate_into(self.kept_deltas(counter), iv.dt, scale, out)
         return out
 
     def _ratio(self, num_prop: str, den_prop: str, scale: float) -> np.ndarray:
         """Per interval d(num)/d(den) * scale, NaN when d(den) <= 0 or a delta is missing."""
-        d_num, d_den = self.kept_deltas(num_prop), self.kept_deltas(den_prop)
-        rated = ~np.isnan(d_num) & (d_den > 0)
-        out = _nans(len(d_num))
-        out[rated] = d_num[rated] * scale / d_den[rated]
+        d_num = self.kept_deltas(num_prop)
+        out = np.empty(len(d_num))
+        _ratio_into(d_num, self.kept_deltas(den_prop), scale, out)
         return out
 
     def _fps(self, iv: _Intervals, counters: tuple[str, ...], instant: tuple[str, ...]) -> None:
@@ -510,7 +622,7 @@ class StreamPass:
         if series is None:
             series = self.kept_arr(*instant)
         kept = iv.carried_after_first
-        _extend(self.sm.fps, iv.times[kept], series[kept])
+        _extend_where(self.sm.fps, iv.times, series, kept)
 
     def _frames(self, iv: _Intervals, width_props: tuple[str, ...], height_props: tuple[str, ...]) -> None:
         sm = self.sm
@@ -582,10 +694,10 @@ class StreamPass:
         counted = _after_first(~np.isnan(expected) & (expected > 0))
         loss = _nans(len(iv.times))  # per interval; NaN: no packet expected or no counters
         loss[counted] = np.minimum(np.maximum(missing[counted] / expected[counted] * 100.0, 0.0), 100.0)
-        _extend(sm.loss_pct_series, iv.times[counted], loss[counted])
+        _extend_where(sm.loss_pct_series, iv.times, loss, counted)
         jitter = self.kept_arr("googJitterReceived") if self.goog else self.kept_arr("jitter") * 1000.0
         carried = iv.carried_after_first
-        _extend(sm.jitter_ms, iv.times[carried], jitter[carried])
+        _extend_where(sm.jitter_ms, iv.times, jitter, carried)
         rtt = self.ctx.rtt
         if rtt:
             _extend(sm.rtt_ms, iv.times[carried], rtt.at_array(self._snapshot_times(carried)))
@@ -639,7 +751,7 @@ class StreamPass:
         else:
             return _nans(len(iv.times))
         carried = iv.carried_after_first
-        _extend(sm.jitter_buffer_delay_ms, iv.times[carried], values[carried])
+        _extend_where(sm.jitter_buffer_delay_ms, iv.times, values, carried)
         return values
 
     def _inbound_audio(self, iv: _Intervals, buffer: np.ndarray, loss: np.ndarray) -> None:
@@ -718,7 +830,7 @@ class StreamPass:
         self._bitrate(iv)
         delay = self._ratio("totalPacketSendDelay", "packetsSent", 1000.0)
         carried = iv.carried_after_first
-        _extend(sm.packet_send_delay_ms, iv.times[carried], delay[carried])
+        _extend_where(sm.packet_send_delay_ms, iv.times, delay, carried)
 
         remote = self._remote_inbound()
         loss_by_time = self._remote_loss(iv, remote)
@@ -891,7 +1003,7 @@ class StreamPass:
         rtt_times = rtt_values = np.empty(0)
         if self.goog:
             carried = iv.carried_after_first
-            _extend(sm.jitter_ms, iv.times[carried], self.kept_arr("googJitterReceived")[carried])
+            _extend_where(sm.jitter_ms, iv.times, self.kept_arr("googJitterReceived"), carried)
             rtt = self.kept_arr("googRtt")
             timed = carried & ~np.isnan(rtt)
             rtt_times, rtt_values = iv.times[timed], rtt[timed]

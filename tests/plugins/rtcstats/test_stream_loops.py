@@ -1,0 +1,181 @@
+"""The per-stream loops of metrics_streams (C doubles when compiled) give, by repr, what the numpy array
+code they replaced gave: the reference functions below are that code."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from plugins.rtcstats.analysis import metrics_streams as ms
+from plugins.rtcstats.analysis.metrics_model import Series, StreamMetrics
+
+SIZES = (0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 127, 128, 129, 1000)
+SPECIAL = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e308, -1e308, 5e-324)
+
+
+def _column(rng: random.Random, n: int, gaps: float) -> np.ndarray:
+    """A counter-like column: mostly increasing, some resets, NaN gaps and odd values."""
+    out, value = [], rng.uniform(0, 1e4)
+    for _ in range(n):
+        roll = rng.random()
+        if roll < gaps:
+            out.append(np.nan)
+            continue
+        if roll < gaps + 0.05:
+            value = rng.uniform(0, 100)  # a reset
+        elif roll < gaps + 0.08:
+            value = rng.choice(SPECIAL)
+        elif rng.random() < 0.2:
+            pass  # flat
+        else:
+            value = float(value) + rng.choice((rng.uniform(0, 5e4), float(rng.randint(0, 300))))
+        out.append(value)
+    return np.array(out, dtype=float)
+
+
+def _times(rng: random.Random, n: int) -> np.ndarray:
+    t = 1.7e12 + rng.uniform(0, 1e6)
+    out = []
+    for _ in range(n):
+        t += rng.choice((1000.0, 999.5, 0.0, rng.uniform(0, 3000)))
+        out.append(t)
+    return np.array(out, dtype=float)
+
+
+def _cases():
+    rng = random.Random(7)
+    for n in SIZES:
+        for gaps in (0.0, 0.2, 1.0):
+            yield n, gaps, rng.randrange(1 << 30)
+
+
+CASES = list(_cases())
+
+
+def _ref_array_deltas(values):
+    out = np.empty(len(values))
+    out[:1] = np.nan
+    before, after = values[:-1], values[1:]
+    deltas = np.subtract(after, before, out=out[1:])
+    reset = after < before
+    if np.count_nonzero(reset):
+        deltas[reset] = after[reset]
+    return out
+
+
+def _ref_after_first(mask):
+    mask = mask.copy()
+    mask[:1] = False
+    return mask
+
+
+def _ref_intervals(times, byte_values, d_packets, d_bytes):
+    dt = np.zeros(len(times))
+    dt[1:] = times[1:] - times[:-1]
+    has_bytes = np.count_nonzero(np.isnan(byte_values)) != len(byte_values)
+    positive = ((d_bytes if has_bytes else d_packets) > 0).nonzero()[0]
+    active = np.zeros(len(times), dtype=bool)
+    if len(positive):
+        active[positive[0] : positive[-1] + 1] = True
+    carried = np.where(np.isnan(d_bytes), (d_packets > 0) & (not has_bytes), d_bytes > 0)
+    return dt, active, carried, _ref_after_first(carried)
+
+
+def _ref_extend(series, times, values):
+    keep = np.isfinite(values)
+    series.extend_floats(times[keep], values[keep])
+
+
+def _ref_bitrate(sm, times, dt, d_bytes, active, carried):
+    spanned = _ref_after_first(active & (dt > 0))
+    for span in dt[spanned & ~carried].tolist():
+        sm.idle_intervals += 1
+        sm.idle_ms += span
+    sent = spanned & carried & ~np.isnan(d_bytes)
+    with np.errstate(all="ignore"):
+        _ref_extend(sm.bitrate_kbps, times[sent], d_bytes[sent] * 8.0 / dt[sent])
+
+
+def _summary(series: Series) -> str:
+    try:
+        return repr(series.summary())
+    except OverflowError as error:  # fsum of +-1e308 values: the same error both ways
+        return repr(error)
+
+
+def _same(a, b) -> bool:
+    return repr(np.asarray(a).tolist()) == repr(np.asarray(b).tolist())
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_deltas_and_intervals_are_the_array_code(n, gaps, seed):
+    rng = random.Random(seed)
+    times = _times(rng, n)
+    packets, byte_values = _column(rng, n, gaps), _column(rng, n, gaps if rng.random() < 0.7 else 1.0)
+    d_packets, d_bytes = ms._array_deltas(packets), ms._array_deltas(byte_values)
+    with np.errstate(all="ignore"):
+        assert _same(d_packets, _ref_array_deltas(packets))
+        assert _same(d_bytes, _ref_array_deltas(byte_values))
+        dt = np.empty(n)
+        flags = np.zeros((3, n), dtype=bool)
+        ms._interval_flags(times, byte_values, d_packets, d_bytes, dt, flags)
+        for got, want in zip(
+            (dt, flags[0], flags[1], flags[2]),
+            _ref_intervals(times, byte_values, d_packets, d_bytes),
+            strict=True,
+        ):
+            assert _same(got, want)
+            assert got.dtype == want.dtype
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_bitrate_rate_ratio_are_the_array_code(n, gaps, seed):
+    rng = random.Random(seed)
+    times = _times(rng, n)
+    byte_values, frames = _column(rng, n, gaps), _column(rng, n, gaps)
+    d_bytes, d_frames = ms._array_deltas(byte_values), ms._array_deltas(frames)
+    with np.errstate(all="ignore"):
+        dt, active, carried, _ = _ref_intervals(times, byte_values, d_bytes, d_bytes)
+        got, want = StreamMetrics("pc", "s", "video", "inbound"), StreamMetrics("pc", "s", "video", "inbound")
+        ms._bitrate_loop(got, times, dt, d_bytes, active, carried)
+        _ref_bitrate(want, times, dt, d_bytes, active, carried)
+        assert (got.idle_intervals, repr(got.idle_ms)) == (want.idle_intervals, repr(want.idle_ms))
+        assert repr(got.bitrate_kbps.times) == repr(want.bitrate_kbps.times)
+        assert repr(got.bitrate_kbps.values) == repr(want.bitrate_kbps.values)
+        assert type(got.idle_ms) is float and all(type(v) is float for v in got.bitrate_kbps.values)
+
+        rate = np.empty(n)
+        ms._rate_into(d_frames, dt, 1000.0, rate)
+        rated = _ref_after_first(~np.isnan(d_frames) & (dt > 0))
+        want_rate = np.full(n, np.nan)
+        want_rate[rated] = d_frames[rated] * 1000.0 / dt[rated]
+        assert _same(rate, want_rate)
+
+        ratio = np.empty(n)
+        ms._ratio_into(d_frames, d_bytes, 1000.0, ratio)
+        rated = ~np.isnan(d_frames) & (d_bytes > 0)
+        want_ratio = np.full(n, np.nan)
+        want_ratio[rated] = d_frames[rated] * 1000.0 / d_bytes[rated]
+        assert _same(ratio, want_ratio)
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_extend_where_is_the_selection(n, gaps, seed):
+    rng = random.Random(seed)
+    times, values = _times(rng, n), _column(rng, n, gaps)
+    keep = np.array([rng.random() < 0.6 for _ in range(n)], dtype=bool)
+    for got_fill, want_fill in (
+        (
+            lambda s: ms._extend_where(s, times, values, keep),
+            lambda s: _ref_extend(s, times[keep], values[keep]),
+        ),
+        (lambda s: ms._extend(s, times, values), lambda s: _ref_extend(s, times, values)),
+    ):
+        got, want = Series(), Series()
+        got.add(1.0, 2.0), want.add(1.0, 2.0)  # appends after what is there
+        got_fill(got), want_fill(want)
+        assert repr(got.times) == repr(want.times) and repr(got.values) == repr(want.values)
+        assert all(type(v) is float for v in got.times + got.values)
+        assert _summary(got) == _summary(want)

@@ -45,3 +45,9 @@ cpdef _rate_into(const double[:] deltas, const double[:] dt, double scale, doubl
 
 @cython.locals(k=Py_ssize_t, step=double, base=double)
 cpdef _ratio_into(const double[:] d_num, const double[:] d_den, double scale, double[:] out)
+
+@cython.locals(k=Py_ssize_t, a=double, b=double)
+cpdef bint _steady(list values)
+
+@cython.locals(k=Py_ssize_t, resets=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t, b=double)
+cpdef _span_of(const double[:] values, const double[:] increments)

@@ -336,6 +336,26 @@ def _ratio_into(d_num: np.ndarray, d_den: np.ndarray, scale: float, out: np.ndar
         out[k] = step * scale / base if step == step and base > 0 else math.nan
 
 
+def _span_of(values: np.ndarray, increments: np.ndarray) -> tuple[int, int, int] | None:
+    """(resets, a0, a1) of _active_average for a byte column without gaps: the decreases, and the active
+    span from the sample before the first positive increment to that of the last (a1 = -1: none). None
+    when a value is missing (NaN)."""
+    resets = 0
+    first = -1
+    last = -1
+    for k in range(len(values)):
+        b = values[k]
+        if b != b:
+            return None
+        if k and b < values[k - 1]:
+            resets += 1
+        if increments[k] > 0:
+            if first < 0:
+                first = k
+            last = k
+    return resets, first - 1, last
+
+
 def _array_deltas_following(values: np.ndarray, base: np.ndarray) -> np.ndarray:
     """_deltas_following of float arrays (NaN for None)."""
     out = _nans(len(values))
@@ -426,6 +446,24 @@ def _steps(values: list[float | None]) -> list[float] | None:
     return list(map(operator.sub, values[1:], values[:-1]))
 
 
+def _steady(values: list) -> bool:
+    """True when `values` holds floats only, at least one, none lower than the one before: what
+    `min(_steps(values)) >= 0` says of them, in one loop without the list of steps (compiled: C doubles).
+    False also when undecided (a NaN step, a value that is no float): the caller then takes _steps."""
+    if not values:
+        return False
+    a = 0.0
+    for k in range(len(values)):
+        value = values[k]
+        if type(value) is not float:
+            return False
+        b = value
+        if k and not b - a >= 0:  # a decrease, or a NaN step
+            return False
+        a = b
+    return True
+
+
 def _deltas_following(values: list[float | None], base: list[float | None]) -> list[float | None]:
     """Interval deltas of `values` (packetsLost) whose resets are decided by `base` (packetsReceived or
     packetsSent): when `base` decreased the report was recreated and the new value is the delta; any
@@ -452,8 +490,10 @@ def _deltas_following(values: list[float | None], base: list[float | None]) -> l
 
 def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int, float | None]:
     """(last value, resets, sum of the last value before every reset plus the final value)."""
+    if _steady(values):  # no gap, no reset (the usual case)
+        return values[-1], 0, 0.0 + values[-1]
     steps = _steps(values)
-    if values and steps is not None and (not steps or min(steps) >= 0):  # no gap, no reset
+    if values and steps is not None and (not steps or min(steps) >= 0):
         return values[-1], 0, 0.0 + values[-1]
     present = _floats(values)
     present = present[~np.isnan(present)]
@@ -885,9 +925,21 @@ class StreamPass:
         active_end_ms and avg_bitrate_kbps = sum(increments in span) * 8 / span (ms). Returns the resets."""
         sm = self.sm
         values = self.kept_arr(bytes_prop)
+        increments = self.kept_deltas(bytes_prop)
+        span = _span_of(values, increments)
+        if span is not None:  # the usual case, no gap: the intervals' own byte deltas, scanned in one loop
+            resets, a0, a1 = span
+            if a1 >= 0:
+                start, end = float(self.times[a0]), float(self.times[a1])  # times_arr's floats
+                duration = end - start
+                sm.active_start_ms, sm.active_end_ms = start, end
+                if duration > 0:
+                    total = sum(increments[a0 + 1 : a1 + 1].tolist())  # in order, as before
+                    sm.avg_bitrate_kbps = total * 8.0 / duration
+            return resets
         present = ~np.isnan(values)
-        if np.count_nonzero(present) == len(present):  # the usual case: the intervals' own byte deltas
-            byte_values, times, increments = values, self.times_arr.tolist(), self.kept_deltas(bytes_prop)
+        if np.count_nonzero(present) == len(present):
+            byte_values, times = values, self.times_arr.tolist()
         else:
             byte_values = values[present]
             times = self.times_arr[present].tolist()

@@ -179,3 +179,67 @@ def test_extend_where_is_the_selection(n, gaps, seed):
         assert repr(got.times) == repr(want.times) and repr(got.values) == repr(want.values)
         assert all(type(v) is float for v in got.times + got.values)
         assert _summary(got) == _summary(want)
+
+
+def _ref_totals_steady(values):
+    steps = None if None in values else [b - a for a, b in zip(values, values[1:], strict=False)]
+    return bool(values) and steps is not None and (not steps or min(steps) >= 0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [1.0],
+        [None],
+        [1.0, 1.0, 2.0],
+        [1.0, 0.5],
+        [1.0, None, 2.0],
+        [1, 2, 3],  # ints: undecided, the caller takes the general way
+        [-1e308, 1e308],
+        [1e308, -1e308],
+        [0.0, -0.0, 0.0],
+        [1.0, 2.0, 3.0, 2.9999],
+    ],
+)
+def test_steady_is_min_of_steps(values):
+    if ms._steady(values):
+        assert _ref_totals_steady(values)
+    assert ms._totals_across_resets(values) == _ref_totals_across_resets(values)
+    assert repr(ms._totals_across_resets(values)) == repr(_ref_totals_across_resets(values))
+
+
+def _ref_totals_across_resets(values):
+    present = [v for v in values if v is not None]
+    if not present:
+        return None, 0, None
+    if _ref_totals_steady(values):
+        return values[-1], 0, 0.0 + values[-1]
+    carried, resets = 0.0, 0
+    for a, b in zip(present, present[1:], strict=False):
+        if b < a:
+            carried += a
+            resets += 1
+    return present[-1], resets, carried + present[-1]
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_steady_and_span_on_random_columns(n, gaps, seed):
+    rng = random.Random(seed)
+    column = _column(rng, n, gaps)
+    values = [None if v != v else v for v in column.tolist()]
+    if ms._steady(values):  # never says steady where min(steps) does not
+        assert _ref_totals_steady(values)
+    assert repr(ms._totals_across_resets(values)) == repr(_ref_totals_across_resets(values))
+    increments = ms._array_deltas(column)
+    span = ms._span_of(column, increments)
+    if np.count_nonzero(np.isnan(column)):
+        assert span is None
+        return
+    positive = (increments > 0).nonzero()[0]
+    want = (
+        int(np.count_nonzero(column[1:] < column[:-1])),
+        int(positive[0]) - 1 if len(positive) else -2,
+        int(positive[-1]) if len(positive) else -1,
+    )
+    assert span == want

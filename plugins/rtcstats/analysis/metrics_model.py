@@ -41,9 +41,46 @@ def _pstdev(values: list[float], mean: float | None = None) -> float:
         deviation = _array_pstdev(array, mean)
         if deviation is not None:
             return deviation
-    # ints only, anything numpy would read differently, or an overflow: the scalar way
-    squares = map(pow, map(operator.sub, values, repeat(mean)), repeat(2))
+    squares = _float_squares(values, mean) if array is None else None
+    if squares is None:  # ints, anything numpy would read differently, or an overflow: the scalar way
+        squares = map(pow, map(operator.sub, values, repeat(mean)), repeat(2))
     return math.sqrt(math.fsum(squares) / len(values))
+
+
+# The exponent of _float_squares' pow(): a variable, so that the compiler cannot turn pow(d, 2.0) into
+# d * d (compiled, metrics_model.pxd declares it a C double), which rounds differently now and then.
+_TWO = 2.0
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent (compiled: the C library's pow() of two C doubles, base >= 0 here)."""
+    return base**exponent
+
+
+def _float_squares(values: list[float], mean: float) -> list[float] | None:
+    """[(v - mean) ** 2 for v in values] when all are floats, in one loop (compiled: the C library's
+    pow() on C doubles, which is what Python's ** calls for a finite non-zero base: float_pow takes the
+    absolute value of a negative one, as here); None when a value is no float or a square overflows
+    (** raises there: the scalar way raises it; the plain run's pow() raises the same error here)."""
+    if type(mean) is not float or type(values) is not list:
+        return None
+    m = mean
+    out: list[float] = []
+    for k in range(len(values)):
+        value = values[k]
+        if type(value) is not float:
+            return None
+        deviation = value - m
+        if deviation == 0.0:
+            out.append(0.0)  # float_pow's zero base: +0.0, without pow()
+            continue
+        if deviation - deviation != 0.0:  # NaN or infinite: float_pow's own cases, the scalar way
+            return None
+        square = _power(abs(deviation), _TWO)
+        if square - square != 0.0:  # overflow
+            return None
+        out.append(square)
+    return out
 
 
 def _array_pstdev(array: np.ndarray, mean: float) -> float | None:

@@ -41,8 +41,8 @@ from plugins.rtcstats.analysis.metrics_values import (
     distinct_samples,
     has,
     num,
-    num_array,
     nums,
+    nums_into,
     stat_type,
     text,
     truthy,
@@ -569,16 +569,20 @@ class StreamPass:
         """num_array of the kept column (shared: callers must not write into it)."""
         found = self._arrays.get(props)
         if found is None:
-            found = self._arrays[props] = num_array(self.kept(*props))
+            values = self.kept(*props)
+            found = self._arrays[props] = np.empty(len(values))
+            nums_into(values, found)
         return found
 
     def whole_nums(self, prop: str) -> list[float | None]:
         """nums() of the whole column of `prop`. When every sample is kept it is also the kept column,
         and num_array of a column is the float64 array of its nums(): kept_arr(prop) takes it from here
         instead of reading the column again."""
-        values = nums(column(self.track, prop))
+        col = column(self.track, prop)
+        floats = np.empty(len(col))
+        values = nums_into(col, floats)
         if self.all_kept and (prop,) not in self._arrays:
-            self._arrays[(prop,)] = np.array(values, dtype=float)
+            self._arrays[(prop,)] = floats
         return values
 
     def kept_deltas(self, *props: str) -> np.ndarray:
@@ -1150,7 +1154,10 @@ def _kept_nums(track: StatTrack, prop: str, idx: list[int]) -> list[float | None
 def _kept_array(track: StatTrack, prop: str, idx: list[int]) -> np.ndarray:
     """_kept_nums as a float array, NaN for None."""
     col = column(track, prop)
-    return num_array(col if len(idx) == len(col) else [col[i] for i in idx])
+    values = col if len(idx) == len(col) else [col[i] for i in idx]
+    out = np.empty(len(values))
+    nums_into(values, out)
+    return out
 
 
 def _mean(values: list[float | None], keep: list[bool]) -> float | None:

@@ -5,3 +5,6 @@
 cimport cython
 
 cpdef object num(object value)
+
+@cython.locals(k=Py_ssize_t, x=double, got=list)
+cpdef list nums_into(values, double[:] out)

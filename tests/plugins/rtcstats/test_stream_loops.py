@@ -3,12 +3,15 @@ code they replaced gave: the reference functions below are that code."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
 import pytest
 
+from plugins.rtcstats.analysis import metrics_model as ms_model
 from plugins.rtcstats.analysis import metrics_streams as ms
+from plugins.rtcstats.analysis import metrics_values as mv
 from plugins.rtcstats.analysis.metrics_model import Series, StreamMetrics
 
 SIZES = (0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 127, 128, 129, 1000)
@@ -243,3 +246,74 @@ def test_steady_and_span_on_random_columns(n, gaps, seed):
         int(positive[-1]) if len(positive) else -1,
     )
     assert span == want
+
+
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -0.0,
+    0.0,
+    1,
+    -7,
+    2**53 + 1,
+    10**400,
+    1.5,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    "12",
+    " 3.5 ",
+    "",
+    "  ",
+    "abc",
+    "1e400",
+    "nan",
+    "-0",
+    "1_000",
+    "true",
+    {"a": 1},
+    [1],
+    1e308,
+    5e-324,
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_nums_into_is_nums_and_num_array(seed):
+    rng = random.Random(seed)
+    pool = ODD_VALUES if seed % 2 else [rng.uniform(-1e6, 1e6) for _ in range(5)] + [None, 3, "4.25"]
+    values = [rng.choice(pool) for _ in range(rng.choice((0, 1, 7, 8, 9, 64, 65, 300)))]
+    out = np.empty(len(values))
+    got = mv.nums_into(values, out)
+    assert repr(got) == repr(mv.nums(values))
+    assert [type(v) for v in got] == [type(v) for v in mv.nums(values)]
+    assert repr(out.tolist()) == repr(mv.num_array(values).tolist())
+    assert repr(mv.nums_into(tuple(values), np.empty(len(values)))) == repr(got)
+
+
+def test_short_pstdev_squares_exactly_as_python_does():
+    """The loop of _float_squares (short series, below numpy's size) is Python's (v - mean) ** 2: the C
+    library's pow() differs from d * d in about 1 value of 1000, so many values are tried."""
+    rng = random.Random(17)
+    values = [(rng.random() - 0.3) * 10.0 ** rng.randint(-8, 8) for _ in range(60_000)]
+    deviations = [v - 0.125 for v in values]
+    assert ms_model._float_squares(values, 0.125) == [d**2 for d in deviations]
+    assert sum(d**2 != d * d for d in deviations) > 0  # the trap is there
+    for size in (2, 3, 7, 8, 9, 30, 63):
+        for start in range(0, 3000, size):
+            part = values[start : start + size]
+            mean = math.fsum(part) / len(part)
+            want = math.sqrt(math.fsum((v - mean) ** 2 for v in part) / len(part))
+            assert repr(ms_model._pstdev(part, mean)) == repr(want)
+            assert repr(ms_model._pstdev(part)) == repr(want)
+    assert ms_model._float_squares([1.0, 2.0], 1) is None  # an int mean: the scalar way
+    assert ms_model._float_squares([1.0, 2], 1.5) is None
+    assert ms_model._float_squares((1.0, 2.0), 1.5) is None
+    assert ms_model._float_squares([1.0, math.inf], 1.5) is None
+    assert ms_model._float_squares([1.0, math.nan], 1.5) is None
+    assert ms_model._float_squares([2.0, 1.0, -0.0, 0.0], 0.0) == [4.0, 1.0, 0.0, 0.0]
+    assert repr(ms_model._float_squares([-0.0], 0.0)) == repr([(-0.0 - 0.0) ** 2])
+    with pytest.raises(OverflowError):  # beyond the float range: the error ** raises
+        ms_model._pstdev([1e300, -1e300, 0.5])

@@ -8,3 +8,6 @@ cpdef object num(object value)
 
 @cython.locals(k=Py_ssize_t, x=double, got=list)
 cpdef list nums_into(values, double[:] out)
+
+@cython.locals(k=Py_ssize_t)
+cpdef bint _increasing_floats(list times, list values)

@@ -253,6 +253,13 @@ class TimeLookup:
     def of(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> TimeLookup:
         """TimeLookup(zip(times, values)) of numbers without a tuple per point (thousands on a long
         call): lexsort orders by time, then value, as sorting the pairs would."""
+        if type(times) is list and type(values) is list and _increasing_floats(times, values):
+            # a series' own lists (times strictly increasing): already in that order, no numpy needed
+            lookup = cls.__new__(cls)
+            lookup.times, lookup.values = list(times), list(values)
+            lookup._arrays = None
+            lookup._floats = (lookup.times, lookup.values) if _isfinite(sum(lookup.times)) else ()
+            return lookup
         times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
         order = np.lexsort((values, times))
         lookup = cls.__new__(cls)
@@ -283,23 +290,40 @@ class TimeLookup:
         times = np.asarray(times, dtype=float)
         if not self.times:
             return np.full(len(times), np.nan)
-        if self._arrays is None:  # kept: a PC's transport RTT is looked up by each of its streams
-            self._arrays = np.array(self.times, dtype=float), np.array(self.values, dtype=float)
         if len(times) <= _BISECT_UP_TO:
             floats = self._floats
             if floats is None:
-                keys = self._arrays[0].tolist()
-                floats = self._floats = (keys, self._arrays[1].tolist()) if _isfinite(sum(keys)) else ()
+                key_array, value_array = self._float_arrays()
+                keys = key_array.tolist()
+                floats = self._floats = (keys, value_array.tolist()) if _isfinite(sum(keys)) else ()
             if floats:
                 return np.array(_bisect_all(floats[0], floats[1], times.tolist(), max_age_ms), dtype=float)
-        keys, values = self._arrays
+        keys, values = self._float_arrays()
         i = np.searchsorted(keys, times + 1.0, side="right") - 1
         found = np.maximum(i, 0)
         ok = (i >= 0) & ~(times - keys[found] > max_age_ms)
         return np.where(ok, values[found], np.nan)
 
+    def _float_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values) as float arrays, made once: a PC's transport RTT is looked up by each stream."""
+        if self._arrays is None:
+            self._arrays = np.array(self.times, dtype=float), np.array(self.values, dtype=float)
+        return self._arrays
+
     def __bool__(self) -> bool:
         return bool(self.times)
+
+
+def _increasing_floats(times: list, values: list) -> bool:
+    """Two lists of floats of the same length, the times strictly increasing (no NaN)."""
+    if len(times) != len(values):
+        return False
+    for k in range(len(times)):
+        if type(times[k]) is not float or type(values[k]) is not float:
+            return False
+        if k and not times[k - 1] < times[k]:
+            return False
+    return True
 
 
 # at_array of up to this many times takes a bisect per time: its dozen numpy calls (searchsorted, masks,

@@ -317,3 +317,36 @@ def test_short_pstdev_squares_exactly_as_python_does():
     assert repr(ms_model._float_squares([-0.0], 0.0)) == repr([(-0.0 - 0.0) ** 2])
     with pytest.raises(OverflowError):  # beyond the float range: the error ** raises
         ms_model._pstdev([1e300, -1e300, 0.5])
+
+
+def _general_lookup(times, values) -> mv.TimeLookup:
+    """TimeLookup.of by its array way (lexsort), whatever the input."""
+    return mv.TimeLookup.of(np.array(times, dtype=float), np.array(values, dtype=float))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_time_lookup_of_lists_is_the_array_way(seed):
+    rng = random.Random(seed)
+    n = rng.choice((0, 1, 2, 5, 64, 65, 200))
+    times = sorted({1.7e12 + rng.randrange(0, 10**6) * 0.5 for _ in range(n)})
+    values = [rng.choice((rng.uniform(0, 500), 0.0, -0.0, np.nan)) for _ in times]
+    if seed % 5 == 1 and times:
+        times[-1] = np.inf  # infinite time: no bisect lists
+    if seed % 5 == 2 and len(times) > 2:
+        times[1], times[2] = times[2], times[1]  # out of order: the array way
+    if seed % 5 == 3 and times:
+        values[0] = 3  # an int value: the array way
+    got, want = mv.TimeLookup.of(times, values), _general_lookup(times, values)
+    assert repr((got.times, got.values)) == repr((want.times, want.values))
+    assert [type(v) for v in got.times + got.values] == [type(v) for v in want.times + want.values]
+    assert repr(got._floats) == repr(want._floats)
+    queries = [rng.uniform(1.7e12 - 1e4, 1.7e12 + 6e5) for _ in range(rng.choice((1, 10, 64, 65, 300)))]
+    queries += [np.nan] + times[:3]
+    for max_age in (5000.0, 15000.0):
+        assert _same(got.at_array(queries, max_age), want.at_array(queries, max_age))
+        assert _same(
+            got.at_array(np.array(queries), max_age),
+            _general_lookup(times, values).at_array(queries, max_age),
+        )
+    times.append(0.0)  # the lookup keeps its own lists
+    assert len(got.times) == len(times) - 1

@@ -11,3 +11,6 @@ cpdef list nums_into(values, double[:] out)
 
 @cython.locals(k=Py_ssize_t)
 cpdef bint _increasing_floats(list times, list values)
+
+@cython.locals(k=Py_ssize_t, t=double)
+cpdef bint _epoch_floats_increasing(own, Py_ssize_t n)

@@ -219,9 +219,31 @@ def sample_times(track: StatTrack) -> list[float]:
     ]
 
 
+def _epoch_floats_increasing(own: list, n: int) -> bool:
+    """True when every report time is a float epoch ms value (so sample_times is own[:n], n > 0) and
+    the first n strictly increase (so distinct_samples keeps them all). False also when undecided
+    (ints, None): the caller then takes sample_times and its check."""
+    if not n or type(own) is not list:
+        return False
+    for k in range(len(own)):
+        value = own[k]
+        if type(value) is not float:
+            return False
+        t = value
+        if not EPOCH_MIN_MS <= t <= EPOCH_MAX_MS:  # also False for NaN
+            return False
+        if 0 < k < n and not own[k - 1] < t:
+            return False
+    return True
+
+
 def distinct_samples(track: StatTrack) -> tuple[list[int], list[float]]:
     """(sample indexes, times) with times strictly increasing; samples with an equal time collapse to
     the last one (a report carried forward unchanged), samples going back in time are dropped."""
+    own = track.report_times
+    n = min(len(track.times), len(own))
+    if _epoch_floats_increasing(own, n):  # the usual case, in one loop: sample_times' and the check below
+        return list(range(n)), own[:n]
     times = sample_times(track)
     if all(map(operator.lt, times, times[1:])):  # the usual case, checked at C speed: every sample kept
         return list(range(len(times))), times

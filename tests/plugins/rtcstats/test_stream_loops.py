@@ -13,6 +13,7 @@ from plugins.rtcstats.analysis import metrics_model as ms_model
 from plugins.rtcstats.analysis import metrics_streams as ms
 from plugins.rtcstats.analysis import metrics_values as mv
 from plugins.rtcstats.analysis.metrics_model import Series, StreamMetrics
+from plugins.rtcstats.parsed_dump import StatTrack
 
 # The inputs include infinities (inf - inf): numpy warns about its NaN results, in the reference array code
 # and in the plain run's scalar loops alike, and the results are what is compared.
@@ -354,3 +355,39 @@ def test_time_lookup_of_lists_is_the_array_way(seed):
         )
     times.append(0.0)  # the lookup keeps its own lists
     assert len(got.times) == len(times) - 1
+
+
+def _ref_distinct_samples(times, report_times):
+    """distinct_samples by its general way: sample_times' per-sample choice, then the collapsing loop."""
+    sampled = [
+        own if own is not None and mv.EPOCH_MIN_MS <= own <= mv.EPOCH_MAX_MS else snap
+        for snap, own in zip(times, report_times, strict=False)
+    ]
+    idx, kept = [], []
+    for i, t in enumerate(sampled):
+        if kept and t == kept[-1]:
+            idx[-1] = i
+        elif not kept or t > kept[-1]:
+            idx.append(i)
+            kept.append(t)
+    return idx, kept
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_distinct_samples_is_the_general_way(seed):
+    rng = random.Random(seed)
+    n = rng.choice((0, 1, 2, 3, 8, 65))
+    times = [1.7e12 + 1000.0 * k for k in range(n)]
+    report, t = [], 2e12
+    for _ in range(n + rng.choice((0, 0, 1))):  # sometimes one report time more than samples
+        t += rng.choice((1000.0, 1000.0, 0.0, -5.0))
+        report.append(t)
+    if report and seed % 6 == 1:
+        report[rng.randrange(len(report))] = rng.choice((None, math.nan, 5.0, 4e12 + 1, math.inf, int(t)))
+    if report and seed % 6 == 2:
+        report[-1] = mv.EPOCH_MAX_MS  # the window's edge
+    track = StatTrack("t", "inbound-rtp")
+    track.times, track.report_times = times, report
+    got = mv.distinct_samples(track)
+    assert repr(got) == repr(_ref_distinct_samples(times, report))
+    assert [type(v) for v in got[1]] == [type(v) for v in _ref_distinct_samples(times, report)[1]]

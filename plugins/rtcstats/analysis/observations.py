@@ -131,15 +131,32 @@ def rule(
     return register
 
 
+_loaded = False  # the rule modules were imported (analyze asks for them several times per call)
+
+
 def _load_rules() -> dict[str, Rule]:
-    for name in _RULE_MODULES:
-        importlib.import_module(name)
+    global _loaded
+    if not _loaded:
+        for name in _RULE_MODULES:
+            importlib.import_module(name)
+        _loaded = True
     return _RULES
+
+
+# (registry, its size, its types by name) of the last observation_types(): the registry only grows
+# (a test may swap in another dict: then the identity differs)
+_types_of: tuple = (None, 0, {})
 
 
 def observation_types() -> dict[str, ObservationType]:
     """Every registered observation type by name (the full catalogue, with thresholds and advice)."""
-    return {name: r.kind for name, r in sorted(_load_rules().items())}
+    global _types_of
+    rules = _load_rules()
+    registry, size, types = _types_of
+    if registry is not rules or size != len(rules):
+        types = {name: r.kind for name, r in sorted(rules.items())}
+        _types_of = (rules, len(rules), types)
+    return dict(types)
 
 
 def catalogue() -> list[dict]:

@@ -63,6 +63,26 @@ def iso_ms(ms: float | None) -> str | None:
     if ms is None or not isinstance(ms, (int, float)) or not math.isfinite(ms):
         return None
     whole = int(round(ms))
+    seconds = whole // 1000
+    if 0 <= seconds < _DAYS_UNTIL:
+        # UTC has 86400 s a day (POSIX time): only the date needs datetime, once per day, and the clock
+        # is put together from padded numbers (a response formats hundreds of times of a few days;
+        # fromtimestamp and %-formatting cost ten times as much)
+        day, second = divmod(seconds, 86400)
+        date = _DAYS.get(day)
+        if date is None:
+            date = _date_of(day)
+        return (
+            date
+            + _PADDED[second // 3600]
+            + ":"
+            + _PADDED[second // 60 % 60]
+            + ":"
+            + _PADDED[second % 60]
+            + "."
+            + _PADDED_MS[whole % 1000]
+            + "Z"
+        )
     try:
         moment = datetime.fromtimestamp(whole // 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
@@ -81,6 +101,19 @@ def iso_ms(ms: float | None) -> str | None:
 
 
 _ISO_MS = "%d-%02d-%02dT%02d:%02d:%02d.%03dZ"
+_DAYS_UNTIL = 253402300800  # seconds: 10000-01-01, past datetime's range (the general way says None)
+_DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT"
+_PADDED = tuple(f"{n:02d}" for n in range(60))
+_PADDED_MS = tuple(f"{n:03d}" for n in range(1000))
+
+
+def _date_of(day: int) -> str:
+    """The "YYYY-MM-DDT" of a day since the epoch (0 <= day < _DAYS_UNTIL / 86400), remembered."""
+    moment = datetime.fromtimestamp(day * 86400, tz=UTC)
+    if len(_DAYS) >= 4096:  # bounded: a long-running server formats any number of days
+        _DAYS.clear()
+    date = _DAYS[day] = f"{moment.year:d}-{moment.month:02d}-{moment.day:02d}T"
+    return date
 
 
 def _epoch(ms: float | None) -> int | None:
@@ -121,22 +154,22 @@ def _round2(value: float) -> float:
     is the integer nearest to the exact product: k. k / 100.0 is the float nearest to k/100 (k and
     100 are exact floats, and IEEE division rounds correctly). Near a tie, and for huge values, round()
     itself decides. A whole float is its own rounding (about half of them in a response: counts,
-    sizes, whole milliseconds)."""
-    if value.is_integer():
+    sizes, whole milliseconds).
+
+    `x // 1.0` is floor(x) as a float (exact for finite x): the same arithmetic as math.floor's integer,
+    and compiled (response.pxd types the value as a C double) it is C's floor, with no Python call."""
+    if value == value // 1.0:
         return value
     scaled = value * 100.0
     if -2147483648.0 < scaled < 2147483648.0:
-        whole = _floor(scaled)
+        whole = scaled // 1.0
         fraction = scaled - whole
         if fraction < 0.499999:
             return whole / 100.0
         if fraction > 0.500001:
-            whole += 1
-            return whole / 100.0 if whole else -0.0  # whole was -1: a negative value rounds to -0.0
+            whole += 1.0
+            return whole / 100.0 if whole != 0.0 else -0.0  # whole was -1: a negative value rounds to -0.0
     return round(value, 2)
-
-
-_floor = math.floor
 
 
 def _clean_float(value: float) -> float | None:
@@ -146,18 +179,23 @@ def _clean_float(value: float) -> float | None:
     return 0.0 if rounded == 0 else rounded
 
 
+# In the two loops below a float is finite when x - x == 0.0 (inf - inf and NaN - NaN are NaN): the
+# same test as math.isfinite without a call; compiled, x is a C double (response.pxd). str, int, bool and
+# None are told apart by identity, not by a lookup in _AS_IS.
+
+
 def _clean_dict(value: dict) -> dict:
     out = {}
     for key, item in value.items():
         kind = type(item)
         if kind is float:
-            if _isfinite(item):
-                item = _round2(item)
-                if item == 0:
-                    item = 0.0
+            x = item
+            if x - x == 0.0:
+                x = _round2(x)
+                item = 0.0 if x == 0.0 else x
             else:
                 item = None
-        elif kind not in _AS_IS:
+        elif not (kind is str or kind is int or item is None or kind is bool):
             item = _clean(item)
         out[key if type(key) is str else str(key)] = item
     return out
@@ -169,12 +207,13 @@ def _clean_list(value: list | tuple) -> list:
     for item in value:
         kind = type(item)
         if kind is float:
-            if _isfinite(item):
-                rounded = _round2(item)
-                append(0.0 if rounded == 0 else rounded)
+            x = item
+            if x - x == 0.0:
+                x = _round2(x)
+                append(0.0 if x == 0.0 else x)
             else:
                 append(None)
-        elif kind in _AS_IS:
+        elif kind is str or kind is int or item is None or kind is bool:
             append(item)
         else:
             append(_clean(item))
@@ -196,8 +235,18 @@ def _clean_other(value: Any) -> Any:
     return str(value)
 
 
-def _summary(series: Series) -> dict | None:
-    return series.summary()
+def _summary(series: Series, memo: dict | None = None) -> dict | None:
+    """series.summary(), remembered in `memo` (id -> (series, summary)) when given: aggregated_stats
+    reuses the summary of a stream's series for a scope whose pooled values are that series' values
+    (Series.summary is a pure function of the values; the series is kept so that its id stays its own)."""
+    if memo is None:
+        return series.summary()
+    known = memo.get(id(series))
+    if known is not None:
+        return known[1]
+    summary = series.summary()
+    memo[id(series)] = (series, summary)
+    return summary
 
 
 def _duration(start: float | None, end: float | None) -> int | None:
@@ -430,7 +479,7 @@ def _channel(entry: dict) -> dict:
     return out
 
 
-def _stream(sm: StreamMetrics) -> dict:
+def _stream(sm: StreamMetrics, memo: dict | None = None) -> dict:
     return {
         "pid": sm.pc_id,
         "sid": sm.stat_id,
@@ -459,15 +508,15 @@ def _stream(sm: StreamMetrics) -> dict:
         "activeEndMs": _epoch(sm.active_end_ms),
         "idleIntervals": sm.idle_intervals,
         "idleMs": sm.idle_ms,
-        "bitrateKbps": _summary(sm.bitrate_kbps),
-        "packetLossPercent": _summary(sm.loss_pct_series),
-        "jitterMs": _summary(sm.jitter_ms),
-        "rttMs": _summary(sm.rtt_ms),
-        "fps": _summary(sm.fps),
+        "bitrateKbps": _summary(sm.bitrate_kbps, memo),
+        "packetLossPercent": _summary(sm.loss_pct_series, memo),
+        "jitterMs": _summary(sm.jitter_ms, memo),
+        "rttMs": _summary(sm.rtt_ms, memo),
+        "fps": _summary(sm.fps, memo),
         "sourceFps": sm.source_fps,
-        "jitterBufferDelayMs": _summary(sm.jitter_buffer_delay_ms),
-        "packetSendDelayMs": _summary(sm.packet_send_delay_ms),
-        "mos": _summary(sm.mos),
+        "jitterBufferDelayMs": _summary(sm.jitter_buffer_delay_ms, memo),
+        "packetSendDelayMs": _summary(sm.packet_send_delay_ms, memo),
+        "mos": _summary(sm.mos, memo),
         "frameWidth": sm.frame_width,
         "frameHeight": sm.frame_height,
         "maxFrameHeight": sm.max_frame_height,
@@ -540,11 +589,14 @@ def media_streams(metrics: CallMetrics, kind: str, direction: str) -> list[Strea
     return [s for s in metrics.streams_of(kind, direction) if carried_media(s)]
 
 
-def aggregated_stats(metrics: CallMetrics) -> dict:
+def aggregated_stats(metrics: CallMetrics, memo: dict | None = None) -> dict:
     """`<metric>_<scope>_<agg>_<unit>` over the per-interval values of every stream of the scope, pooled
     (each interval of each stream weighs the same); keys without any value are left out. Plus
     `jitter_avg_ms` (all jitter intervals of all scopes), `rtt_avg_ms` (transport RTT samples of all
-    PCs, else the streams' RTT intervals) and `<scope>_count` (streams that carried media)."""
+    PCs, else the streams' RTT intervals) and `<scope>_count` (streams that carried media).
+
+    `memo` is the summaries of the streams' series (see _summary): where one stream alone has values
+    for a metric, the pooled values are its values, and their summary is the one already computed."""
     out: dict[str, Any] = {}
     all_jitter: list[float] = []
     stream_rtt: list[float] = []
@@ -554,16 +606,17 @@ def aggregated_stats(metrics: CallMetrics) -> dict:
         for metric, (attr, unit) in METRIC_UNITS.items():
             if metric == "mos" and kind != "audio":
                 continue
-            pooled = Series()
-            for stream in streams:
-                series: Series = getattr(stream, attr)
-                pooled.times.extend(series.times)
-                pooled.values.extend(series.values)
+            measured = [series for stream in streams if (series := getattr(stream, attr)).values]
+            if len(measured) == 1:
+                values = measured[0].values
+                summary = _summary(measured[0], memo)
+            else:
+                values = [value for series in measured for value in series.values]
+                summary = Series(values=values).summary()
             if metric == "jitter":
-                all_jitter += pooled.values
+                all_jitter += values
             if metric == "rtt":
-                stream_rtt += pooled.values
-            summary = pooled.summary()
+                stream_rtt += values
             if summary is None:
                 continue
             for agg in AGGREGATES:
@@ -837,6 +890,7 @@ def build_response(
     start_ms, end_ms, span_source = call_span(
         dump, metrics, uploaded_ms if uploaded_ms is not None else upload_ms
     )
+    memo: dict[int, tuple] = {}  # the summaries of the streams' series, for aggregated_stats
     data: dict[str, Any] = {
         "callStart": iso_ms(start_ms),
         "callEnd": iso_ms(end_ms),
@@ -844,9 +898,9 @@ def build_response(
         "userAgentData": _user_agent_data(dump, metrics),
         "pConnectionsNumber": len(metrics.pcs),
         "pConnections": {pid: _pc(pcm) for pid, pcm in metrics.pcs.items()},
-        "streams": {key: _stream(sm) for key, sm in metrics.streams.items()} | _data_streams(metrics),
+        "streams": {key: _stream(sm, memo) for key, sm in metrics.streams.items()} | _data_streams(metrics),
         "transports": {pid: _transport(pcm) for pid, pcm in metrics.pcs.items()},
-        "aggregatedStats": aggregated_stats(metrics),
+        "aggregatedStats": aggregated_stats(metrics, memo),
         "metadata": _metadata(dump, metrics, url, origin, span_source),
         "connectivity": session_connectivity(metrics, final),
         "uploadTimestamp": iso_ms(upload_ms),

@@ -1,0 +1,119 @@
+"""The shortcuts of response.py give what the general code they stand for gives, compared by repr (run
+compiled and with MEDIAPLANE_RTCSTATS_PURE_PYTHON=1): iso_ms's per-day date against datetime, and
+aggregated_stats reusing the summaries of the streams' series against pooling every scope."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from plugins.rtcstats.analysis import response
+from plugins.rtcstats.analysis.metrics import compute_metrics
+from plugins.rtcstats.analysis.metrics_model import CallMetrics, ClientMetrics, Series, StreamMetrics
+from plugins.rtcstats.analysis.response import aggregated_stats, iso_ms
+from plugins.rtcstats.parsing import parse
+from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
+
+
+def _iso_by_datetime(ms):
+    """iso_ms as it was before its per-day shortcut: datetime.fromtimestamp for every value."""
+    if ms is None or not isinstance(ms, (int, float)) or not math.isfinite(ms):
+        return None
+    whole = int(round(ms))
+    try:
+        moment = datetime.fromtimestamp(whole // 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return (
+        f"{moment.year:d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{whole % 1000:03d}Z"
+    )
+
+
+def test_iso_ms_is_datetimes_formatting():
+    rng = random.Random(3)
+    values = [rng.uniform(-7e13, 2.6e14) for _ in range(20000)]  # years 1 to 10000 and beyond
+    values += [rng.uniform(1.6e12, 1.9e12) for _ in range(20000)]  # the days of real dumps
+    values += [rng.randrange(0, 10**12) for _ in range(2000)]  # ints
+    day = 86_400_000
+    edges = [0, 0.4999, 0.5, 1.5, -0.5, -1, -1000, -1001, 999.5, day - 0.5, day - 1, day, 19000 * day - 0.5]
+    edges += [253402300799999, 253402300799999.5, 253402300800000, -62135596800000, -62135596800001]
+    edges += [1e300, -1e300, math.inf, -math.inf, math.nan, True, False, None, "1", 2**63, -(2**63)]
+    values += edges
+    wrong = [v for v in values if repr(iso_ms(v)) != repr(_iso_by_datetime(v))]
+    assert not wrong, wrong[:10]
+
+
+def test_iso_ms_day_cache_stays_bounded():
+    response._DAYS.clear()
+    for day in range(5000):
+        assert iso_ms(day * 86_400_000.0 + 1234.0) == _iso_by_datetime(day * 86_400_000.0 + 1234.0)
+    assert 0 < len(response._DAYS) <= 4096
+
+
+def _pooled_every_scope(metrics: CallMetrics) -> dict:
+    """aggregated_stats as it was before it reused summaries: every scope's values pooled into a new
+    Series (a list, never the array of one stream's series) and summarised."""
+    out: dict = {}
+    all_jitter, stream_rtt = [], []
+    for scope, (kind, direction) in response.SCOPES.items():
+        streams = response.media_streams(metrics, kind, direction)
+        out[f"{scope}_count"] = len(streams)
+        for metric, (attr, unit) in response.METRIC_UNITS.items():
+            if metric == "mos" and kind != "audio":
+                continue
+            pooled = Series()
+            for stream in streams:
+                pooled.times.extend(getattr(stream, attr).times)
+                pooled.values.extend(getattr(stream, attr).values)
+            all_jitter += pooled.values if metric == "jitter" else []
+            stream_rtt += pooled.values if metric == "rtt" else []
+            summary = pooled.summary()
+            for agg in response.AGGREGATES if summary is not None else ():
+                out[f"{metric}_{scope}_{agg}_{unit}"] = summary[agg]
+    out["jitter_avg_ms"] = sum(all_jitter) / len(all_jitter) if all_jitter else None
+    rtt = [v for pcm in metrics.pcs.values() for v in pcm.rtt_ms.values] or stream_rtt
+    out["rtt_avg_ms"] = sum(rtt) / len(rtt) if rtt else None
+    return out
+
+
+def _series(rng: random.Random, n: int, from_array: bool) -> Series:
+    values = [rng.choice((rng.uniform(0, 500), float(rng.randrange(0, 50)), -0.0, 0.0)) for _ in range(n)]
+    series = Series()
+    if from_array:  # Series.summary's array path (_floats) for 64 values or more
+        series.extend_floats(np.arange(n, dtype=float), np.array(values, dtype=float))
+    else:
+        series.add_all(range(n), values)
+    return series
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reused_summaries_are_the_pooled_ones(seed):
+    rng = random.Random(seed)
+    metrics = CallMetrics(start_ms=0.0, end_ms=1.0, client=ClientMetrics())
+    for i in range(rng.randrange(1, 7)):
+        kind, direction = rng.choice((("audio", "inbound"), ("audio", "outbound"), ("video", "inbound")))
+        s = StreamMetrics(pc_id="P", stat_id=f"s{i}", kind=kind, direction=direction, packets=5, bytes=9)
+        for attr in ("jitter_ms", "rtt_ms", "bitrate_kbps", "loss_pct_series", "mos"):
+            n = rng.choice((0, 0, 1, 2, 7, 63, 64, 65, 200))
+            setattr(s, attr, _series(rng, n, rng.random() < 0.5))
+        metrics.streams[s.key] = s
+    memo: dict = {}
+    for s in metrics.streams.values():
+        response._stream(s, memo)  # fills memo as build_response does
+    assert repr(aggregated_stats(metrics, memo)) == repr(_pooled_every_scope(metrics))
+    assert repr(aggregated_stats(metrics)) == repr(_pooled_every_scope(metrics))
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_reused_summaries_on_fixtures(name):
+    metrics = compute_metrics(parse(dump_bytes(name)))
+    memo: dict = {}
+    for s in metrics.streams.values():
+        response._stream(s, memo)
+    assert repr(aggregated_stats(metrics, memo)) == repr(_pooled_every_scope(metrics))
+    assert repr(aggregated_stats(metrics)) == repr(_pooled_every_scope(metrics))

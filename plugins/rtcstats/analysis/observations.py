@@ -20,7 +20,6 @@ import importlib
 import json
 import logging
 import math
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -368,8 +367,10 @@ def first_time_above(series: Series, threshold: float) -> float | None:
 
 
 def series_avg(series: Series) -> float | None:
-    # summary()["avg"] without its sort and stddev: fmean sums exactly (fsum), so the order is moot
-    return statistics.fmean(series.values) if series.values else None
+    # summary()["avg"] without its sort and stddev: statistics.fmean(values) is fsum(values) / len(values)
+    # (exact sum, so the order is moot) behind a Python-level function; the rules ask for it per stream
+    values = series.values
+    return math.fsum(values) / len(values) if values else None
 
 
 def series_max(series: Series) -> float | None:

@@ -185,6 +185,28 @@ def _clean_float(value: float) -> float | None:
 
 
 def _clean_dict(value: dict) -> dict:
+    """The copy is made at once and only the values that change are replaced: most values of a response
+    are strings, ints and None, and replacing a value costs less than inserting a key into a new dict.
+    A key that is not a str (to be converted where it stands) takes _clean_dict_keys."""
+    out = dict(value)
+    for key, item in value.items():
+        if type(key) is not str:
+            return _clean_dict_keys(value)
+        kind = type(item)
+        if kind is float:
+            x = item
+            if x - x == 0.0:
+                x = _round2(x)
+                out[key] = 0.0 if x == 0.0 else x
+            else:
+                out[key] = None
+        elif not (kind is str or kind is int or item is None or kind is bool):
+            out[key] = _clean(item)
+    return out
+
+
+def _clean_dict_keys(value: dict) -> dict:
+    """_clean_dict of a dict with keys to convert to str, built key by key in its order."""
     out = {}
     for key, item in value.items():
         kind = type(item)

@@ -117,3 +117,36 @@ def test_reused_summaries_on_fixtures(name):
         response._stream(s, memo)
     assert repr(aggregated_stats(metrics, memo)) == repr(_pooled_every_scope(metrics))
     assert repr(aggregated_stats(metrics)) == repr(_pooled_every_scope(metrics))
+
+
+def _clean_key_by_key(value):
+    """response._clean as it was before _clean_dict copied first: every dict rebuilt key by key."""
+    if isinstance(value, dict):
+        return {str(k): _clean_key_by_key(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_key_by_key(v) for v in value]
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else (0.0 if round(value, 2) == 0 else round(value, 2))
+    return value
+
+
+def test_clean_dict_copies_then_replaces_as_rebuilding_does():
+    rng = random.Random(9)
+    floats = [rng.uniform(-1e4, 1e4) for _ in range(50)] + [math.nan, math.inf, -0.0, -0.001, 2.0]
+    value = {
+        "a": 1.005,
+        "b": "text",
+        "c": None,
+        "d": True,
+        "e": 7,
+        "f": floats,
+        "g": {"x": (1.234, "y"), "z": {"deep": -0.004}},
+    }
+    mixed = dict(value)
+    mixed[3] = 2.675  # a key to convert: the dict is rebuilt key by key, in its order
+    mixed["h"] = {4: 1.0, "k": 0.125}
+    for case in (value, mixed, {}, {1: 1}, {"only": math.nan}):
+        cleaned = response._clean(case)
+        assert repr(cleaned) == repr(_clean_key_by_key(case))
+        assert list(cleaned) == [str(k) for k in case]
+    assert value["a"] == 1.005 and value["g"]["z"]["deep"] == -0.004  # the input is left as it was

@@ -8,3 +8,5 @@ cimport cython
 @cython.locals(count=cython.Py_ssize_t, found=cython.Py_ssize_t, time=cython.double, bound=cython.double,
                key=cython.double, last=cython.double, tolerance=cython.double)
 cpdef list _walk_values_at(object keys, object values, object times)
+@cython.locals(x=cython.double, previous=cython.double)
+cpdef bint _finite_floats(object items, bint ordered)

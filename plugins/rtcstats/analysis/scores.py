@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import operator
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -118,14 +117,28 @@ def values_at_list(series: Series, times: list[float]) -> list[float]:
         return [_NAN] * len(times)
     if not (
         len(times) <= _BISECT_UP_TO  # a long call: numpy's calls cost less than a bisect per interval
-        and set(map(type, keys)) <= _FLOAT
-        and set(map(type, times)) <= _FLOAT
-        and _isfinite(sum(keys))
-        and _isfinite(sum(times))
-        and all(map(operator.le, keys, keys[1:]))
+        and _finite_floats(keys, True)
+        and _finite_floats(times, False)
     ):
         return values_at(series, times).tolist()
     return _walk_values_at(keys, series.values, times)
+
+
+def _finite_floats(items: list, ordered: bool) -> bool:
+    """Every item a float (not a subclass), finite (x - x is 0.0, not NaN), and in order when `ordered`:
+    where the walk below is searchsorted. One pass, on C doubles compiled (scores.pxd)."""
+    previous = -_INF
+    for item in items:
+        if type(item) is not float:
+            return False
+        x = item
+        if not x - x == 0.0:
+            return False
+        if ordered:
+            if x < previous:
+                return False
+            previous = x
+    return True
 
 
 def _walk_values_at(keys: list[float], values: list, times: list[float]) -> list[float]:
@@ -157,9 +170,8 @@ def _walk_values_at(keys: list[float], values: list, times: list[float]) -> list
 
 
 _NAN = math.nan
-_FLOAT = frozenset((float,))
+_INF = math.inf
 _BISECT_UP_TO = 64  # intervals (as TimeLookup.at_array: the same break-even, callgrind)
-_isfinite = math.isfinite
 
 
 def _rtts_for(stream: StreamMetrics, pc: PcMetrics | None, times: list[float]) -> list[float]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from plugins.rtcstats.analysis.metrics_model import CallMetrics, ClientMetrics
+from plugins.rtcstats.analysis.metrics_model import CallMetrics, ClientMetrics, Series
 from plugins.rtcstats.analysis.mos import audio_mos, r_to_mos
 from plugins.rtcstats.analysis.scores import (
+    _finite_floats,
     audio_score,
     connectivity_score,
     experience_score,
@@ -17,6 +19,8 @@ from plugins.rtcstats.analysis.scores import (
     pc_connectivity,
     score,
     shows_frames,
+    values_at,
+    values_at_list,
     video_mos,
     video_score,
     video_stream_score,
@@ -360,3 +364,25 @@ def test_video_streams_without_a_picture_do_not_count():
     # padding-only probes (packets, 0 payload bytes) are not media for either score
     assert not has_media(stream("video", packets=961, bytes=0))
     assert has_media(stream("video", packets=961, bytes=None))
+
+
+def test_values_at_list_checks_its_inputs_in_one_pass():
+    """values_at_list walks the keys only where values_at's searchsorted gives the same (floats, finite,
+    in order); any other input takes values_at: compared by repr on inputs at the edge of each check."""
+    times = [1000.0, 2000.0, 2500.0, 1200.0, 4000.0, -0.0]
+    cases = [
+        [0.0, 1000.0, 2000.0, 3000.0],
+        [-0.0, 0.0, 0.0, 1999.999999, 2000.000001],
+        [0.0, 1e308, 1e308],  # a sum that overflows: still finite floats in order
+        [0.0, math.inf],
+        [math.nan, 1.0],
+        [2000.0, 1000.0],
+        [0.0, np.float64(1000.0)],  # a float subclass
+        [0, 1000.0],
+    ]
+    for keys in cases:
+        series = Series(list(keys), [float(i) + 0.5 for i in range(len(keys))])
+        assert repr(values_at_list(series, times)) == repr(values_at(series, times).tolist()), keys
+    assert _finite_floats([0.0, -0.0, 1.0], True) and not _finite_floats([1.0, 0.0], True)
+    assert _finite_floats([1.0, 0.0], False) and not _finite_floats([1.0, -math.inf], False)
+    assert not _finite_floats([1.0, np.float64(2.0)], False) and _finite_floats([], True)

@@ -72,17 +72,8 @@ def iso_ms(ms: float | None) -> str | None:
         date = _DAYS.get(day)
         if date is None:
             date = _date_of(day)
-        return (
-            date
-            + _PADDED[second // 3600]
-            + ":"
-            + _PADDED[second // 60 % 60]
-            + ":"
-            + _PADDED[second % 60]
-            + "."
-            + _PADDED_MS[whole % 1000]
-            + "Z"
-        )
+        hour, minute = _PADDED[second // 3600], _PADDED[second // 60 % 60]
+        return f"{date}{hour}:{minute}:{_PADDED[second % 60]}.{_PADDED_MS[whole % 1000]}Z"
     try:
         moment = datetime.fromtimestamp(whole // 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
@@ -117,7 +108,11 @@ def _date_of(day: int) -> str:
 
 
 def _epoch(ms: float | None) -> int | None:
-    if ms is None or not math.isfinite(ms):
+    if ms is None:
+        return None
+    if type(ms) is float:  # most of them: finite without a call (inf - inf and NaN - NaN are NaN)
+        return int(round(ms)) if ms - ms == 0.0 else None
+    if not math.isfinite(ms):
         return None
     return int(round(ms))
 

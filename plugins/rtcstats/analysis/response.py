@@ -620,7 +620,7 @@ def aggregated_stats(metrics: CallMetrics, memo: dict | None = None) -> dict:
     for scope, (kind, direction) in SCOPES.items():
         streams = media_streams(metrics, kind, direction)
         out[f"{scope}_count"] = len(streams)
-        for metric, (attr, unit) in METRIC_UNITS.items():
+        for metric, (attr, _) in METRIC_UNITS.items():
             if metric == "mos" and kind != "audio":
                 continue
             measured = [series for stream in streams if (series := getattr(stream, attr)).values]
@@ -636,13 +636,21 @@ def aggregated_stats(metrics: CallMetrics, memo: dict | None = None) -> dict:
                 stream_rtt += values
             if summary is None:
                 continue
-            for agg in AGGREGATES:
-                out[f"{metric}_{scope}_{agg}_{unit}"] = summary[agg]
+            for agg, key in _AGGREGATE_KEYS[metric, scope]:
+                out[key] = summary[agg]
     out["jitter_avg_ms"] = sum(all_jitter) / len(all_jitter) if all_jitter else None
     transport_rtt = [v for pcm in metrics.pcs.values() for v in pcm.rtt_ms.values]
     rtt = transport_rtt or stream_rtt
     out["rtt_avg_ms"] = sum(rtt) / len(rtt) if rtt else None
     return out
+
+
+# (metric, scope) -> ((agg, "<metric>_<scope>_<agg>_<unit>"), ...): the key names, made once
+_AGGREGATE_KEYS = {
+    (metric, scope): tuple((agg, f"{metric}_{scope}_{agg}_{unit}") for agg in AGGREGATES)
+    for metric, (_, unit) in METRIC_UNITS.items()
+    for scope in SCOPES
+}
 
 
 def _main_pc(metrics: CallMetrics) -> PcMetrics | None:

@@ -150,3 +150,11 @@ def test_clean_dict_copies_then_replaces_as_rebuilding_does():
         assert repr(cleaned) == repr(_clean_key_by_key(case))
         assert list(cleaned) == [str(k) for k in case]
     assert value["a"] == 1.005 and value["g"]["z"]["deep"] == -0.004  # the input is left as it was
+
+
+def test_epoch_is_rounded_whole_ms():
+    values = [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 1e15 + 0.5, 1.7e12 + 0.49, math.nan, math.inf, -math.inf]
+    values += [None, 7, -3, True, 10**30, np.float64(2.5), np.float64(math.nan)]
+    for value in values:
+        expected = None if value is None or not math.isfinite(value) else int(round(value))
+        assert repr(response._epoch(value)) == repr(expected), value

@@ -37,6 +37,20 @@ _STATE_TARGETS = {
     "icegatheringstatechange": "gathering_states",
     "dtlsstatechange": "dtls_states",
 }
+# What apply_events does with an event, by its name (state changes: their list in _STATE_TARGETS).
+_EVENT_KINDS = dict.fromkeys(_STATE_TARGETS, "state") | {
+    "icecandidate": "local",
+    "addicecandidate": "remote",
+    "setremotedescription": "remote sdp",
+    "setlocaldescription": "local sdp",
+    "setlocaldescriptiononsuccess": "local sdp",
+    "icecandidateerror": "candidate error",
+    "restartice": "restart",
+    "createoffer": "offer",
+    "createdatachannel": "channel",
+    "datachannel": "channel",
+    "close": "close",
+}
 _SERVER_URL = re.compile(r"\b(?:stuns?|turns?):[^\s,\]\[\"'}]+", re.IGNORECASE)
 _POLICY = re.compile(r"iceTransportPolicy\W+(\w+)")
 _SERVERS_KEY = re.compile(r"\b(?:iceServers|servers)\b")
@@ -71,49 +85,47 @@ def apply_events(pcm: PcMetrics, events: list[Event]) -> dict:
     ufrags: list[str] = []
     explicit_restarts = 0
     channels: list[dict] = []
+    kinds: dict = _EVENT_KINDS  # typed: compiled, .get() is a C call
     for event in events:
-        name, value, time = event.name, event.value, event.time
-        target = _STATE_TARGETS.get(name)
-        if target is not None:
+        # Most events (track, addstream, the *onsuccess callbacks) are none of these: one dict lookup
+        # tells, where a chain of name comparisons and reads of the event's other fields did before.
+        name = event.name
+        kind = kinds.get(name)
+        if kind is None:
+            if name.endswith("onfailure"):  # no name of _EVENT_KINDS ends so
+                pcm.call_failures.append(_call_failure(event))
+            continue
+        value, time = event.value, event.time
+        if kind == "state":
             state = state_value(value)
             if state is not None:
-                getattr(pcm, target).append((time, state))
-            continue
-        if name.endswith("onfailure"):
-            pcm.call_failures.append(
-                {
-                    "time": time,
-                    "method": event.raw_name[: -len("OnFailure")]
-                    if event.raw_name.endswith("OnFailure")
-                    else event.raw_name,
-                    "error": _error_text(value),
-                }
-            )
-        elif name == "icecandidate":
+                getattr(pcm, _STATE_TARGETS[name]).append((time, state))
+        elif kind == "local":
             parsed = _event_candidate(value, time)
             if parsed is not None:
                 local.append(parsed)
-        elif name == "addicecandidate":
+        elif kind == "remote":
             parsed = _event_candidate(value, time)
             if parsed is not None:
                 remote.append(parsed)
-        elif name in ("setremotedescription",):
+        elif kind == "remote sdp":
             for cand in _sdp_candidates(sdp_of(value)):
                 cand["time"] = time
                 remote.append(cand)
-        elif name in ("setlocaldescription", "setlocaldescriptiononsuccess"):
+        elif kind == "local sdp":
             ufrag = sdp_ufrag(sdp_of(value))
             if ufrag and (not ufrags or ufrags[-1] != ufrag):
                 ufrags.append(ufrag)
-        elif name == "icecandidateerror":
+        elif kind == "candidate error":
             pcm.candidate_errors.append(_candidate_error(value, time))
-        elif name == "restartice":
+        elif kind == "restart":
             explicit_restarts += 1
-        elif name == "createoffer" and isinstance(value, dict) and truthy(value.get("iceRestart")):
-            explicit_restarts += 1
-        elif name in ("createdatachannel", "datachannel"):
+        elif kind == "offer":
+            if isinstance(value, dict) and truthy(value.get("iceRestart")):
+                explicit_restarts += 1
+        elif kind == "channel":
             channels.append(_channel_event(name, value, time))
-        elif name == "close":
+        elif kind == "close":
             pcm.closed = True
     pcm.ice_restarts = max(explicit_restarts, len(ufrags) - 1 if ufrags else 0)
     if any(s == "closed" for _, s in pcm.signaling_states + pcm.connection_states + pcm.ice_states):
@@ -125,6 +137,16 @@ def apply_events(pcm: PcMetrics, events: list[Event]) -> dict:
     ice = pcm.ice_states or pcm.ice_states_legacy
     pcm.ice_connection_time_ms = _transition_time(ice, ("checking",), ("connected", "completed"))
     return {"local": local, "remote": remote, "channels": channels}
+
+
+def _call_failure(event: Event) -> dict:
+    return {
+        "time": event.time,
+        "method": event.raw_name[: -len("OnFailure")]
+        if event.raw_name.endswith("OnFailure")
+        else event.raw_name,
+        "error": _error_text(event.value),
+    }
 
 
 def _transition_time(states: list[tuple[float | None, str]], start: tuple, end: tuple) -> float | None:
@@ -147,12 +169,16 @@ def _sdp_candidates(sdp: Any) -> list[dict]:
     out = []
     start = sdp.find("a=candidate:")
     while start >= 0:
-        line = _CANDIDATE_LINE.match(sdp, start).group()
         if start == 0 or sdp[start - 1] in _LINE_BREAKS:
+            line = _CANDIDATE_LINE.match(sdp, start).group()
             parsed = parse_candidate_line(line)
             if parsed is not None:
                 out.append(parsed)
-        start = sdp.find("a=candidate:", start + len(line))
+            start += len(line)
+        else:
+            # A hit inside a line: so is any other before its line break (no need to find that break).
+            start += len("a=candidate:")
+        start = sdp.find("a=candidate:", start)
     return out
 
 

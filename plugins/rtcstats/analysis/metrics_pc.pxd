@@ -6,6 +6,7 @@
 
 cimport cython
 
+cdef object _of_value(dict cache, object function, object value)
 cdef object _newest(dict props, object prop)
 cdef object _set(dict props, object prop)
 cdef object _set_of(dict props, object prop, object alias)

@@ -308,7 +308,7 @@ def candidate_from_track(track: StatTrack) -> Candidate:
     """A candidate report (standard or legacy goog spelling) as a normalised Candidate (D6)."""
     # _set() reads the columns directly: a PC has tens of candidate reports, each read a dozen times
     props = track.props
-    ctype = candidate_type(_set(props, "candidateType"))
+    ctype = _of_value(_TYPES, candidate_type, _set(props, "candidateType"))
     protocol = _lower(_set_of(props, "protocol", "transport"))
     url = _text(_set(props, "url"))
     relay = _lower(_set(props, "relayProtocol"))
@@ -333,11 +333,32 @@ def candidate_from_track(track: StatTrack) -> Candidate:
         protocol=protocol,
         relay_protocol=relay,
         relay_protocol_source=source,
-        port=as_int(_set_of(props, "port", "portNumber")),
+        port=_of_value(_PORTS, as_int, _set_of(props, "port", "portNumber")),
         network_type=network,
-        address_family=address_family(address),
+        address_family=_of_value(_FAMILIES, address_family, address),
         url=url,
     )
+
+
+# candidate_type, as_int and address_family of the values they were last given (exact str or int: the
+# answer depends on the value only, and no str equals an int). A candidate's type, port and address come
+# back in each of its reports and events, and a lookup costs a fraction of a call into metrics_values.
+_TYPES: dict = {}
+_PORTS: dict = {}
+_FAMILIES: dict = {}
+_VALUES_KEPT = 4096  # per cache: emptied when full
+
+
+def _of_value(cache: dict, function: Any, value: Any) -> Any:
+    """function(value), from `cache` when it holds the value."""
+    if value.__class__ is not str and value.__class__ is not int:
+        return function(value)
+    found = cache.get(value, cache)  # the cache itself: not a value any of the functions returns
+    if found is cache:
+        if len(cache) >= _VALUES_KEPT:
+            cache.clear()
+        found = cache[value] = function(value)
+    return found
 
 
 def _newest(props: dict, prop: str) -> Any:
@@ -385,7 +406,7 @@ def _event_to_candidate(parsed: dict, index: int, side: str) -> Candidate:
         relay_protocol=relay,
         relay_protocol_source=source,
         port=parsed.get("port"),
-        address_family=address_family(parsed.get("address")),
+        address_family=_of_value(_FAMILIES, address_family, parsed.get("address")),
         url=url,
         time=parsed.get("time"),
     )

@@ -28,6 +28,10 @@ def normalize_event_name(name: str) -> str:
     return EVENT_ALIASES.get(lowered, lowered)
 
 
+# Event's default `extra`: a new list per event (what field(default_factory=list) gave).
+_NEW_LIST: Any = object()
+
+
 @dataclass
 class Event:
     """One logged call or callback. `name` is normalised (normalize_event_name), `raw_name` as written."""
@@ -39,6 +43,24 @@ class Event:
     extra: list = field(default_factory=list)
     pc_id: str | None = None  # for client events written with a pcId (Chrome's "<rid>-0" getUserMedia)
     # `extra`: trailing line elements (line formats), or for internals [dict of the record's other fields].
+
+    # Written out rather than generated (dataclass keeps a class's own __init__): the generated one runs as
+    # interpreted Python, this one is compiled with the module, and parsers make an Event per line.
+    def __init__(
+        self,
+        time: float | None,
+        name: str,
+        raw_name: str,
+        value: Any = None,
+        extra: Any = _NEW_LIST,
+        pc_id: str | None = None,
+    ):
+        self.time = time
+        self.name = name
+        self.raw_name = raw_name
+        self.value = value
+        self.extra = [] if extra is _NEW_LIST else extra
+        self.pc_id = pc_id
 
 
 class StatTrack:

@@ -89,6 +89,11 @@ _IDENTITY_GENERIC = {
     "sessionId": ("sessionId", "statsSessionId"),
 }
 
+# What a line's method makes of it (_LegacyParser._kind): the metadata, a client event (whatever its pcId),
+# a getstats snapshot (of its pcId's PC), or an event of its pcId's PC. A null pcId makes any but
+# connectionInfo a client event.
+_INFO, _CLIENT, _STATS, _PC_EVENT = 0, 1, 2, 3
+
 # connectionInfo further than this from the call's events probably belongs to another session (D3).
 _CONNECTION_INFO_SKEW_MS = 24 * 3600 * 1000
 
@@ -204,6 +209,7 @@ class _LegacyParser:
         self.info_user_agent: str | None = None
         self.connection_info: list[tuple[int, float]] = []  # (line, time) of connectionInfo lines
         self.counts: dict[str, list[int]] = {}  # warning text -> [count, first line]
+        self.kinds: dict[str, int] = {}  # method name as written -> _INFO, _CLIENT, _STATS or _PC_EVENT
 
     # -- driver -------------------------------------------------------------------------------------------
 
@@ -274,29 +280,47 @@ class _LegacyParser:
                 pc_id = str(pc_id)
             else:
                 raise DumpFormatError("the pcId (2nd element) is neither a string nor null", line=lineno)
-        lowered = method.lower()
+        kind = self.kinds.get(method)
+        if kind is None:
+            kind = self._kind(method)
         if len(item) == 3 or item[3] is None:
-            self._untimed(lineno, lowered, value)
+            self._untimed(lineno, kind, value)
             return
-        time = as_number(item[3])
-        if time is None:
-            raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno)
-        extra = item[4:]
+        time = item[3]
+        # the usual timestamp, a finite float, needs no call (x - x is NaN for an infinity or a NaN)
+        if time.__class__ is not float or time - time != 0.0:
+            time = as_number(time)
+            if time is None:
+                raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno)
 
-        if lowered == "connectioninfo":
+        if kind == _INFO:
             self._connection_info(lineno, value, time)
-        elif pc_id is None or is_client_method(method) or lowered.startswith(_JITSI_CLIENT_PREFIXES):
-            self._client_event(lineno, method, value, time, extra, pc_id)
-        elif lowered == "getstats":
+        elif pc_id is None or kind == _CLIENT:
+            self._client_event(lineno, method, kind, value, time, item[4:], pc_id)
+        elif kind == _STATS:
             self._getstats(lineno, self.dump.pc(pc_id), value, time)
         else:
-            add_event(self.dump, pc_id, make_event(method, value, extra, time))
+            add_event(self.dump, pc_id, make_event(method, value, item[4:], time))
 
-    def _untimed(self, lineno: int, lowered: str, value: Any) -> None:
+    def _kind(self, method: str) -> int:
+        """What a method's lines are (its pcId aside), worked out once per method name of the file."""
+        lowered = method.lower()
+        if lowered == "connectioninfo":
+            kind = _INFO
+        elif is_client_method(method) or lowered.startswith(_JITSI_CLIENT_PREFIXES):
+            kind = _CLIENT
+        elif lowered == "getstats":
+            kind = _STATS
+        else:
+            kind = _PC_EVENT
+        self.kinds[method] = kind
+        return kind
+
+    def _untimed(self, lineno: int, kind: int, value: Any) -> None:
         """A line without a timestamp (``["e2eRtt", null, {...}]``, or a null 4th element) has no sample
         time, so it cannot be an event or a snapshot: it is skipped and counted in the parse report, never a
         reason to refuse the file. Only connectionInfo, whose time is not used anyway, keeps its metadata."""
-        if lowered == "connectioninfo":
+        if kind == _INFO:
             self._connection_info(lineno, value, None)
             return
         detail = self.dump.format_detail
@@ -319,9 +343,9 @@ class _LegacyParser:
             self.info_user_agent = agent
 
     def _client_event(
-        self, lineno: int, method: str, value: Any, time: float, extra: list, pc_id: str | None
+        self, lineno: int, method: str, kind: int, value: Any, time: float, extra: list, pc_id: str | None
     ) -> None:
-        if method.lower() == "getstats":
+        if kind == _STATS:
             # stats need a peer connection; a pc-less getstats cannot be placed (and may be large)
             self._count("getstats without a pcId was ignored", lineno)
             return

@@ -31,7 +31,7 @@ cdef class LegacyStats:
     # key: str, as every key of a JSON object is, so the compares against literals are C compares
     @cython.locals(snapshot=Py_ssize_t, stat=_Stat, alive=dict, delta=dict, changes_of=dict,
                    changes=list, stamps=list, index=object, known=bint, key=str, size=Py_ssize_t,
-                   alive_before=Py_ssize_t, found=Py_ssize_t, timestamp_key=str)
+                   alive_before=Py_ssize_t, found=Py_ssize_t, timestamp_key=str, stamp_time=object)
     cpdef add(self, lineno, dict value, time, stamp, bint remove_absent)
 
     @cython.locals(stat=_Stat, index=Py_ssize_t, tracks=dict)

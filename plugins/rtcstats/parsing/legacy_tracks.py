@@ -74,6 +74,7 @@ class LegacyStats:
         alive = self.alive
         alive_before = len(alive)
         found = 0  # reports of the line that were alive before it
+        # boxed once per line: the reports whose timestamp 0 means the line's share one float object
         stamp_time = float(stamp)
         # orjson hands out one cached str object per repeated key: once a "timestamp" key was compared
         # equal, the next ones are that same object (any other object is still compared in full).
@@ -196,12 +197,16 @@ class LegacyStats:
             # report times are never absent (a stat's first sample notes one), so the C-speed paths apply:
             # in v2 files most reports are sent, with a new timestamp, in every line
             track.report_times = _fill_present(stat.stamps, total)
-            props = track.props
+            # The changes dict becomes the track's props (a new track's are empty): each column replaces its
+            # changes in place, so no dict is built and grown key by key, and the order of the properties
+            # is the same. Replacing values keeps the dict's size, which is all its iteration checks.
+            props = stat.changes
+            track.props = props
             if stat.sent_again:
-                for prop, changes in stat.changes.items():
+                for prop, changes in props.items():
                     props[prop] = _fill(changes, total)
                 continue
-            for prop, changes in stat.changes.items():
+            for prop, changes in props.items():
                 if len(changes) == 2:  # most columns: written once (ids, types, codec details, flags)
                     first = changes[0]
                     column = [changes[1]] * (total - first)

@@ -11,6 +11,7 @@ The whole API:
   (`"\\"connected\\""`, `ICEConnectionStateConnected`, `SignalingStateHaveLocalOffer` -> `connected`,
   `have-local-offer`); values that are not a known state name are returned unchanged.
 * `is_client_method(name)`: navigator.* / MediaStreamTrack.* / HTMLMediaElement.* (dump-facts.md D2).
+* `event_name(raw_name)`: `parsed_dump.normalize_event_name`, cached for the names a dump repeats.
 * `make_event(raw_name, value, extra, time)` -> parsed_dump.Event with the normalised name and, for state
   events, the normalised value.
 * `add_event(dump, pc_id, event)`: file the event under the client (pc_id None or a client method, even
@@ -37,6 +38,7 @@ __all__ = [
     "STATE_EVENTS",
     "add_event",
     "as_number",
+    "event_name",
     "is_client_method",
     "make_event",
     "normalize_state",
@@ -224,14 +226,23 @@ def _normalize_state_uncached(value: str) -> Any:
 
 def is_client_method(name: str) -> bool:
     """True for client-level methods (navigator.*, MediaStreamTrack.*, HTMLMediaElement.*), any case."""
-    if name.__class__ is str and len(name) <= _CACHED_LENGTH:
-        return _is_client_method(name)
+    if name.__class__ is str:
+        known = _CLIENT_METHODS.get(name)
+        if known is not None:
+            return known
+        if len(name) <= _CACHED_LENGTH:
+            return _remember(_CLIENT_METHODS, name, name.lower().startswith(CLIENT_EVENT_PREFIXES))
     return str(name).lower().startswith(CLIENT_EVENT_PREFIXES)
 
 
 # A dump names a few dozen methods and states over thousands of lines: their normal forms are cached,
-# for short strings only and a bounded number of them, since the names come from the file.
+# for short strings only and a bounded number of them, since the names come from the file. Plain dicts
+# filled up to the bound, not lru_caches: a hit is one dict lookup (compiled: in C) instead of a call
+# through the cache wrapper, and the answers are the same (the functions are pure).
 _CACHED_LENGTH = 100
+_CACHE_SIZE = 1024
+_CLIENT_METHODS: dict[str, bool] = {}
+_EVENT_NAMES: dict[str, str] = {}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -239,23 +250,29 @@ def _normalize_state_text(value: str) -> Any:
     return _normalize_state_uncached(value)
 
 
-@functools.lru_cache(maxsize=1024)
-def _is_client_method(name: str) -> bool:
-    return name.lower().startswith(CLIENT_EVENT_PREFIXES)
+def _remember(cache: dict, key: str, answer: Any) -> Any:
+    if len(cache) < _CACHE_SIZE:
+        cache[key] = answer
+    return answer
 
 
-_event_name = functools.lru_cache(maxsize=1024)(normalize_event_name)
+def event_name(raw_name: str) -> str:
+    """normalize_event_name(raw_name), cached for the short names a dump repeats."""
+    if raw_name.__class__ is str:
+        name = _EVENT_NAMES.get(raw_name)
+        if name is not None:
+            return name
+        if len(raw_name) <= _CACHED_LENGTH:
+            return _remember(_EVENT_NAMES, raw_name, normalize_event_name(raw_name))
+    return normalize_event_name(raw_name)
 
 
 def make_event(raw_name: str, value: Any, extra: list, time: float | None) -> Event:
     """An Event named by `normalize_event_name(raw_name)`; state events get `normalize_state(value)`."""
-    if raw_name.__class__ is str and len(raw_name) <= _CACHED_LENGTH:
-        name = _event_name(raw_name)
-    else:
-        name = normalize_event_name(raw_name)
+    name = event_name(raw_name)
     if name in STATE_EVENTS:
         value = normalize_state(value)
-    return Event(time=time, name=name, raw_name=raw_name, value=value, extra=list(extra))
+    return Event(time, name, raw_name, value, list(extra))
 
 
 _DEVICE_KEYS = ("hardwareConcurrency", "deviceMemory", "cpuPerformance", "screen", "window")

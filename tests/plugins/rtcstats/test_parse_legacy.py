@@ -15,6 +15,7 @@ below is an exact equality with the facts.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import gzip
@@ -24,9 +25,16 @@ import weakref
 
 import pytest
 
-from plugins.rtcstats.parsed_dump import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import (
+    CLIENT_EVENT_PREFIXES,
+    Dump,
+    Event,
+    PeerConnection,
+    normalize_event_name,
+)
 from plugins.rtcstats.parsing import DumpFormatError, detect, parse
 from plugins.rtcstats.parsing.legacy import detect_delta_semantics, parse_legacy
+from plugins.rtcstats.parsing.lines import as_number, event_name, is_client_method, make_event
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, require_shared_facts, truth
 
 LEGACY = fixture_names("jitsi_legacy_")
@@ -726,6 +734,10 @@ BAD_LINES = {
     "timestamp a string": b'["create","PC_0",{},"1697705722108"]',
     "timestamp boolean": b'["create","PC_0",{},true]',
     "timestamp NaN": b'["create","PC_0",{},NaN]',
+    # beyond the float range: orjson refuses them, the stdlib decoder reads an infinity / a huge integer
+    "timestamp infinite": b'["create","PC_0",{},1e400]',
+    "timestamp minus infinite": b'["create","PC_0",{},-1e400]',
+    "timestamp a huge integer": b'["create","PC_0",{},' + b"9" * 400 + b"]",
     "timestamp object": b'["create","PC_0",{},{"t":1}]',
     "method not a string": b'[7,"PC_0",{},1697705722108]',
     "pcId an object": b'["create",{"id":1},{},1697705722108]',
@@ -745,6 +757,101 @@ def test_bad_line_names_its_number(kind, number):
         parse_legacy(raw)
     assert caught.value.line == number
     assert f"(line {number})" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"1697705722108", b"1697705722108.25", b"1.697705722108e12", b"-5", b"0", b"18446744073709551616"],
+)
+def test_every_kind_of_number_is_the_time_as_number_gives(text):
+    # a float timestamp skips the as_number call: an integer, an exponent, a value beyond 64 bits take it
+    raw = replace_line(SMALL, 20, b'["createOffer","PC_9",null,' + text + b"]")
+    event = parse_legacy(raw).peer_connections["PC_9"].events[-1]
+    assert repr(event.time) == repr(as_number(json.loads(text)))
+
+
+def test_a_method_is_sorted_the_same_on_every_line():
+    # the kind of a method is worked out once per file: the same method with and without a pcId, in
+    # another case, and a getstats line without a pcId are each what their own line makes them
+    lines = [
+        b'["getStats","PC_0",{"AP":{"timestamp":0,"a":1}},1697705722100]',
+        b'["getstats",null,{"AP":{"timestamp":0,"a":1}},1697705722101]',
+        b'["getStats",null,{"AP":{"timestamp":0,"a":2}},1697705722102]',
+        b'["getUserMedia","PC_0",{"audio":true},1697705722103]',
+        b'["getUserMedia",null,{"audio":true},1697705722104]',
+        b'["createOffer","PC_0",null,1697705722105]',
+        b'["createOffer",null,null,1697705722106]',
+        b'["navigator.mediaDevices.getUserMedia","PC_1",{},1697705722107]',
+        b'["getStats","PC_0",{"AP":{"timestamp":0,"a":3}},1697705722108]',
+    ]
+    dump = parse_legacy(b"\n".join(lines))
+    pc = dump.peer_connections["PC_0"]
+    assert pc.snapshot_times == [1697705722100.0, 1697705722108.0]
+    assert pc.stats["AP"].props["a"] == [1, 3]
+    assert [e.raw_name for e in pc.events] == ["createOffer"]
+    client = [(e.raw_name, e.extra) for e in dump.client_events]
+    assert client == [
+        ("getUserMedia", [{"pcId": "PC_0"}]),
+        ("getUserMedia", []),
+        ("createOffer", []),
+        ("navigator.mediaDevices.getUserMedia", [{"pcId": "PC_1"}]),
+    ]
+    assert "PC_1" not in dump.peer_connections
+    assert any("getstats without a pcId was ignored (2 lines)" in w for w in dump.warnings)
+
+
+EVENT_NAMES = [
+    "onicecandidate",
+    "onIceConnectionStateChange",
+    "onSuccess",
+    "onsuccessful",
+    "onrenegotiationneeded",
+    "navigator.mediaDevices.getUserMedia",
+    "MediaStreamTrack.onended",
+    "HTMLMediaElement.play",
+    "getstats",
+    "on",
+    "",
+    "x" * 101,
+    "On" + "Y" * 150,
+    "navigator." + "z" * 120,
+]
+
+
+def test_cached_event_names_and_client_methods_are_the_functions():
+    for _ in range(2):  # the first round fills the caches, the second reads them
+        for name in EVENT_NAMES:
+            assert repr(event_name(name)) == repr(normalize_event_name(name))
+            assert is_client_method(name) is name.lower().startswith(CLIENT_EVENT_PREFIXES)
+            assert repr(make_event(name, None, (), 1.0).name) == repr(normalize_event_name(name))
+
+
+def test_the_events_own_init_is_the_generated_one():
+    @dataclasses.dataclass
+    class Generated:  # what @dataclass writes for Event's fields
+        time: float | None
+        name: str
+        raw_name: str
+        value: object = None
+        extra: list = dataclasses.field(default_factory=list)
+        pc_id: str | None = None
+
+    calls = [
+        ((1.0, "create", "create"), {}),
+        ((None, "a", "A", {"v": 1}, [2], "PC_0"), {}),
+        ((), {"time": 2.0, "name": "n", "raw_name": "N", "extra": None}),
+        ((3.0, "n"), {"raw_name": "N", "pc_id": "PC_1"}),
+    ]
+    for args, kwargs in calls:
+        event, reference = Event(*args, **kwargs), Generated(*args, **kwargs)
+        assert repr(dataclasses.astuple(event)) == repr(dataclasses.astuple(reference))
+    first, second = Event(1.0, "n", "N"), Event(1.0, "n", "N")
+    assert first == second and first.extra == [] and first.extra is not second.extra
+    for args in [(1.0, "n"), (1.0, "n", "N", None, [], None, "more")]:
+        with pytest.raises(TypeError):
+            Generated(*args)
+        with pytest.raises(TypeError):
+            Event(*args)
 
 
 # jitsi clients write client-level entries such as e2eRtt ({remoteEndpointId, remoteRegion, rtt}); a line

@@ -122,7 +122,13 @@ def parse_legacy(raw: bytes) -> Dump:
 
 
 def detect_delta_semantics(raw: bytes) -> str:
-    """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``.
+    """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``."""
+    return _detect(raw)[0]
+
+
+def _detect(raw: bytes) -> tuple[str, int, Any]:
+    """detect_delta_semantics, with the line that decided "v2" as (its offset, its orjson value) for the
+    main pass to use rather than decode it again (-1, None when there is none, or the stdlib read it).
 
     Lines are matched with regular expressions in place (no copy of each line) and only candidate lines
     are JSON-parsed; the scan stops at the first confirmed line (in v2 files usually the second getstats
@@ -139,31 +145,38 @@ def detect_delta_semantics(raw: bytes) -> str:
         head = _GETSTATS_HEAD.match(raw, start, end)  # a blank line is no getstats line either
         if head is not None:
             pc_key = head.group(1)
-            if (
-                pc_key in seen_pcs
-                and _TIMESTAMP_ONLY.search(raw, head.end(), end)
-                and _has_timestamp_only(raw[start:end])
-            ):
-                return "v2"
+            if pc_key in seen_pcs and _TIMESTAMP_ONLY.search(raw, head.end(), end):
+                found, item = _timestamp_only_line(raw[start:end])
+                if found:  # item None: the stdlib decoder read it, and the main pass reads it the same way
+                    return "v2", start if item is not None else -1, item
             seen_pcs.add(pc_key)
         start = end + 1
-    return "v1"
+    return "v1", -1, None
 
 
 def _has_timestamp_only(line: bytes) -> bool:
+    return _timestamp_only_line(line)[0]
+
+
+def _timestamp_only_line(line: bytes) -> tuple[bool, Any]:
+    """(whether the line decides "v2", its orjson value or None)."""
     try:
         item = orjson.loads(line)  # several times faster than the stdlib decoder on these long lines
     except ValueError:  # what orjson refuses (NaN, a BOM...) the stdlib decoder may read: as before
         try:
-            item = json.loads(line)
+            return _decides_v2(json.loads(line)), None
         except (ValueError, RecursionError):
-            return False  # the main pass reports the line
+            return False, None  # the main pass reports the line
+    return _decides_v2(item), item
+
+
+def _decides_v2(item: Any) -> bool:
     if not isinstance(item, list) or len(item) < 4 or item[3] is None or not isinstance(item[2], dict):
         return False  # a line without a timestamp is skipped by the main pass: it cannot decide either
-    return any(
-        key != "timestamp" and isinstance(report, dict) and len(report) == 1 and "timestamp" in report
-        for key, report in item[2].items()
-    )
+    for key, report in item[2].items():  # a loop, not any() of a generator: no closure when compiled
+        if key != "timestamp" and isinstance(report, dict) and len(report) == 1 and "timestamp" in report:
+            return True
+    return False
 
 
 def _epoch_ms(value: Any) -> float | None:
@@ -215,12 +228,12 @@ class _LegacyParser:
 
     def run(self) -> Dump:
         dump = self.dump
-        self.semantics = detect_delta_semantics(self.raw)
+        self.semantics, decided_at, decided = _detect(self.raw)
         dump.format_detail["legacy_delta_semantics"] = self.semantics
         dump.format_detail["has_connectionInfo"] = False
 
         lines = 0
-        for lineno, item in read_json_lines(self.raw, dump.warnings):
+        for lineno, item in read_json_lines(self.raw, dump.warnings, known=(decided_at, decided)):
             lines += 1
             try:
                 self._line(lineno, item)

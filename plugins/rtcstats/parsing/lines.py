@@ -83,7 +83,7 @@ def _is_cut_off(line: bytes) -> bool:
 
 
 def read_json_lines(
-    raw: bytes, warnings: list[str], *, start: int = 0, first_line_no: int = 1
+    raw: bytes, warnings: list[str], *, start: int = 0, first_line_no: int = 1, known: tuple = (-1, None)
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed JSON) for each non-blank line of `raw` from byte offset `start`.
 
@@ -94,18 +94,26 @@ def read_json_lines(
     string, array or object (the writer or the upload was cut off mid-line), it is skipped and a warning
     naming the line is appended to `warnings`; everything before it is kept. Any other line that is not
     UTF-8 JSON (including a final line that is complete but corrupt) raises DumpFormatError(line=n).
+
+    `known` = (offset, value): the line at that offset was already decoded by orjson (a pre-scan did),
+    its value is yielded as it is.
     """
     size = len(raw)
     pos = start
     line_no = first_line_no
+    known_at, known_value = known
     while pos < size:
         end = raw.find(b"\n", pos)
         if end == -1:
             end = size
-        chunk = raw[pos:end]
         number = line_no
-        pos = end + 1
         line_no += 1
+        if pos == known_at:
+            pos = end + 1
+            yield number, known_value
+            continue
+        chunk = raw[pos:end]
+        pos = end + 1
         try:
             value = _loads(chunk)
         except _OrjsonError:

@@ -42,6 +42,9 @@ cdef class LegacyStats:
     cpdef finish(self)
 
 
+@cython.locals(columns=dict, key=str, size=Py_ssize_t)
+cdef dict _first_columns(object track, dict delta, object index)
+
 @cython.locals(first=Py_ssize_t, count=Py_ssize_t, last=Py_ssize_t, column=list)
 cdef list _fill_present(list changes, Py_ssize_t total)
 

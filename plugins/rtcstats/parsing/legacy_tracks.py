@@ -96,27 +96,33 @@ class LegacyStats:
             # that are not columns are told apart by their lengths first (compiled: C compares; a string
             # comparison only at equal lengths), not by a set lookup per key, nor three lookups per delta.
             own = None
-            changes_of = stat.changes
-            for key, prop_value in delta.items():
-                if key is timestamp_key:  # the decoder's cached "timestamp": no string comparison
-                    own = prop_value
-                    continue
-                size = len(key)
-                if size == 9 and key == "timestamp":
-                    own = prop_value
-                    timestamp_key = key
-                elif size == 4 and key == "type":
-                    if prop_value is not None:  # a delta seldom names its type: the track is read only then
-                        track = stat.track
-                        if track.type is None:
-                            track.type = str(prop_value)
-                elif size != 2 or key != "id":
-                    changes = changes_of.get(key)
-                    if changes is None:
-                        changes_of[key] = [index, prop_value]
-                    else:
-                        changes.append(index)
-                        changes.append(prop_value)
+            if not known and not stat.changes:
+                # a new report (or one sent again that never had a column): every key is a new column
+                stat.changes = _first_columns(stat.track, delta, index)
+            else:
+                changes_of = stat.changes
+                for key, prop_value in delta.items():
+                    if key is timestamp_key:  # the decoder's cached "timestamp": no string comparison
+                        own = prop_value
+                        continue
+                    size = len(key)
+                    if size == 9 and key == "timestamp":
+                        own = prop_value
+                        timestamp_key = key
+                    elif size == 4 and key == "type":
+                        if (
+                            prop_value is not None
+                        ):  # a delta seldom names its type: the track is read only then
+                            track = stat.track
+                            if track.type is None:
+                                track.type = str(prop_value)
+                    elif size != 2 or key != "id":
+                        changes = changes_of.get(key)
+                        if changes is None:
+                            changes_of[key] = [index, prop_value]
+                        else:
+                            changes.append(index)
+                            changes.append(prop_value)
             if known:
                 # JavaScript's number 0 (the only JSON values == 0 are 0, 0.0 and false)
                 if own == 0 and own is not False:
@@ -215,6 +221,26 @@ class LegacyStats:
                     props[prop] = _fill_present(changes, total)
         self.stats = {}
         self.alive = {}
+
+
+def _first_columns(track: StatTrack, delta: dict, index: int) -> dict:
+    """The changes of a stat with no column yet: a copy of its delta (the same keys in the same order,
+    copied whole rather than grown key by key) whose values become their [index, value] changes, without
+    the timestamp, type and id, which are no columns (a type names the track's type, as in add)."""
+    columns = delta.copy()
+    for key, value in delta.items():
+        size = len(key)
+        if size == 9 and key == "timestamp":
+            del columns[key]
+        elif size == 4 and key == "type":
+            del columns[key]
+            if value is not None and track.type is None:
+                track.type = str(value)
+        elif size == 2 and key == "id":
+            del columns[key]
+        else:
+            columns[key] = [index, value]
+    return columns
 
 
 def _fill_present(changes: list, total: int) -> list:

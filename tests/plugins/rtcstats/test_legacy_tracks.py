@@ -4,7 +4,7 @@ The reference below is the straightforward decompression (keep each PC's merged 
 them to their StatTrack after every line); the parser builds the same tracks from the deltas only
 (plugins/rtcstats/parsing/legacy_tracks.py). Random files exercise what real dumps rarely hold: reports
 removed by a null or (v2) by their absence and sent again with fewer properties, timestamps 0, absent,
-null or their own, explicit null values, a `type` that comes late.
+null or their own, explicit null values, a `type` that comes late or is no string, `id` keys.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _tracks(pc: PeerConnection) -> list:
 def _random_file(seed: int, v2: bool) -> bytes:
     rng = random.Random(seed)
     ids = [f"S{i}" for i in range(6)]
-    props = ["a", "b", "c", "d", "kind"]
+    props = ["a", "b", "c", "d", "kind", "id"]  # `id` is no column, like timestamp and type
     lines = [["connectionInfo", None, {"statsFormat": "chrome_standard"}, 1_000]]
     alive: set[str] = set()
     for n in range(40):
@@ -106,7 +106,7 @@ def _random_file(seed: int, v2: bool) -> bytes:
                 report["timestamp"] = stamp
             if stat_id not in alive or rng.random() < 0.3:
                 if rng.random() < 0.8:
-                    report["type"] = rng.choice(["inbound-rtp", "codec", None])
+                    report["type"] = rng.choice(["inbound-rtp", "codec", None, 7])  # 7: str() of it
             for prop in rng.sample(props, rng.choice([0, 1, 1, 2, len(props)])):
                 report[prop] = rng.choice([n, n * 1.5, None, "x", [n], {"k": n}])
             if not v2 and set(report) <= {"timestamp"}:

@@ -51,3 +51,8 @@ cpdef bint _steady(list values)
 
 @cython.locals(k=Py_ssize_t, resets=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t, b=double)
 cpdef _span_of(const double[:] values, const double[:] increments)
+
+@cython.locals(k=Py_ssize_t, count=Py_ssize_t, l0=double, l1=double, s0=double, s1=double, d_lost=double,
+               d_sent=double, missing=double, loss=double)
+cpdef Py_ssize_t _loss_vs_sent_into(const double[:] times, const double[:] lost, const double[:] sent,
+                                    double[:, :] out)

@@ -507,6 +507,31 @@ def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int
     return previous, len(before_resets), carried + previous
 
 
+def _loss_vs_sent_into(times: np.ndarray, lost: np.ndarray, sent: np.ndarray, out: np.ndarray) -> int:
+    """StreamPass._loss_vs_sent on float columns (NaN where nums() gives None; nums() gives no NaN of its
+    own): the points' times into out[0], their loss % into out[1], returns how many. An interval needs
+    both ends of both counters; a decrease of packetsSent is a reset, after which both counters' new
+    values are the deltas (as _deltas_following and _counter_deltas take them). max(x, 0.0) and
+    min(x, 100.0) are written as Python's max and min compare (a -0.0 stays -0.0)."""
+    count = 0
+    for k in range(1, len(times)):
+        l0, l1, s0, s1 = lost[k - 1], lost[k], sent[k - 1], sent[k]
+        if l0 != l0 or l1 != l1 or s0 != s0 or s1 != s1:  # a None (NaN) at either end
+            continue
+        if s1 < s0:
+            d_lost, d_sent = l1, s1
+        else:
+            d_lost, d_sent = l1 - l0, s1 - s0
+        if d_sent <= 0:
+            continue
+        missing = 0.0 if 0.0 > d_lost else d_lost
+        loss = missing / d_sent * 100.0
+        out[0, count] = times[k]
+        out[1, count] = 100.0 if 100.0 < loss else loss
+        count += 1
+    return count
+
+
 def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
     """The most common (width, height) of the kept samples with a positive height (ties: the taller,
     then the first seen), and the largest height. Python lists: a stream has tens of samples, fewer
@@ -986,9 +1011,7 @@ class StreamPass:
         fractions: tuple[np.ndarray, np.ndarray] | None = None
         if self.goog:  # the _send report's own packetsLost is the remote loss
             lost_value = num(self.track.last("packetsLost"))
-            lost = self.kept_num("packetsLost")
-            sent = self.kept_num("packetsSent")
-            points = self._loss_vs_sent(self.times, lost, sent)
+            fractions = self._own_loss()
         elif remote is not None:
             lost_value = num(remote.last("packetsLost"))
             ridx, rtimes = distinct_samples(remote)
@@ -1038,6 +1061,14 @@ class StreamPass:
             if sm.packets:
                 sm.loss_pct = min(sm.packets_lost / sm.packets * 100.0, 100.0)
         return times, values
+
+    def _own_loss(self) -> tuple[np.ndarray, np.ndarray]:
+        """_unzip(_loss_vs_sent(...)) of the report's own kept packetsLost and packetsSent, from their
+        float columns (packetsSent's is already read for the intervals) in one typed loop."""
+        lost, sent = self.kept_arr("packetsLost"), self.kept_arr("packetsSent")
+        out = np.empty((2, len(self.times)))
+        count = _loss_vs_sent_into(self.times_arr, lost, sent, out)
+        return out[0, :count], out[1, :count]
 
     @staticmethod
     def _loss_vs_sent(times: list[float], lost: list[float | None], sent: list[float | None]) -> list:

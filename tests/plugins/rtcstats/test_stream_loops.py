@@ -391,3 +391,24 @@ def test_distinct_samples_is_the_general_way(seed):
     got = mv.distinct_samples(track)
     assert repr(got) == repr(_ref_distinct_samples(times, report))
     assert [type(v) for v in got[1]] == [type(v) for v in _ref_distinct_samples(times, report)[1]]
+
+
+def _nums_and_array(column: np.ndarray) -> tuple[list, np.ndarray]:
+    """What nums() and kept_arr give for a column holding these floats: None (NaN) for the non-finite."""
+    values = [v if math.isfinite(v) else None for v in column.tolist()]
+    return values, np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_own_loss_loop_is_loss_vs_sent(n, gaps, seed):
+    rng = random.Random(seed)
+    times = _times(rng, n)
+    lost, lost_arr = _nums_and_array(_column(rng, n, gaps))
+    sent, sent_arr = _nums_and_array(_column(rng, n, gaps))
+    if n > 3 and lost[1] is not None and sent[1] is not None:  # a -0.0 loss, a flat sent counter
+        lost[1] = lost_arr[1] = -0.0
+        sent[2] = sent_arr[2] = sent[1]
+    ref_times, ref_values = ms._unzip(ms.StreamPass._loss_vs_sent(times.tolist(), lost, sent))
+    out = np.empty((2, n))
+    count = ms._loss_vs_sent_into(times, lost_arr, sent_arr, out)
+    assert _same(out[0, :count], ref_times) and _same(out[1, :count], ref_values)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import operator
 import statistics
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -508,11 +507,12 @@ def _totals_across_resets(values: list[float | None]) -> tuple[float | None, int
 
 
 def _loss_vs_sent_into(times: np.ndarray, lost: np.ndarray, sent: np.ndarray, out: np.ndarray) -> int:
-    """StreamPass._loss_vs_sent on float columns (NaN where nums() gives None; nums() gives no NaN of its
-    own): the points' times into out[0], their loss % into out[1], returns how many. An interval needs
-    both ends of both counters; a decrease of packetsSent is a reset, after which both counters' new
-    values are the deltas (as _deltas_following and _counter_deltas take them). max(x, 0.0) and
-    min(x, 100.0) are written as Python's max and min compare (a -0.0 stays -0.0)."""
+    """The loss % of each interval as the sender's counters see it: packetsLost and packetsSent deltas
+    (a decrease of packetsSent is a reset, after which both counters' new values are the deltas; a fall
+    of packetsLost alone is late packets, a negative delta that counts as 0), in float columns with NaN
+    where nums() gives None (nums() gives no NaN of its own). An interval needs both ends of both
+    counters and packets sent. The points' times go into out[0], their loss % into out[1]; returns how
+    many. max(x, 0.0) and min(x, 100.0) are written as Python's max and min compare (-0.0 stays)."""
     count = 0
     for k in range(1, len(times)):
         l0, l1, s0, s1 = lost[k - 1], lost[k], sent[k - 1], sent[k]
@@ -532,22 +532,48 @@ def _loss_vs_sent_into(times: np.ndarray, lost: np.ndarray, sent: np.ndarray, ou
     return count
 
 
+def _loss_vs_sent_at(
+    times: np.ndarray, sent: np.ndarray, rtimes: list[float], lost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The loss % points of receiver reports at `rtimes` (their packetsLost `lost`) against the own
+    packetsSent column (`sent` at `times`, NaN where missing) as it was at each report (15 s at most
+    before it), as _loss_vs_sent_into takes them. The present values (times increasing) make the
+    TimeLookup of the (time, value) pairs without sorting them."""
+    present = ~np.isnan(sent)
+    sent_at = TimeLookup.of(times[present].tolist(), sent[present].tolist())
+    report_times = np.array(rtimes, dtype=float)
+    out = np.empty((2, len(report_times)))
+    count = _loss_vs_sent_into(report_times, lost, sent_at.at_array(report_times, 15000.0), out)
+    return out[0, :count], out[1, :count]
+
+
 def _mode_frame(widths: list, heights: list, keep: list[bool]) -> tuple[int | None, int | None, int | None]:
     """The most common (width, height) of the kept samples with a positive height (ties: the taller,
-    then the first seen), and the largest height. Python lists: a stream has tens of samples, fewer
-    than it takes numpy's fixed cost per call to pay off."""
+    then the first seen), and the largest height. One loop over Python lists counting into a dict (first
+    seen first): a stream has tens of samples, fewer than it takes numpy's fixed cost per call to pay off,
+    and a Counter, generators and a key function cost more than the counting."""
     n = min(len(widths), len(heights), len(keep))
-    sizes = [
-        (None if width is None else int(width), height)
-        for width, height, kept in zip(nums(widths[:n]), nums(heights[:n]), keep[:n], strict=True)
-        if kept and height is not None and height > 0
-    ]
-    if not sizes:
+    width_nums, height_nums = nums(widths[:n]), nums(heights[:n])
+    counts: dict[tuple[int | None, int], int] = {}
+    tallest = None
+    for k in range(n):
+        height = height_nums[k]
+        if not keep[k] or height is None or not height > 0:
+            continue
+        width = width_nums[k]
+        size = (None if width is None else int(width), int(height))
+        counts[size] = counts.get(size, 0) + 1
+        if tallest is None or height > tallest:  # int() truncates, so the max commutes with it
+            tallest = height
+    if tallest is None:
         return None, None, None
-    counts = Counter((width, int(height)) for width, height in sizes)
-    max_height = int(max(height for _, height in sizes))  # int() truncates, so the max commutes with it
-    (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
-    return width, height, max_height
+    best: tuple[int | None, int] = (None, 0)
+    best_rank = (0, 0)
+    for size, count in counts.items():  # the first of the highest (count, height), as max() takes it
+        rank = (count, size[1])
+        if rank > best_rank:
+            best, best_rank = size, rank
+    return best[0], best[1], int(tallest)
 
 
 def _linked(ctx: PcContext, track: StatTrack, prop: str) -> StatTrack | None:
@@ -1015,8 +1041,8 @@ class StreamPass:
         elif remote is not None:
             lost_value = num(remote.last("packetsLost"))
             ridx, rtimes = distinct_samples(remote)
-            lost = _kept_nums(remote, "packetsLost", ridx)
             if has(remote, "packetsReceived"):  # Firefox: the receiver's own counts
+                lost = _kept_nums(remote, "packetsLost", ridx)
                 received = _kept_nums(remote, "packetsReceived", ridx)
                 d_lost = _deltas_following(lost, received)
                 d_recv, _ = _counter_deltas(received)
@@ -1032,15 +1058,8 @@ class StreamPass:
                 percent = np.minimum(np.maximum(fraction[reported] * 100.0, 0.0), 100.0)
                 fractions = np.array(rtimes, dtype=float)[reported], percent
             else:
-                sent_at = TimeLookup(
-                    [
-                        (t, v)
-                        for t, v in zip(self.times, self.kept_num("packetsSent"), strict=True)
-                        if v is not None
-                    ]
-                )
-                sent = [sent_at.at(t, 15000.0) for t in rtimes]
-                points = self._loss_vs_sent(rtimes, lost, sent)
+                lost_arr = _kept_array(remote, "packetsLost", ridx)
+                fractions = _loss_vs_sent_at(self.times_arr, self.kept_arr("packetsSent"), rtimes, lost_arr)
         else:
             lost_value = None
         times, values = fractions if fractions is not None else _unzip(points)
@@ -1063,23 +1082,12 @@ class StreamPass:
         return times, values
 
     def _own_loss(self) -> tuple[np.ndarray, np.ndarray]:
-        """_unzip(_loss_vs_sent(...)) of the report's own kept packetsLost and packetsSent, from their
-        float columns (packetsSent's is already read for the intervals) in one typed loop."""
+        """The loss % points of the report's own kept packetsLost and packetsSent (legacy goog), from
+        their float columns (packetsSent's is already read for the intervals) in one typed loop."""
         lost, sent = self.kept_arr("packetsLost"), self.kept_arr("packetsSent")
         out = np.empty((2, len(self.times)))
         count = _loss_vs_sent_into(self.times_arr, lost, sent, out)
         return out[0, :count], out[1, :count]
-
-    @staticmethod
-    def _loss_vs_sent(times: list[float], lost: list[float | None], sent: list[float | None]) -> list:
-        d_lost = _deltas_following(lost, sent)
-        d_sent, _ = _counter_deltas(sent)
-        out = []
-        for k in range(1, len(times)):
-            if d_lost[k] is None or d_sent[k] is None or d_sent[k] <= 0:
-                continue
-            out.append((times[k], min(max(d_lost[k], 0.0) / d_sent[k] * 100.0, 100.0)))
-        return out
 
     def _remote_values(self, iv: _Intervals, remote: StatTrack | None) -> TimeLookup | None:
         """Outbound jitter and RTT from the receiver reports; RTT falls back to the transport RTT."""

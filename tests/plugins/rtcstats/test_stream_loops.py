@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -408,7 +409,62 @@ def test_own_loss_loop_is_loss_vs_sent(n, gaps, seed):
     if n > 3 and lost[1] is not None and sent[1] is not None:  # a -0.0 loss, a flat sent counter
         lost[1] = lost_arr[1] = -0.0
         sent[2] = sent_arr[2] = sent[1]
-    ref_times, ref_values = ms._unzip(ms.StreamPass._loss_vs_sent(times.tolist(), lost, sent))
+    ref_times, ref_values = ms._unzip(_ref_loss_vs_sent(times.tolist(), lost, sent))
     out = np.empty((2, n))
     count = ms._loss_vs_sent_into(times, lost_arr, sent_arr, out)
     assert _same(out[0, :count], ref_times) and _same(out[1, :count], ref_values)
+
+
+def _ref_mode_frame(widths, heights, keep):
+    n = min(len(widths), len(heights), len(keep))
+    sizes = [
+        (None if width is None else int(width), height)
+        for width, height, kept in zip(mv.nums(widths[:n]), mv.nums(heights[:n]), keep[:n], strict=True)
+        if kept and height is not None and height > 0
+    ]
+    if not sizes:
+        return None, None, None
+    counts = Counter((width, int(height)) for width, height in sizes)
+    max_height = int(max(height for _, height in sizes))
+    (width, height), _ = max(counts.items(), key=lambda item: (item[1], item[0][1] or 0))
+    return width, height, max_height
+
+
+_FRAME_VALUES = (None, 0, 0.0, -0.0, 0.5, 1, 180, 180.0, 180.7, 360, "360", " 720 ", "", "x", True, 1e300)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_mode_frame_is_the_counter_way(seed):
+    rng = random.Random(seed)
+    n = rng.choice((0, 1, 2, 5, 30, 200))
+    pick = _FRAME_VALUES if seed % 3 == 0 else (180, 360, "360", 720, None)
+    widths = [rng.choice(pick) for _ in range(n + rng.randrange(2))]
+    heights = [rng.choice(pick) for _ in range(n)]
+    keep = [rng.random() < 0.8 for _ in range(n + rng.randrange(2))]
+    assert repr(ms._mode_frame(widths, heights, keep)) == repr(_ref_mode_frame(widths, heights, keep))
+
+
+def _ref_loss_vs_sent(times, lost, sent):
+    d_lost = ms._deltas_following(lost, sent)
+    d_sent, _ = ms._counter_deltas(sent)
+    out = []
+    for k in range(1, len(times)):
+        if d_lost[k] is None or d_sent[k] is None or d_sent[k] <= 0:
+            continue
+        out.append((times[k], min(max(d_lost[k], 0.0) / d_sent[k] * 100.0, 100.0)))
+    return out
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_loss_vs_sent_at_is_the_pairs_lookup(n, gaps, seed):
+    rng = random.Random(seed)
+    times = _times(rng, n)
+    kept = np.unique(times)  # distinct_samples keeps increasing times
+    sent, sent_arr = _nums_and_array(_column(rng, len(kept), gaps))
+    rtimes = sorted({float(t + rng.choice((-2000.0, 0.0, 0.5, 1.0, 1.5, 14000.0, 16000.0))) for t in times})
+    lost, lost_arr = _nums_and_array(_column(rng, len(rtimes), gaps))
+    sent_at = mv.TimeLookup([(t, v) for t, v in zip(kept.tolist(), sent, strict=True) if v is not None])
+    at_reports = [sent_at.at(t, 15000.0) for t in rtimes]
+    ref_times, ref_values = ms._unzip(_ref_loss_vs_sent(rtimes, lost, at_reports))
+    got_times, got_values = ms._loss_vs_sent_at(kept, sent_arr, rtimes, lost_arr)
+    assert _same(got_times, ref_times) and _same(got_values, ref_values)

@@ -56,3 +56,8 @@ cpdef _span_of(const double[:] values, const double[:] increments)
                d_sent=double, missing=double, loss=double)
 cpdef Py_ssize_t _loss_vs_sent_into(const double[:] times, const double[:] lost, const double[:] sent,
                                     double[:, :] out)
+
+@cython.locals(k=Py_ssize_t, t=double, jitter=double, rtt=double, jitter_times=list, jitter_values=list,
+               rtt_times=list, rtt_values=list)
+cpdef tuple _receiver_values(sm, const double[:] times, const double[:] jitters, const double[:] rtts,
+                             const double[:] measured, double start, double until)

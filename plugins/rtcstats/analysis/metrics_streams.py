@@ -46,7 +46,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     text,
     truthy,
 )
-from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all
+from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all, interval_mos_scored
 from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 
 _AUDIO_CODECS = frozenset(
@@ -404,6 +404,63 @@ def _extend_loop(
             kept_times.append(float(times[k]))
             kept_values.append(float(value))
     series.extend_lists(kept_times, kept_values)
+
+
+def _receiver_values(
+    sm: StreamMetrics,
+    times: np.ndarray,
+    jitters: np.ndarray,
+    rtts: np.ndarray,
+    measured: np.ndarray,
+    start: float,
+    until: float,
+) -> tuple[list[float], list[float]]:
+    """The receiver reports' jitter and RTT (seconds) in ms into sm.jitter_ms and sm.rtt_ms, the reports
+    between start and until only, in one loop (it was ten numpy masks and selections); returns the RTT
+    points (times, ms) the MOS looks up, infinities kept as the series leave them out. Safari reports
+    an RTT of 0 before the first receiver report: no measurement yet."""
+    jitter_times: list[float] = []
+    jitter_values: list[float] = []
+    rtt_times: list[float] = []
+    rtt_values: list[float] = []
+    for k in range(len(times)):
+        t = float(times[k])
+        if not (start <= t and t <= until):
+            continue
+        jitter = float(jitters[k])
+        if jitter == jitter:  # not NaN
+            jitter_times.append(t)
+            jitter_values.append(jitter * 1000.0)
+        rtt = float(rtts[k])
+        if rtt == 0.0 and not measured[k] > 0.0:
+            continue
+        if rtt == rtt:
+            rtt_times.append(t)
+            rtt_values.append(rtt * 1000.0)
+    _extend_finite(sm.jitter_ms, jitter_times, jitter_values)
+    _extend_finite(sm.rtt_ms, rtt_times, rtt_values)
+    return rtt_times, rtt_values
+
+
+def _extend_finite(series: Series, times: list[float], values: list[float]) -> None:
+    """_extend of two lists: the pairs with a finite value."""
+    kept = [k for k in range(len(values)) if values[k] - values[k] == 0.0]
+    if len(kept) == len(values):
+        series.extend_lists(times, values)
+    else:
+        series.extend_lists([times[k] for k in kept], [values[k] for k in kept])
+
+
+_NO_TIMES = np.empty(0)
+
+
+def _lookup_floats(lookup: TimeLookup) -> tuple:
+    """The (times, values) float lists that TimeLookup.at_array bisects, () when the lookup's times are
+    not all finite (at_array then takes searchsorted, with another answer for such times). An empty
+    at_array makes them once, as a short lookup would."""
+    if lookup._floats is None:
+        lookup.at_array(_NO_TIMES)
+    return lookup._floats
 
 
 def _after_first(mask: np.ndarray) -> np.ndarray:
@@ -833,9 +890,13 @@ class StreamPass:
 
     def _snapshot_times(self, intervals: np.ndarray) -> np.ndarray:
         """The snapshot times of the kept samples that end the given intervals (a boolean mask)."""
+        return self._snapshot_array()[intervals]
+
+    def _snapshot_array(self) -> np.ndarray:
+        """The snapshot time of each kept sample (made once)."""
         if self._snapshots is None:
             self._snapshots = np.array(self.track.times, dtype=float)[np.array(self.idx)]
-        return self._snapshots[intervals]
+        return self._snapshots
 
     def _buffer_delay(self, iv: _Intervals) -> np.ndarray:
         sm = self.sm
@@ -889,20 +950,44 @@ class StreamPass:
     def _mos(
         self, iv: _Intervals, buffer: np.ndarray, loss: np.ndarray, rtt_series: TimeLookup | None
     ) -> None:
-        """Audio MOS of every interval that carried media (or lost all of it): mos.interval_mos_all.
+        """Audio MOS of every interval that carried media (or lost all of it): mos.interval_mos_scored.
         `loss` is the loss of each interval in percent, NaN where none was measured."""
         rtt = rtt_series if rtt_series else self.ctx.rtt
+        # The interval's jitter (inbound: own, outbound: the receiver reports') gives the buffer estimate
+        # where no jitter-buffer delay was measured: the same inputs audioScore uses (mos.py).
+        jitter = TimeLookup.of(self.sm.jitter_ms.times, self.sm.jitter_ms.values)
+        rtt_floats = _lookup_floats(rtt) if rtt else ()
+        jitter_floats = _lookup_floats(jitter) if jitter else ()
+        bpl = bpl_for(self.sm.codec, self.fec)
+        if (rtt and not rtt_floats) or (jitter and not jitter_floats):
+            self._mos_arrays(iv, buffer, loss, rtt, jitter, bpl)  # a non-finite lookup time: numpy's way
+            return
+        times = iv.times.tolist()
+        # the transport RTT is looked up at the snapshot time, a receiver report's at the interval's
+        snaps = self._snapshot_array().tolist() if rtt is self.ctx.rtt and rtt else times
+        mos_times, mos_values = interval_mos_scored(
+            times, snaps, iv.carried.tolist(), loss.tolist(), buffer.tolist(), rtt_floats, jitter_floats, bpl
+        )
+        self.sm.mos.extend_lists(mos_times, mos_values)
+
+    def _mos_arrays(
+        self,
+        iv: _Intervals,
+        buffer: np.ndarray,
+        loss: np.ndarray,
+        rtt: TimeLookup | None,
+        jitter: TimeLookup,
+        bpl: float,
+    ) -> None:
+        """_mos by numpy selections and TimeLookup.at_array: what interval_mos_scored stands for, taken
+        where a lookup's times are not all finite (at_array's searchsorted way, no bisect)."""
         scored = _after_first(iv.carried | (loss >= 100.0))
         times = iv.times[scored]
         if rtt:
             rtts = rtt.at_array(self._snapshot_times(scored) if rtt is self.ctx.rtt else times, 15000.0)
         else:
             rtts = _nans(len(times))
-        # The interval's jitter (inbound: own, outbound: the receiver reports') gives the buffer estimate
-        # where no jitter-buffer delay was measured: the same inputs audioScore uses (mos.py).
-        jitter = TimeLookup.of(self.sm.jitter_ms.times, self.sm.jitter_ms.values)
         jitters = jitter.at_array(times, 15000.0) if jitter else _nans(len(times))
-        bpl = bpl_for(self.sm.codec, self.fec)
         _extend(self.sm.mos, times, interval_mos_all(loss[scored], rtts, jitters, buffer[scored], bpl))
 
     # -- outbound ---------------------------------------------------------------------------------
@@ -928,8 +1013,10 @@ class StreamPass:
         _extend_where(sm.packet_send_delay_ms, iv.times, delay, carried)
 
         remote = self._remote_inbound()
-        loss_by_time = self._remote_loss(iv, remote)
-        rtt_lookup = self._remote_values(iv, remote)
+        # the receiver reports' kept samples, worked out once for the loss and for jitter and RTT
+        samples = distinct_samples(remote) if remote is not None else None
+        loss_by_time = self._remote_loss(iv, remote, samples)
+        rtt_lookup = self._remote_values(iv, remote, samples)
         if sm.kind == "video":
             self._fps(
                 iv, ("framesSent", "framesEncoded"), ("framesPerSecond", "googFrameRateSent", "framerateMean")
@@ -1029,7 +1116,9 @@ class StreamPass:
                 return other
         return None
 
-    def _remote_loss(self, iv: _Intervals, remote: StatTrack | None) -> tuple[np.ndarray, np.ndarray]:
+    def _remote_loss(
+        self, iv: _Intervals, remote: StatTrack | None, samples: tuple[list[int], list[float]] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Remote packets lost (D9) and the per-interval outbound loss series (as receiver reports see it),
         returned as (times, loss %)."""
         sm = self.sm
@@ -1038,9 +1127,9 @@ class StreamPass:
         if self.goog:  # the _send report's own packetsLost is the remote loss
             lost_value = num(self.track.last("packetsLost"))
             fractions = self._own_loss()
-        elif remote is not None:
+        elif remote is not None and samples is not None:
             lost_value = num(remote.last("packetsLost"))
-            ridx, rtimes = distinct_samples(remote)
+            ridx, rtimes = samples
             if has(remote, "packetsReceived"):  # Firefox: the receiver's own counts
                 lost = _kept_nums(remote, "packetsLost", ridx)
                 received = _kept_nums(remote, "packetsReceived", ridx)
@@ -1089,38 +1178,38 @@ class StreamPass:
         count = _loss_vs_sent_into(self.times_arr, lost, sent, out)
         return out[0, :count], out[1, :count]
 
-    def _remote_values(self, iv: _Intervals, remote: StatTrack | None) -> TimeLookup | None:
+    def _remote_values(
+        self, iv: _Intervals, remote: StatTrack | None, samples: tuple[list[int], list[float]] | None
+    ) -> TimeLookup | None:
         """Outbound jitter and RTT from the receiver reports; RTT falls back to the transport RTT."""
         sm = self.sm
         start, end = sm.active_start_ms, sm.active_end_ms
         if start is None:
             return None
         rtt_times = rtt_values = np.empty(0)
+        lookup = None
         if self.goog:
             carried = iv.carried_after_first
             _extend_where(sm.jitter_ms, iv.times, self.kept_arr("googJitterReceived"), carried)
             rtt = self.kept_arr("googRtt")
             timed = carried & ~np.isnan(rtt)
             rtt_times, rtt_values = iv.times[timed], rtt[timed]
-        elif remote is not None:
-            ridx, rtimes = distinct_samples(remote)
+            _extend(sm.rtt_ms, rtt_times, rtt_values)
+            if len(rtt_times):
+                lookup = TimeLookup.of(rtt_times, rtt_values)
+        elif remote is not None and samples is not None:
+            ridx, rtimes = samples
             times = np.array(rtimes, dtype=float)
-            in_span = (start <= times) & (times <= end + 5000.0)
             jitters = _kept_array(remote, "jitter", ridx)
             rtts = _kept_array(remote, "roundTripTime", ridx)
             measured = _kept_array(remote, "roundTripTimeMeasurements", ridx)
-            # Safari reports 0 before the first receiver report: no measurement yet
-            rtts[(rtts == 0) & ~(measured > 0)] = np.nan
-            jittered = in_span & ~np.isnan(jitters)
-            _extend(sm.jitter_ms, times[jittered], jitters[jittered] * 1000.0)
-            timed = in_span & ~np.isnan(rtts)
-            rtt_times, rtt_values = times[timed], rtts[timed] * 1000.0
-        _extend(sm.rtt_ms, rtt_times, rtt_values)
-        if not len(rtt_times) and self.ctx.rtt:
+            found = _receiver_values(sm, times, jitters, rtts, measured, start, end + 5000.0)
+            if found[0]:
+                lookup = TimeLookup.of(*found)
+        if lookup is None and self.ctx.rtt:
             carried = iv.carried_after_first
             _extend(sm.rtt_ms, iv.times[carried], self.ctx.rtt.at_array(self._snapshot_times(carried)))
-            return None
-        return TimeLookup.of(rtt_times, rtt_values) if len(rtt_times) else None
+        return lookup
 
     def _quality_limitation(self, iv: _Intervals) -> dict[str, float] | None:
         durations = self.track.last("qualityLimitationDurations")

@@ -27,3 +27,11 @@ cdef list _audio_mos_each(list loss, list rtt, list jitter, list buffer, double 
 
 @cython.locals(k=Py_ssize_t)
 cdef list _interval_mos_each(list loss, list rtt, list jitter, list buffer, double bpl)
+
+@cython.locals(x=double, lo=Py_ssize_t, hi=Py_ssize_t, mid=Py_ssize_t)
+cdef double _latest(list keys, list values, double time, double max_age_ms)
+
+@cython.locals(k=Py_ssize_t, lost=double, t=double, r=double, j=double, value=double, rtt_keys=list,
+               rtt_values=list, jitter_keys=list, jitter_values=list, kept_times=list, kept_values=list)
+cpdef tuple interval_mos_scored(list times, list snaps, list carried, list loss, list buffer, tuple rtt,
+                                tuple jitter, double bpl)

@@ -462,19 +462,6 @@ def _parse_candidate_line(line: Any) -> dict | None:
     return out
 
 
-def sdp_candidates(sdp: Any) -> list[dict]:
-    """The `a=candidate:` lines of an SDP, parsed."""
-    if not isinstance(sdp, str) or "a=candidate:" not in sdp:
-        return []
-    out = []
-    for line in sdp.splitlines():
-        if line.startswith("a=candidate:"):
-            parsed = parse_candidate_line(line)
-            if parsed is not None:
-                out.append(parsed)
-    return out
-
-
 _UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 
 

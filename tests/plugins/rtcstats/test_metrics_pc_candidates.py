@@ -15,7 +15,6 @@ from plugins.rtcstats.analysis.metrics_values import (
     candidate_type,
     parse_candidate_line,
     relay_protocol_from_url,
-    sdp_candidates,
     sdp_of,
     text,
     truthy,
@@ -175,6 +174,19 @@ _PIECES = [
     _LINE + " a=candidate:2 1 udp 1 2.2.2.2 2 typ relay",  # a second one inside a line
     "a=candidate:3 2 tcp 1 3.3.3.3 9 typ srflx raddr 0.0.0.0 rport 0",
 ]
+
+
+def sdp_candidates(sdp: Any) -> list[dict]:
+    """The reference for _sdp_candidates: metrics_values' former sdp_candidates, line by line."""
+    if not isinstance(sdp, str) or "a=candidate:" not in sdp:
+        return []
+    out = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parsed = parse_candidate_line(line)
+            if parsed is not None:
+                out.append(parsed)
+    return out
 
 
 def test_sdp_candidates_found_by_search_as_by_splitlines():

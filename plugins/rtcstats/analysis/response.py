@@ -201,21 +201,9 @@ def _clean_dict(value: dict) -> dict:
 
 
 def _clean_dict_keys(value: dict) -> dict:
-    """_clean_dict of a dict with keys to convert to str, built key by key in its order."""
-    out = {}
-    for key, item in value.items():
-        kind = type(item)
-        if kind is float:
-            x = item
-            if x - x == 0.0:
-                x = _round2(x)
-                item = 0.0 if x == 0.0 else x
-            else:
-                item = None
-        elif not (kind is str or kind is int or item is None or kind is bool):
-            item = _clean(item)
-        out[key if type(key) is str else str(key)] = item
-    return out
+    """_clean_dict of a dict with keys to convert to str: the keys converted in their order (a later key
+    of the same spelling replaces the value, as a key by key build did), then cleaned as usual."""
+    return _clean_dict({(key if type(key) is str else str(key)): item for key, item in value.items()})
 
 
 def _clean_list(value: list | tuple) -> list:

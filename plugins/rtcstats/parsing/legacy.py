@@ -24,8 +24,12 @@ Every line is a JSON array ``[method, pcId, value, absoluteTimestampMs, ...extra
   snapshot each, at the line time. Both conventions are handled (D1, D5): "v2" when some getstats line after
   a PC's first one holds a report reduced to only ``timestamp`` (an absent report was removed), else "v1"
   (an absent report is unchanged and carried forward, with its old timestamp). The convention is a property
-  of the whole file, found by a cheap pre-scan (regular expressions, JSON-parsing only candidate lines)
-  before the real pass. Values are kept as written (legacy goog stats hold numbers as strings).
+  of the whole file, that of the pre-scan ``detect_delta_semantics`` (regular expressions, JSON-parsing
+  only candidate lines). The main pass applies the same test to its getstats lines as it reads them (in v2
+  files the second getstats line of a PC usually decides), and runs the whole pre-scan only when the
+  convention matters before it is known: at a line that leaves out a report the PC had (removed in v2,
+  carried in v1). Until then both conventions build the same tracks. Values are kept as written (legacy
+  goog stats hold numbers as strings).
 
 Memory and speed: the input is read line by line (no list of lines or of parsed lines). The stat tracks
 are built from the deltas as written (legacy_tracks.py): each value of the file is noted once, and the
@@ -40,10 +44,10 @@ Errors: every unreadable line raises DumpFormatError naming its line number: not
 fewer than 3 elements, method not a string, pcId neither string nor null (an integer pcId is accepted as
 its decimal string), timestamp (4th element) present but not a finite JSON number, getstats value not an
 object.
-Truncation policy (shared with v3, ``lines.read_json_lines``): when the *last* non-blank line is not valid
-JSON and ends inside an unclosed string, array or object - the file was cut while being written or
-uploaded - it is skipped with a warning naming the line, and everything before it is kept. A broken line
-anywhere else, or a complete-but-corrupt last line, is an error.
+Truncation policy (shared with v3, ``lines.read_json_lines`` and ``lines.decode_refused``): when the
+*last* non-blank line is not valid JSON and ends inside an unclosed string, array or object - the file was
+cut while being written or uploaded - it is skipped with a warning naming the line, and everything before
+it is kept. A broken line anywhere else, or a complete-but-corrupt last line, is an error.
 """
 
 from __future__ import annotations
@@ -59,7 +63,15 @@ from plugins.rtcstats.gc_pause import paused_gc
 from plugins.rtcstats.parsed_dump import Dump, PeerConnection
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.legacy_tracks import LegacyStats
-from plugins.rtcstats.parsing.lines import add_event, as_number, is_client_method, make_event, read_json_lines
+from plugins.rtcstats.parsing.lines import (
+    BLANK,
+    CUT_OFF,
+    add_event,
+    as_number,
+    decode_refused,
+    is_client_method,
+    make_event,
+)
 
 __all__ = ["FORMAT", "parse_legacy", "detect_delta_semantics"]
 
@@ -99,6 +111,10 @@ _CONNECTION_INFO_SKEW_MS = 24 * 3600 * 1000
 
 _BOM = b"\xef\xbb\xbf"
 
+# Module globals, not attribute lookups per line (as in lines.read_json_lines).
+_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
+
 # Pre-scan (D1): a getstats line's head, and a report reduced to only its timestamp. Inside a JSON string a
 # quote is always escaped, so `{"timestamp":0}` can only be structure; candidates are confirmed by parsing.
 _GETSTATS_HEAD = re.compile(rb'\s*\[\s*"getstats"\s*,\s*("(?:[^"\\]|\\.)*"|-?[0-9]+)', re.IGNORECASE)
@@ -115,25 +131,19 @@ def parse_legacy(raw: bytes) -> Dump:
         try:
             return parser.run()
         finally:
-            # Each builder holds the parser's counting method and the parser holds the builders: a
+            # Each builder holds the parser's methods (_count, _decide) and the parser holds the builders: a
             # cycle through the parser's dump. Broken here, the dump is freed by reference counting when
             # the caller drops it, not kept (with all its tracks) until a full collection walks the heap.
             parser.stats.clear()
 
 
 def detect_delta_semantics(raw: bytes) -> str:
-    """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``."""
-    return _detect(raw)[0]
-
-
-def _detect(raw: bytes) -> tuple[str, int, Any]:
-    """detect_delta_semantics, with the line that decided "v2" as (its offset, its orjson value) for the
-    main pass to use rather than decode it again (-1, None when there is none, or the stdlib read it).
+    """D1: "v2" if some getstats line after a PC's first one holds a report that is only ``{timestamp}``.
 
     Lines are matched with regular expressions in place (no copy of each line) and only candidate lines
     are JSON-parsed; the scan stops at the first confirmed line (in v2 files usually the second getstats
     line of the first PC). tests/plugins/rtcstats/test_legacy_detect.py compares it with the scan of
-    copied lines it replaced.
+    copied lines it replaced; _LegacyParser._watch is the same test made in the main pass.
     """
     size = len(raw)
     start = len(_BOM) if raw.startswith(_BOM) else 0
@@ -146,28 +156,23 @@ def _detect(raw: bytes) -> tuple[str, int, Any]:
         if head is not None:
             pc_key = head.group(1)
             if pc_key in seen_pcs and _TIMESTAMP_ONLY.search(raw, head.end(), end):
-                found, item = _timestamp_only_line(raw[start:end])
-                if found:  # item None: the stdlib decoder read it, and the main pass reads it the same way
-                    return "v2", start if item is not None else -1, item
+                if _has_timestamp_only(raw[start:end]):
+                    return "v2"
             seen_pcs.add(pc_key)
         start = end + 1
-    return "v1", -1, None
+    return "v1"
 
 
 def _has_timestamp_only(line: bytes) -> bool:
-    return _timestamp_only_line(line)[0]
-
-
-def _timestamp_only_line(line: bytes) -> tuple[bool, Any]:
-    """(whether the line decides "v2", its orjson value or None)."""
+    """Whether a candidate line decides "v2"."""
     try:
         item = orjson.loads(line)  # several times faster than the stdlib decoder on these long lines
     except ValueError:  # what orjson refuses (NaN, a BOM...) the stdlib decoder may read: as before
         try:
-            return _decides_v2(json.loads(line)), None
+            return _decides_v2(json.loads(line))
         except (ValueError, RecursionError):
-            return False, None  # the main pass reports the line
-    return _decides_v2(item), item
+            return False  # the main pass reports the line
+    return _decides_v2(item)
 
 
 def _decides_v2(item: Any) -> bool:
@@ -215,7 +220,10 @@ class _LegacyParser:
     def __init__(self, raw: bytes):
         self.raw = raw
         self.dump = Dump(format=FORMAT)
-        self.semantics = "v1"
+        self.semantics: str | None = None  # "v1" or "v2" once known (see _watch and _decide)
+        self.seen_heads: set[bytes] = set()  # what detect_delta_semantics' seen_pcs holds at this line
+        self.line_start = 0  # the bytes of the line being read: raw[line_start:line_end]
+        self.line_end = 0
         self.stats: dict[str, LegacyStats] = {}  # pcId -> its stat tracks while they are built
         self.last_stats_time: dict[str, float] = {}
         self.client_user_agent: str | None = None
@@ -228,12 +236,34 @@ class _LegacyParser:
 
     def run(self) -> Dump:
         dump = self.dump
-        self.semantics, decided_at, decided = _detect(self.raw)
-        dump.format_detail["legacy_delta_semantics"] = self.semantics
+        dump.format_detail["legacy_delta_semantics"] = None  # known at the end; the key comes first
         dump.format_detail["has_connectionInfo"] = False
 
+        # The loop of read_json_lines, run here: no generator step and no (number, value) tuple per line.
+        raw = self.raw
+        warnings = dump.warnings
+        size = len(raw)
+        pos = 0
+        lineno = 0
         lines = 0
-        for lineno, item in read_json_lines(self.raw, dump.warnings, known=(decided_at, decided)):
+        while pos < size:
+            end = raw.find(b"\n", pos)
+            if end < 0:
+                end = size
+            lineno += 1
+            try:
+                item = _loads(raw[pos:end])
+            except _OrjsonError:  # what orjson refuses, the stdlib decoder accepts or explains
+                item = decode_refused(raw, raw[pos:end], end + 1, lineno, warnings)
+                if item is CUT_OFF:
+                    break
+                if item is BLANK:
+                    pos = end + 1
+                    continue
+            # the pre-scan matches the first line after a BOM
+            self.line_start = pos if pos or not raw.startswith(_BOM) else len(_BOM)
+            self.line_end = end
+            pos = end + 1
             lines += 1
             try:
                 self._line(lineno, item)
@@ -248,6 +278,9 @@ class _LegacyParser:
                 ) from None
         if lines == 0:
             raise DumpFormatError("the file holds no rtcstats lines")
+        if self.semantics is None:  # no line decided "v2": neither would the pre-scan have
+            self.semantics = "v1"
+        dump.format_detail["legacy_delta_semantics"] = self.semantics
         self._finish()
         return dump
 
@@ -296,6 +329,8 @@ class _LegacyParser:
         kind = self.kinds.get(method)
         if kind is None:
             kind = self._kind(method)
+        if kind == _STATS and self.semantics is None and pc_id is not None:
+            self._watch(item)  # untimed lines too: the pre-scan notes their pcIds as well
         if len(item) == 3 or item[3] is None:
             self._untimed(lineno, kind, value)
             return
@@ -314,6 +349,27 @@ class _LegacyParser:
             self._getstats(lineno, self.dump.pc(pc_id), value, time)
         else:
             add_event(self.dump, pc_id, make_event(method, value, item[4:], time))
+
+    def _watch(self, item: list) -> None:
+        """detect_delta_semantics' test of one line, in the main pass: its getstats head (a null pcId has
+        none, nor has an escaped method name) and its pcId as written, and the same two checks of a line
+        whose PC had a getstats line before, the decoded value's (cheap, a loop over its reports) first."""
+        raw = self.raw
+        head = _GETSTATS_HEAD.match(raw, self.line_start, self.line_end)
+        if head is None:
+            return
+        pc_key = head.group(1)
+        if pc_key not in self.seen_heads:
+            self.seen_heads.add(pc_key)
+        elif _decides_v2(item) and _TIMESTAMP_ONLY.search(raw, head.end(), self.line_end):
+            self.semantics = "v2"
+
+    def _decide(self) -> bool:
+        """Whether a report absent from a getstats line is removed ("v2"), asked by LegacyStats.add when
+        the convention matters before the main pass found it: the pre-scan of the whole file answers."""
+        if self.semantics is None:
+            self.semantics = detect_delta_semantics(self.raw)
+        return self.semantics == "v2"
 
     def _kind(self, method: str) -> int:
         """What a method's lines are (its pcId aside), worked out once per method name of the file."""
@@ -407,5 +463,7 @@ class _LegacyParser:
         top = _epoch_ms(value.get("timestamp"))
         stats = self.stats.get(pc.id)
         if stats is None:
-            stats = self.stats[pc.id] = LegacyStats(pc, self._count)
-        stats.add(lineno, value, time, top if top is not None else time, self.semantics == "v2")
+            stats = self.stats[pc.id] = LegacyStats(pc, self._count, self._decide)
+        # the convention of absent reports: 1 "v2", 0 "v1", -1 not known yet (add asks _decide if it matters)
+        remove_absent = -1 if self.semantics is None else self.semantics == "v2"
+        stats.add(lineno, value, time, top if top is not None else time, remove_absent)

@@ -24,6 +24,7 @@ cdef class _Stat:
 cdef class LegacyStats:
     cdef public object pc
     cdef public object count
+    cdef public object decide
     cdef public dict stats
     cdef public dict alive
 
@@ -32,7 +33,7 @@ cdef class LegacyStats:
     @cython.locals(snapshot=Py_ssize_t, stat=_Stat, alive=dict, delta=dict, changes_of=dict,
                    changes=list, stamps=list, index=object, known=bint, key=str, size=Py_ssize_t,
                    alive_before=Py_ssize_t, found=Py_ssize_t, timestamp_key=str, stamp_time=object)
-    cpdef add(self, lineno, dict value, time, stamp, bint remove_absent)
+    cpdef add(self, lineno, dict value, time, stamp, int remove_absent)
 
     @cython.locals(stat=_Stat, index=Py_ssize_t, tracks=dict)
     cdef tuple _other(self, lineno, stat_id, report, stamp, Py_ssize_t snapshot)

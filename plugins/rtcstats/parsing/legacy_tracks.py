@@ -54,9 +54,10 @@ class _Stat:
 class LegacyStats:
     """The stat tracks of one peer connection, fed one getstats line at a time, written by finish()."""
 
-    def __init__(self, pc: PeerConnection, count: Callable[[str, int], None]):
+    def __init__(self, pc: PeerConnection, count: Callable[[str, int], None], decide: Callable[[], bool]):
         self.pc = pc
         self.count = count  # notes a counted warning: (text, line number)
+        self.decide = decide  # whether absent reports are removed (v2), when add was told -1 (not known)
         self.stats: dict[str, _Stat] = {}
         self.alive: dict[str, _Stat] = {}
 
@@ -65,10 +66,12 @@ class LegacyStats:
         stat.runs.append((stat.alive_from, snapshot))
         stat.alive_from = -1
 
-    def add(self, lineno: int, value: dict, time: float, stamp: float, remove_absent: bool) -> None:
+    def add(self, lineno: int, value: dict, time: float, stamp: float, remove_absent: int) -> None:
         """One getstats line: `value` maps report ids to deltas; `stamp` replaces a report timestamp 0.
 
-        `remove_absent` is the v2 convention (a report the line leaves out is removed).
+        `remove_absent`: 1 the v2 convention (a report the line leaves out is removed), 0 v1 (it is
+        carried), -1 not known yet: `decide()` is asked when the line leaves out a report (only then do the
+        conventions differ).
         """
         snapshot = len(self.pc.snapshot_times)
         alive = self.alive
@@ -142,7 +145,7 @@ class LegacyStats:
                     stamps.append(index)
                     stamps.append(report_time)
                 stat.stamp = written
-        if remove_absent and found < alive_before:
+        if found < alive_before and remove_absent != 0 and (remove_absent > 0 or self.decide()):
             # v2: the reports alive before the line and absent from it are removed. Done after the line,
             # and only when some are absent (a v2 line names every report it keeps, so most lines none):
             # no lookup per report of the line. Those still alive and not in the line are exactly them.

@@ -5,7 +5,8 @@ The whole API:
 * `read_json_lines(raw, warnings, *, start=0, first_line_no=1)` -> iterator of (line number, JSON value)
   for every non-blank line (orjson first, the stdlib decoder for what orjson refuses); DumpFormatError
   (naming the line) for a line that is not UTF-8 JSON. A cut-off final line is skipped with a warning
-  (see the function).
+  (see the function). `decode_refused(...)`: its rules for a line orjson refused, for a parser that runs
+  its own loop of lines (legacy: no generator step per line).
 * `as_number(value)` -> float, or None unless `value` is a finite JSON number (booleans are not numbers).
 * `STATE_EVENTS`, `normalize_state(value)`: unquote/canonicalise the value of a state-change event
   (`"\\"connected\\""`, `ICEConnectionStateConnected`, `SignalingStateHaveLocalOffer` -> `connected`,
@@ -36,11 +37,14 @@ from plugins.rtcstats.parsing.errors import DumpFormatError
 
 __all__ = [
     "STATE_EVENTS",
+    "BLANK",
+    "CUT_OFF",
     "add_event",
     "as_number",
     "event_name",
     "is_client_method",
     "make_event",
+    "decode_refused",
     "normalize_state",
     "read_json_lines",
 ]
@@ -83,7 +87,7 @@ def _is_cut_off(line: bytes) -> bool:
 
 
 def read_json_lines(
-    raw: bytes, warnings: list[str], *, start: int = 0, first_line_no: int = 1, known: tuple = (-1, None)
+    raw: bytes, warnings: list[str], *, start: int = 0, first_line_no: int = 1
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed JSON) for each non-blank line of `raw` from byte offset `start`.
 
@@ -94,49 +98,53 @@ def read_json_lines(
     string, array or object (the writer or the upload was cut off mid-line), it is skipped and a warning
     naming the line is appended to `warnings`; everything before it is kept. Any other line that is not
     UTF-8 JSON (including a final line that is complete but corrupt) raises DumpFormatError(line=n).
-
-    `known` = (offset, value): the line at that offset was already decoded by orjson (a pre-scan did),
-    its value is yielded as it is.
     """
     size = len(raw)
     pos = start
     line_no = first_line_no
-    known_at, known_value = known
     while pos < size:
         end = raw.find(b"\n", pos)
         if end == -1:
             end = size
         number = line_no
         line_no += 1
-        if pos == known_at:
-            pos = end + 1
-            yield number, known_value
-            continue
         chunk = raw[pos:end]
         pos = end + 1
         try:
             value = _loads(chunk)
-        except _OrjsonError:
-            pass  # below: what orjson refuses, the stdlib decoder accepts or explains
-        else:
-            yield number, value
-            continue
-        if not chunk.strip():
-            continue
-        try:
-            text = chunk.decode("utf-8")
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            value = _DECODER.decode(text)
-        except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            if not raw[pos:].strip() and _is_cut_off(chunk):
-                warnings.append(f"line {number}: the last line is cut off (incomplete JSON); it was skipped")
+        except _OrjsonError:  # what orjson refuses, the stdlib decoder accepts or explains
+            value = decode_refused(raw, chunk, pos, number, warnings)
+            if value is BLANK:
+                continue
+            if value is CUT_OFF:
                 return
-            reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
-            if isinstance(err, UnicodeDecodeError):
-                reason = "not UTF-8 text"
-            raise DumpFormatError(f"the line is not valid JSON: {reason:.200}", line=number) from None
         yield number, value
+
+
+# What decode_refused answers for a line that holds no value: a blank line, or a cut-off last line.
+BLANK = object()
+CUT_OFF = object()
+
+
+def decode_refused(raw: bytes, chunk: bytes, after: int, number: int, warnings: list[str]) -> Any:
+    """The value of line `number` (bytes `chunk` of `raw`; the next line begins at offset `after`) that
+    orjson refused, read by the stdlib decoder; BLANK for a blank line; CUT_OFF (and a warning) for a cut-off
+    last line (see read_json_lines). A line that is not UTF-8 JSON raises DumpFormatError(line=number)."""
+    if not chunk.strip():
+        return BLANK
+    try:
+        text = chunk.decode("utf-8")
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        return _DECODER.decode(text)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        if not raw[after:].strip() and _is_cut_off(chunk):
+            warnings.append(f"line {number}: the last line is cut off (incomplete JSON); it was skipped")
+            return CUT_OFF
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        if isinstance(err, UnicodeDecodeError):
+            reason = "not UTF-8 text"
+        raise DumpFormatError(f"the line is not valid JSON: {reason:.200}", line=number) from None
 
 
 def as_number(value: Any) -> float | None:

@@ -32,14 +32,13 @@ from plugins.rtcstats.parsed_dump import (
     PeerConnection,
     normalize_event_name,
 )
-from plugins.rtcstats.parsing import DumpFormatError, detect, legacy, parse
+from plugins.rtcstats.parsing import DumpFormatError, detect, parse
 from plugins.rtcstats.parsing.legacy import detect_delta_semantics, parse_legacy
 from plugins.rtcstats.parsing.lines import (
     as_number,
     event_name,
     is_client_method,
     make_event,
-    read_json_lines,
 )
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, require_shared_facts, truth
 
@@ -609,22 +608,9 @@ def test_detection_reads_a_candidate_line_orjson_refuses_with_the_stdlib_decoder
     line = lines_to_bytes(items).replace(b'"x": 2', b'"x": NaN')
     assert b"NaN" in line
     assert detect_delta_semantics(line) == "v2"
-    assert legacy._detect(line)[1:] == (-1, None)  # no value handed to the main pass, which refuses it
-
-
-@pytest.mark.parametrize("name", LEGACY)
-def test_the_line_that_decided_v2_is_decoded_once_and_read_the_same(name):
-    raw = dump_bytes(name)
-    semantics, offset, value = legacy._detect(raw)
-    assert semantics == detect_delta_semantics(raw)
-    if semantics == "v1":
-        assert (offset, value) == (-1, None)
-        return
-    assert raw[offset - 1 : offset] in (b"", b"\n")  # a line's start
-    plain = list(read_json_lines(raw, []))
-    handed = list(read_json_lines(raw, [], known=(offset, value)))
-    assert repr(handed) == repr(plain)
-    assert sum(item is value for _, item in handed) == 1
+    with pytest.raises(DumpFormatError) as err:  # the main pass refuses it
+        parse_legacy(line)
+    assert err.value.line == 2
 
 
 def test_the_parsed_dump_is_freed_by_reference_counting():

@@ -222,8 +222,6 @@ class _LegacyParser:
         self.dump = Dump(format=FORMAT)
         self.semantics: str | None = None  # "v1" or "v2" once known (see _watch and _decide)
         self.seen_heads: set[bytes] = set()  # what detect_delta_semantics' seen_pcs holds at this line
-        self.line_start = 0  # the bytes of the line being read: raw[line_start:line_end]
-        self.line_end = 0
         self.stats: dict[str, LegacyStats] = {}  # pcId -> its stat tracks while they are built
         self.last_stats_time: dict[str, float] = {}
         self.client_user_agent: str | None = None
@@ -246,6 +244,7 @@ class _LegacyParser:
         pos = 0
         lineno = 0
         lines = 0
+        watching = True  # while the convention is not known (a local: no attribute read per line after)
         while pos < size:
             end = raw.find(b"\n", pos)
             if end < 0:
@@ -260,9 +259,11 @@ class _LegacyParser:
                 if item is BLANK:
                     pos = end + 1
                     continue
-            # the pre-scan matches the first line after a BOM
-            self.line_start = pos if pos or not raw.startswith(_BOM) else len(_BOM)
-            self.line_end = end
+            if watching:
+                if self.semantics is None:
+                    self._watch(item, pos, end)  # before the line is read: it may decide for itself
+                else:
+                    watching = False
             pos = end + 1
             lines += 1
             try:
@@ -329,14 +330,19 @@ class _LegacyParser:
         kind = self.kinds.get(method)
         if kind is None:
             kind = self._kind(method)
-        if kind == _STATS and self.semantics is None and pc_id is not None:
-            self._watch(item)  # untimed lines too: the pre-scan notes their pcIds as well
         if len(item) == 3 or item[3] is None:
             self._untimed(lineno, kind, value)
             return
         time = item[3]
-        # the usual timestamp, a finite float, needs no call (x - x is NaN for an infinity or a NaN)
-        if time.__class__ is not float or time - time != 0.0:
+        # The usual timestamps need no call: an integer (jitsi's milliseconds) is what as_number makes of
+        # it, float(), unless beyond the float range; a finite float stays (x - x is NaN for an infinity
+        # or a NaN). A boolean's class is bool, not int.
+        if time.__class__ is int:
+            try:
+                time = float(time)
+            except OverflowError:
+                raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno) from None
+        elif time.__class__ is not float or time - time != 0.0:
             time = as_number(time)
             if time is None:
                 raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno)
@@ -350,18 +356,24 @@ class _LegacyParser:
         else:
             add_event(self.dump, pc_id, make_event(method, value, item[4:], time))
 
-    def _watch(self, item: list) -> None:
-        """detect_delta_semantics' test of one line, in the main pass: its getstats head (a null pcId has
-        none, nor has an escaped method name) and its pcId as written, and the same two checks of a line
-        whose PC had a getstats line before, the decoded value's (cheap, a loop over its reports) first."""
+    def _watch(self, item: Any, start: int, end: int) -> None:
+        """detect_delta_semantics' test of one line (raw[start:end], decoded `item`), in the main pass: the
+        same getstats head (a null pcId has none, nor has an escaped method name) and pcId as written, and
+        the same two checks of a line whose PC had a getstats line before, the decoded value's (cheap, a
+        loop over its reports) first. A line with a head decodes to a list whose method has 8 characters:
+        the regex runs on those lines only."""
+        if type(item) is not list or len(item) < 2 or type(item[0]) is not str or len(item[0]) != 8:
+            return
         raw = self.raw
-        head = _GETSTATS_HEAD.match(raw, self.line_start, self.line_end)
+        if start == 0 and raw.startswith(_BOM):  # the pre-scan matches the first line after a BOM
+            start = len(_BOM)
+        head = _GETSTATS_HEAD.match(raw, start, end)
         if head is None:
             return
         pc_key = head.group(1)
         if pc_key not in self.seen_heads:
             self.seen_heads.add(pc_key)
-        elif _decides_v2(item) and _TIMESTAMP_ONLY.search(raw, head.end(), self.line_end):
+        elif _decides_v2(item) and _TIMESTAMP_ONLY.search(raw, head.end(), end):
             self.semantics = "v2"
 
     def _decide(self) -> bool:

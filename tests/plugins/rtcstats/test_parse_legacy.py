@@ -769,13 +769,37 @@ def test_bad_line_names_its_number(kind, number):
 
 @pytest.mark.parametrize(
     "text",
-    [b"1697705722108", b"1697705722108.25", b"1.697705722108e12", b"-5", b"0", b"18446744073709551616"],
+    [
+        b"1697705722108",
+        b"1697705722108.25",
+        b"1.697705722108e12",
+        b"-5",
+        b"0",
+        b"-0",
+        b"18446744073709551616",
+        b"18446744073709551615",
+        b"9007199254740993",  # 2**53 + 1: rounded to a float the same way
+        b"-9007199254740993",
+        b"1" + b"0" * 300,
+    ],
 )
 def test_every_kind_of_number_is_the_time_as_number_gives(text):
-    # a float timestamp skips the as_number call: an integer, an exponent, a value beyond 64 bits take it
+    # a float or an integer timestamp skips the as_number call (an integer is float()'ed, as as_number
+    # does); the reference is as_number of every decoded time, as the parser took it before
     raw = replace_line(SMALL, 20, b'["createOffer","PC_9",null,' + text + b"]")
     event = parse_legacy(raw).peer_connections["PC_9"].events[-1]
     assert repr(event.time) == repr(as_number(json.loads(text)))
+
+
+@pytest.mark.parametrize("text", [b"1" + b"0" * 400, b"-1" + b"0" * 400, b"true", b"false", b'"5"', b"{}"])
+def test_a_time_as_number_refuses_is_refused_the_same(text):
+    # beyond the float range (an integer the stdlib decoder reads), a boolean, a string, an object
+    assert as_number(json.loads(text)) is None
+    raw = replace_line(SMALL, 20, b'["createOffer","PC_9",null,' + text + b"]")
+    with pytest.raises(DumpFormatError) as caught:
+        parse_legacy(raw)
+    assert caught.value.line == 20
+    assert "the timestamp (4th element) is not a number" in str(caught.value)
 
 
 def test_a_method_is_sorted_the_same_on_every_line():

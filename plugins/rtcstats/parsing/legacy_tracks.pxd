@@ -35,7 +35,7 @@ cdef class LegacyStats:
                    alive_before=Py_ssize_t, found=Py_ssize_t, timestamp_key=str, stamp_time=object)
     cpdef add(self, lineno, dict value, time, stamp, int remove_absent)
 
-    @cython.locals(stat=_Stat, index=Py_ssize_t, tracks=dict)
+    @cython.locals(stat=_Stat, index=Py_ssize_t, tracks=dict, fields=dict)
     cdef tuple _other(self, lineno, stat_id, report, stamp, Py_ssize_t snapshot)
 
     @cython.locals(stat=_Stat, end=Py_ssize_t, total=Py_ssize_t, first=Py_ssize_t, props=dict,

@@ -165,12 +165,13 @@ class LegacyStats:
         if not isinstance(report, dict):
             self.count("a getstats report that is not an object was skipped", lineno)
             return None, None
+        fields = report  # a JSON object, exactly a dict: compiled, its lookups are C calls, not method calls
         stat = self.stats.get(stat_id)
         if stat is None:
             tracks = self.pc.stats
             track = tracks.get(stat_id)
             if track is None:  # what PeerConnection.track does, without a Python call per new report
-                kind = report.get("type")
+                kind = fields.get("type")
                 track = tracks[stat_id] = StatTrack(stat_id, kind if isinstance(kind, str) else None)
             stat = self.stats[stat_id] = _Stat(track)
             stat.offset = -snapshot  # its first sample is this snapshot's
@@ -178,12 +179,12 @@ class LegacyStats:
             stat.sent_again = True
             index = stat.samples(snapshot)
             for prop, changes in stat.changes.items():
-                if prop not in report:
+                if prop not in fields:
                     changes += (index, _ABSENT)
             stat.offset = index - snapshot
         stat.alive_from = snapshot
         alive[stat_id] = stat
-        own = report.get("timestamp")
+        own = fields.get("timestamp")
         return stat, stamp if own is None or (own == 0 and own is not False) else own
 
     def finish(self) -> None:
@@ -255,7 +256,8 @@ def _fill_present(changes: list, total: int) -> list:
         return [None] * first + [changes[1]] * (total - first)
     last = changes[-2]
     if last - first == count - 1:  # indexes only grow, so this means one change per sample
-        column = [None] * first + changes[1::2]
+        # from the first sample (most report times, busy counters): the values themselves, no concatenation
+        column = [None] * first + changes[1::2] if first else changes[1::2]
         if last < total - 1:
             column += repeat(changes[-1], total - 1 - last)
         return column

@@ -337,12 +337,12 @@ class _LegacyParser:
         # The usual timestamps need no call: an integer (jitsi's milliseconds) is what as_number makes of
         # it, float(), unless beyond the float range; a finite float stays (x - x is NaN for an infinity
         # or a NaN). A boolean's class is bool, not int.
-        if time.__class__ is int:
+        if type(time) is int:
             try:
                 time = float(time)
             except OverflowError:
                 raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno) from None
-        elif time.__class__ is not float or time - time != 0.0:
+        elif type(time) is not float or time - time != 0.0:
             time = as_number(time)
             if time is None:
                 raise DumpFormatError("the timestamp (4th element) is not a number", line=lineno)

@@ -213,7 +213,7 @@ def normalize_state(value: Any) -> Any:
     'kICEConnectionStateConnected' -> 'connected'; 'SignalingStateHaveLocalOffer' -> 'have-local-offer';
     'Checking' -> 'checking'. Anything else (not a string, or not a known state) is returned as given.
     """
-    if value.__class__ is str and len(value) <= _CACHED_LENGTH:
+    if type(value) is str and len(value) <= _CACHED_LENGTH:
         return _normalize_state_text(value)
     if not isinstance(value, str):
         return value
@@ -242,7 +242,7 @@ def _normalize_state_uncached(value: str) -> Any:
 
 def is_client_method(name: str) -> bool:
     """True for client-level methods (navigator.*, MediaStreamTrack.*, HTMLMediaElement.*), any case."""
-    if name.__class__ is str:
+    if type(name) is str:
         known = _CLIENT_METHODS.get(name)
         if known is not None:
             return known
@@ -274,7 +274,7 @@ def _remember(cache: dict, key: str, answer: Any) -> Any:
 
 def event_name(raw_name: str) -> str:
     """normalize_event_name(raw_name), cached for the short names a dump repeats."""
-    if raw_name.__class__ is str:
+    if type(raw_name) is str:
         name = _EVENT_NAMES.get(raw_name)
         if name is not None:
             return name

@@ -4,8 +4,9 @@ A legacy getstats line holds only what changed since the PC's previous line (rtc
 a report the line leaves out is carried forward unchanged (v1) or removed (v2), a report in the line
 updates the properties it names. Appending every merged report to its StatTrack after every line (what
 the generic ``StatTrack.append`` does) costs a Python step per property per sample, five to ten times the
-values in the file. Here each value of the file is noted once, as a change at its sample index, and the
-columns are written when the PC is complete with C-speed list fills between the changes.
+values in the file. Here each value of the file is noted once, as a change at its sample index (a
+report's first delta is kept as written: most of its properties are never sent again), and the columns
+are written when the PC is complete with C-speed list fills between the changes.
 
 The result is the StatTrack that appending the merged reports one by one would give, exactly: the same
 times, report times, column values and column lengths (a column ends at the last sample that had the
@@ -29,14 +30,30 @@ _ABSENT = object()
 class _Stat:
     """One report id of one PC while its lines are read."""
 
-    __slots__ = ("track", "alive_from", "offset", "runs", "changes", "stamp", "stamps", "sent_again")
+    __slots__ = (
+        "track",
+        "alive_from",
+        "offset",
+        "runs",
+        "first",
+        "first_index",
+        "changes",
+        "stamp",
+        "stamps",
+        "sent_again",
+    )
 
     def __init__(self, track):
         self.track = track
         self.alive_from = -1  # snapshot index where the current run of samples began; -1 while removed
         self.offset = 0  # sample index = offset + snapshot index, in the current run
         self.runs: list[tuple[int, int]] = []  # [start, end) snapshot indexes of the ended runs
-        self.changes: dict[str, list] = {}  # property -> [index, value, index, value, ...]
+        # The first delta's properties, values as written (most are never sent again: ids, codec lines,
+        # flags), at sample index first_index; None until the first delta, and once all are in `changes`.
+        self.first: dict | None = None
+        self.first_index = 0
+        # property -> [index, value, index, value, ...]: the properties sent again, and the new ones
+        self.changes: dict[str, list] = {}
         self.stamp: Any = _ABSENT  # the merged report's `timestamp` as written (none yet)
         self.stamps: list = []  # report time changes: [index, float | None, ...]
         self.sent_again = False  # removed and sent again: its columns may have absent runs
@@ -99,9 +116,10 @@ class LegacyStats:
             # that are not columns are told apart by their lengths first (compiled: C compares; a string
             # comparison only at equal lengths), not by a set lookup per key, nor three lookups per delta.
             own = None
-            if not known and not stat.changes:
+            if not known and stat.first is None and not stat.changes:
                 # a new report (or one sent again that never had a column): every key is a new column
-                stat.changes = _first_columns(stat.track, delta, index)
+                stat.first = _first_values(stat.track, delta)
+                stat.first_index = index
             else:
                 changes_of = stat.changes
                 for key, prop_value in delta.items():
@@ -122,7 +140,12 @@ class LegacyStats:
                     elif size != 2 or key != "id":
                         changes = changes_of.get(key)
                         if changes is None:
-                            changes_of[key] = [index, prop_value]
+                            first = stat.first
+                            before = _ABSENT if first is None else first.get(key, _ABSENT)
+                            if before is _ABSENT:  # a new property
+                                changes_of[key] = [index, prop_value]
+                            else:  # a property of the first delta sent again: its changes from there
+                                changes_of[key] = [stat.first_index, before, index, prop_value]
                         else:
                             changes.append(index)
                             changes.append(prop_value)
@@ -178,6 +201,8 @@ class LegacyStats:
         else:
             stat.sent_again = True
             index = stat.samples(snapshot)
+            if stat.first is not None:
+                _merge_first(stat)
             for prop, changes in stat.changes.items():
                 if prop not in fields:
                     changes += (index, _ABSENT)
@@ -207,30 +232,40 @@ class LegacyStats:
             # report times are never absent (a stat's first sample notes one), so the C-speed paths apply:
             # in v2 files most reports are sent, with a new timestamp, in every line
             track.report_times = _fill_present(stat.stamps, total)
-            # The changes dict becomes the track's props (a new track's are empty): each column replaces its
-            # changes in place, so no dict is built and grown key by key, and the order of the properties
+            # The first delta's dict (else the changes dict) becomes the track's props: each column replaces
+            # its value in place, so no dict is built and grown key by key, and the order of the properties
             # is the same. Replacing values keeps the dict's size, which is all its iteration checks.
-            props = stat.changes
-            track.props = props
             if stat.sent_again:
+                if stat.first is not None:  # sent again before it had any column, then had some
+                    _merge_first(stat)
+                props = stat.changes
+                track.props = props
                 for prop, changes in props.items():
                     props[prop] = _fill(changes, total)
                 continue
-            for prop, changes in props.items():
-                if len(changes) == 2:  # most columns: written once (ids, types, codec details, flags)
-                    first = changes[0]
-                    column = [changes[1]] * (total - first)
+            changes_of = stat.changes
+            props = stat.first  # a stat never sent again had its first delta from its first sample
+            track.props = props
+            first = stat.first_index
+            for prop, value in props.items():
+                changes = changes_of.get(prop) if changes_of else None
+                if changes is None:  # written once: most columns (ids, types, codec details, flags)
+                    column = [value] * (total - first)
                     props[prop] = [None] * first + column if first else column
                 else:
+                    props[prop] = _fill_present(changes, total)
+            # the properties new after the first delta, in the order they came (after the first's)
+            for prop, changes in changes_of.items():
+                if prop not in props:
                     props[prop] = _fill_present(changes, total)
         self.stats = {}
         self.alive = {}
 
 
-def _first_columns(track: StatTrack, delta: dict, index: int) -> dict:
-    """The changes of a stat with no column yet: a copy of its delta (the same keys in the same order,
-    copied whole rather than grown key by key) whose values become their [index, value] changes, without
-    the timestamp, type and id, which are no columns (a type names the track's type, as in add)."""
+def _first_values(track: StatTrack, delta: dict) -> dict:
+    """The properties of a stat's first delta: a copy of it (the same keys in the same order, copied whole
+    rather than grown key by key) without the timestamp, type and id, which are no columns (a type names
+    the track's type, as in add)."""
     columns = delta.copy()
     for key, value in delta.items():
         size = len(key)
@@ -242,9 +277,24 @@ def _first_columns(track: StatTrack, delta: dict, index: int) -> dict:
                 track.type = str(value)
         elif size == 2 and key == "id":
             del columns[key]
-        else:
-            columns[key] = [index, value]
     return columns
+
+
+def _merge_first(stat: _Stat) -> None:
+    """Make the first delta's properties changes like the others (before a report sent again notes its
+    absent properties): one changes dict, the first's properties first, then the new ones, as they came."""
+    first = stat.first
+    index = stat.first_index
+    changes_of = stat.changes
+    merged: dict = {}
+    for prop, value in first.items():
+        changes = changes_of.get(prop)
+        merged[prop] = [index, value] if changes is None else changes
+    for prop, changes in changes_of.items():
+        if prop not in merged:
+            merged[prop] = changes
+    stat.changes = merged
+    stat.first = None
 
 
 def _fill_present(changes: list, total: int) -> list:

@@ -33,4 +33,5 @@ cdef class _LegacyParser:
     cdef _connection_info(self, lineno, value, time)
     cdef _client_event(self, lineno, method, kind, value, time, extra, pc_id)
     cdef _identity(self, value)
-    cdef _getstats(self, lineno, pc, value, time)
+    @cython.locals(fields=dict)
+    cdef _getstats(self, lineno, pc_id, value, time)

@@ -60,7 +60,7 @@ from typing import Any
 import orjson
 
 from plugins.rtcstats.gc_pause import paused_gc
-from plugins.rtcstats.parsed_dump import Dump, PeerConnection
+from plugins.rtcstats.parsed_dump import Dump
 from plugins.rtcstats.parsing.errors import DumpFormatError
 from plugins.rtcstats.parsing.legacy_tracks import LegacyStats
 from plugins.rtcstats.parsing.lines import (
@@ -352,7 +352,7 @@ class _LegacyParser:
         elif pc_id is None or kind == _CLIENT:
             self._client_event(lineno, method, kind, value, time, item[4:], pc_id)
         elif kind == _STATS:
-            self._getstats(lineno, self.dump.pc(pc_id), value, time)
+            self._getstats(lineno, pc_id, value, time)
         else:
             add_event(self.dump, pc_id, make_event(method, value, item[4:], time))
 
@@ -456,7 +456,7 @@ class _LegacyParser:
 
     # -- stats --------------------------------------------------------------------------------------------
 
-    def _getstats(self, lineno: int, pc: PeerConnection, value: Any, time: float) -> None:
+    def _getstats(self, lineno: int, pc_id: str, value: Any, time: float) -> None:
         """Decompress one getstats line (D5) and append the full snapshot to the PC's stat tracks.
 
         T = the line's top-level ``timestamp`` (else the line time). A new report is inserted (timestamp 0
@@ -467,15 +467,16 @@ class _LegacyParser:
             raise DumpFormatError(
                 f"the getstats value is a JSON {type(value).__name__}, not an object", line=lineno
             )
-        previous_time = self.last_stats_time.get(pc.id)
+        fields = value  # exactly a dict (a JSON object): compiled, a C lookup below, not a method call
+        previous_time = self.last_stats_time.get(pc_id)
         if previous_time is not None and time < previous_time:
-            self._count(f"{pc.id}: a getstats line is older than the one before it", lineno)
-        self.last_stats_time[pc.id] = time
+            self._count(f"{pc_id}: a getstats line is older than the one before it", lineno)
+        self.last_stats_time[pc_id] = time
 
-        top = _epoch_ms(value.get("timestamp"))
-        stats = self.stats.get(pc.id)
-        if stats is None:
-            stats = self.stats[pc.id] = LegacyStats(pc, self._count, self._decide)
+        top = _epoch_ms(fields.get("timestamp"))
+        stats = self.stats.get(pc_id)
+        if stats is None:  # the PC's first getstats line: the only one that needs the PC from the dump
+            stats = self.stats[pc_id] = LegacyStats(self.dump.pc(pc_id), self._count, self._decide)
         # the convention of absent reports: 1 "v2", 0 "v1", -1 not known yet (add asks _decide if it matters)
         remove_absent = -1 if self.semantics is None else self.semantics == "v2"
         stats.add(lineno, value, time, top if top is not None else time, remove_absent)

@@ -16,8 +16,15 @@ cdef class StreamPass:
     cdef public object times
     cdef public bint all_kept
     cdef public object times_arr
-    cdef public dict _arrays
-    cdef public dict _deltas
+    # the stream's float buffer and its interval masks, and their typed views, set up once per stream:
+    # the loops below take rows of them without a memoryview set-up per call
+    cdef public object buf
+    cdef double[:, ::1] view
+    cdef Py_ssize_t _used
+    cdef public object flags
+    cdef unsigned char[:, ::1] flag_view
+    cdef public dict _rows
+    cdef public dict _delta_rows
     cdef public object _snapshots
     cdef public object dtx
     cdef public object fec
@@ -61,3 +68,16 @@ cpdef Py_ssize_t _loss_vs_sent_into(const double[:] times, const double[:] lost,
                rtt_times=list, rtt_values=list)
 cpdef tuple _receiver_values(sm, const double[:] times, const double[:] jitters, const double[:] rtts,
                              const double[:] measured, double start, double until)
+
+@cython.locals(k=Py_ssize_t)
+cpdef _floats_into(list values, double[:] out)
+
+@cython.locals(k=Py_ssize_t)
+cpdef _scaled_into(const double[:] values, double scale, double[:] out)
+
+@cython.locals(k=Py_ssize_t, step=double, d_lost=double, missing=double, expected=double, value=double)
+cpdef _inbound_loss_into(const double[:] lost, const double[:] received, const double[:] d_packets,
+                         double[:] loss, unsigned char[:] counted)
+
+@cython.locals(k=Py_ssize_t, count=Py_ssize_t)
+cpdef Py_ssize_t _count_stalled(const double[:] emitted, const unsigned char[:] carried)

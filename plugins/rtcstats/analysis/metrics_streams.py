@@ -198,16 +198,10 @@ def _mime(mime: str, kind: str) -> str:
 
 @dataclass
 class _Intervals:
-    """Per-interval deltas of one stream (index k = interval between kept samples k-1 and k).
-
-    numpy arrays, NaN where a value is missing: a long call has thousands of intervals per stream, and
-    the element-wise arithmetic below is the same IEEE arithmetic the scalar code did, at C speed.
-    Sums stay Python sums over lists, in order, so that they round as before."""
+    """The interval times and masks of one stream (index k = interval between kept samples k-1 and k),
+    as numpy arrays over StreamPass's buffers for the code that selects with them (read-only)."""
 
     times: np.ndarray
-    dt: np.ndarray
-    packets: np.ndarray
-    bytes: np.ndarray
     active: np.ndarray  # bool: the interval lies in the active span (D9)
     carried: np.ndarray  # bool: packets flowed in the interval
     carried_after_first: np.ndarray  # carried without interval 0 (read-only: shared by the series)
@@ -335,6 +329,52 @@ def _ratio_into(d_num: np.ndarray, d_den: np.ndarray, scale: float, out: np.ndar
         out[k] = step * scale / base if step == step and base > 0 else math.nan
 
 
+def _floats_into(values: list, out: np.ndarray) -> None:
+    """np.array(values, dtype=float) written into `out` (numbers: the kept sample times)."""
+    for k in range(len(values)):
+        out[k] = values[k]
+
+
+def _scaled_into(values: np.ndarray, scale: float, out: np.ndarray) -> None:
+    """values * scale, element by element (numpy's multiply, in a loop over the buffer's rows)."""
+    for k in range(len(values)):
+        out[k] = values[k] * scale
+
+
+def _inbound_loss_into(
+    lost: np.ndarray, received: np.ndarray, d_packets: np.ndarray, loss: np.ndarray, counted: np.ndarray
+) -> None:
+    """The inbound loss % of each interval (NaN where none) and the intervals it is counted in (`counted`
+    zeroed), in one loop (compiled: C doubles) where the array code took fifteen numpy calls: packetsLost's
+    delta, whose reset is decided by packetsReceived (as _deltas_following decides it), late or duplicate
+    packets (a negative delta) counted as no loss, and an interval after the first counted when it
+    expected packets (received + missing > 0). np.maximum(x, 0.0) is NaN for NaN, x above 0.0, else 0.0
+    (+0.0 for -0.0), and np.minimum(x, 100.0) alike: written out so."""
+    if len(lost):
+        loss[0] = math.nan
+    for k in range(1, len(lost)):
+        step = lost[k] - lost[k - 1]
+        d_lost = lost[k] if step == step and received[k] < received[k - 1] else step
+        missing = d_lost if d_lost > 0.0 or d_lost != d_lost else 0.0
+        expected = d_packets[k] + missing
+        if expected > 0:
+            counted[k] = True
+            value = missing / expected * 100.0
+            value = value if value > 0.0 or value != value else 0.0
+            loss[k] = value if value < 100.0 or value != value else 100.0
+        else:
+            loss[k] = math.nan
+
+
+def _count_stalled(emitted: np.ndarray, carried: np.ndarray) -> int:
+    """np.count_nonzero(carried & (emitted == 0)): the carried intervals whose emitted count stayed flat."""
+    count = 0
+    for k in range(len(emitted)):
+        if carried[k] and emitted[k] == 0:
+            count += 1
+    return count
+
+
 def _span_of(values: np.ndarray, increments: np.ndarray) -> tuple[int, int, int] | None:
     """(resets, a0, a1) of _active_average for a byte column without gaps: the decreases, and the active
     span from the sample before the first positive increment to that of the last (a1 = -1: none). None
@@ -355,18 +395,14 @@ def _span_of(values: np.ndarray, increments: np.ndarray) -> tuple[int, int, int]
     return resets, first - 1, last
 
 
-def _array_deltas_following(values: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """_deltas_following of float arrays (NaN for None)."""
-    out = _nans(len(values))
-    steps = values[1:] - values[:-1]
-    out[1:] = np.where(np.isnan(steps) | ~(base[1:] < base[:-1]), steps, values[1:])
-    return out
-
-
 # Below this many values a series is filled by one typed loop over the arrays (compiled: C doubles, see
 # metrics_streams.pxd) instead of numpy's selections, whose fixed cost per call is most of the work on the
 # tens of intervals of a stream; above it numpy's own loops are the faster ones (long calls).
 _LOOP_UP_TO = 64
+
+# Buffer rows of a stream pass (StreamPass.buf): the dozen to twenty columns, deltas and rates that a pass
+# reads; one that reads more grows its buffer.
+_ROWS = 24
 
 
 def _extend(series: Series, times: np.ndarray, values: np.ndarray) -> None:
@@ -658,12 +694,35 @@ class StreamPass:
         self.sm = StreamMetrics(pc_id=ctx.pc.id, stat_id=track.id, kind=kind, direction=direction)
         self.idx, self.times = distinct_samples(track)
         self.all_kept = len(self.idx) == len(track)
-        self.times_arr = np.array(self.times, dtype=float)
-        # the float columns and their interval deltas, by property names: most are read two or three
-        # times per stream (a conversion costs more than the arithmetic on a stream of tens of samples)
-        self._arrays: dict[tuple[str, ...], np.ndarray] = {}
-        self._deltas: dict[tuple[str, ...], np.ndarray] = {}
+        # One float buffer per stream, a row per column the pass reads (and per delta, rate or loss made
+        # from them): the loops below take their typed view of it (compiled: the memoryview of StreamPass,
+        # set up once here) instead of a memoryview set-up per call on a separate array, which cost as
+        # much as the loop itself on the tens of samples of a stream. Row 0: the kept times, row 1: dt.
+        self.buf = np.empty((_ROWS, len(self.times)))
+        self.view = self.buf
+        self._used = 2
+        _floats_into(self.times, self.view[0])
+        self.times_arr = self.buf[0]
+        # the interval masks (_interval_flags' rows 0-2) and the intervals with an inbound loss (row 3)
+        self.flags = np.zeros((4, len(self.times)), dtype=bool)
+        self.flag_view = self.flags
+        # buffer rows of the kept columns and of their interval deltas, by property names: most are read
+        # two or three times per stream
+        self._rows: dict[tuple[str, ...], int] = {}
+        self._delta_rows: dict[tuple[str, ...], int] = {}
         self._snapshots: np.ndarray | None = None
+
+    def _new_row(self) -> int:
+        """A free row of the buffer; a pass that reads more columns than planned gets a bigger buffer (the
+        arrays handed out before keep the old one, whose rows hold the same values)."""
+        row = self._used
+        if row == len(self.buf):
+            grown = np.empty((2 * row, len(self.times)))
+            grown[:row] = self.buf
+            self.buf = grown
+            self.view = grown
+        self._used = row + 1
+        return row
 
     # columns restricted to the kept samples (read-only: may be the track's own column)
     def kept(self, *props: str) -> list:
@@ -673,32 +732,50 @@ class StreamPass:
     def kept_num(self, *props: str) -> list[float | None]:
         return nums(self.kept(*props))
 
-    def kept_arr(self, *props: str) -> np.ndarray:
-        """num_array of the kept column (shared: callers must not write into it)."""
-        found = self._arrays.get(props)
-        if found is None:
+    def kept_row(self, *props: str) -> int:
+        """The buffer row holding num_array of the kept column."""
+        row = self._rows.get(props)
+        if row is None:
             values = self.kept(*props)
-            found = self._arrays[props] = np.empty(len(values))
-            nums_into(values, found)
-        return found
+            row = self._rows[props] = self._new_row()
+            nums_into(values, self.buf[row])
+        return row
+
+    def kept_arr(self, *props: str) -> np.ndarray:
+        """num_array of the kept column (its buffer row: callers must not write into it)."""
+        return self.buf[self.kept_row(*props)]
 
     def whole_nums(self, prop: str) -> list[float | None]:
         """nums() of the whole column of `prop`. When every sample is kept it is also the kept column,
-        and num_array of a column is the float64 array of its nums(): kept_arr(prop) takes it from here
-        instead of reading the column again."""
+        and num_array of a column is the float64 array of its nums(): it goes into kept_row(prop)'s row
+        instead of a column read again."""
         col = column(self.track, prop)
-        floats = np.empty(len(col))
-        values = nums_into(col, floats)
-        if self.all_kept and (prop,) not in self._arrays:
-            self._arrays[(prop,)] = floats
-        return values
+        if self.all_kept and len(col) == len(self.times) and (prop,) not in self._rows:
+            row = self._rows[(prop,)] = self._new_row()
+            return nums_into(col, self.buf[row])
+        return nums_into(col, np.empty(len(col)))
+
+    def delta_row(self, *props: str) -> int:
+        """The buffer row holding _array_deltas of kept_row."""
+        row = self._delta_rows.get(props)
+        if row is None:
+            values = self.kept_row(*props)
+            row = self._delta_rows[props] = self._new_row()
+            view = self.view
+            _deltas_into(view[values], view[row])
+        return row
 
     def kept_deltas(self, *props: str) -> np.ndarray:
-        """_array_deltas of kept_arr (shared: callers must not write into it)."""
-        found = self._deltas.get(props)
-        if found is None:
-            found = self._deltas[props] = _array_deltas(self.kept_arr(*props))
-        return found
+        """_array_deltas of kept_arr (its buffer row: callers must not write into it)."""
+        return self.buf[self.delta_row(*props)]
+
+    def _extend_row(self, series: Series, row: int, flag: int = 2) -> None:
+        """_extend_where(series, times, buffer row `row`, flags row `flag`; by default the intervals after
+        the first that carried packets): short streams by the typed loop over the views."""
+        if len(self.times) <= _LOOP_UP_TO:
+            _extend_loop(series, self.view[0], self.view[row], self.flag_view[flag], True)
+        else:
+            _extend_where(series, self.buf[0], self.buf[row], self.flags[flag])
 
     def run(self) -> StreamMetrics:
         sm, track = self.sm, self.track
@@ -741,40 +818,46 @@ class StreamPass:
     # -- shared interval skeleton -----------------------------------------------------------------
 
     def _intervals(self, packets_prop: str, bytes_prop: str) -> _Intervals:
-        times = self.times_arr
-        d_packets = self.kept_deltas(packets_prop)
-        d_bytes = self.kept_deltas(bytes_prop)
-        dt = np.empty(len(times))
-        flags = np.zeros((3, len(times)), dtype=bool)  # active, carried, carried after the first
-        _interval_flags(times, self.kept_arr(bytes_prop), d_packets, d_bytes, dt, flags)
-        return _Intervals(times, dt, d_packets, d_bytes, flags[0], flags[1], flags[2])
+        """dt (row 1) and the interval masks (flags rows 0-2: active, carried, carried after the first)."""
+        packets = self.delta_row(packets_prop)
+        byte_deltas = self.delta_row(bytes_prop)
+        byte_values = self.kept_row(bytes_prop)
+        view = self.view
+        _interval_flags(view[0], view[byte_values], view[packets], view[byte_deltas], view[1], self.flag_view)
+        flags = self.flags
+        return _Intervals(self.buf[0], flags[0], flags[1], flags[2])
 
-    def _bitrate(self, iv: _Intervals) -> None:
-        _bitrate_loop(self.sm, iv.times, iv.dt, iv.bytes, iv.active, iv.carried)
+    def _bitrate(self, bytes_prop: str) -> None:
+        view, flags = self.view, self.flag_view
+        _bitrate_loop(self.sm, view[0], view[1], view[self.delta_row(bytes_prop)], flags[0], flags[1])
 
-    def _rate(self, iv: _Intervals, counter: str, scale: float = 1000.0) -> np.ndarray:
-        """Per interval d(counter)/dt * scale (frames per second from a frame counter); NaN if none."""
-        out = np.empty(len(iv.times))
-        _rate_into(self.kept_deltas(counter), iv.dt, scale, out)
-        return out
+    def _rate(self, counter: str, scale: float = 1000.0) -> int:
+        """The row of d(counter)/dt * scale per interval (frames per second from a frame counter); NaN if
+        none."""
+        deltas = self.delta_row(counter)
+        row = self._new_row()
+        view = self.view
+        _rate_into(view[deltas], view[1], scale, view[row])
+        return row
 
-    def _ratio(self, num_prop: str, den_prop: str, scale: float) -> np.ndarray:
-        """Per interval d(num)/d(den) * scale, NaN when d(den) <= 0 or a delta is missing."""
-        d_num = self.kept_deltas(num_prop)
-        out = np.empty(len(d_num))
-        _ratio_into(d_num, self.kept_deltas(den_prop), scale, out)
-        return out
+    def _ratio(self, num_prop: str, den_prop: str, scale: float) -> int:
+        """The row of d(num)/d(den) * scale per interval, NaN when d(den) <= 0 or a delta is missing."""
+        d_num = self.delta_row(num_prop)
+        d_den = self.delta_row(den_prop)
+        row = self._new_row()
+        view = self.view
+        _ratio_into(view[d_num], view[d_den], scale, view[row])
+        return row
 
-    def _fps(self, iv: _Intervals, counters: tuple[str, ...], instant: tuple[str, ...]) -> None:
-        series: np.ndarray | None = None
+    def _fps(self, counters: tuple[str, ...], instant: tuple[str, ...]) -> None:
+        row = -1
         for prop in counters:
             if has(self.track, prop):
-                series = self._rate(iv, prop)
+                row = self._rate(prop)
                 break
-        if series is None:
-            series = self.kept_arr(*instant)
-        kept = iv.carried_after_first
-        _extend_where(self.sm.fps, iv.times, series, kept)
+        if row < 0:
+            row = self.kept_row(*instant)
+        self._extend_row(self.sm.fps, row)
 
     def _frames(self, iv: _Intervals, width_props: tuple[str, ...], height_props: tuple[str, ...]) -> None:
         sm = self.sm
@@ -839,24 +922,28 @@ class StreamPass:
 
         self._active_average("bytesReceived")
         iv = self._intervals("packetsReceived", "bytesReceived")
-        self._bitrate(iv)
-        d_lost = _array_deltas_following(self.kept_arr("packetsLost"), self.kept_arr("packetsReceived"))
-        missing = np.maximum(d_lost, 0.0)  # late or duplicate packets are no loss
-        expected = iv.packets + missing
-        counted = _after_first(~np.isnan(expected) & (expected > 0))
-        loss = _nans(len(iv.times))  # per interval; NaN: no packet expected or no counters
-        loss[counted] = np.minimum(np.maximum(missing[counted] / expected[counted] * 100.0, 0.0), 100.0)
-        _extend_where(sm.loss_pct_series, iv.times, loss, counted)
-        jitter = self.kept_arr("googJitterReceived") if self.goog else self.kept_arr("jitter") * 1000.0
-        carried = iv.carried_after_first
-        _extend_where(sm.jitter_ms, iv.times, jitter, carried)
+        self._bitrate("bytesReceived")
+        lost, received = self.kept_row("packetsLost"), self.kept_row("packetsReceived")
+        loss = self._new_row()  # per interval; NaN: no packet expected or no counters
+        view = self.view
+        _inbound_loss_into(
+            view[lost], view[received], view[self.delta_row("packetsReceived")], view[loss], self.flag_view[3]
+        )
+        self._extend_row(sm.loss_pct_series, loss, 3)
+        if self.goog:
+            jitter = self.kept_row("googJitterReceived")
+        else:
+            seconds = self.kept_row("jitter")
+            jitter = self._new_row()
+            _scaled_into(self.view[seconds], 1000.0, self.view[jitter])
+        self._extend_row(sm.jitter_ms, jitter)
         rtt = self.ctx.rtt
         if rtt:
+            carried = iv.carried_after_first
             _extend(sm.rtt_ms, iv.times[carried], rtt.at_array(self._snapshot_times(carried)))
-        buffer = self._buffer_delay(iv)
+        buffer = self._buffer_delay()
         if sm.kind == "video":
             self._fps(
-                iv,
                 ("framesDecoded",),
                 ("framesPerSecond", "googFrameRateDecoded", "googFrameRateReceived", "framerateMean"),
             )
@@ -870,7 +957,7 @@ class StreamPass:
             elif self.goog:
                 sm.avg_decode_time_ms = _mean(self.kept_num("googDecodeMs"), iv.carried.tolist())
         else:
-            self._inbound_audio(iv, buffer, loss)
+            self._inbound_audio(iv, buffer, self.buf[loss])
 
     def _lost_across_resets(self, received: list[float | None], lost: list[float | None]) -> int | None:
         total = 0.0
@@ -898,17 +985,15 @@ class StreamPass:
             self._snapshots = np.array(self.track.times, dtype=float)[np.array(self.idx)]
         return self._snapshots
 
-    def _buffer_delay(self, iv: _Intervals) -> np.ndarray:
-        sm = self.sm
+    def _buffer_delay(self) -> np.ndarray:
         if has(self.track, "jitterBufferDelay") and has(self.track, "jitterBufferEmittedCount"):
-            values = self._ratio("jitterBufferDelay", "jitterBufferEmittedCount", 1000.0)
+            row = self._ratio("jitterBufferDelay", "jitterBufferEmittedCount", 1000.0)
         elif self.goog and has(self.track, "googJitterBufferMs"):
-            values = self.kept_arr("googJitterBufferMs")
+            row = self.kept_row("googJitterBufferMs")
         else:
-            return _nans(len(iv.times))
-        carried = iv.carried_after_first
-        _extend_where(sm.jitter_buffer_delay_ms, iv.times, values, carried)
-        return values
+            return _nans(len(self.times))
+        self._extend_row(self.sm.jitter_buffer_delay_ms, row)
+        return self.buf[row]
 
     def _inbound_audio(self, iv: _Intervals, buffer: np.ndarray, loss: np.ndarray) -> None:
         sm, track = self.sm, self.track
@@ -943,8 +1028,8 @@ class StreamPass:
             mean = _mean(heard, iv.carried.tolist())
             sm.concealed_pct = mean * 100.0 if mean is not None else None
         if has(track, "jitterBufferEmittedCount"):
-            emitted = self.kept_deltas("jitterBufferEmittedCount")
-            sm.emitted_stalled_intervals = int(np.count_nonzero(iv.carried_after_first & (emitted == 0)))
+            emitted = self.delta_row("jitterBufferEmittedCount")
+            sm.emitted_stalled_intervals = _count_stalled(self.view[emitted], self.flag_view[2])
         self._mos(iv, buffer, loss, rtt_series=None)
 
     def _mos(
@@ -1007,10 +1092,8 @@ class StreamPass:
             sm.packets_across_resets = int(sent_total) if sent_total is not None else None
 
         iv = self._intervals("packetsSent", "bytesSent")
-        self._bitrate(iv)
-        delay = self._ratio("totalPacketSendDelay", "packetsSent", 1000.0)
-        carried = iv.carried_after_first
-        _extend_where(sm.packet_send_delay_ms, iv.times, delay, carried)
+        self._bitrate("bytesSent")
+        self._extend_row(sm.packet_send_delay_ms, self._ratio("totalPacketSendDelay", "packetsSent", 1000.0))
 
         remote = self._remote_inbound()
         # the receiver reports' kept samples, worked out once for the loss and for jitter and RTT
@@ -1019,7 +1102,7 @@ class StreamPass:
         rtt_lookup = self._remote_values(iv, remote, samples)
         if sm.kind == "video":
             self._fps(
-                iv, ("framesSent", "framesEncoded"), ("framesPerSecond", "googFrameRateSent", "framerateMean")
+                ("framesSent", "framesEncoded"), ("framesPerSecond", "googFrameRateSent", "framerateMean")
             )
             self._frames(iv, ("frameWidth", "googFrameWidthSent"), ("frameHeight", "googFrameHeightSent"))
             sm.source_fps = self._source_fps(iv)
@@ -1066,9 +1149,9 @@ class StreamPass:
         before the first positive increment to the sample of the last one; sets active_start_ms,
         active_end_ms and avg_bitrate_kbps = sum(increments in span) * 8 / span (ms). Returns the resets."""
         sm = self.sm
-        values = self.kept_arr(bytes_prop)
-        increments = self.kept_deltas(bytes_prop)
-        span = _span_of(values, increments)
+        row, deltas = self.kept_row(bytes_prop), self.delta_row(bytes_prop)
+        values, increments = self.buf[row], self.buf[deltas]
+        span = _span_of(self.view[row], self.view[deltas])
         if span is not None:  # the usual case, no gap: the intervals' own byte deltas, scanned in one loop
             resets, a0, a1 = span
             if a1 >= 0:
@@ -1173,9 +1256,10 @@ class StreamPass:
     def _own_loss(self) -> tuple[np.ndarray, np.ndarray]:
         """The loss % points of the report's own kept packetsLost and packetsSent (legacy goog), from
         their float columns (packetsSent's is already read for the intervals) in one typed loop."""
-        lost, sent = self.kept_arr("packetsLost"), self.kept_arr("packetsSent")
+        lost, sent = self.kept_row("packetsLost"), self.kept_row("packetsSent")
         out = np.empty((2, len(self.times)))
-        count = _loss_vs_sent_into(self.times_arr, lost, sent, out)
+        view = self.view
+        count = _loss_vs_sent_into(view[0], view[lost], view[sent], out)
         return out[0, :count], out[1, :count]
 
     def _remote_values(
@@ -1189,8 +1273,8 @@ class StreamPass:
         rtt_times = rtt_values = np.empty(0)
         lookup = None
         if self.goog:
+            self._extend_row(sm.jitter_ms, self.kept_row("googJitterReceived"))
             carried = iv.carried_after_first
-            _extend_where(sm.jitter_ms, iv.times, self.kept_arr("googJitterReceived"), carried)
             rtt = self.kept_arr("googRtt")
             timed = carried & ~np.isnan(rtt)
             rtt_times, rtt_values = iv.times[timed], rtt[timed]

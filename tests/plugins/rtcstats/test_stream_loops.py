@@ -468,3 +468,82 @@ def test_loss_vs_sent_at_is_the_pairs_lookup(n, gaps, seed):
     ref_times, ref_values = ms._unzip(_ref_loss_vs_sent(rtimes, lost, at_reports))
     got_times, got_values = ms._loss_vs_sent_at(kept, sent_arr, rtimes, lost_arr)
     assert _same(got_times, ref_times) and _same(got_values, ref_values)
+
+
+def _ref_array_deltas_following(values, base):
+    """_deltas_following of float arrays (NaN for None): the array code _inbound_loss_into replaced."""
+    out = np.full(len(values), np.nan)
+    steps = values[1:] - values[:-1]
+    out[1:] = np.where(np.isnan(steps) | ~(base[1:] < base[:-1]), steps, values[1:])
+    return out
+
+
+def _ref_inbound_loss(lost, received, d_packets):
+    d_lost = _ref_array_deltas_following(lost, received)
+    missing = np.maximum(d_lost, 0.0)  # late or duplicate packets are no loss
+    expected = d_packets + missing
+    counted = _ref_after_first(~np.isnan(expected) & (expected > 0))
+    loss = np.full(len(lost), np.nan)
+    loss[counted] = np.minimum(np.maximum(missing[counted] / expected[counted] * 100.0, 0.0), 100.0)
+    return loss, counted
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_inbound_loss_loop_is_the_array_code(n, gaps, seed):
+    rng = random.Random(seed)
+    lost, received = _column(rng, n, gaps), _column(rng, n, gaps)
+    if n > 3:  # a -0.0 delta, a lost counter falling back (late packets)
+        lost[2], lost[3] = 0.0, -0.0
+    with np.errstate(all="ignore"):
+        d_packets = ms._array_deltas(received)
+        want_loss, want_counted = _ref_inbound_loss(lost, received, d_packets)
+        loss, counted = np.empty(n), np.zeros(n, dtype=bool)
+        ms._inbound_loss_into(lost, received, d_packets, loss, counted)
+    assert _same(loss, want_loss) and _same(counted, want_counted)
+
+
+@pytest.mark.parametrize(("n", "gaps", "seed"), CASES)
+def test_small_row_loops_are_the_array_code(n, gaps, seed):
+    rng = random.Random(seed)
+    values, emitted = _column(rng, n, gaps), ms._array_deltas(_column(rng, n, gaps))
+    carried = np.array([rng.random() < 0.6 for _ in range(n)], dtype=bool)
+    with np.errstate(all="ignore"):
+        scaled = np.empty(n)
+        ms._scaled_into(values, 1000.0, scaled)
+        assert _same(scaled, values * 1000.0)
+        assert ms._count_stalled(emitted, carried) == int(np.count_nonzero(carried & (emitted == 0)))
+    times = _times(rng, n).tolist() + [3, 2**60 + 1]  # ints too: what np.array(dtype=float) makes of them
+    row = np.empty(len(times))
+    ms._floats_into(times, row)
+    assert _same(row, np.array(times, dtype=float))
+
+
+def _stream_pass(n: int, props: int) -> ms.StreamPass:
+    track = StatTrack("RTCInboundRTPAudioStream_1", "inbound-rtp")
+    track.times = [1.7e12 + 1000.0 * k for k in range(n)]
+    track.report_times = list(track.times)
+    for p in range(props):
+        track.props[f"c{p}"] = [float(k * (p + 1)) for k in range(n)]
+    ctx = ms.PcContext.of(type("Pc", (), {"id": "pc", "stats": {track.id: track}})())
+    return ms.StreamPass(ctx, track, "audio", "inbound")
+
+
+def test_stream_pass_buffer_grows_and_keeps_its_rows():
+    """A pass that reads more columns than the buffer has rows gets a bigger buffer: the rows and the
+    arrays handed out before hold the same values."""
+    sp = _stream_pass(5, ms._ROWS + 3)
+    early = sp.kept_arr("c0")
+    rows = [sp.kept_row(f"c{p}") for p in range(ms._ROWS + 3)]
+    deltas = sp.kept_deltas("c1")
+    assert len(sp.buf) > ms._ROWS and len(set(rows)) == len(rows)
+    assert sp.kept_row("c0") == rows[0] and sp.kept_arr("c0").tolist() == early.tolist() == [
+        0.0,
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+    ]
+    for p in range(ms._ROWS + 3):
+        assert sp.buf[rows[p]].tolist() == [float(k * (p + 1)) for k in range(5)]
+    assert repr(deltas.tolist()) == repr([math.nan, 2.0, 2.0, 2.0, 2.0])
+    assert sp.times_arr.tolist() == sp.times

@@ -73,6 +73,9 @@ cpdef tuple _receiver_values(sm, const double[:] times, const double[:] jitters,
 cpdef _floats_into(list values, double[:] out)
 
 @cython.locals(k=Py_ssize_t)
+cpdef _picked_into(list values, list idx, double[:] out)
+
+@cython.locals(k=Py_ssize_t)
 cpdef _scaled_into(const double[:] values, double scale, double[:] out)
 
 @cython.locals(k=Py_ssize_t, step=double, d_lost=double, missing=double, expected=double, value=double)

@@ -335,6 +335,12 @@ def _floats_into(values: list, out: np.ndarray) -> None:
         out[k] = values[k]
 
 
+def _picked_into(values: list, idx: list, out: np.ndarray) -> None:
+    """np.array(values, dtype=float)[np.array(idx)] written into `out` (the kept samples' snapshot times)."""
+    for k in range(len(idx)):
+        out[k] = values[idx[k]]
+
+
 def _scaled_into(values: np.ndarray, scale: float, out: np.ndarray) -> None:
     """values * scale, element by element (numpy's multiply, in a loop over the buffer's rows)."""
     for k in range(len(values)):
@@ -980,9 +986,11 @@ class StreamPass:
         return self._snapshot_array()[intervals]
 
     def _snapshot_array(self) -> np.ndarray:
-        """The snapshot time of each kept sample (made once)."""
+        """The snapshot time of each kept sample (a buffer row, made once)."""
         if self._snapshots is None:
-            self._snapshots = np.array(self.track.times, dtype=float)[np.array(self.idx)]
+            row = self._new_row()
+            _picked_into(self.track.times, self.idx, self.view[row])
+            self._snapshots = self.buf[row]
         return self._snapshots
 
     def _buffer_delay(self) -> np.ndarray:

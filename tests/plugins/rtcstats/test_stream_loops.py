@@ -516,6 +516,10 @@ def test_small_row_loops_are_the_array_code(n, gaps, seed):
     row = np.empty(len(times))
     ms._floats_into(times, row)
     assert _same(row, np.array(times, dtype=float))
+    idx = sorted(rng.sample(range(len(times)), rng.randint(0, len(times))))
+    picked = np.empty(len(idx))
+    ms._picked_into(times, idx, picked)
+    assert _same(picked, np.array(times, dtype=float)[np.array(idx, dtype=int)])
 
 
 def _stream_pass(n: int, props: int) -> ms.StreamPass:

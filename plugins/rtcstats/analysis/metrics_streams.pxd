@@ -25,7 +25,7 @@ cdef class StreamPass:
     cdef unsigned char[:, ::1] flag_view
     cdef public dict _rows
     cdef public dict _delta_rows
-    cdef public object _snapshots
+    cdef public Py_ssize_t _snapshots
     cdef public object dtx
     cdef public object fec
 
@@ -71,6 +71,10 @@ cpdef tuple _receiver_values(sm, const double[:] times, const double[:] jitters,
 
 @cython.locals(k=Py_ssize_t)
 cpdef _floats_into(list values, double[:] out)
+
+@cython.locals(k=Py_ssize_t, value=double, kept_times=list, kept_values=list)
+cpdef _extend_at(series, const double[:] times, const double[:] snaps, const unsigned char[:] carried, list keys,
+                 list values, double max_age_ms)
 
 @cython.locals(k=Py_ssize_t)
 cpdef _picked_into(list values, list idx, double[:] out)

@@ -46,7 +46,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     text,
     truthy,
 )
-from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all, interval_mos_scored
+from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all, interval_mos_scored, latest_at
 from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 
 _AUDIO_CODECS = frozenset(
@@ -92,9 +92,17 @@ class PcContext:
     @classmethod
     def of(cls, pc: PeerConnection) -> PcContext:
         ctx = cls(pc)
+        by_type = ctx.by_type
+        # a PC has hundreds of tracks: their times list says len(track) without a call, and a group's list
+        # is made only for its first track (setdefault made one per track)
         for track in pc.stats.values():
-            if len(track):
-                ctx.by_type.setdefault(stat_type(track) or "", []).append(track)
+            if track.times:
+                kind = stat_type(track) or ""
+                group = by_type.get(kind)
+                if group is None:
+                    by_type[kind] = [track]
+                else:
+                    group.append(track)
         return ctx
 
     def tracks(self, *types: str) -> list[StatTrack]:
@@ -484,6 +492,30 @@ def _receiver_values(
     return rtt_times, rtt_values
 
 
+def _extend_at(
+    series: Series,
+    times: np.ndarray,
+    snaps: np.ndarray,
+    carried: np.ndarray,
+    keys: list[float],
+    values: list[float],
+    max_age_ms: float,
+) -> None:
+    """_extend(series, times[carried], lookup.at_array(snaps[carried], max_age_ms)) for a lookup's (keys,
+    values) float lists (_lookup_floats: finite keys, the bisect way of at_array), in one loop: latest_at is
+    at_array's bisect of one time, and the finite values are kept (NaN: none, or too old)."""
+    kept_times: list[float] = []
+    kept_values: list[float] = []
+    for k in range(len(times)):
+        if not carried[k]:
+            continue
+        value = latest_at(keys, values, snaps[k], max_age_ms)
+        if value - value == 0.0:
+            kept_times.append(float(times[k]))
+            kept_values.append(value)
+    series.extend_lists(kept_times, kept_values)
+
+
 def _extend_finite(series: Series, times: list[float], values: list[float]) -> None:
     """_extend of two lists: the pairs with a finite value."""
     kept = [k for k in range(len(values)) if values[k] - values[k] == 0.0]
@@ -716,7 +748,7 @@ class StreamPass:
         # two or three times per stream
         self._rows: dict[tuple[str, ...], int] = {}
         self._delta_rows: dict[tuple[str, ...], int] = {}
-        self._snapshots: np.ndarray | None = None
+        self._snapshots = -1  # the buffer row of the kept samples' snapshot times, once made
 
     def _new_row(self) -> int:
         """A free row of the buffer; a pass that reads more columns than planned gets a bigger buffer (the
@@ -943,10 +975,8 @@ class StreamPass:
             jitter = self._new_row()
             _scaled_into(self.view[seconds], 1000.0, self.view[jitter])
         self._extend_row(sm.jitter_ms, jitter)
-        rtt = self.ctx.rtt
-        if rtt:
-            carried = iv.carried_after_first
-            _extend(sm.rtt_ms, iv.times[carried], rtt.at_array(self._snapshot_times(carried)))
+        if self.ctx.rtt:
+            self._transport_rtt()
         buffer = self._buffer_delay()
         if sm.kind == "video":
             self._fps(
@@ -985,13 +1015,30 @@ class StreamPass:
         """The snapshot times of the kept samples that end the given intervals (a boolean mask)."""
         return self._snapshot_array()[intervals]
 
-    def _snapshot_array(self) -> np.ndarray:
-        """The snapshot time of each kept sample (a buffer row, made once)."""
-        if self._snapshots is None:
+    def _snapshot_row(self) -> int:
+        """The buffer row of each kept sample's snapshot time (made once)."""
+        if self._snapshots < 0:
             row = self._new_row()
             _picked_into(self.track.times, self.idx, self.view[row])
-            self._snapshots = self.buf[row]
+            self._snapshots = row
         return self._snapshots
+
+    def _snapshot_array(self) -> np.ndarray:
+        return self.buf[self._snapshot_row()]
+
+    def _transport_rtt(self) -> None:
+        """The PC's transport RTT at the snapshot time of each interval after the first that carried
+        packets, into sm.rtt_ms. A short stream whose lookup has finite times (the bisect way of at_array)
+        takes one loop over the rows (_extend_at) for the selections, lookups and series filling."""
+        rtt = self.ctx.rtt
+        floats = _lookup_floats(rtt)
+        if floats and len(self.times) <= _LOOP_UP_TO:
+            snaps = self._snapshot_row()
+            view = self.view
+            _extend_at(self.sm.rtt_ms, view[0], view[snaps], self.flag_view[2], floats[0], floats[1], 5000.0)
+        else:
+            carried = self.flags[2]
+            _extend(self.sm.rtt_ms, self.buf[0][carried], rtt.at_array(self._snapshot_times(carried)))
 
     def _buffer_delay(self) -> np.ndarray:
         if has(self.track, "jitterBufferDelay") and has(self.track, "jitterBufferEmittedCount"):
@@ -1299,8 +1346,7 @@ class StreamPass:
             if found[0]:
                 lookup = TimeLookup.of(*found)
         if lookup is None and self.ctx.rtt:
-            carried = iv.carried_after_first
-            _extend(sm.rtt_ms, iv.times[carried], self.ctx.rtt.at_array(self._snapshot_times(carried)))
+            self._transport_rtt()
         return lookup
 
     def _quality_limitation(self, iv: _Intervals) -> dict[str, float] | None:

@@ -28,8 +28,9 @@ cdef list _audio_mos_each(list loss, list rtt, list jitter, list buffer, double 
 @cython.locals(k=Py_ssize_t)
 cdef list _interval_mos_each(list loss, list rtt, list jitter, list buffer, double bpl)
 
+# cpdef: metrics_streams looks the transport RTT up with it too (a Python call per interval there)
 @cython.locals(x=double, lo=Py_ssize_t, hi=Py_ssize_t, mid=Py_ssize_t)
-cdef double _latest(list keys, list values, double time, double max_age_ms)
+cpdef double latest_at(list keys, list values, double time, double max_age_ms)
 
 @cython.locals(k=Py_ssize_t, lost=double, t=double, r=double, j=double, value=double, rtt_keys=list,
                rtt_values=list, jitter_keys=list, jitter_values=list, kept_times=list, kept_values=list)

@@ -41,6 +41,7 @@ __all__ = [
     "interval_mos",
     "interval_mos_all",
     "interval_mos_scored",
+    "latest_at",
     "loss_impairment",
     "r_to_mos",
 ]
@@ -220,7 +221,7 @@ def interval_mos_all(
     return np.array(_interval_mos_each(loss, rtt, jitter, buffer, float(bpl)), dtype=float)
 
 
-def _latest(keys: list, values: list, time: float, max_age_ms: float) -> float:
+def latest_at(keys: list, values: list, time: float, max_age_ms: float) -> float:
     """TimeLookup.at_array of one time over its (times, values) float lists: the value of the latest
     key at or before time + 1 ms (bisect_right, written out to run on C doubles), NaN if none or older
     than max_age_ms. `keys` sorted and finite, as at_array's own bisect takes them."""
@@ -255,8 +256,8 @@ def interval_mos_scored(
         if not (carried[k] or lost >= 100.0):
             continue
         t = times[k]
-        r = _latest(rtt_keys, rtt_values, snaps[k], 15000.0) if rtt_keys else math.nan
-        j = _latest(jitter_keys, jitter_values, t, 15000.0) if jitter_keys else math.nan
+        r = latest_at(rtt_keys, rtt_values, snaps[k], 15000.0) if rtt_keys else math.nan
+        j = latest_at(jitter_keys, jitter_values, t, 15000.0) if jitter_keys else math.nan
         value = _interval_mos(lost, r, j, buffer[k], bpl)
         if value - value == 0.0:  # finite (always, bpl > 0): what the series keeps
             kept_times.append(t)

@@ -89,3 +89,24 @@ def test_lookup_floats_of_a_non_finite_time_is_empty():
     # at_array takes searchsorted for such a lookup: _mos then keeps the array way (_mos_arrays)
     assert ms._lookup_floats(TimeLookup([(math.inf, 1.0), (5.0, 2.0)])) == ()
     assert ms._lookup_floats(TimeLookup([(7, 1), (5.0, 2.0)])) == ([5.0, 7.0], [2.0, 1.0])
+
+
+# the reference's plain run subtracts infinite numpy scalars (inf - inf): numpy warns about the NaN
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("seed", range(150))
+def test_extend_at_is_the_selection_and_at_array(seed):
+    """StreamPass._transport_rtt's loop (_extend_at over the lookup's float lists) against the selections,
+    TimeLookup.at_array and _extend it replaced, kept here as the reference."""
+    times, snaps, carried, _, _, rtt, _, _ = _case(seed)
+    if rtt is None or not ms._lookup_floats(rtt):
+        keys = sorted({float(t) for t in times[::3]})
+        rtt = TimeLookup.of(keys, [float(v) for v in range(len(keys))])
+        if not rtt:
+            return
+    for max_age in (5000.0, 15000.0):
+        want, got = Series(), Series()
+        ms._extend(want, times[carried], rtt.at_array(snaps[carried], max_age))
+        keys, values = ms._lookup_floats(rtt)
+        ms._extend_at(got, times, snaps, carried, keys, values, max_age)
+        assert repr((got.times, got.values)) == repr((want.times, want.values))
+        assert all(type(v) is float for v in got.times + got.values)

@@ -46,7 +46,7 @@ from plugins.rtcstats.analysis.metrics_values import (
     text,
     truthy,
 )
-from plugins.rtcstats.analysis.mos import bpl_for, interval_mos_all, interval_mos_scored, latest_at
+from plugins.rtcstats.analysis.mos import LatestCursor, bpl_for, interval_mos_all, interval_mos_scored
 from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 
 _AUDIO_CODECS = frozenset(
@@ -502,14 +502,16 @@ def _extend_at(
     max_age_ms: float,
 ) -> None:
     """_extend(series, times[carried], lookup.at_array(snaps[carried], max_age_ms)) for a lookup's (keys,
-    values) float lists (_lookup_floats: finite keys, the bisect way of at_array), in one loop: latest_at is
-    at_array's bisect of one time, and the finite values are kept (NaN: none, or too old)."""
+    values) float lists (_lookup_floats: finite keys, the bisect way of at_array), in one loop: a
+    mos.LatestCursor is at_array's bisect of one time after the other, and the finite values are kept (NaN:
+    none, or too old)."""
+    lookup = LatestCursor(keys, values)
     kept_times: list[float] = []
     kept_values: list[float] = []
     for k in range(len(times)):
         if not carried[k]:
             continue
-        value = latest_at(keys, values, snaps[k], max_age_ms)
+        value = lookup.at(snaps[k], max_age_ms)
         if value - value == 0.0:
             kept_times.append(float(times[k]))
             kept_values.append(value)

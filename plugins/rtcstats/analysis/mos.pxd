@@ -28,11 +28,18 @@ cdef list _audio_mos_each(list loss, list rtt, list jitter, list buffer, double 
 @cython.locals(k=Py_ssize_t)
 cdef list _interval_mos_each(list loss, list rtt, list jitter, list buffer, double bpl)
 
-# cpdef: metrics_streams looks the transport RTT up with it too (a Python call per interval there)
-@cython.locals(x=double, lo=Py_ssize_t, hi=Py_ssize_t, mid=Py_ssize_t)
-cpdef double latest_at(list keys, list values, double time, double max_age_ms)
+# metrics_streams looks the transport RTT up with it too (a Python method call per interval there)
+cdef class LatestCursor:
+    cdef list keys
+    cdef list values
+    cdef Py_ssize_t lo
+    cdef double last
 
-@cython.locals(k=Py_ssize_t, lost=double, t=double, r=double, j=double, value=double, rtt_keys=list,
-               rtt_values=list, jitter_keys=list, jitter_values=list, kept_times=list, kept_values=list)
+    @cython.locals(keys=list, x=double, n=Py_ssize_t, lo=Py_ssize_t, hi=Py_ssize_t, mid=Py_ssize_t,
+                   step=Py_ssize_t)
+    cpdef double at(self, double time, double max_age_ms)
+
+@cython.locals(k=Py_ssize_t, lost=double, t=double, r=double, j=double, value=double, rtt_at=LatestCursor,
+               jitter_at=LatestCursor, kept_times=list, kept_values=list)
 cpdef tuple interval_mos_scored(list times, list snaps, list carried, list loss, list buffer, tuple rtt,
                                 tuple jitter, double bpl)

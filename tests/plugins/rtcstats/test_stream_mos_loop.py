@@ -95,8 +95,8 @@ def test_lookup_floats_of_a_non_finite_time_is_empty():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("seed", range(150))
 def test_extend_at_is_the_selection_and_at_array(seed):
-    """StreamPass._transport_rtt's loop (_extend_at over the lookup's float lists) against the selections,
-    TimeLookup.at_array and _extend it replaced, kept here as the reference."""
+    """StreamPass._transport_rtt's loop (_extend_at over the lookup's float lists, a mos.LatestCursor)
+    against the selections, TimeLookup.at_array and _extend it replaced, kept here as the reference."""
     times, snaps, carried, _, _, rtt, _, _ = _case(seed)
     if rtt is None or not ms._lookup_floats(rtt):
         keys = sorted({float(t) for t in times[::3]})

@@ -17,7 +17,11 @@ from typing import Any
 
 import numpy as np
 
-_NUMPY_FROM = 64  # values: both ways took the same time at about 60 (timeit, 2026-12-07, loaded machine)
+# Series of fewer values are summed by _float_fsum (compiled: C loops; every series of the jitsi-format
+# fixtures, up to about 250 values), longer ones by numpy (run as plain Python, _float_fsum's loops
+# would cost a microsecond a value). Was 64 when the scalar way built a list of squares: numpy's fixed
+# cost per call (np.errstate, np.array) came to 57 k instructions a series (callgrind, 2026-12-08).
+_NUMPY_FROM = 256
 
 
 def _pstdev(values: list[float], mean: float | None = None) -> float:
@@ -29,8 +33,8 @@ def _pstdev(values: list[float], mean: float | None = None) -> float:
         mean = math.fsum(values) / len(values)
     # fsum((v - mean) ** 2 for v in values) with the per-value work in C. np.float_power calls the C
     # library's pow() as Python's ** does; np.power and d * d round differently in about one case of a
-    # thousand (tests/plugins/rtcstats/test_fast_paths.py compares them). Below _NUMPY_FROM values (most
-    # series of a jitsi dump) numpy's fixed cost per call is more than the scalar way takes.
+    # thousand (tests/plugins/rtcstats/test_fast_paths.py compares them). Below _NUMPY_FROM values
+    # numpy's fixed cost per call is more than the scalar way takes.
     array = None
     if len(values) >= _NUMPY_FROM:
         try:
@@ -92,6 +96,140 @@ def _array_pstdev(array: np.ndarray, mean: float) -> float | None:
     return math.sqrt(total / len(array)) if math.isfinite(total) else None
 
 
+def _rank(n: int, share: float) -> int:
+    """The index of the nearest-rank percentile `share` (0.05 for p5) of n sorted values:
+    max(0, ceil(share * n) - 1) without math.ceil's call (compiled: C arithmetic; share * n > 0)."""
+    position = share * n
+    index = int(position)
+    return index if index < position else max(0, index - 1)
+
+
+def _float_fsum(values: list, mean: float, squares: bool) -> float | None:
+    """math.fsum(values), or with `squares` math.fsum(_float_squares(values, mean)), computed the way
+    math.fsum computes it (CPython 3.11's msum: the same partial sums, the same IEEE operations in the
+    same order, the same half-even correction at the end), without a list of squares or a float object
+    per value: compiled, all of it on C doubles. None when a value is no float, a value, square or sum
+    is not finite, or the sum needs more than 64 partials (math.fsum grows its array, this one is
+    fixed): the caller then takes the general way, which gives the same result or raises as before."""
+    partials = [0.0] * 64  # compiled: a C array of 64 doubles (metrics_model.pxd)
+    count = 0
+    m = mean
+    for k in range(len(values)):
+        value = values[k]
+        if type(value) is not float:
+            return None
+        x = value
+        if x - x != 0.0:  # NaN or infinite
+            return None
+        if squares:  # _float_squares' square of the deviation
+            x = x - m
+            if x != 0.0:
+                if x - x != 0.0:
+                    return None
+                x = _power(abs(x), _TWO)
+                if x - x != 0.0:
+                    return None
+            else:
+                x = 0.0
+        # fsum's step: add x to the partials, keeping the non-zero round-off of each addition
+        kept = 0
+        for j in range(count):
+            y = partials[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low != 0.0:
+                partials[kept] = low
+                kept += 1
+            x = high
+        count = kept
+        if x != 0.0:
+            if x - x != 0.0 or count == 64:  # an intermediate overflow (math.fsum raises it), or full
+                return None
+            partials[count] = x
+            count += 1
+    # fsum's end: add the partials from the largest down while that is exact, then round half-even
+    # across the partial that stopped it
+    total = 0.0
+    if count > 0:
+        count -= 1
+        total = partials[count]
+        low = 0.0
+        while count > 0:
+            x = total
+            count -= 1
+            y = partials[count]
+            total = x + y
+            low = y - (total - x)
+            if low != 0.0:
+                break
+        if count > 0 and (
+            (low < 0.0 and partials[count - 1] < 0.0) or (low > 0.0 and partials[count - 1] > 0.0)
+        ):
+            y = low * 2.0
+            x = total + y
+            if y == x - total:
+                total = x
+    return total
+
+
+def _list_summary(values: list) -> dict[str, float]:
+    """Series.summary of a non-empty list, sorted once (compiled: one C function, no Python call per
+    step). statistics.fmean(ordered) is fsum(ordered) / n. Below _NUMPY_FROM values (most series of a
+    jitsi dump) both sums are _float_fsum's when it can (compiled: C loops, no numpy call's fixed
+    cost); else, and above, the general way (math.fsum, _pstdev)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    few = n < _NUMPY_FROM
+    total = _float_fsum(ordered, 0.0, False) if few else None
+    avg = (math.fsum(ordered) if total is None else total) / n
+    low = ordered[0]
+    high = ordered[n - 1]
+    # A finite mean has only finite values below it; sorted, with the first equal to the last and to
+    # the mean, every deviation is +-0.0 and _pstdev would sum squares of 0.0 (a constant series).
+    if low == high == avg and avg - avg == 0.0:
+        stddev = 0.0
+    else:
+        # a total means finite floats only, and one finite float is a constant series: n >= 2 here, as
+        # _pstdev's formula requires
+        total = _float_fsum(ordered, avg, True) if few else None
+        stddev = _pstdev(ordered, avg) if total is None else math.sqrt(total / n)
+    return {
+        "avg": avg,
+        "min": low,
+        "max": high,
+        "p5": ordered[_rank(n, 0.05)],
+        "p95": ordered[_rank(n, 0.95)],
+        "stddev": stddev,
+    }
+
+
+def _array_summary(floats: np.ndarray) -> dict[str, float]:
+    """Series.summary of the float64 array its values were made from (_NUMPY_FROM values or more): a
+    stable sort orders them as sorted() does (-0.0 and 0.0 keep their order), and fsum, exactly
+    rounded, gives fmean's total whatever the order."""
+    ordered_array = np.sort(floats, kind="stable")
+    ordered = ordered_array.tolist()
+    n = len(ordered)
+    avg = math.fsum(memoryview(ordered_array)) / n
+    # a constant series, as in _list_summary
+    if ordered[0] == ordered[-1] == avg and math.isfinite(avg):
+        stddev = 0.0
+    else:
+        stddev = _array_pstdev(ordered_array, avg)
+        if stddev is None:  # a square overflowed: the general way
+            stddev = _pstdev(ordered, avg)
+    return {
+        "avg": avg,
+        "min": ordered[0],
+        "max": ordered[-1],
+        "p5": ordered[_rank(n, 0.05)],
+        "p95": ordered[_rank(n, 0.95)],
+        "stddev": stddev,
+    }
+
+
 @dataclass
 class Series:
     """An interval metric: one value per stats interval (between two consecutive snapshots)."""
@@ -143,39 +281,9 @@ class Series:
         if not self.values:
             return None
         floats = self._floats
-        ordered_array = None
         if floats is not None and len(floats) == len(self.values) >= _NUMPY_FROM:
-            # the same floats from their array: a stable sort orders them as sorted() does (-0.0 and 0.0
-            # keep their order), and fsum, exactly rounded, gives fmean's total whatever the order
-            ordered_array = np.sort(floats, kind="stable")
-            ordered = ordered_array.tolist()
-            avg = math.fsum(memoryview(ordered_array)) / len(ordered)
-        else:
-            ordered = sorted(self.values)
-            # statistics.fmean(ordered) is fsum(ordered) / n behind a Python-level call and checks
-            avg = math.fsum(ordered) / len(ordered)
-        n = len(ordered)
-        # nearest-rank percentiles: ordered[max(0, ceil(p / 100 * n) - 1)] (no closure per summary)
-        p5 = ordered[max(0, math.ceil(5 / 100 * n) - 1)]
-        p95 = ordered[max(0, math.ceil(95 / 100 * n) - 1)]
-
-        # A finite mean has only finite values below it; sorted, with the first equal to the last and to
-        # the mean, every deviation is +-0.0 and _pstdev would sum squares of 0.0 (a constant series).
-        constant = ordered[0] == ordered[-1] == avg and math.isfinite(avg)
-        if constant:
-            stddev = 0.0
-        else:
-            stddev = None if ordered_array is None else _array_pstdev(ordered_array, avg)
-            if stddev is None:  # a list, or a square overflowed: the general way
-                stddev = _pstdev(ordered, avg)
-        return {
-            "avg": avg,
-            "min": ordered[0],
-            "max": ordered[-1],
-            "p5": p5,
-            "p95": p95,
-            "stddev": stddev,
-        }
+            return _array_summary(floats)
+        return _list_summary(self.values)
 
     def share_above(self, threshold: float) -> float:
         """Fraction (0-1) of intervals whose value exceeds threshold."""

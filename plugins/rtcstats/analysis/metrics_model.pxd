@@ -22,6 +22,6 @@ cpdef dict _list_summary(list values)
 # math.fsum's algorithm on C doubles: `partials` a C array, every step C arithmetic (no FMA: setup.py).
 @cython.locals(
     partials=cython.double[64], count=Py_ssize_t, kept=Py_ssize_t, k=Py_ssize_t, j=Py_ssize_t,
-    m=double, x=double, y=double, high=double, low=double, total=double,
+    m=double, last=double, square=double, x=double, y=double, high=double, low=double, total=double,
 )
 cpdef object _float_fsum(list values, double mean, bint squares)

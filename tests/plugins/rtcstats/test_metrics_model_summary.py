@@ -63,6 +63,8 @@ def _hard_lists(rng: random.Random) -> list[list[float]]:
             values = base + [-v * (1 + rng.choice((0.0, 2.0**-52, -(2.0**-52)))) for v in base]
             values += [rng.uniform(-1e-10, 1e-10) for _ in range(rng.randrange(3))]
             rng.shuffle(values)
+        elif pick < 0.8:  # sorted repeated values, as Series.summary sums them (each square reused)
+            values = sorted(rng.choice((0.1, 0.2, 7.5, 1e-3, 33.0, -2.25)) for _ in range(n))
         else:  # the values of a stats series
             values = [rng.uniform(0.0, 400.0) * rng.choice((1.0, 1e-3, 1e3)) for _ in range(n)]
         lists.append(values)

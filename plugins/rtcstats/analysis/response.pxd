@@ -16,3 +16,12 @@ cpdef dict _clean_dict_keys(dict value)
 cpdef list _clean_list(object value)
 @cython.locals(scaled=cython.double, whole=cython.double, fraction=cython.double)
 cpdef double _round2(double value)
+
+# The helpers that each section calls per field, per stream or per candidate: C calls instead of calls
+# through Python (thousands per response).
+cpdef object iso_ms(object ms)
+cpdef object _epoch(object ms)
+cpdef object _duration(object start, object end)
+cpdef object _summary(object series, dict memo=*)
+cpdef dict _candidate(object c)
+cpdef list _states(list items)

@@ -244,6 +244,8 @@ def _summary(series: Series, memo: dict | None = None) -> dict | None:
     """series.summary(), remembered in `memo` (id -> (series, summary)) when given: aggregated_stats
     reuses the summary of a stream's series for a scope whose pooled values are that series' values
     (Series.summary is a pure function of the values; the series is kept so that its id stays its own)."""
+    if not series.values:  # most series of a response (an audio stream has no fps...): no call
+        return None
     if memo is None:
         return series.summary()
     known = memo.get(id(series))

@@ -119,6 +119,18 @@ def test_reused_summaries_on_fixtures(name):
     assert repr(aggregated_stats(metrics)) == repr(_pooled_every_scope(metrics))
 
 
+def test_summary_of_a_series_is_its_summary_empty_or_not():
+    """_summary answers None for an empty series without calling Series.summary (most series of a
+    response are empty): the same as the call, with a memo or without."""
+    rng = random.Random(5)
+    for n in (0, 0, 1, 3, 64, 70):
+        series = _series(rng, n, n >= 64)
+        assert repr(response._summary(series)) == repr(series.summary())
+        memo: dict = {}
+        assert repr(response._summary(series, memo)) == repr(series.summary())
+        assert repr(response._summary(series, memo)) == repr(series.summary())  # from the memo
+
+
 def _clean_key_by_key(value):
     """response._clean as it was before _clean_dict copied first: every dict rebuilt key by key."""
     if isinstance(value, dict):

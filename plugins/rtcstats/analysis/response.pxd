@@ -19,7 +19,10 @@ cpdef double _round2(double value)
 
 # The helpers that each section calls per field, per stream or per candidate: C calls instead of calls
 # through Python (thousands per response).
+@cython.locals(clock=cython.longlong, day=cython.longlong, second=cython.longlong)
 cpdef object iso_ms(object ms)
+@cython.locals(whole=cython.double, fraction=cython.double)
+cpdef object _whole(double value)
 cpdef object _epoch(object ms)
 cpdef object _duration(object start, object end)
 cpdef object _summary(object series, dict memo=*)

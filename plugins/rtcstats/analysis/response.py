@@ -60,15 +60,23 @@ _isfinite = math.isfinite
 
 def iso_ms(ms: float | None) -> str | None:
     """Epoch ms -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC); None when missing or out of range."""
-    if ms is None or not isinstance(ms, (int, float)) or not math.isfinite(ms):
+    if type(ms) is float:  # most of them: the checks and the rounding without a call
+        if ms - ms != 0.0:
+            return None
+        whole = _whole(ms)
+    elif ms is None or not isinstance(ms, (int, float)) or not math.isfinite(ms):
         return None
-    whole = int(round(ms))
+    else:
+        whole = int(round(ms))
     seconds = whole // 1000
     if 0 <= seconds < _DAYS_UNTIL:
         # UTC has 86400 s a day (POSIX time): only the date needs datetime, once per day, and the clock
         # is put together from padded numbers (a response formats hundreds of times of a few days;
-        # fromtimestamp and %-formatting cost ten times as much)
-        day, second = divmod(seconds, 86400)
+        # fromtimestamp and %-formatting cost ten times as much). Compiled, `clock` is a C integer
+        # (below _DAYS_UNTIL here) and the divisions are C's.
+        clock = seconds
+        day = clock // 86400
+        second = clock - day * 86400
         date = _DAYS.get(day)
         if date is None:
             date = _date_of(day)
@@ -107,11 +115,25 @@ def _date_of(day: int) -> str:
     return date
 
 
+def _whole(value: float) -> int:
+    """int(round(value)) of a finite float: the nearest integer, a tie to the even one, as float's
+    __round__ gives it. Below 2**52 in magnitude (epoch milliseconds), floor and fraction are exact
+    (compiled: C doubles, response.pxd), so the comparison with one half decides; above, every float
+    is a whole number already."""
+    if -4503599627370496.0 < value < 4503599627370496.0:
+        whole = value // 1.0
+        fraction = value - whole
+        if fraction > 0.5 or (fraction == 0.5 and (whole * 0.5) // 1.0 != whole * 0.5):
+            whole += 1.0
+        return int(whole)
+    return int(value)
+
+
 def _epoch(ms: float | None) -> int | None:
     if ms is None:
         return None
     if type(ms) is float:  # most of them: finite without a call (inf - inf and NaN - NaN are NaN)
-        return int(round(ms)) if ms - ms == 0.0 else None
+        return _whole(ms) if ms - ms == 0.0 else None
     if not math.isfinite(ms):
         return None
     return int(round(ms))

@@ -164,6 +164,21 @@ def test_clean_dict_copies_then_replaces_as_rebuilding_does():
     assert value["a"] == 1.005 and value["g"]["z"]["deep"] == -0.004  # the input is left as it was
 
 
+def test_whole_is_int_of_round():
+    """_whole (the C rounding of _epoch and iso_ms) is int(round(value)) for every finite float: ties
+    to even, negative values, signed zeros, 2**52 and beyond."""
+    rng = random.Random(11)
+    values = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994]
+    values += [2.0**52 - 0.5, -(2.0**52) + 0.5, 2.0**52, -(2.0**52), 2.0**52 + 1, 2.0**53 + 2, 1e300, -1e300]
+    values += [k + 0.5 for k in range(-50, 50)] + [rng.randrange(-(2**53), 2**53) + 0.5 for _ in range(2000)]
+    values += [rng.uniform(1.6e12, 1.9e12) for _ in range(20000)] + [
+        rng.uniform(-1e6, 1e6) for _ in range(20000)
+    ]
+    values += [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-300, 300) for _ in range(20000)]
+    wrong = [v for v in values if repr(response._whole(v)) != repr(int(round(v)))]
+    assert not wrong, wrong[:10]
+
+
 def test_epoch_is_rounded_whole_ms():
     values = [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 1e15 + 0.5, 1.7e12 + 0.49, math.nan, math.inf, -math.inf]
     values += [None, 7, -3, True, 10**30, np.float64(2.5), np.float64(math.nan)]

@@ -17,7 +17,8 @@ cpdef list _float_squares(values, mean)
 cdef Py_ssize_t _rank(Py_ssize_t n, double share)
 
 @cython.locals(ordered=list, n=Py_ssize_t, few=bint, avg=double)
-cpdef dict _list_summary(list values)
+cpdef dict _list_summary(values)
+cpdef object summarize(values)
 
 # math.fsum's algorithm on C doubles: `partials` a C array, every step C arithmetic (no FMA: setup.py).
 @cython.locals(

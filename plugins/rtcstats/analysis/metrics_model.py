@@ -181,11 +181,17 @@ def _float_fsum(values: list, mean: float, squares: bool) -> float | None:
     return total
 
 
+def summarize(values: list[float]) -> dict[str, float] | None:
+    """Series(values=values).summary() without making the Series (the response pools the values of
+    several streams): {avg, min, max, p5, p95, stddev} of a list, None when it is empty."""
+    return _list_summary(values) if values else None
+
+
 def _list_summary(values: list) -> dict[str, float]:
-    """Series.summary of a non-empty list, sorted once (compiled: one C function, no Python call per
-    step). statistics.fmean(ordered) is fsum(ordered) / n. Below _NUMPY_FROM values (most series of a
-    jitsi dump) both sums are _float_fsum's when it can (compiled: C loops, no numpy call's fixed
-    cost); else, and above, the general way (math.fsum, _pstdev)."""
+    """Series.summary of a non-empty list (or any sequence), sorted once (compiled: one C function, no
+    Python call per step). statistics.fmean(ordered) is fsum(ordered) / n. Below _NUMPY_FROM values
+    (most series of a jitsi dump) both sums are _float_fsum's when it can (compiled: C loops, no numpy
+    call's fixed cost); else, and above, the general way (math.fsum, _pstdev)."""
     ordered = sorted(values)
     n = len(ordered)
     few = n < _NUMPY_FROM

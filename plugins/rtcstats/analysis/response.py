@@ -25,6 +25,7 @@ from plugins.rtcstats.analysis.metrics_model import (
     SelectedPair,
     Series,
     StreamMetrics,
+    summarize,
 )
 from plugins.rtcstats.analysis.useragent import parse_user_agent
 from plugins.rtcstats.conventions import NO_CONNECTION, UNKNOWN_CONNECTIVITY
@@ -641,7 +642,7 @@ def aggregated_stats(metrics: CallMetrics, memo: dict | None = None) -> dict:
                 summary = _summary(measured[0], memo)
             else:
                 values = [value for series in measured for value in series.values]
-                summary = Series(values=values).summary()
+                summary = summarize(values)
             if metric == "jitter":
                 all_jitter += values
             if metric == "rtt":

@@ -175,3 +175,13 @@ def test_summary_is_the_reference_summary_on_both_sides_of_the_numpy_threshold(s
             values = [make() for _ in range(n)]
             got = _summary_or_error(lambda v: Series(list(range(len(v))), v).summary(), values)
             assert got == _summary_or_error(_reference_summary, values), values[:8]
+
+
+def test_summarize_is_the_summary_of_a_series_of_the_values():
+    rng = random.Random(3)
+    for n in (0, 1, 2, 5, 40, 255, 256, 300):
+        values = [rng.choice((rng.uniform(0.0, 500.0), 7, -0.0, 0.0)) for _ in range(n)]
+        assert repr(metrics_model.summarize(values)) == repr(Series(values=list(values)).summary())
+    # values held in a tuple are summarised as a list of them (compiled too: no list-only C path)
+    values = (3.0, 1.5, 2.25)
+    assert repr(Series(values=values).summary()) == repr(Series(values=list(values)).summary())

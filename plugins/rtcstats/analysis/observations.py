@@ -179,15 +179,62 @@ def detect(metrics: CallMetrics, *, strict: bool = False) -> list[dict]:
     A rule that raises is logged and skipped (one odd dump must not lose the whole analysis) unless
     `strict` (tests) re-raises.
     """
+    global _current
     found: list[dict] = []
-    for name, r in sorted(_load_rules().items()):
-        try:
-            found.extend(r.check(metrics))
-        except Exception:
-            if strict:
-                raise
-            log.exception("rtcstats observation rule %s failed; skipped", name)
+    every = sorted(metrics.streams.values(), key=_stream_key)
+    _current = (metrics, [metrics.pcs[k] for k in sorted(metrics.pcs)], {(None, None): every})
+    try:
+        for name, r in sorted(_load_rules().items()):
+            try:
+                found.extend(r.check(metrics))
+            except Exception:
+                if strict:
+                    raise
+                log.exception("rtcstats observation rule %s failed; skipped", name)
+    finally:
+        _current = _NO_CALL
     return sort_observations(found)
+
+
+# The call detect() is running on, with its PCs sorted by id and its streams sorted by key per (kind,
+# direction) as asked: most of the 45 rules walk one of these, and each sorted them anew (a jitsi call
+# has tens of streams). Made per detect and dropped at its end, so a call changed between two detects
+# (tests) is never read stale; a rule run outside detect, or while another thread's detect holds this,
+# sorts as before (the identity check: this holds a reference, so no other call can take the id).
+_NO_CALL: tuple = (None, None, None)
+_current: tuple = _NO_CALL
+
+
+def sorted_pcs(metrics: CallMetrics) -> list[PcMetrics]:
+    """The call's PcMetrics in the order of their ids (do not change the list: detect shares it)."""
+    current = _current
+    if current[0] is metrics:
+        return current[1]
+    return [metrics.pcs[k] for k in sorted(metrics.pcs)]
+
+
+def sorted_streams(
+    metrics: CallMetrics, kind: str | None = None, direction: str | None = None
+) -> list[StreamMetrics]:
+    """metrics.streams_of(kind, direction) sorted by stream key (do not change the list: detect shares
+    it). Within detect, a subset is taken in order from all the streams sorted once: a stable sort of a
+    subset keeps the order the sort of all of them gives it."""
+    current = _current
+    if current[0] is not metrics:
+        return sorted(metrics.streams_of(kind, direction), key=_stream_key)
+    by_filter = current[2]
+    found = by_filter.get((kind, direction))
+    if found is None:
+        found = by_filter[(kind, direction)] = [
+            s
+            for s in by_filter[(None, None)]
+            if (kind is None or s.kind == kind) and (direction is None or s.direction == direction)
+        ]
+    return found
+
+
+def _stream_key(stream: StreamMetrics) -> str:
+    return stream.key
 
 
 def sort_observations(observations: Iterable[dict]) -> list[dict]:

@@ -21,6 +21,7 @@ from plugins.rtcstats.analysis.observations import (
     rule,
     series_avg,
     series_max,
+    sorted_pcs,
 )
 
 STUN_DELAY_MS = 500
@@ -36,10 +37,6 @@ CONNECTED = ("connected", "completed")
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _pcs(metrics: CallMetrics) -> list[PcMetrics]:
-    return [metrics.pcs[k] for k in sorted(metrics.pcs)]
 
 
 def _urls(pc: PcMetrics, *schemes: str) -> list[str]:
@@ -149,7 +146,7 @@ def _gathering_delay_severity(delay: float) -> str:
     reason="Only delays the start of the call; the connection can still succeed.",
 )
 def high_stun_delay(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         start, _ = _gathering_phases(pc)
         if start is None:
             continue
@@ -187,7 +184,7 @@ def high_stun_delay(metrics: CallMetrics) -> Iterator[dict]:
     reason="Only delays the start of the call; the connection can still succeed.",
 )
 def high_turn_delay(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         start, _ = _gathering_phases(pc)
         if start is None:
             continue
@@ -234,7 +231,7 @@ def high_turn_delay(metrics: CallMetrics) -> Iterator[dict]:
     "high when the connection never connected.",
 )
 def udp_blocked(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         unresolved = _lookup_failed_hosts(pc)
         # a server that was never reached (DNS failure) proves nothing about UDP
         servers = [u for u in _udp_server_urls(pc) if _server_host(u) not in unresolved]
@@ -282,7 +279,7 @@ def udp_blocked(metrics: CallMetrics) -> Iterator[dict]:
     "medium when the server still delivered a relay candidate.",
 )
 def turn_client_error(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         by_url: dict[str, list[dict]] = {}
         for err in pc.candidate_errors:
             code = _error_code(err)
@@ -330,7 +327,7 @@ def _error_code(err: dict) -> int | None:
     reason="Medium: the call can still connect directly; high when the connection never connected.",
 )
 def turn_unreachable(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         turns = _turn_urls(pc)
         cands = _first_phase_candidates(pc)
         if not turns or not cands or not _gathering_done(pc):
@@ -369,7 +366,7 @@ def turn_unreachable(metrics: CallMetrics) -> Iterator[dict]:
     "worked thanks to the remote side's relay.",
 )
 def turn_no_config(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if pc.ice_servers is None or _turn_urls(pc):
             continue  # unknown configuration: claiming "no TURN" would be a guess
         if pc.failed and not pc.reached_connected:
@@ -422,7 +419,7 @@ def _failure_time(pc: PcMetrics) -> float | None:
     reason="Critical: the user had no call at all on this connection.",
 )
 def ice_failure(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if pc.failed and not pc.reached_connected:
             yield make(
                 "iceFailure",
@@ -445,7 +442,7 @@ def ice_failure(metrics: CallMetrics) -> Iterator[dict]:
     reason="Low: often a user action rather than a fault.",
 )
 def connection_aborted(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if pc.reached_connected or pc.failed:
             continue
         started = "checking" in pc.states or any(s == "connecting" for _, s in pc.connection_states)
@@ -515,7 +512,7 @@ def churn_cycles(pc: PcMetrics) -> tuple[int, float | None]:
     reason="Critical when it never came back (the call ended broken); high when it reconnected later.",
 )
 def connection_dropped(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         drop = drop_after_connect(pc)
         if drop is None:
             continue
@@ -543,7 +540,7 @@ def connection_dropped(metrics: CallMetrics) -> Iterator[dict]:
     reason="Low: a recovery mechanism working; the trouble that caused it is reported separately.",
 )
 def ice_restart(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if pc.ice_restarts > 0:
             _, second = _gathering_phases(pc)
             yield make(
@@ -571,7 +568,7 @@ def ice_restart(metrics: CallMetrics) -> Iterator[dict]:
     reason="Medium: the call survives but with repeated interruptions.",
 )
 def connection_churn(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         cycles, first = churn_cycles(pc)
         if cycles >= CHURN_CYCLES:
             yield make(
@@ -597,7 +594,7 @@ def connection_churn(metrics: CallMetrics) -> Iterator[dict]:
     reason="Critical: without DTLS no media or data flows.",
 )
 def dtls_failure(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if any(s == "failed" for _, s in pc.dtls_states):
             yield make(
                 "dtlsFailure",
@@ -620,7 +617,7 @@ def dtls_failure(metrics: CallMetrics) -> Iterator[dict]:
     reason="Low: wasted resources, no direct user impact.",
 )
 def empty_connection(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if not pc.reached_connected or pc.stats_snapshots < 1 or pc.data_channels:
             continue
         streams = [s for s in metrics.streams.values() if s.pc_id == pc.pc_id]
@@ -641,7 +638,7 @@ def empty_connection(metrics: CallMetrics) -> Iterator[dict]:
 
 def _relayed_over(protocol: str, type: str, title_word: str):
     def check(metrics: CallMetrics) -> Iterator[dict]:
-        for pc in _pcs(metrics):
+        for pc in sorted_pcs(metrics):
             pair = next(
                 (
                     p
@@ -703,7 +700,7 @@ connection_relayed_over_tls = rule(
     reason="Low: a context fact that explains latency rather than a fault.",
 )
 def used_vpn(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         pair = next((p for p in pc.selected_pairs if (p.local.network_type or "").lower() == "vpn"), None)
         if pair is not None:
             yield make(
@@ -728,7 +725,7 @@ def used_vpn(metrics: CallMetrics) -> Iterator[dict]:
     reason="Info: a deliberate configuration, reported to explain relayed connections.",
 )
 def ice_transport_policy_relay(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         if (pc.ice_transport_policy or "").lower() == "relay":
             yield make(
                 "iceTransportPolicyRelay",
@@ -758,7 +755,7 @@ def ice_transport_policy_relay(metrics: CallMetrics) -> Iterator[dict]:
     "problematic.",
 )
 def high_rtt(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         avg = pc.rtt_mean_ms if finite(pc.rtt_mean_ms) else series_avg(pc.rtt_ms)
         if avg is None or avg <= RTT_MEDIUM_MS:
             continue
@@ -793,7 +790,7 @@ def high_rtt(metrics: CallMetrics) -> Iterator[dict]:
     reason="Medium: users wait in silence at the start of the call.",
 )
 def high_connection_time(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         duration = pc.connection_time_ms if finite(pc.connection_time_ms) else pc.ice_connection_time_ms
         if finite(duration) and duration > CONNECTION_TIME_MS:  # type: ignore[operator]
             yield make(
@@ -822,7 +819,7 @@ def high_connection_time(metrics: CallMetrics) -> Iterator[dict]:
     reason="Low: delays setup only.",
 )
 def high_signaling_time(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         start = None
         for time, state in pc.signaling_states:
             if start is None and state in ("have-local-offer", "have-remote-offer") and finite(time):
@@ -884,7 +881,7 @@ def _failure_obs(pc: PcMetrics, type: str, severity: str, method: str, failures:
     reason="High: media or a track may be missing for the rest of the call.",
 )
 def negotiation_failure(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         for method, failures in sorted(_failures(pc, ice=False).items()):
             yield _failure_obs(
                 pc,
@@ -908,7 +905,7 @@ def negotiation_failure(metrics: CallMetrics) -> Iterator[dict]:
     reason="Low: other candidates usually still connect.",
 )
 def add_ice_candidate_failure(metrics: CallMetrics) -> Iterator[dict]:
-    for pc in _pcs(metrics):
+    for pc in sorted_pcs(metrics):
         for method, failures in sorted(_failures(pc, ice=True).items()):
             yield _failure_obs(
                 pc,

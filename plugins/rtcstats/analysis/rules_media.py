@@ -18,6 +18,7 @@ from plugins.rtcstats.analysis.observations import (
     rule,
     series_avg,
     series_max,
+    sorted_streams,
     stream_duration_ms,
     stream_intervals,
     stream_label,
@@ -58,12 +59,6 @@ JITTER_BUFFER_DELAY_MS = 500.0
 NARROW_CODECS = ("pcmu", "pcma", "g711", "g722")
 
 
-def _streams(
-    metrics: CallMetrics, kind: str | None = None, direction: str | None = None
-) -> list[StreamMetrics]:
-    return sorted(metrics.streams_of(kind, direction), key=lambda s: s.key)
-
-
 def _codec_name(stream: StreamMetrics) -> str:
     codec = (stream.codec or "").lower()
     return codec.split("/", 1)[1] if "/" in codec else codec
@@ -89,7 +84,7 @@ def _first(series_time: float | None, stream: StreamMetrics) -> float | None:
 
 def _jitter(direction: str, type: str):
     def check(metrics: CallMetrics) -> Iterator[dict]:
-        for s in _streams(metrics, direction=direction):
+        for s in sorted_streams(metrics, direction=direction):
             avg = series_avg(s.jitter_ms)
             if avg is None or avg <= JITTER_MEDIUM_MS:
                 continue
@@ -156,7 +151,7 @@ def _loss_obs(type: str, s: StreamMetrics, loss: float, threshold: float, severi
 
 def _audio_loss(direction: str, type: str):
     def check(metrics: CallMetrics) -> Iterator[dict]:
-        for s in _streams(metrics, "audio", direction):
+        for s in sorted_streams(metrics, "audio", direction):
             loss = stream_loss_pct(s)
             threshold = audio_loss_threshold(s)
             if loss is None or loss <= threshold or not _enough_packets(s):
@@ -195,7 +190,7 @@ high_audio_loss_out = rule(
 
 def _video_loss(direction: str, type: str):
     def check(metrics: CallMetrics) -> Iterator[dict]:
-        for s in _streams(metrics, "video", direction):
+        for s in sorted_streams(metrics, "video", direction):
             loss = stream_loss_pct(s)
             if loss is None or loss <= VIDEO_LOSS_MEDIUM_PCT or not _enough_packets(s):
                 continue
@@ -247,7 +242,7 @@ high_video_loss_out = rule(
     reason="A reporting bug, not a user-facing problem; medium when the value is absurd.",
 )
 def negative_packets_lost(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics):
+    for s in sorted_streams(metrics):
         lowest = s.min_packets_lost if finite(s.min_packets_lost) else None
         if not s.negative_packets_lost and (lowest is None or lowest >= 0):
             continue
@@ -284,7 +279,7 @@ def negative_packets_lost(metrics: CallMetrics) -> Iterator[dict]:
     "high when it lasted a large part of the call.",
 )
 def no_audio_playout(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, "audio", "inbound"):
+    for s in sorted_streams(metrics, "audio", "inbound"):
         stalled = s.emitted_stalled_intervals
         if stalled <= 0:
             continue
@@ -320,7 +315,7 @@ def no_audio_playout(metrics: CallMetrics) -> Iterator[dict]:
     reason="Concealment above 3 % is audible (ObserveRTC default); above 10 % speech is hard to follow.",
 )
 def audio_concealment(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, "audio", "inbound"):
+    for s in sorted_streams(metrics, "audio", "inbound"):
         pct = s.concealed_pct
         if not finite(pct) or pct <= CONCEALMENT_MEDIUM_PCT:  # type: ignore[operator]
             continue
@@ -350,7 +345,7 @@ def audio_concealment(metrics: CallMetrics) -> Iterator[dict]:
     reason="Medium: conversation delay and lip-sync issues, but media flows.",
 )
 def high_jitter_buffer_delay(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, direction="inbound"):
+    for s in sorted_streams(metrics, direction="inbound"):
         avg = series_avg(s.jitter_buffer_delay_ms)
         if avg is None or avg <= JITTER_BUFFER_DELAY_MS:
             continue
@@ -384,7 +379,7 @@ def high_jitter_buffer_delay(metrics: CallMetrics) -> Iterator[dict]:
     reason="Medium: may be intentional (sender turned the camera off), so not higher.",
 )
 def video_paused(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, "video", "inbound"):
+    for s in sorted_streams(metrics, "video", "inbound"):
         paused = s.total_pauses_duration_s
         if not finite(paused) or paused <= PAUSE_S:  # type: ignore[operator]
             continue
@@ -418,7 +413,7 @@ def video_paused(metrics: CallMetrics) -> Iterator[dict]:
     reason="Freezes are the most visible video problem; high when video was frozen often.",
 )
 def high_freeze_duration(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, "video", "inbound"):
+    for s in sorted_streams(metrics, "video", "inbound"):
         frozen = s.total_freezes_duration_s
         if not finite(frozen) or frozen <= 0:  # type: ignore[operator]
             continue
@@ -464,7 +459,7 @@ def high_freeze_duration(metrics: CallMetrics) -> Iterator[dict]:
     reason="Thresholds of the ObserveRTC decoder detector (0.1) and score calculator (0.2).",
 )
 def frames_dropped(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, "video", "inbound"):
+    for s in sorted_streams(metrics, "video", "inbound"):
         dropped, decoded = s.frames_dropped, s.frames_decoded
         if dropped is None or decoded is None or dropped + decoded < MIN_FRAMES:
             continue
@@ -501,7 +496,7 @@ def frames_dropped(metrics: CallMetrics) -> Iterator[dict]:
     reason="Adds delay for everyone receiving this user; medium when it is the normal state of the stream.",
 )
 def delayed_throughput(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, direction="outbound"):
+    for s in sorted_streams(metrics, direction="outbound"):
         series = s.packet_send_delay_ms
         if not series or series.share_above(SEND_DELAY_MS) < SEND_DELAY_MIN_SHARE:
             continue
@@ -525,7 +520,7 @@ def delayed_throughput(metrics: CallMetrics) -> Iterator[dict]:
 
 def _quality_limitation(reason: str, type: str, extra_tag: str, effect: str):
     def check(metrics: CallMetrics) -> Iterator[dict]:
-        for s in _streams(metrics, "video", "outbound"):
+        for s in sorted_streams(metrics, "video", "outbound"):
             pct = (s.quality_limitation_pct or {}).get(reason)
             if not finite(pct) or pct <= QUALITY_LIMITATION_MEDIUM_PCT:  # type: ignore[operator]
                 continue
@@ -580,7 +575,7 @@ quality_limitation_bandwidth = rule(
 
 def _codec_time(direction: str, type: str, attr: str, verb: str):
     def check(metrics: CallMetrics) -> Iterator[dict]:
-        for s in _streams(metrics, "video", direction):
+        for s in sorted_streams(metrics, "video", direction):
             per_frame = getattr(s, attr)
             if not finite(per_frame):
                 continue
@@ -655,11 +650,13 @@ high_decode_time = rule(
     reason="Low: often intentional (muted), but wastes a negotiation slot or hides a missing track.",
 )
 def unused_stream(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, direction="outbound"):
+    for s in sorted_streams(metrics, direction="outbound"):
         pc = metrics.pcs.get(s.pc_id)
         if pc is None or not pc.reached_connected or s.packets is None or s.packets > 0 or (s.bytes or 0) > 0:
             continue
-        siblings = [o for o in _streams(metrics, s.kind, "outbound") if o.pc_id == s.pc_id and o is not s]
+        siblings = [
+            o for o in sorted_streams(metrics, s.kind, "outbound") if o.pc_id == s.pc_id and o is not s
+        ]
         if any((o.packets or 0) > 0 or (o.bytes or 0) > 0 for o in siblings):
             continue
         yield make(
@@ -687,7 +684,7 @@ def unused_stream(metrics: CallMetrics) -> Iterator[dict]:
     reason="Medium: the others probably could not hear this user.",
 )
 def constant_microphone_volume(metrics: CallMetrics) -> Iterator[dict]:
-    for s in _streams(metrics, "audio", "outbound"):
+    for s in sorted_streams(metrics, "audio", "outbound"):
         if s.audio_level_flat is True and (s.packets or 0) > 0:
             yield make(
                 "constantMicrophoneVolume",

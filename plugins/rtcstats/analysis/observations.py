@@ -266,9 +266,10 @@ def merge_repeats(observations: list[dict]) -> list[dict]:
     """
     groups: dict[str, list[dict]] = {}
     order: list[str | dict] = []
+    alone = _alone_of_type(observations)
     for obs in observations:
-        if "valueInCount" in obs:
-            order.append(obs)
+        if "valueInCount" in obs or (alone and obs.get("type") in alone):
+            order.append(obs)  # as _merged gives back a group of one
             continue
         key = json.dumps(
             {k: v for k, v in obs.items() if k not in ("source", "firstSeenAt")}, sort_keys=True, default=str
@@ -278,6 +279,21 @@ def merge_repeats(observations: list[dict]) -> list[dict]:
             order.append(key)
         groups[key].append(obs)
     return [item if isinstance(item, dict) else _merged(groups[item]) for item in order]
+
+
+def _alone_of_type(observations: list[dict]) -> set[str]:
+    """The types that only one of the observations to merge has: it can be identical to no other (the
+    type is one of the fields compared), so it needs no key (a JSON dump of the whole observation). Only
+    when every type is a plain str (as make() writes it): an object whose JSON is a type's name could
+    equal that type, and such a set is empty."""
+    counts: dict[str, int] = {}
+    for obs in observations:
+        if "valueInCount" not in obs:
+            kind = obs.get("type")
+            if type(kind) is not str:
+                return set()
+            counts[kind] = counts.get(kind, 0) + 1
+    return {kind for kind, count in counts.items() if count == 1}
 
 
 def _merged(group: list[dict]) -> dict:
@@ -356,8 +372,9 @@ def make(
     kind = _RULES[type].kind
     if severity not in kind.severities:
         raise ValueError(f"{type}: severity {severity!r} not in its catalogue {kind.severities!r}")
-    tag_list = [t for t in TAGS if t in set(tags)]
-    if any(t not in kind.tags for t in tag_list) or len(tag_list) != len(set(tags)):
+    wanted = set(tags)
+    tag_list = [t for t in TAGS if t in wanted]
+    if any(t not in kind.tags for t in tag_list) or len(tag_list) != len(wanted):
         raise ValueError(f"{type}: tags {sorted(tags)!r} not within its catalogue {kind.tags!r}")
     out: dict[str, Any] = {
         "type": type,

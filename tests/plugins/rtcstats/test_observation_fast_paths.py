@@ -1,15 +1,25 @@
 """The shortcuts of observations.py give what the general code they stand for gives, compared by repr (run
 compiled and with MEDIAPLANE_RTCSTATS_PURE_PYTHON=1): the streams and PCs that detect sorts once for all
-its rules against sorting them per rule."""
+its rules against sorting them per rule, and merge_repeats without a key for the only observation of a
+type against keying every observation."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from plugins.rtcstats.analysis import observations as obs_module
 from plugins.rtcstats.analysis.metrics import compute_metrics
 from plugins.rtcstats.analysis.metrics_model import CallMetrics, ClientMetrics, StreamMetrics
-from plugins.rtcstats.analysis.observations import detect, sort_observations, sorted_pcs, sorted_streams
+from plugins.rtcstats.analysis.observations import (
+    _merged,
+    detect,
+    merge_repeats,
+    sort_observations,
+    sorted_pcs,
+    sorted_streams,
+)
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
 from tests.plugins.rtcstats.test_observations import call, failed_pc, pc, stream
@@ -103,3 +113,46 @@ def test_a_call_changed_between_two_detects_is_read_anew():
     assert "iceFailure" not in [o["type"] for o in detect(m, strict=True)]
     m.pcs["PC_0"] = failed_pc("PC_0")
     assert "iceFailure" in [o["type"] for o in detect(m, strict=True)]
+
+
+def _merge_by_keys(observations: list[dict]) -> list[dict]:
+    """merge_repeats as it was: every observation without a count keyed by its JSON dump."""
+    groups: dict[str, list[dict]] = {}
+    order: list = []
+    for obs in observations:
+        if "valueInCount" in obs:
+            order.append(obs)
+            continue
+        key = json.dumps(
+            {k: v for k, v in obs.items() if k not in ("source", "firstSeenAt")}, sort_keys=True, default=str
+        )
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(obs)
+    return [item if isinstance(item, dict) else _merged(groups[item]) for item in order]
+
+
+class _Named:
+    """Not JSON: dumped as str(), here a type's name."""
+
+    def __str__(self) -> str:
+        return "iceFailure"
+
+
+def test_merge_repeats_is_merging_by_keys(calls):
+    cases = [occurrences for _, metrics in calls if (occurrences := detect(metrics, strict=True))]
+    many = [failed_pc(f"PC_{i}") for i in range(10)]
+    for i, p in enumerate(many):
+        p.ice_states = [(p.ice_states[0][0], "checking"), (p.ice_states[1][0] - i, "failed")]
+    cases.append(detect(call(*many, pc("PC_X", ice_restarts=1), pc("PC_Y", ice_restarts=2)), strict=True))
+    failure = cases[-1][0]
+    cases.append([failure, dict(failure, source={"pid": "other"}), dict(failure, severity="low")])
+    cases.append([failure, dict(failure, type=_Named()), {"meaning": "no type"}, {"meaning": "no type"}])
+    cases.append([dict(failure, valueInCount=2), failure, {"type": "alone"}])
+    cases.append([])
+    assert any(len(merge_repeats(c)) < len(c) for c in cases)  # some merge
+    for occurrences in cases:
+        got, expected = merge_repeats(occurrences), _merge_by_keys(occurrences)
+        assert repr(got) == repr(expected)
+        assert [id(o) for o in got if o in occurrences] == [id(o) for o in expected if o in occurrences]

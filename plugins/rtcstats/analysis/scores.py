@@ -108,18 +108,15 @@ def values_at(series: Series, times: list[float]) -> np.ndarray:
 
 
 def values_at_list(series: Series, times: list[float]) -> list[float]:
-    """values_at(series, times).tolist(), by bisect for up to 64 times: an audio stream has tens of
-    intervals, where numpy's fixed cost per call is most of the work. bisect_right is
+    """values_at(series, times).tolist() by one walk over the keys (_walk_values_at), which is
     searchsorted(side="right") on float times in order without NaN (checked at C speed; any other
-    series takes values_at), and the float arithmetic is the same."""
+    series takes values_at), with the same float arithmetic. Whatever the length: compiled, the walk
+    costs less per interval than numpy's conversions to and from arrays (an audio stream has tens of
+    intervals, where numpy's fixed cost per call is most of the work; a long call, thousands)."""
     keys = series.times
     if not keys:
         return [_NAN] * len(times)
-    if not (
-        len(times) <= _BISECT_UP_TO  # a long call: numpy's calls cost less than a bisect per interval
-        and _finite_floats(keys, True)
-        and _finite_floats(times, False)
-    ):
+    if not (_finite_floats(keys, True) and _finite_floats(times, False)):
         return values_at(series, times).tolist()
     return _walk_values_at(keys, series.values, times)
 
@@ -171,7 +168,6 @@ def _walk_values_at(keys: list[float], values: list, times: list[float]) -> list
 
 _NAN = math.nan
 _INF = math.inf
-_BISECT_UP_TO = 64  # intervals (as TimeLookup.at_array: the same break-even, callgrind)
 
 
 def _rtts_for(stream: StreamMetrics, pc: PcMetrics | None, times: list[float]) -> list[float]:

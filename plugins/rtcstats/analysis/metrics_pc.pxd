@@ -16,3 +16,7 @@ cdef object _event_candidate(object value, object time)
 cdef object _event_to_candidate(dict parsed, object index, object side)
 cdef bint _same_candidate(dict parsed, object stat, object foundation, object address) except -1
 cpdef object state_value(object value)
+# The event candidates are dicts (_event_candidate, _sdp_candidates; _event_to_candidate and
+# _same_candidate take nothing else): typed, their .get() calls in the de-duplication loop are C calls.
+@cython.locals(parsed=dict)
+cpdef list merge_candidates(object events, object tracks, object side)

@@ -20,3 +20,4 @@ cpdef object state_value(object value)
 # _same_candidate take nothing else): typed, their .get() calls in the de-duplication loop are C calls.
 @cython.locals(parsed=dict)
 cpdef list merge_candidates(object events, object tracks, object side)
+cdef bint _failure_name(str name) except -1

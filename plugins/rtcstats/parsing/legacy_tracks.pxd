@@ -6,6 +6,7 @@
 cimport cython
 
 cdef object _ABSENT
+cdef object _new_track
 
 
 cdef class _Stat:

@@ -23,6 +23,9 @@ from plugins.rtcstats.parsed_dump import PeerConnection, StatTrack
 
 __all__ = ["LegacyStats"]
 
+# object.__new__ of a class: an instance without running its __init__ (see LegacyStats._other)
+_new_track = object.__new__
+
 # A property the merged report no longer has (the report was removed, then sent again without it).
 _ABSENT = object()
 
@@ -195,7 +198,11 @@ class LegacyStats:
             track = tracks.get(stat_id)
             if track is None:  # what PeerConnection.track does, without a Python call per new report
                 kind = fields.get("type")
-                track = tracks[stat_id] = StatTrack(stat_id, kind if isinstance(kind, str) else None)
+                # Made without StatTrack.__init__: its empty times, report times and props would only be
+                # replaced by finish(), which sets all three for every stat. Until then they are unset.
+                track = tracks[stat_id] = _new_track(StatTrack)
+                track.id = stat_id
+                track.type = kind if isinstance(kind, str) else None
             stat = self.stats[stat_id] = _Stat(track)
             stat.offset = -snapshot  # its first sample is this snapshot's
         else:

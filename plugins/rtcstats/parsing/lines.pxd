@@ -11,3 +11,4 @@ cpdef event_name(raw_name)
 cpdef make_event(raw_name, value, extra, time)
 cpdef add_event(dump, pc_id, event)
 cdef _remember(dict cache, key, answer)
+cdef object _new_event

@@ -35,10 +35,12 @@ from plugins.rtcstats.parsed_dump import (
 from plugins.rtcstats.parsing import DumpFormatError, detect, parse
 from plugins.rtcstats.parsing.legacy import detect_delta_semantics, parse_legacy
 from plugins.rtcstats.parsing.lines import (
+    STATE_EVENTS,
     as_number,
     event_name,
     is_client_method,
     make_event,
+    normalize_state,
 )
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names, require_shared_facts, truth
 
@@ -884,6 +886,34 @@ def test_the_events_own_init_is_the_generated_one():
             Generated(*args)
         with pytest.raises(TypeError):
             Event(*args)
+
+
+def _event_by_init(raw_name, value, extra, time):
+    """The reference make_event replaces: the Event made by calling the class."""
+    name = normalize_event_name(raw_name)
+    if name in STATE_EVENTS:
+        value = normalize_state(value)
+    return Event(time, name, raw_name, value, list(extra))
+
+
+def test_make_event_is_the_event_its_init_makes():
+    extra = [{"k": 1}, "x"]
+    calls = [
+        ("onIceConnectionStateChange", '"connected"', (), 1.0),
+        ("createOffer", {"offerToReceiveAudio": True}, extra, None),
+        ("navigator.mediaDevices.getUserMedia", None, [], 2.5),
+        ("setLocalDescription", "v=0", ("a", 1), 3.0),
+    ]
+    for args in calls:
+        event, reference = make_event(*args), _event_by_init(*args)
+        assert repr(event) == repr(reference)
+        assert event == reference and type(event) is Event
+        # the same attributes in the same order (what vars(), pickling and the dataclass helpers read)
+        assert repr(vars(event)) == repr(vars(reference))
+        assert event.extra is not args[2]  # a list of its own, as Event(..., list(extra)) gave
+    first, second = make_event("a", None, extra, 1.0), make_event("a", None, extra, 1.0)
+    first.extra.append(3)
+    assert second.extra == extra
 
 
 # jitsi clients write client-level entries such as e2eRtt ({remoteEndpointId, remoteRegion, rtt}); a line

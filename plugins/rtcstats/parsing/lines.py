@@ -332,7 +332,10 @@ def add_event(dump: Dump, pc_id: str | None, event: Event) -> None:
                 if key in info and key not in dump.device:
                     dump.device[key] = info[key]
         return
-    pc = dump.pc(pc_id)
+    # Dump.pc(pc_id), whose method call per event cost more than its lookup: called only for a new PC
+    pc = dump.peer_connections.get(pc_id)
+    if pc is None:
+        pc = dump.pc(pc_id)
     pc.events.append(event)
     if event.name == "create" and pc.configuration is None:
         pc.configuration = _parse_configuration(event.value)

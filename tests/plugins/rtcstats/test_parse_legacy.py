@@ -36,6 +36,8 @@ from plugins.rtcstats.parsing import DumpFormatError, detect, parse
 from plugins.rtcstats.parsing.legacy import detect_delta_semantics, parse_legacy
 from plugins.rtcstats.parsing.lines import (
     STATE_EVENTS,
+    _parse_configuration,
+    add_event,
     as_number,
     event_name,
     is_client_method,
@@ -914,6 +916,30 @@ def test_make_event_is_the_event_its_init_makes():
     first, second = make_event("a", None, extra, 1.0), make_event("a", None, extra, 1.0)
     first.extra.append(3)
     assert second.extra == extra
+
+
+def _add_event_by_pc(dump, pc_id, event):
+    """The reference of add_event's PC branch: every event's PC through Dump.pc."""
+    pc = dump.pc(pc_id)
+    pc.events.append(event)
+    if event.name == "create" and pc.configuration is None:
+        pc.configuration = _parse_configuration(event.value)
+
+
+def test_add_event_files_pc_events_as_dump_pc_does():
+    events = [
+        ("PC_1", make_event("create", '{"iceServers": []}', (), 1.0)),
+        ("PC_0", make_event("createOffer", None, (), 2.0)),
+        ("PC_1", make_event("create", "{}", (), 3.0)),
+        ("PC_1", make_event("onicecandidate", {"candidate": "x"}, (), 4.0)),
+        ("PC_0", make_event("create", "not json", (), 5.0)),
+    ]
+    ours, reference = Dump(format="rtcstats-legacy"), Dump(format="rtcstats-legacy")
+    for pc_id, event in events:
+        add_event(ours, pc_id, event)
+        _add_event_by_pc(reference, pc_id, event)
+    assert repr(ours) == repr(reference)
+    assert list(ours.peer_connections) == ["PC_1", "PC_0"]
 
 
 # jitsi clients write client-level entries such as e2eRtt ({remoteEndpointId, remoteRegion, rtt}); a line

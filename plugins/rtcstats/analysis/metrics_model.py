@@ -23,6 +23,10 @@ import numpy as np
 # cost per call (np.errstate, np.array) came to 57 k instructions a series (callgrind, 2026-12-08).
 _NUMPY_FROM = 256
 
+# The default of an __init__ parameter whose field has a default factory: a new list or Series per
+# instance, as the dataclass' generated __init__ makes them (an __init__ written out is compiled).
+_NEW: Any = object()
+
 
 def _pstdev(values: list[float], mean: float | None = None) -> float:
     """Population standard deviation in floats (statistics.pstdev's exact fractions are ~10x slower).
@@ -253,6 +257,12 @@ class Series:
     # nothing else was added: summary() then needs no list -> array conversion (synthetic 50 MB dump)
     _floats: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
+    # Written out (the generated __init__ runs as interpreted Python): compiled, and a StreamMetrics makes
+    # eight Series.
+    def __init__(self, times: list[float] = _NEW, values: list[float] = _NEW) -> None:
+        self.times = [] if times is _NEW else times
+        self.values = [] if values is _NEW else values  # _floats: the class' None, until set
+
     def add(self, time: float, value: float | None) -> None:
         self._floats = None
         if value is not None and math.isfinite(value):
@@ -406,6 +416,117 @@ class StreamMetrics:
     # and their total duration. The interval series above leave those intervals out.
     idle_intervals: int = 0
     idle_ms: float = 0.0
+
+    # Written out rather than generated (dataclass keeps a class's own __init__): the generated one runs as
+    # interpreted Python with a call per Series default factory; this one is compiled with the module, and
+    # the metrics pass makes a StreamMetrics per stream. Same parameters, order and defaults as the fields.
+    def __init__(
+        self,
+        pc_id: str,
+        stat_id: str,
+        kind: str,
+        direction: str,
+        ssrc: int | None = None,
+        codec: str | None = None,
+        track_identifier: str | None = None,
+        rid: str | None = None,
+        first_seen_ms: float | None = None,
+        last_seen_ms: float | None = None,
+        packets: int | None = None,
+        packets_lost: int | None = None,
+        loss_pct: float | None = None,
+        negative_packets_lost: bool = False,
+        min_packets_lost: float | None = None,
+        bytes: int | None = None,
+        counter_resets: int = 0,
+        avg_bitrate_kbps: float | None = None,
+        active_start_ms: float | None = None,
+        active_end_ms: float | None = None,
+        bitrate_kbps: Series = _NEW,
+        loss_pct_series: Series = _NEW,
+        jitter_ms: Series = _NEW,
+        rtt_ms: Series = _NEW,
+        fps: Series = _NEW,
+        packet_send_delay_ms: Series = _NEW,
+        jitter_buffer_delay_ms: Series = _NEW,
+        frame_width: int | None = None,
+        frame_height: int | None = None,
+        max_frame_height: int | None = None,
+        frames_decoded: int | None = None,
+        frames_dropped: int | None = None,
+        freeze_count: int | None = None,
+        total_freezes_duration_s: float | None = None,
+        pause_count: int | None = None,
+        total_pauses_duration_s: float | None = None,
+        avg_encode_time_ms: float | None = None,
+        avg_decode_time_ms: float | None = None,
+        quality_limitation_pct: dict[str, float] | None = None,
+        quality_limitation_resolution_changes: int | None = None,
+        concealed_pct: float | None = None,
+        emitted_stalled_intervals: int = 0,
+        audio_level_flat: bool | None = None,
+        packets_across_resets: int | None = None,
+        packets_lost_across_resets: int | None = None,
+        bytes_across_resets: int | None = None,
+        mos: Series = _NEW,
+        audio_fec: bool | None = None,
+        screenshare: bool = False,
+        source_fps: float | None = None,
+        idle_intervals: int = 0,
+        idle_ms: float = 0.0,
+    ) -> None:
+        self.pc_id = pc_id
+        self.stat_id = stat_id
+        self.kind = kind
+        self.direction = direction
+        self.ssrc = ssrc
+        self.codec = codec
+        self.track_identifier = track_identifier
+        self.rid = rid
+        self.first_seen_ms = first_seen_ms
+        self.last_seen_ms = last_seen_ms
+        self.packets = packets
+        self.packets_lost = packets_lost
+        self.loss_pct = loss_pct
+        self.negative_packets_lost = negative_packets_lost
+        self.min_packets_lost = min_packets_lost
+        self.bytes = bytes
+        self.counter_resets = counter_resets
+        self.avg_bitrate_kbps = avg_bitrate_kbps
+        self.active_start_ms = active_start_ms
+        self.active_end_ms = active_end_ms
+        self.bitrate_kbps = Series() if bitrate_kbps is _NEW else bitrate_kbps
+        self.loss_pct_series = Series() if loss_pct_series is _NEW else loss_pct_series
+        self.jitter_ms = Series() if jitter_ms is _NEW else jitter_ms
+        self.rtt_ms = Series() if rtt_ms is _NEW else rtt_ms
+        self.fps = Series() if fps is _NEW else fps
+        self.packet_send_delay_ms = Series() if packet_send_delay_ms is _NEW else packet_send_delay_ms
+        self.jitter_buffer_delay_ms = Series() if jitter_buffer_delay_ms is _NEW else jitter_buffer_delay_ms
+        self.frame_width = frame_width
+        self.frame_height = frame_height
+        self.max_frame_height = max_frame_height
+        self.frames_decoded = frames_decoded
+        self.frames_dropped = frames_dropped
+        self.freeze_count = freeze_count
+        self.total_freezes_duration_s = total_freezes_duration_s
+        self.pause_count = pause_count
+        self.total_pauses_duration_s = total_pauses_duration_s
+        self.avg_encode_time_ms = avg_encode_time_ms
+        self.avg_decode_time_ms = avg_decode_time_ms
+        self.quality_limitation_pct = quality_limitation_pct
+        self.quality_limitation_resolution_changes = quality_limitation_resolution_changes
+        self.concealed_pct = concealed_pct
+        self.emitted_stalled_intervals = emitted_stalled_intervals
+        self.audio_level_flat = audio_level_flat
+        self.packets_across_resets = packets_across_resets
+        self.packets_lost_across_resets = packets_lost_across_resets
+        self.bytes_across_resets = bytes_across_resets
+        self.mos = Series() if mos is _NEW else mos
+        self.audio_fec = audio_fec
+        self.screenshare = screenshare
+        self.source_fps = source_fps
+        self.idle_intervals = idle_intervals
+        self.idle_ms = idle_ms
 
     @property
     def key(self) -> str:

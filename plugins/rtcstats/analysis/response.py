@@ -27,7 +27,6 @@ from plugins.rtcstats.analysis.metrics_model import (
     StreamMetrics,
     summarize,
 )
-from plugins.rtcstats.analysis.useragent import parse_user_agent
 from plugins.rtcstats.conventions import NO_CONNECTION, UNKNOWN_CONNECTIVITY
 from plugins.rtcstats.parsed_dump import Dump
 
@@ -309,8 +308,9 @@ def call_span(dump: Dump, metrics: CallMetrics, upload_ms: float) -> tuple[float
 
 
 def _user_agent_data(dump: Dump, metrics: CallMetrics) -> dict:
+    # client_metrics set every client field here from parse_user_agent(dump.user_agent,
+    # dump.user_agent_data): its mobile as well, so the response does not parse the user agent again
     client = metrics.client
-    info = parse_user_agent(dump.user_agent, dump.user_agent_data)
     hints = dump.user_agent_data
     brands = None
     if isinstance(hints, dict):
@@ -323,7 +323,7 @@ def _user_agent_data(dump: Dump, metrics: CallMetrics) -> dict:
         "browserVersion": client.browser_version,
         "os": client.os,
         "osVersion": client.os_version,
-        "mobile": client.mobile if client.mobile is not None else info.mobile,
+        "mobile": client.mobile,
         "platform": client.platform,
         "brands": brands if isinstance(brands, list) else None,
         "userAgent": dump.user_agent,

@@ -15,6 +15,7 @@ from plugins.rtcstats.analysis import response
 from plugins.rtcstats.analysis.metrics import compute_metrics
 from plugins.rtcstats.analysis.metrics_model import CallMetrics, ClientMetrics, Series, StreamMetrics
 from plugins.rtcstats.analysis.response import aggregated_stats, iso_ms
+from plugins.rtcstats.analysis.useragent import parse_user_agent
 from plugins.rtcstats.parsing import parse
 from tests.plugins.rtcstats.fixtures import dump_bytes, fixture_names
 
@@ -185,3 +186,14 @@ def test_epoch_is_rounded_whole_ms():
     for value in values:
         expected = None if value is None or not math.isfinite(value) else int(round(value))
         assert repr(response._epoch(value)) == repr(expected), value
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_user_agent_data_mobile_is_the_parsed_one(name):
+    """userAgentData.mobile is client.mobile: client_metrics took it from the parse the response made
+    again before (its fallback when client.mobile was None), so both give the same value."""
+    dump = parse(dump_bytes(name))
+    metrics = compute_metrics(dump)
+    parsed = parse_user_agent(dump.user_agent, dump.user_agent_data).mobile
+    before = metrics.client.mobile if metrics.client.mobile is not None else parsed
+    assert repr(response._user_agent_data(dump, metrics)["mobile"]) == repr(before)

@@ -586,14 +586,28 @@ class PcMetrics:
     def states(self) -> list[str]:
         return [s for _, s in self.ice_states] + [s for _, s in self.ice_states_legacy]
 
+    # reached_connected and failed loop over the state lists (compiled: no generator or list of states
+    # per call, the response asks both of every PC); test_model_inits keeps the any() forms they replace.
     @property
     def reached_connected(self) -> bool:
-        ice = any(s in ("connected", "completed") for s in self.states)
-        return ice or any(s == "connected" for _, s in self.connection_states)
+        """Any ICE state (current or legacy) connected or completed, or a connection state connected."""
+        for states in (self.ice_states, self.ice_states_legacy):
+            for _, state in states:
+                if state in ("connected", "completed"):
+                    return True
+        for _, state in self.connection_states:
+            if state == "connected":
+                return True
+        return False
 
     @property
     def failed(self) -> bool:
-        return "failed" in self.states or any(s == "failed" for _, s in self.connection_states)
+        """Any ICE state (current or legacy) or connection state failed."""
+        for states in (self.ice_states, self.ice_states_legacy, self.connection_states):
+            for _, state in states:
+                if state == "failed":
+                    return True
+        return False
 
     @property
     def final_pair(self) -> SelectedPair | None:

@@ -1,16 +1,18 @@
 """The __init__ methods written out in metrics_model.py (compiled with the module, where the dataclass'
 generated ones run as interpreted Python) take the same parameters and build the same objects as the
 generated ones, compared by repr (run compiled and with MEDIAPLANE_RTCSTATS_PURE_PYTHON=1). The
-reference is the generated __init__ of a dataclass with the same fields."""
+reference is the generated __init__ of a dataclass with the same fields. Also PcMetrics.reached_connected
+and failed, loops, against the any() forms they replace."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import random
 
 import pytest
 
-from plugins.rtcstats.analysis.metrics_model import Series, StreamMetrics
+from plugins.rtcstats.analysis.metrics_model import PcMetrics, Series, StreamMetrics
 
 
 def _generated(cls: type) -> type:
@@ -68,3 +70,24 @@ def test_series_as_generated():
     series = Series(times, values)
     assert series.times is times and series.values is values  # kept, not copied
     assert Series().values is not Series().values
+
+
+def _reached_connected_by_any(pcm: PcMetrics) -> bool:
+    """PcMetrics.reached_connected as it was before its loops."""
+    ice = any(s in ("connected", "completed") for s in pcm.states)
+    return ice or any(s == "connected" for _, s in pcm.connection_states)
+
+
+def _failed_by_any(pcm: PcMetrics) -> bool:
+    """PcMetrics.failed as it was before its loops."""
+    return "failed" in pcm.states or any(s == "failed" for _, s in pcm.connection_states)
+
+
+def test_pc_state_properties_as_any():
+    states = ["new", "checking", "connected", "completed", "failed", "disconnected", "closed", "Connected"]
+    rng = random.Random(13)
+    for _ in range(3000):
+        lists = [[(float(k), rng.choice(states)) for k in range(rng.randrange(4))] for _ in range(3)]
+        pcm = PcMetrics("pc", ice_states=lists[0], ice_states_legacy=lists[1], connection_states=lists[2])
+        assert repr(pcm.reached_connected) == repr(_reached_connected_by_any(pcm))
+        assert repr(pcm.failed) == repr(_failed_by_any(pcm))

@@ -33,6 +33,16 @@ def num(value: Any) -> float | None:
             return float(value)
         except OverflowError:
             return None
+    if kind is str:
+        # legacy goog stats: float() of the string as it is. When it parses, it is float() of the stripped
+        # text (float() skips at either end only characters that strip() removes too: the same digits
+        # are read); when it fails, the stripped text may still parse (strip() removes more kinds of
+        # whitespace than float() skips), which _num_text decides as before.
+        try:
+            number = float(value)
+        except ValueError:
+            return _num_text(value)
+        return number if _isfinite(number) else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -42,15 +52,20 @@ def num(value: Any) -> float | None:
             return None
         return number if math.isfinite(number) else None
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
+        return _num_text(value)
     return None
+
+
+def _num_text(value: str) -> float | None:
+    """num() of a string: its stripped text as a finite float, else None."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 _NUMBER_CLASSES = frozenset((int, float))  # exact classes: bool and str take num()'s slow path

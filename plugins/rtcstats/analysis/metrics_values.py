@@ -21,6 +21,7 @@ EPOCH_MAX_MS = 4e12
 
 
 _isfinite = math.isfinite
+_NAN = math.nan  # a module global: compiled, a cached lookup instead of the math module's getattr per value
 
 
 def num(value: Any) -> float | None:
@@ -139,7 +140,7 @@ def nums_into(values: list, out: np.ndarray) -> list[float | None]:
         else:
             number = num(value)
         if number is None:
-            out[k] = math.nan
+            out[k] = _NAN
         else:
             out[k] = number
         got.append(number)

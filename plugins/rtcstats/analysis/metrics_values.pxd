@@ -6,7 +6,7 @@ cimport cython
 
 cpdef object num(object value)
 
-@cython.locals(k=Py_ssize_t, x=double, got=list)
+@cython.locals(k=Py_ssize_t, x=double, got=list, seq=list)
 cpdef list nums_into(values, double[:] out)
 
 @cython.locals(k=Py_ssize_t)

@@ -125,17 +125,18 @@ def nums_into(values: list, out: np.ndarray) -> list[float | None]:
     num() of each value (compiled: C doubles into the array's buffer, see metrics_values.pxd). A stream
     reads a dozen columns of tens of values, where the type checks, sums and list -> array conversions
     of nums and num_array cost more than the values themselves."""
-    if type(values) is not list:
-        values = list(values)
+    seq = values if type(values) is list else list(values)  # typed list when compiled: C indexing
     got: list[float | None] = []
-    for k in range(len(values)):
-        value = values[k]
+    for k in range(len(seq)):
+        value = seq[k]
         if type(value) is float:  # the usual value: num() is the value itself when finite
             x = value
             if x - x == 0.0:
                 out[k] = x
                 got.append(value)
                 continue
+            number = None
+        elif value is None:  # a gap: num(None), without the call
             number = None
         else:
             number = num(value)

@@ -4,6 +4,7 @@
 
 cimport cython
 
+@cython.locals(x=double)
 cpdef object num(object value)
 
 @cython.locals(k=Py_ssize_t, x=double, got=list, seq=list)

@@ -40,10 +40,10 @@ def num(value: Any) -> float | None:
         # are read); when it fails, the stripped text may still parse (strip() removes more kinds of
         # whitespace than float() skips), which _num_text decides as before.
         try:
-            number = float(value)
+            x = float(value)
         except ValueError:
             return _num_text(value)
-        return number if _isfinite(number) else None
+        return x if x - x == 0.0 else None  # finite (inf - inf and nan - nan are nan): a C double test
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -805,10 +805,6 @@ class StreamPass:
             _deltas_into(view[values], view[row])
         return row
 
-    def kept_deltas(self, *props: str) -> np.ndarray:
-        """_array_deltas of kept_arr (its buffer row: callers must not write into it)."""
-        return self.buf[self.delta_row(*props)]
-
     def _extend_row(self, series: Series, row: int, flag: int = 2) -> None:
         """_extend_where(series, times, buffer row `row`, flags row `flag`; by default the intervals after
         the first that carried packets): short streams by the typed loop over the views."""

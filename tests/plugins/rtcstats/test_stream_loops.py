@@ -538,7 +538,7 @@ def test_stream_pass_buffer_grows_and_keeps_its_rows():
     sp = _stream_pass(5, ms._ROWS + 3)
     early = sp.kept_arr("c0")
     rows = [sp.kept_row(f"c{p}") for p in range(ms._ROWS + 3)]
-    deltas = sp.kept_deltas("c1")
+    deltas = sp.buf[sp.delta_row("c1")]
     assert len(sp.buf) > ms._ROWS and len(set(rows)) == len(rows)
     assert sp.kept_row("c0") == rows[0] and sp.kept_arr("c0").tolist() == early.tolist() == [
         0.0,
